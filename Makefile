@@ -1,0 +1,26 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+VENV   := .venv
+PYTHON ?= $(shell bin/find-python)
+STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock | cut -d' ' -f1)
+
+.PHONY: install run test test-postgres lock bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@rm -f $(VENV)/.installed-* && touch $@
+
+run: install
+	bin/setup
+	$(VENV)/bin/honcho start -f Procfile -e .env -p $${PORT:-8000}
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+lock:
+	$(VENV)/bin/pip-compile --quiet --extra dev --strip-extras -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .run .staticfiles .pytest_cache .test-db.sqlite3*

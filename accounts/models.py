@@ -1,0 +1,41 @@
+from django.db import models
+
+from bigmodel.catalogue import ModelSpec
+
+
+class ModelEntryQuerySet(models.QuerySet):
+    def chat(self):
+        return self.filter(kind__in=("chat", "vision"), enabled=True)
+
+
+class ModelEntry(models.Model):
+    """One model of the catalogue, loaded from bigmodel/catalogue.json and editable in the admin."""
+
+    class Kind(models.TextChoices):
+        CHAT = "chat"
+        VISION = "vision"
+        IMAGE = "image"
+        EMBEDDING = "embedding"
+
+    name = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    label = models.CharField(max_length=128)
+    deprecated = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True, help_text="Offered in the app.")
+    spec = models.JSONField(help_text="Limits, ranges and defaults; see bigmodel/catalogue.json.")
+    position = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ModelEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["deprecated", "position", "name"]
+        verbose_name = "model"
+        verbose_name_plural = "model catalogue"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_spec(self) -> ModelSpec:
+        return ModelSpec.from_dict({**self.spec, "name": self.name, "kind": self.kind,
+                                    "label": self.label, "deprecated": self.deprecated})

@@ -1,0 +1,209 @@
+"""Request bodies for chat completions: validation in the user's terms, then the SDK's sanitising.
+
+Validation (:func:`validate_chat_params`) runs first, against the model's catalogue ranges, and
+reports problems in plain words. Sanitising (:func:`build_chat_body`) then nudges valid values
+the way the official SDK does, because the server has rejected exact 0 and 1 in the past.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from .catalogue import ModelSpec, Range
+
+logger = logging.getLogger("bigmodel")
+
+STOP_MAX_CHARS = 64
+_LOW, _HIGH = 0.01, 0.99
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_chat_params(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, str]:
+    """Plain-words problems with ``params`` for ``spec``, by parameter name; empty means fine.
+
+    Looks at ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop``; None is "unset".
+    """
+    problems = {
+        "temperature": _range_problem(spec, "temperature", spec.temperature, params.get("temperature")),
+        "top_p": _range_problem(spec, "top_p", spec.top_p, params.get("top_p")),
+        "max_tokens": _max_tokens_problem(spec, params.get("max_tokens")),
+        "seed": _seed_problem(params.get("seed")),
+        "stop": _stop_problem(params.get("stop")),
+    }
+    return {name: problem for name, problem in problems.items() if problem}
+
+
+def _range_problem(spec: ModelSpec, label: str, allowed: Range | None, value: Any) -> str:
+    if value is None:
+        return ""
+    if allowed is None:
+        return f"{spec.label} does not take a {label} setting."
+    number = _as_number(value)
+    if number is None:
+        return f"{label} must be a number."
+    if not allowed.contains(number):
+        return (
+            f"{label} must be between {allowed.min:g} and {allowed.max:g} "
+            f"for {spec.label} (got {number:g})."
+        )
+    return ""
+
+
+def _max_tokens_problem(spec: ModelSpec, value: Any) -> str:
+    if value is None:
+        return ""
+    number = _as_whole_number(value)
+    if number is None:
+        return "max_tokens must be a whole number."
+    if number < 1:
+        return "max_tokens must be at least 1."
+    if spec.max_output_tokens and number > spec.max_output_tokens:
+        return (
+            f"max_tokens can be at most {spec.max_output_tokens} for {spec.label} (got {number})."
+        )
+    return ""
+
+
+def _seed_problem(value: Any) -> str:
+    if value is None:
+        return ""
+    number = _as_whole_number(value)
+    if number is None or number < 0:
+        return "seed must be a whole number, 0 or more."
+    return ""
+
+
+def _stop_problem(value: Any) -> str:
+    if value is None:
+        return ""
+    words = [value] if isinstance(value, str) else value
+    if not isinstance(words, list | tuple) or not all(isinstance(w, str) for w in words):
+        return "stop must be text."
+    if any(len(word) > STOP_MAX_CHARS for word in words):
+        return f"stop can be at most {STOP_MAX_CHARS} characters."
+    return ""
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _as_whole_number(value: Any) -> int | None:
+    number = _as_number(value)
+    if number is None or not number.is_integer():
+        return None
+    return int(number)
+
+
+# --------------------------------------------------------------------------- sanitising
+
+
+def build_chat_body(
+    spec: ModelSpec,
+    *,
+    messages: list[dict],
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    do_sample: bool | None = None,
+    stop: str | list[str] | None = None,
+    stream: bool = False,
+    request_id: str | None = None,
+    user_id: str | None = None,
+) -> dict:
+    """The JSON body for ``/chat/completions``, sanitised as the official SDK does.
+
+    Fields left as None are omitted. Image parts lose any ``data:...;base64,`` prefix.
+    """
+    if not spec.chats:
+        raise ValueError(f"{spec.name} is a {spec.kind} model, not a chat model")
+    if temperature is not None:
+        temperature, forced_do_sample = _sanitise_temperature(float(temperature))
+        do_sample = False if forced_do_sample is False else do_sample
+    body: dict[str, Any] = {
+        "model": spec.name,
+        "messages": _strip_image_prefixes(messages),
+        "stream": bool(stream),
+        "temperature": temperature,
+        "top_p": None if top_p is None else _sanitise_top_p(float(top_p)),
+        "max_tokens": None if max_tokens is None else _clamp_max_tokens(spec, max_tokens),
+        "seed": None if seed is None else int(seed),
+        "do_sample": do_sample,
+        "stop": _single_stop_word(stop),
+        "request_id": request_id,
+        "user_id": user_id,
+    }
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _sanitise_temperature(value: float) -> tuple[float, bool | None]:
+    # The SDK reads "temperature 0" as greedy decoding: do_sample=false with a token 0.01.
+    if value <= 0:
+        return _LOW, False
+    if value >= 1:
+        return _HIGH, None
+    return value, None
+
+
+def _sanitise_top_p(value: float) -> float:
+    return min(max(value, _LOW), _HIGH)
+
+
+def _clamp_max_tokens(spec: ModelSpec, value: int) -> int:
+    ceiling = spec.max_output_tokens or None
+    clamped = max(int(value), 1)
+    return min(clamped, ceiling) if ceiling else clamped
+
+
+def _single_stop_word(stop: str | list[str] | None) -> list[str] | None:
+    # BigModel supports a single stop word, sent as a one-element list.
+    words = [stop] if isinstance(stop, str) else list(stop or [])
+    words = [word for word in words if word]
+    if not words:
+        return None
+    if len(words) > 1:
+        logger.info("only one stop word is supported; kept the first of %d", len(words))
+    return words[:1]
+
+
+# --------------------------------------------------------------------------- images
+
+
+def strip_data_prefix(url: str) -> str:
+    """``data:image/png;base64,AAAA`` -> ``AAAA``; anything else is returned unchanged."""
+    if url.startswith("data:") and ";base64," in url:
+        return url.split(";base64,", 1)[1]
+    return url
+
+
+def image_part(data: bytes) -> dict:
+    """A message content part carrying an image as bare base64, as the GLM-4V models expect."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return {"type": "image_url", "image_url": {"url": encoded}}
+
+
+def _strip_image_prefixes(messages: list[dict]) -> list[dict]:
+    # Copy rather than mutate: the caller's messages are often the stored conversation.
+    cleaned = copy.deepcopy(messages)
+    for message in cleaned:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            image = part.get("image_url") if isinstance(part, dict) else None
+            if isinstance(image, dict) and isinstance(image.get("url"), str):
+                image["url"] = strip_data_prefix(image["url"])
+    return cleaned

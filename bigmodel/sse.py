@@ -1,0 +1,352 @@
+"""Server-sent events: a line parser, and the chat-completion stream read on top of it.
+
+The parser follows the rules the official SDK follows: ``:`` lines are comments, ``event:``,
+``id:``, ``retry:`` and (possibly several) ``data:`` fields build an event, a blank line dispatches
+it, and ``data: [DONE]`` ends the stream. Both layers work on sync and async iterators.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BigModelError, UpstreamFailure, UpstreamUnavailable, error_from_payload
+
+DONE = "[DONE]"
+_LINE_END = re.compile(r"\r\n|\r|\n")
+# Finish reasons that mean the reply is incomplete or was cut by the platform.
+ABNORMAL_FINISH_REASONS = frozenset({"length", "sensitive", "network_error"})
+
+
+# --------------------------------------------------------------------------- raw SSE
+
+
+@dataclass(frozen=True)
+class ServerSentEvent:
+    data: str = ""
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+
+    @property
+    def is_done(self) -> bool:
+        return self.data.strip() == DONE
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class SSEDecoder:
+    """Feed it lines one at a time; it returns an event whenever a blank line completes one."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._retry: int | None = None
+        self._last_id: str | None = None  # persists across events, as the spec says
+
+    def feed(self, line: str) -> ServerSentEvent | None:
+        line = line.rstrip("\r\n")
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._last_id = value
+        elif name == "retry" and value.isdigit():
+            self._retry = int(value)
+        return None
+
+    def flush(self) -> ServerSentEvent | None:
+        """The event left pending when the stream ended without a final blank line."""
+        return self._dispatch()
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        if not self._data and self._event is None and self._retry is None:
+            return None
+        event = ServerSentEvent(
+            data="\n".join(self._data), event=self._event, id=self._last_id, retry=self._retry
+        )
+        self._data, self._event, self._retry = [], None, None
+        return event
+
+
+def iter_sse_events(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
+    """Events from an iterator of lines. Yields the ``[DONE]`` event, then stops reading."""
+    decoder = SSEDecoder()
+    for line in lines:
+        event = decoder.feed(line)
+        if event is not None:
+            yield event
+            if event.is_done:
+                return
+    event = decoder.flush()
+    if event is not None:
+        yield event
+
+
+async def aiter_sse_events(lines: AsyncIterable[str]) -> AsyncIterator[ServerSentEvent]:
+    """The async twin of :func:`iter_sse_events`."""
+    decoder = SSEDecoder()
+    async for line in lines:
+        event = decoder.feed(line)
+        if event is not None:
+            yield event
+            if event.is_done:
+                return
+    event = decoder.flush()
+    if event is not None:
+        yield event
+
+
+class LineSplitter:
+    """Turns arbitrary byte or text chunks into lines, whatever the chunk boundaries.
+
+    Handles ``\\n``, ``\\r\\n`` and ``\\r`` endings, a ``\\r\\n`` split across two chunks, and
+    multi-byte UTF-8 characters split across chunks.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+
+    def feed(self, chunk: bytes | str) -> list[str]:
+        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
+        self._buffer += text
+        return self._take_complete_lines()
+
+    def flush(self) -> list[str]:
+        self._buffer += self._decoder.decode(b"", final=True)
+        lines = self._take_complete_lines(final=True)
+        if self._buffer:
+            lines.append(self._buffer)
+            self._buffer = ""
+        return lines
+
+    def _take_complete_lines(self, *, final: bool = False) -> list[str]:
+        buffer, held = self._buffer, ""
+        if not final and buffer.endswith("\r"):
+            # It may be the first half of "\r\n": decide when the next chunk arrives.
+            buffer, held = buffer[:-1], "\r"
+        # Only CR/LF end lines; str.splitlines would also split on U+2028 inside JSON strings.
+        *lines, rest = _LINE_END.split(buffer)
+        self._buffer = rest + held
+        return lines
+
+
+def iter_lines(chunks: Iterable[bytes | str]) -> Iterator[str]:
+    splitter = LineSplitter()
+    for chunk in chunks:
+        yield from splitter.feed(chunk)
+    yield from splitter.flush()
+
+
+async def aiter_lines(chunks: AsyncIterable[bytes | str]) -> AsyncIterator[str]:
+    splitter = LineSplitter()
+    async for chunk in chunks:
+        for line in splitter.feed(chunk):
+            yield line
+    for line in splitter.flush():
+        yield line
+
+
+# --------------------------------------------------------------------------- chat streams
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Usage | None:
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            prompt = int(data.get("prompt_tokens") or 0)
+            completion = int(data.get("completion_tokens") or 0)
+            total = int(data.get("total_tokens") or prompt + completion)
+        except (TypeError, ValueError):
+            return None
+        return cls(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """One decoded chat-stream chunk. ``delta`` is reply text; reasoning text is kept apart."""
+
+    id: str | None = None
+    delta: str = ""
+    reasoning_delta: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_abnormal(self) -> bool:
+        return is_abnormal_finish(self.finish_reason)
+
+
+def is_abnormal_finish(finish_reason: str | None) -> bool:
+    """True for finish reasons that mean the reply was cut short (length, moderation, failure)."""
+    return finish_reason in ABNORMAL_FINISH_REASONS
+
+
+class ChatStreamReader:
+    """Interprets SSE events as chat chunks and remembers what arrived so far.
+
+    Call :meth:`read` for each event and :meth:`finish` when the events run out; ``finish``
+    raises :class:`UpstreamUnavailable` if the stream ended before a finish reason or ``[DONE]``.
+    """
+
+    def __init__(self, *, secrets: Iterable[str] = ()) -> None:
+        self.id: str | None = None
+        self.model: str | None = None
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.done = False
+        self._secrets = tuple(secrets)
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(self._reasoning)
+
+    def read(self, event: ServerSentEvent) -> StreamChunk | None:
+        """The chunk in ``event``; None for ``[DONE]`` and for events with nothing in them."""
+        if event.is_done:
+            self.done = True
+            return None
+        if not event.data.strip() or event.event not in (None, "", "message", "error"):
+            return None
+        payload = self._decode(event)
+        if payload.get("error") or event.event == "error":
+            raise self._with_partial(error_from_payload(payload, secrets=self._secrets))
+        return self._remember(_chunk_from_payload(payload))
+
+    def finish(self) -> None:
+        if not self.done and self.finish_reason is None:
+            raise UpstreamUnavailable("stream ended early", partial_text=self.text)
+
+    def _decode(self, event: ServerSentEvent) -> dict:
+        try:
+            payload = event.json()
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            return payload
+        if event.event == "error":
+            return {"error": {"message": event.data}}
+        raise self._with_partial(
+            UpstreamFailure("malformed stream chunk", retryable=False)
+        )
+
+    def _remember(self, chunk: StreamChunk) -> StreamChunk:
+        self.id = chunk.id or self.id
+        self.model = chunk.model or self.model
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.usage = chunk.usage or self.usage
+        self._text.append(chunk.delta)
+        self._reasoning.append(chunk.reasoning_delta)
+        return chunk
+
+    def _with_partial(self, error: BigModelError) -> BigModelError:
+        error.partial_text = self.text
+        return error
+
+
+class ChatStreamDecoder:
+    """Push-style chat-stream decoding: feed raw body chunks (bytes or text), get StreamChunks.
+
+    Used by the HTTP clients, which read the body chunk by chunk. After ``[DONE]`` it ignores
+    further input. :meth:`finish` (at end of body) raises if the stream ended early.
+    """
+
+    def __init__(self, *, secrets: Iterable[str] = ()) -> None:
+        self.reader = ChatStreamReader(secrets=secrets)
+        self._lines = LineSplitter()
+        self._events = SSEDecoder()
+
+    @property
+    def done(self) -> bool:
+        return self.reader.done
+
+    def feed(self, raw: bytes | str) -> Iterator[StreamChunk]:
+        return self._read_lines(self._lines.feed(raw))
+
+    def finish(self) -> Iterator[StreamChunk]:
+        yield from self._read_lines(self._lines.flush())
+        pending = None if self.done else self._events.flush()
+        if pending is not None and (chunk := self.reader.read(pending)) is not None:
+            yield chunk
+        self.reader.finish()
+
+    def _read_lines(self, lines: list[str]) -> Iterator[StreamChunk]:
+        for line in lines:
+            if self.done:
+                return
+            event = self._events.feed(line)
+            if event is not None and (chunk := self.reader.read(event)) is not None:
+                yield chunk
+
+
+def _chunk_from_payload(payload: dict) -> StreamChunk:
+    choice = _first_choice(payload.get("choices"))
+    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+    return StreamChunk(
+        id=payload.get("id"),
+        delta=delta.get("content") or "",
+        reasoning_delta=delta.get("reasoning_content") or "",
+        finish_reason=choice.get("finish_reason") or None,
+        usage=Usage.from_dict(payload.get("usage")),
+        model=payload.get("model"),
+        raw=payload,
+    )
+
+
+def _first_choice(choices: Any) -> dict:
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return {}
+
+
+def iter_chat_chunks(
+    lines: Iterable[str], *, reader: ChatStreamReader | None = None
+) -> Iterator[StreamChunk]:
+    """Chat chunks from SSE lines; raises mapped errors and on a stream that ends early."""
+    reader = reader or ChatStreamReader()
+    for event in iter_sse_events(lines):
+        chunk = reader.read(event)
+        if chunk is not None:
+            yield chunk
+    reader.finish()
+
+
+async def aiter_chat_chunks(
+    lines: AsyncIterable[str], *, reader: ChatStreamReader | None = None
+) -> AsyncIterator[StreamChunk]:
+    """The async twin of :func:`iter_chat_chunks`."""
+    reader = reader or ChatStreamReader()
+    async for event in aiter_sse_events(lines):
+        chunk = reader.read(event)
+        if chunk is not None:
+            yield chunk
+    reader.finish()

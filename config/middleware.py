@@ -1,0 +1,27 @@
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.shortcuts import resolve_url
+from django_htmx.http import HttpResponseClientRedirect
+
+
+def _to_full_page_redirect(request, response):
+    """An htmx request whose session expired would swap the login page into a fragment;
+    send the browser to the login page instead."""
+    location = response.get("Location", "")
+    if request.htmx and response.status_code == 302 and location.startswith(resolve_url(settings.LOGIN_URL)):
+        return HttpResponseClientRedirect(location)
+    return response
+
+
+def htmx_login_redirect(get_response):
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            return _to_full_page_redirect(request, await get_response(request))
+
+        return markcoroutinefunction(middleware)
+
+    def middleware(request):
+        return _to_full_page_redirect(request, get_response(request))
+
+    return middleware

@@ -1,0 +1,175 @@
+"""Running a reply detached from the browser.
+
+The runner reads the upstream stream and appends each delta to a Redis stream keyed by the
+message; any number of SSE connections (a reload, a reconnect, a second tab) read from Redis,
+so closing the tab never stops the reply and a reconnect never makes a second upstream call.
+"""
+
+import asyncio
+import logging
+import time
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from bigmodel.errors import BigModelError
+from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
+from config.redis import async_redis, redis_client
+from playground.models import Message
+from playground.selectors import history_for
+from playground.services import Outcome, generation_claim, generation_finish
+from playground.upstream import async_upstream
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_TTL_SECONDS = 30
+_running: dict[int, asyncio.Task] = {}
+
+
+def stream_key(message_id: int) -> str:
+    return f"gen:{message_id}"
+
+
+def stop_key(message_id: int) -> str:
+    return f"gen:{message_id}:stop"
+
+
+def alive_key(message_id: int) -> str:
+    return f"gen:{message_id}:alive"
+
+
+def start_generation(message_id: int) -> asyncio.Task:
+    """Start the reply on this process's event loop; it outlives the request that started it."""
+    task = asyncio.create_task(run_generation(message_id), name=f"generation-{message_id}")
+    _running[message_id] = task
+    task.add_done_callback(lambda _: _running.pop(message_id, None))
+    return task
+
+
+def cancel_local(message_id: int) -> bool:
+    task = _running.get(message_id)
+    if task is None:
+        return False
+    task.cancel()
+    return True
+
+
+def render_final(message: Message) -> str:
+    return render_to_string("playground/_message.html", {"message": message, "final_event": True})
+
+
+def publish_final(message: Message) -> None:
+    """Tell every reader the reply is over (sync: the sweeper uses it too)."""
+    client = redis_client()
+    key = stream_key(message.id)
+    with client.pipeline() as pipe:
+        pipe.xadd(key, {"t": "done", "html": render_final(message)})
+        pipe.expire(key, settings.GENERATION_STREAM_TTL_SECONDS)
+        pipe.delete(alive_key(message.id), stop_key(message.id))
+        pipe.execute()
+
+
+def _load(message_id: int) -> tuple[Message, list[dict]]:
+    message = Message.objects.select_related("conversation").get(id=message_id)
+    return message, history_for(conversation=message.conversation, before_id=message.id)
+
+
+class _Relay:
+    """Collects the reply and mirrors it into Redis as it arrives."""
+
+    def __init__(self, message_id: int):
+        self.message_id = message_id
+        self.redis = async_redis()
+        self.parts: list[str] = []
+        self.started = time.monotonic()
+        self.ttft_ms: int | None = None
+        self.last_beat = 0.0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    async def delta(self, text: str) -> bool:
+        """Append a delta; returns True when someone asked to stop (checked in the same round trip)."""
+        if self.ttft_ms is None:
+            self.ttft_ms = self.elapsed_ms()
+        self.parts.append(text)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(stream_key(self.message_id), {"t": "delta", "d": text})
+        pipe.exists(stop_key(self.message_id))
+        now = time.monotonic()
+        if now - self.last_beat > HEARTBEAT_SECONDS:
+            self.last_beat = now
+            pipe.set(alive_key(self.message_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+        results = await pipe.execute()
+        return bool(results[1])
+
+
+async def run_generation(message_id: int) -> None:
+    if not await sync_to_async(generation_claim)(message_id=message_id):
+        return  # someone else runs it, or it is already over
+    relay = _Relay(message_id)
+    await relay.redis.set(alive_key(message_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+    message, history = await sync_to_async(_load)(message_id)
+    body = {"model": message.model, "messages": history, **message.params,
+            "stream": True, "request_id": message.request_id}
+    try:
+        outcome = await _stream(body, relay)
+    except asyncio.CancelledError:
+        outcome = _stopped(relay, history)
+    except BigModelError as error:
+        outcome = _failed(relay, history, error)
+    except Exception as error:  # never leave a reply running because of a bug; log it
+        log.exception("generation %s failed", message_id)
+        outcome = _failed(relay, history, error)
+    await _finish(message_id, outcome)
+
+
+async def _stream(body: dict, relay: _Relay) -> Outcome:
+    async with async_upstream().chat_stream(body) as stream:
+        async for chunk in stream:
+            if chunk.delta and await relay.delta(chunk.delta):
+                raise asyncio.CancelledError  # Stop pressed in another process
+    finish_reason, usage = stream.finish_reason or "", stream.usage
+    if usage is None:  # the upstream left usage out: count it ourselves, flagged
+        return Outcome(status=Message.Status.DONE, content=relay.text, finish_reason=finish_reason,
+                       prompt_tokens=estimate_prompt_tokens(body["messages"]),
+                       completion_tokens=estimate_tokens(relay.text), usage_exact=False,
+                       ttft_ms=relay.ttft_ms, latency_ms=relay.elapsed_ms())
+    return Outcome(status=Message.Status.DONE, content=relay.text, finish_reason=finish_reason,
+                   prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                   ttft_ms=relay.ttft_ms, latency_ms=relay.elapsed_ms())
+
+
+def _estimated(relay: _Relay, history: list[dict], **fields) -> Outcome:
+    return Outcome(content=relay.text, prompt_tokens=estimate_prompt_tokens(history),
+                   completion_tokens=estimate_tokens(relay.text), usage_exact=False,
+                   ttft_ms=relay.ttft_ms, latency_ms=relay.elapsed_ms(), **fields)
+
+
+def _stopped(relay: _Relay, history: list[dict]) -> Outcome:
+    return _estimated(relay, history, status=Message.Status.STOPPED, finish_reason="stopped")
+
+
+def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
+    if isinstance(error, BigModelError):
+        code, text = str(error.code), str(error)
+    else:
+        code, text = "error", "Unexpected error in the app; the server log has the details."
+    partial = getattr(error, "partial_text", "") or relay.text
+    relay.parts = [partial]
+    if partial:  # something was delivered (and billed upstream): keep it with an estimate
+        return _estimated(relay, history, status=Message.Status.FAILED, error_code=code, error_message=text)
+    return Outcome(status=Message.Status.FAILED, content="", error_code=code, error_message=text,
+                   latency_ms=relay.elapsed_ms())
+
+
+async def _finish(message_id: int, outcome: Outcome) -> None:
+    # Shielded: a second cancel (server shutting down) must not lose the saved reply.
+    message = await asyncio.shield(sync_to_async(generation_finish)(message_id=message_id, outcome=outcome))
+    if message is not None:
+        await asyncio.shield(sync_to_async(publish_final)(message))

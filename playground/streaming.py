@@ -1,0 +1,63 @@
+"""The SSE side of a reply: relay the message's Redis stream to one browser connection.
+
+A connection without Last-Event-ID starts with `reset` and replays the stream from its
+start, so a reload or a fresh EventSource shows the whole reply without duplicating it.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.utils.html import escape
+
+from config.redis import async_redis
+from playground.generation import render_final, stream_key
+from playground.models import Message
+
+BLOCK_MS = 15000
+
+
+def sse(event: str, data: str, event_id: str | None = None) -> str:
+    lines = [f"id: {event_id}"] if event_id else []
+    lines.append(f"event: {event}")
+    lines += [f"data: {line}" for line in data.split("\n")]
+    return "\n".join(lines) + "\n\n"
+
+
+async def _final_from_database(message_id: int) -> str | None:
+    message = await Message.objects.select_related("conversation").aget(id=message_id)
+    if message.is_final:
+        return await sync_to_async(render_final)(message)
+    return None
+
+
+async def message_events(message: Message, *, last_event_id: str | None) -> AsyncIterator[str]:
+    redis = async_redis()
+    key = stream_key(message.id)
+    cursor = last_event_id or "0-0"
+    if message.is_final and not await redis.exists(key):
+        # Long over (the stream expired): the saved message is the whole story.
+        yield sse("done", await sync_to_async(render_final)(message))
+        return
+    if last_event_id is None:
+        yield sse("reset", "")
+    try:
+        while True:
+            batch = await redis.xread({key: cursor}, block=BLOCK_MS, count=256)
+            if not batch:
+                final = await _final_from_database(message.id)
+                if final is not None and not await redis.exists(key):
+                    yield sse("done", final)
+                    return
+                yield ": keep-alive\n\n"
+                continue
+            for entry_id, fields in batch[0][1]:
+                cursor = entry_id
+                if fields["t"] == "delta":
+                    yield sse("delta", escape(fields["d"]), entry_id)
+                else:
+                    yield sse("done", fields["html"], entry_id)
+                    return
+    except asyncio.CancelledError:
+        # The browser went away; the reply carries on without it.
+        raise

@@ -1,0 +1,30 @@
+"""The app's one configured upstream client (the real BigModel API or the simulator)."""
+
+import asyncio
+import weakref
+
+import httpx
+from django.conf import settings
+
+from bigmodel.client import AsyncBigModelClient
+
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _api_key() -> str:
+    return settings.ZHIPUAI_API_KEY or settings.SIMULATOR_KEY
+
+
+def async_upstream() -> AsyncBigModelClient:
+    """One pooled client per event loop (httpx pools cannot cross loops)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = AsyncBigModelClient(
+            _api_key(),
+            settings.ZHIPUAI_BASE_URL,
+            timeout=httpx.Timeout(settings.UPSTREAM_TIMEOUT_SECONDS, connect=8),
+            max_retries=settings.UPSTREAM_MAX_RETRIES,
+        )
+        _clients[loop] = client
+    return client

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from playground import views
+
+app_name = "playground"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("send/", views.send, name="send"),
+    path("code/", views.view_code, name="code"),
+    path("c/<uuid:public_id>/", views.conversation_detail, name="conversation"),
+    path("c/<uuid:public_id>/regenerate/", views.regenerate, name="regenerate"),
+    path("c/<uuid:public_id>/edit/", views.edit_last, name="edit"),
+    path("c/<uuid:public_id>/rename/", views.rename, name="rename"),
+    path("c/<uuid:public_id>/delete/", views.delete, name="delete"),
+    path("m/<int:message_id>/stream/", views.message_stream, name="stream"),
+    path("m/<int:message_id>/stop/", views.stop, name="stop"),
+]

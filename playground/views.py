@@ -1,0 +1,208 @@
+import json
+
+from asgiref.sync import sync_to_async
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
+
+from accounts.models import ModelEntry
+from playground import selectors, services, snippets
+from playground.forms import TurnForm
+from playground.generation import cancel_local, start_generation, stop_key
+from playground.models import Message
+from playground.streaming import message_events
+from config.redis import async_redis
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _models_context() -> dict:
+    entries = list(ModelEntry.objects.chat())
+    specs = {entry.name: entry.as_spec().to_dict() for entry in entries}
+    return {"model_entries": entries, "model_specs": specs}
+
+
+def _form_defaults(conversation) -> dict:
+    """The form starts from what the conversation last sent (or the first model's defaults)."""
+    if conversation is None:
+        return {"do_sample": True}
+    last = conversation.messages.filter(role=Message.Role.ASSISTANT).last()
+    params = dict(last.params) if last else {}
+    stop = params.get("stop")
+    return {
+        "conversation": conversation.public_id,
+        "model": conversation.model,
+        "system": conversation.system,
+        "temperature": params.get("temperature"),
+        "top_p": params.get("top_p"),
+        "max_tokens": params.get("max_tokens"),
+        "seed": params.get("seed"),
+        "do_sample": params.get("do_sample", True),
+        "stop": stop[0] if isinstance(stop, list) and stop else (stop or ""),
+    }
+
+
+def _transcript_context(conversation) -> dict:
+    messages = list(conversation.messages.all()) if conversation else []
+    last_user = next((m for m in reversed(messages) if m.role == Message.Role.USER), None)
+    return {"conversation": conversation, "chat_messages": messages,
+            "last_user_id": last_user.id if last_user else None}
+
+
+def _page(request, conversation=None, form=None):
+    context = {
+        **_transcript_context(conversation),
+        "conversations": selectors.conversations_for_user(user=request.user),
+        "form": form or TurnForm(initial=_form_defaults(conversation)),
+        **_models_context(),
+    }
+    return render(request, "playground/index.html", context)
+
+
+@require_GET
+def index(request):
+    return _page(request)
+
+
+@require_GET
+def conversation_detail(request, public_id):
+    conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
+    return _page(request, conversation)
+
+
+def _form_errors(request, form) -> HttpResponse:
+    """Refusals keep everything the user typed: only the error area changes."""
+    response = render(request, "playground/index.html#form-errors", {"form": form})
+    response["HX-Retarget"] = "#form-errors"
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _send(request):
+    form = TurnForm(request.POST)
+    if not form.is_valid():
+        return _form_errors(request, form), None
+    conversation = None
+    if form.cleaned_data["conversation"]:
+        conversation = selectors.get_conversation_for_user(user=request.user,
+                                                           public_id=form.cleaned_data["conversation"])
+    if conversation is not None and conversation.messages.filter(
+            status__in=(Message.Status.PENDING, Message.Status.RUNNING)).exists():
+        form.add_error(None, "A reply is still being written; wait for it or press Stop.")
+        return _form_errors(request, form), None
+    is_new = conversation is None
+    reply = services.turn_start(user=request.user, conversation=conversation, spec=form.spec,
+                                system=form.cleaned_data["system"], text=form.cleaned_data["message"],
+                                params=form.params())
+    conversation = reply.conversation
+    context = {
+        "conversation": conversation,
+        "new_messages": [conversation.messages.filter(id__lt=reply.id, role=Message.Role.USER).last(), reply],
+        "conversations": selectors.conversations_for_user(user=request.user),
+        "is_new": is_new,
+    }
+    response = render(request, "playground/_turn.html", context)
+    if is_new:
+        push_url(response, conversation.get_absolute_url())
+    trigger_client_event(response, "turn-sent", after="swap")
+    return response, reply.id
+
+
+@require_POST
+async def send(request):
+    response, reply_id = await sync_to_async(_send)(request)
+    if reply_id is not None:
+        start_generation(reply_id)
+    return response
+
+
+def _rerun(request, public_id, *, edit: bool):
+    conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
+    form = TurnForm(request.POST, require_message=edit)
+    if not form.is_valid():
+        return _form_errors(request, form), None
+    try:
+        if edit:
+            reply = services.turn_edit_last(conversation=conversation, spec=form.spec,
+                                            text=form.cleaned_data["message"], params=form.params())
+        else:
+            reply = services.turn_regenerate(conversation=conversation, spec=form.spec, params=form.params())
+    except ValueError as problem:
+        form.add_error(None, str(problem))
+        return _form_errors(request, form), None
+    response = render(request, "playground/index.html#transcript", _transcript_context(conversation))
+    response["HX-Retarget"] = "#transcript"
+    response["HX-Reswap"] = "innerHTML"
+    if edit:
+        trigger_client_event(response, "turn-sent", after="swap")
+    return response, reply.id
+
+
+@require_POST
+async def regenerate(request, public_id):
+    response, reply_id = await sync_to_async(_rerun)(request, public_id, edit=False)
+    if reply_id is not None:
+        start_generation(reply_id)
+    return response
+
+
+@require_POST
+async def edit_last(request, public_id):
+    response, reply_id = await sync_to_async(_rerun)(request, public_id, edit=True)
+    if reply_id is not None:
+        start_generation(reply_id)
+    return response
+
+
+@require_GET
+async def message_stream(request, message_id: int):
+    user = await request.auser()
+    message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
+    events = message_events(message, last_event_id=request.headers.get("Last-Event-ID"))
+    return StreamingHttpResponse(events, content_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@require_POST
+async def stop(request, message_id: int):
+    """Cancel upstream; the runner keeps the partial reply, marked stopped. The flag in Redis
+    reaches a runner in another web process; a local one is cancelled at once."""
+    user = await request.auser()
+    message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
+    if message.is_live:
+        await async_redis().set(stop_key(message.id), "1", ex=600)
+        cancel_local(message.id)
+    return HttpResponse(status=204)
+
+
+@require_POST
+def rename(request, public_id):
+    conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
+    services.conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
+    return render(request, "playground/index.html#sidebar",
+                  {"conversation": conversation,
+                   "conversations": selectors.conversations_for_user(user=request.user)})
+
+
+@require_POST
+def delete(request, public_id):
+    conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
+    services.conversation_delete(conversation=conversation)
+    if request.htmx:
+        return HttpResponseClientRedirect("/playground/")
+    return redirect("playground:index")
+
+
+@require_POST
+def view_code(request):
+    form = TurnForm(request.POST, require_message=False)
+    if not form.is_valid():
+        return _form_errors(request, form)
+    conversation = None
+    if form.cleaned_data["conversation"]:
+        conversation = selectors.get_conversation_for_user(user=request.user,
+                                                           public_id=form.cleaned_data["conversation"])
+    body = snippets.request_body(conversation=conversation, spec=form.spec, system=form.cleaned_data["system"],
+                                 text=form.cleaned_data["message"], params=form.params())
+    return render(request, "playground/_code.html", {"snippets": snippets.render_all(body),
+                                                     "body_json": json.dumps(body, ensure_ascii=False, indent=2)})

@@ -1,0 +1,80 @@
+"""Session-wide real services: Redis, the BigModel simulator, the app under uvicorn, a Celery worker."""
+
+import os
+
+import pytest
+
+from tests.support import LiveServer, database_url_for_tests, start_redis, start_worker
+
+SIM_KEY = "sim-test-key.sim-test-secret"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def upstream(redis_server):
+    """The simulator over real HTTP, as the app's upstream."""
+    from bigmodel.simulator import serve_in_thread
+
+    handle = serve_in_thread(port=0, keys=[SIM_KEY])
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(autouse=True)
+def _wire_services(request, settings, redis_server, upstream):
+    """Point the app at this run's Redis and simulator (for Django tests only)."""
+    from config.celery import app as celery_app
+    from config.redis import redis_client
+
+    settings.REDIS_URL = redis_server.url
+    settings.ZHIPUAI_API_KEY = ""
+    settings.SIMULATOR_KEY = SIM_KEY
+    settings.ZHIPUAI_BASE_URL = upstream.base_url
+    settings.UPSTREAM_MODE = "simulator"
+    settings.UPSTREAM_MAX_RETRIES = 0
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    celery_app.conf.broker_url = redis_server.url
+    redis_client.cache_clear()
+    yield
+    redis_client.cache_clear()
+
+
+@pytest.fixture
+def catalogue(db):
+    from accounts.services import catalogue_load
+
+    catalogue_load()
+
+
+@pytest.fixture
+def live_server_url(transactional_db, _wire_services):
+    """The whole app under uvicorn; tests using it see committed data only (transactional_db)."""
+    from accounts.services import catalogue_load
+
+    catalogue_load()
+    server = LiveServer().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, redis_server, upstream):
+    from django.db import connection
+
+    env = {
+        "REDIS_URL": redis_server.url,
+        "DATABASE_URL": database_url_for_tests(connection.settings_dict),
+        "SECRET_KEY": "test-secret-key",
+        "ZHIPUAI_BASE_URL": upstream.base_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    process = start_worker(env)
+    yield process
+    process.terminate()
+    process.wait(15)

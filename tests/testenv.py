@@ -1,0 +1,9 @@
+"""Loaded first (`-p tests.testenv`): the environment the settings module reads during tests.
+Tests never talk to the real BigModel API or to a developer's Redis, whatever the shell has set."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ["DEBUG"] = "0"
+for name in ("ZHIPUAI_API_KEY", "ZHIPUAI_BASE_URL", "REDIS_URL"):
+    os.environ.pop(name, None)
