@@ -22,6 +22,8 @@ def async_redis() -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = redis.asyncio.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        # No read timeout: stream readers block in XREAD on purpose.
+        client = redis.asyncio.Redis.from_url(settings.REDIS_URL, decode_responses=True,
+                                              socket_timeout=None, socket_connect_timeout=5)
         _async_clients[loop] = client
     return client

@@ -6,6 +6,7 @@ so closing the tab never stops the reply and a reconnect never makes a second up
 """
 
 import asyncio
+import contextvars
 import logging
 import time
 
@@ -40,8 +41,10 @@ def alive_key(message_id: int) -> str:
 
 
 def start_generation(message_id: int) -> asyncio.Task:
-    """Start the reply on this process's event loop; it outlives the request that started it."""
-    task = asyncio.create_task(run_generation(message_id), name=f"generation-{message_id}")
+    """Start the reply on this process's event loop; it outlives the request that started it.
+    A fresh context: the request's own (its sync-to-async executor among it) ends with the request."""
+    task = asyncio.create_task(run_generation(message_id), name=f"generation-{message_id}",
+                               context=contextvars.Context())
     _running[message_id] = task
     task.add_done_callback(lambda _: _running.pop(message_id, None))
     return task

@@ -105,7 +105,7 @@ def _send(request):
     response = render(request, "playground/_turn.html", context)
     if is_new:
         push_url(response, conversation.get_absolute_url())
-    trigger_client_event(response, "turn-sent", after="swap")
+    trigger_client_event(response, "turn-sent")
     return response, reply.id
 
 
@@ -135,7 +135,7 @@ def _rerun(request, public_id, *, edit: bool):
     response["HX-Retarget"] = "#transcript"
     response["HX-Reswap"] = "innerHTML"
     if edit:
-        trigger_client_event(response, "turn-sent", after="swap")
+        trigger_client_event(response, "turn-sent")
     return response, reply.id
 
 

@@ -30,7 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true",
                         help="refuse temperature/top_p <= 0 or >= 1, like the old service")
     parser.add_argument("--fault", default=None,
-                        help=f"fault for every request, e.g. latency=20,drop ({', '.join(FAULT_NAMES)})")
+                        help="fault for every request, e.g. latency=20,drop "
+                             f"({', '.join(FAULT_NAMES)})")
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
 

@@ -126,13 +126,15 @@ _OBJECTS = ["the trade-offs involved", "latency against cost", "every token spen
             "the edge cases", "the usual pitfalls", "a clear next step", "the numbers"]
 _TAILS = [".", " quite well.", " in a few steps.", " without much fuss.", " over time.",
           ", which helps.", " for most users.", " at a glance."]
-_ZH = ["这个问题可以从几个方面来理解。", "首先，我们需要明确目标和约束。", "其次，成本与效果之间需要权衡。",
-       "在实际使用中，保持简单往往更可靠。", "每一次调用都会消耗一定数量的令牌。", "建议先用小规模数据进行测试。",
-       "结果会随着参数的变化而有所不同。", "总的来说，这是一个值得尝试的方案。", "需要注意边界情况的处理。",
-       "清晰的提示词能够带来更好的回答。", "团队可以根据用量调整预算。", "图像中可以看到明亮的色块和几何形状。"]
-_LIST_ITEMS = ["Keep prompts short and specific", "Watch the token budget", "Prefer small models first",
-               "Log every request", "Retry on rate limits", "Cache repeated answers",
-               "Check the output format", "Measure latency under load"]
+_ZH = ["这个问题可以从几个方面来理解。", "首先，我们需要明确目标和约束。",
+       "其次，成本与效果之间需要权衡。", "在实际使用中，保持简单往往更可靠。",
+       "每一次调用都会消耗一定数量的令牌。", "建议先用小规模数据进行测试。",
+       "结果会随着参数的变化而有所不同。", "总的来说，这是一个值得尝试的方案。",
+       "需要注意边界情况的处理。", "清晰的提示词能够带来更好的回答。",
+       "团队可以根据用量调整预算。", "换一个角度重新描述问题也很有帮助。"]
+_LIST_ITEMS = ["Keep prompts short and specific", "Watch the token budget",
+               "Prefer small models first", "Log every request", "Retry on rate limits",
+               "Cache repeated answers", "Check the output format", "Measure latency under load"]
 _VISION = ["The image shows a soft colour gradient", "There are a few simple geometric shapes",
            "The picture looks synthetic and evenly lit", "Bright blocks of colour stand out"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from .chat import AsyncTask
 from .errors import MSG_INTERNAL, ApiError
 from .faults import Faults, FlakyMemory, from_text, parse_spec
 from .images import FileStore
+
+log = logging.getLogger("bigmodel.simulator")
 
 LOG_SIZE = 200
 MAX_LOGGED_CHARS = 100_000  # longer strings (base64 images) are summarised in the log
@@ -86,6 +89,8 @@ class SimState:
 
     def stream_ended(self, outcome: str) -> None:
         self.stats.active_streams -= 1
+        if outcome != "complete":
+            log.info("stream ended early: %s", outcome)
         if outcome == "disconnect":
             self.stats.disconnects += 1
         elif outcome == "drop":

@@ -185,7 +185,8 @@ def _check_picture(raw: bytes, limits) -> None:
         raise bad_request(1210, f"{MSG_BAD_IMAGE}：图片尺寸不能超过{limits.max_side}×{limits.max_side}。")
 
 
-def check_image_generation(body: dict, catalogue: dict[str, ModelSpec]) -> tuple[ModelSpec, str, tuple[int, int]]:
+def check_image_generation(body: dict, catalogue: dict[str, ModelSpec]
+                           ) -> tuple[ModelSpec, str, tuple[int, int]]:
     spec = resolve_model(body, catalogue, ("image",), "images/generations")
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -200,7 +201,8 @@ def check_image_generation(body: dict, catalogue: dict[str, ModelSpec]) -> tuple
     return spec, prompt, (width, height)
 
 
-def check_embeddings(body: dict, catalogue: dict[str, ModelSpec]) -> tuple[ModelSpec, list[str], int]:
+def check_embeddings(body: dict, catalogue: dict[str, ModelSpec]
+                     ) -> tuple[ModelSpec, list[str], int]:
     spec = resolve_model(body, catalogue, ("embedding",), "embeddings")
     texts = body.get("input")
     if texts is None:

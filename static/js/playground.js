@@ -45,10 +45,24 @@
 
   function scrollToEnd() { transcript.scrollTop = transcript.scrollHeight; }
 
-  // A turn went through: empty the box and drop the actions that belong to the previous turn.
+  // A turn went through (fired on receipt, before the swap): empty the box.
   document.body.addEventListener("turn-sent", function () {
     box.value = "";
     document.getElementById("form-errors").innerHTML = "";
+  });
+
+  // New messages in the transcript: a failed reply gives its message back to the box, so nothing
+  // typed is lost; only the last turn keeps its Regenerate and Edit buttons. (Watched in the DOM:
+  // a reply arrives by an SSE swap, which raises no event on the page.)
+  // Failures already on the page when it loads are old news: leave the box alone for them.
+  transcript.querySelectorAll(".message.failed").forEach((failed) => { failed.dataset.restored = "1"; });
+  // htmx settles a swapped element's new attributes a moment after inserting it, so look at
+  // class changes too, and handle each failed reply once.
+  new MutationObserver(function () {
+    transcript.querySelectorAll(".message.failed[data-restore]:not([data-restored])").forEach(function (failed) {
+      failed.dataset.restored = "1";
+      if (!box.value.trim()) box.value = failed.dataset.restore;
+    });
     const articles = transcript.querySelectorAll(".message");
     articles.forEach(function (article, index) {
       if (index < articles.length - 2) {
@@ -56,14 +70,8 @@
       }
     });
     scrollToEnd();
-  });
+  }).observe(transcript, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
 
-  // A failed reply gives the message back to the box, so nothing typed is lost.
-  document.body.addEventListener("htmx:afterSwap", function () {
-    const failed = transcript.querySelector(".message.failed[data-restore]:last-of-type");
-    if (failed && !box.value.trim()) box.value = failed.dataset.restore;
-    scrollToEnd();
-  });
   document.body.addEventListener("htmx:sseMessage", function () {
     if (transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 120) scrollToEnd();
   });

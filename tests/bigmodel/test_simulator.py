@@ -445,10 +445,11 @@ def test_drop_fault_cuts_the_stream(api, sim):
 
 def test_drop_fault_sends_a_few_chunks_first(sim):
     seen = []
-    with httpx.Client(timeout=5) as client, pytest.raises(httpx.RemoteProtocolError):
-        with client.stream("POST", f"{sim.base_url}/{CHAT}", headers={"Authorization": KEY},
-                           json=chat_body("[[fault:latency=5]] [[fault:drop]] hi", stream=True)) as r:
-            for line in r.iter_lines():
+    body = chat_body("[[fault:latency=5]] [[fault:drop]] hi", stream=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        with HTTP.stream("POST", f"{sim.base_url}/{CHAT}", headers={"Authorization": KEY},
+                         json=body) as response:
+            for line in response.iter_lines():
                 seen.append(line)
     events = sse_events("\n".join(seen))
     assert len(events) == 3 and "[DONE]" not in events
@@ -504,7 +505,8 @@ def test_combined_markers(api):
 def test_default_fault_applies_to_every_request(api, sim):
     HTTP.post(f"{sim.root_url}/_sim/config", json={"default_fault": "1113"})
     assert error_of(api.post(CHAT, json=chat_body()))[:2] == (429, "1113")
-    assert error_of(api.post("embeddings", json={"model": "embedding-3", "input": "x"}))[1] == "1113"
+    embedding = api.post("embeddings", json={"model": "embedding-3", "input": "x"})
+    assert error_of(embedding)[1] == "1113"
     assert HTTP.post(f"{sim.root_url}/_sim/config",
                       json={"default_fault": "nonsense"}).status_code == 400
 

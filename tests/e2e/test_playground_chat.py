@@ -161,9 +161,16 @@ def test_upstream_error_shows_in_plain_words_and_keeps_the_typed_message(page, l
 def test_a_bad_parameter_is_refused_before_any_upstream_call(page, live_server_url, upstream):
     httpx.post(f"{upstream.url}/_sim/reset")
     page.select_option("#id_model", "glm-4-flash")
+    # The control knows the model's range, so the browser says what is wrong before sending.
+    expect(page.locator("#id_max_tokens")).to_have_attribute("max", "4095")
     page.fill("#id_temperature", "1.5")
     send(page, "Keep this text")
-    expect(page.locator("#form-errors .error")).to_contain_text("temperature")
+    message = page.eval_on_selector("#id_temperature", "el => el.validationMessage")
+    assert "1" in message
+    # Past the browser (a hand-made request), the server refuses it in plain words.
+    page.eval_on_selector("#id_temperature", "el => { el.removeAttribute('max'); }")
+    page.click("#send")
+    expect(page.locator("#form-errors .error")).to_contain_text("temperature must be between 0 and 1")
     expect(page.locator("#id_message")).to_have_value("Keep this text")
     assert chat_requests(upstream) == []
     assert not Conversation.objects.exists()
