@@ -24,3 +24,6 @@ lock:
 
 clean:
 	rm -rf $(VENV) .run .staticfiles .pytest_cache .test-db.sqlite3*
+
+bench: install
+	$(VENV)/bin/python bench/stream_overhead.py

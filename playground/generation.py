@@ -9,10 +9,13 @@ import asyncio
 import contextvars
 import logging
 import time
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import Q
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from bigmodel.errors import BigModelError
 from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
@@ -176,3 +179,35 @@ async def _finish(message_id: int, outcome: Outcome) -> None:
     message = await asyncio.shield(sync_to_async(generation_finish)(message_id=message_id, outcome=outcome))
     if message is not None:
         await asyncio.shield(sync_to_async(publish_final)(message))
+
+
+STALE_AFTER = timedelta(seconds=60)
+INTERRUPTED = "The reply was interrupted (the app restarted while writing it); what had arrived is kept."
+
+
+def generation_sweep(*, now=None) -> list[int]:
+    """Finish replies whose runner died (a restart, a crash): running with no heartbeat, or
+    pending and never started. Keeps what reached Redis, with estimated usage. Returns their ids."""
+    now = now or timezone.now()
+    redis = redis_client()
+    stale = Message.objects.filter(
+        Q(status=Message.Status.RUNNING, started_at__lt=now - STALE_AFTER)
+        | Q(status=Message.Status.PENDING, created_at__lt=now - STALE_AFTER)
+    ).select_related("conversation")
+    finished = []
+    for message in stale:
+        if redis.exists(alive_key(message.id)):
+            continue  # its runner is alive, just slow
+        entries = redis.xrange(stream_key(message.id))
+        text = "".join(fields.get("d", "") for _, fields in entries if fields.get("t") == "delta")
+        history = history_for(conversation=message.conversation, before_id=message.id)
+        outcome = Outcome(
+            status=Message.Status.FAILED, content=text, error_code="interrupted", error_message=INTERRUPTED,
+            prompt_tokens=estimate_prompt_tokens(history) if text else None,
+            completion_tokens=estimate_tokens(text) if text else None, usage_exact=False,
+        )
+        final = generation_finish(message_id=message.id, outcome=outcome)
+        if final is not None:
+            publish_final(final)
+            finished.append(message.id)
+    return finished

@@ -134,3 +134,4 @@ def generation_finish(*, message_id: int, outcome: Outcome) -> Message | None:
     message = Message.objects.select_related("conversation").get(id=message_id)
     Conversation.objects.filter(id=message.conversation_id).update(updated_at=timezone.now())
     return message
+

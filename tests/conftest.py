@@ -7,6 +7,14 @@ import pytest
 from tests.support import LiveServer, database_url_for_tests, start_redis, start_worker
 
 SIM_KEY = "sim-test-key.sim-test-secret"
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server_url", "celery_worker"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests that touch the database, so CI can run them again on PostgreSQL (-m database)."""
+    for item in items:
+        if DATABASE_FIXTURES & set(item.fixturenames) or item.get_closest_marker("django_db"):
+            item.add_marker("database")
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture
 def browser():
-    # Playwright's sync API keeps an event loop running in this thread, which Django takes for
-    # async code and refuses ORM calls from; the tests' own ORM calls are plain sync code.
+    # Playwright's sync API keeps an event loop running in this thread while it is up, which
+    # Django takes for async code and refuses ORM calls from (the tests' own calls are plain
+    # sync code), and which would break later tests that start a loop: so one per test.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
@@ -20,6 +21,7 @@ def browser():
             browser.close()
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
 
 
 @pytest.fixture
