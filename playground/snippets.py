@@ -2,7 +2,6 @@
 The key is always read from the environment; it is never written into a snippet."""
 
 import json
-import pprint
 
 from django.conf import settings
 
@@ -24,8 +23,15 @@ def request_body(*, conversation, spec: ModelSpec, system: str, text: str, param
 
 
 def _python_literal(value, indent: int) -> str:
-    text = pprint.pformat(value, indent=1, width=88 - indent, sort_dicts=False)
-    return text.replace("\n", "\n" + " " * indent)
+    """Like json.dumps(indent=4), in Python's spelling: one message per block, easy to edit."""
+    pad, inner = " " * indent, " " * (indent + 4)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{key!r}: {_python_literal(item, indent + 4)}," for key, item in value.items()]
+        return "{\n" + "\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value and not all(isinstance(item, str | int | float) for item in value):
+        items = [f"{inner}{_python_literal(item, indent + 4)}," for item in value]
+        return "[\n" + "\n".join(items) + f"\n{pad}]"
+    return repr(value)
 
 
 def zhipuai_snippet(body: dict, base_url: str) -> str:
@@ -43,7 +49,7 @@ def zhipuai_snippet(body: dict, base_url: str) -> str:
 def httpx_snippet(body: dict, base_url: str) -> str:
     return (
         "import json\nimport os\n\nimport httpx\n\n"
-        f"body = {_python_literal(body, 7)}\n"
+        f"body = {_python_literal(body, 0)}\n"
         'headers = {"Authorization": f"Bearer {os.environ[\'ZHIPUAI_API_KEY\']}"}\n'
         f'with httpx.stream("POST", "{base_url}/chat/completions", json=body, headers=headers, timeout=300) as r:\n'
         "    r.raise_for_status()\n"

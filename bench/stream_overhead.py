@@ -1,0 +1,313 @@
+"""Streaming overhead: time to first token and per-chunk latency through the app against straight
+from the simulator, and how many concurrent streams one web process holds.
+
+    .venv/bin/python bench/stream_overhead.py [--quick] [--streams N] [--keep]
+
+Starts its own Redis, simulator and one uvicorn web process (see bench/_harness.py), prints a
+table, stops everything. Fairness: every app turn is a fresh conversation, so the app sends
+exactly the one user message the direct call sends (same model, seed and text, hence the same
+reply and chunking); app and direct samples alternate, and which goes first alternates too.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import html
+import json
+import re
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import SIM_KEY, Stack, cpu_seconds, login, pct, sse_events, status_kib  # noqa: E402
+
+MODEL = "glm-4-flash"
+STREAM_URL = re.compile(r'sse-connect="(/playground/m/\d+/stream/)"')
+FINAL_STATUS = re.compile(r'data-status="(\w+)"')
+
+
+@dataclass
+class Run:
+    """One turn as the client saw it: delta arrival times (s from the request's start) and texts."""
+    arrivals: list[float] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
+    post_s: float = 0.0  # app only: the POST's round trip, then the stream's first event (`reset`)
+    reset_s: float = 0.0
+    status: str | None = None  # the final status ("done", "failed", …); None: no end seen
+
+
+async def app_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
+    run, started = Run(), time.perf_counter()
+    response = await client.post("/playground/send/", data={"model": MODEL, "message": text, "do_sample": "true",
+                                                            "seed": "7", **params})
+    run.post_s = time.perf_counter() - started
+    found = STREAM_URL.search(response.text)
+    if response.status_code != 200 or not found:
+        raise RuntimeError(f"POST /playground/send/ gave HTTP {response.status_code}: {response.text[:300]}")
+    async with client.stream("GET", found.group(1)) as stream:
+        if stream.status_code != 200:
+            raise RuntimeError(f"GET {found.group(1)} gave HTTP {stream.status_code}")
+        async with contextlib.aclosing(sse_events(stream)) as events:
+            async for event, data, arrived in events:
+                if event == "reset":
+                    run.reset_s = arrived - started
+                elif event == "delta":
+                    run.arrivals.append(arrived - started)
+                    run.parts.append(html.unescape(data))
+                elif event == "done":
+                    found = FINAL_STATUS.search(data)
+                    run.status = found.group(1) if found else "?"
+                    break
+    return run
+
+
+async def direct_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": text}], "stream": True, "do_sample": True,
+            "seed": 7, **params}
+    run, started = Run(), time.perf_counter()
+    async with client.stream("POST", "/api/paas/v4/chat/completions", json=body) as stream:
+        async with contextlib.aclosing(sse_events(stream)) as events:
+            async for _, data, arrived in events:
+                if data == "[DONE]":
+                    run.status = "done"
+                    break
+                piece = json.loads(data)["choices"][0]["delta"].get("content")
+                if piece:
+                    run.arrivals.append(arrived - started)
+                    run.parts.append(piece)
+    return run
+
+
+async def pair(app, sim, i: int, text: str) -> tuple[Run, Run]:
+    """Both paths for one text, the order alternating so neither always runs on a warmer machine."""
+    if i % 2:
+        direct = await direct_turn(sim, text)
+        return await app_turn(app, text), direct
+    app_run = await app_turn(app, text)
+    return app_run, await direct_turn(sim, text)
+
+
+def check(run: Run, what: str) -> None:
+    if run.status != "done" or not run.arrivals:
+        raise RuntimeError(f"{what}: ended with status {run.status!r} after {len(run.arrivals)} deltas")
+
+
+async def measure_ttft(app, sim, samples: int, warmup: int) -> dict:
+    out = {"app": [], "direct": [], "post": [], "reset": []}
+    for i in range(warmup + samples):
+        app_run, direct = await pair(app, sim, i, f"ttft sample {i}")
+        check(app_run, f"app turn {i}")
+        check(direct, f"direct call {i}")
+        if i >= warmup:
+            out["app"].append(app_run.arrivals[0] * 1000)
+            out["direct"].append(direct.arrivals[0] * 1000)
+            out["post"].append(app_run.post_s * 1000)
+            out["reset"].append(app_run.reset_s * 1000)
+    return out
+
+
+async def measure_chunks(app, sim, runs: int, warmup: int, latency_ms: int) -> dict:
+    out = {"app_gaps": [], "direct_gaps": [], "offset": [], "lag": [], "same": 0, "runs": runs, "chunks": 0}
+    for i in range(warmup + runs):
+        app_run, direct = await pair(app, sim, i, f"chunk sample {i} [[fault:latency={latency_ms}]]")
+        check(app_run, f"app turn {i}")
+        check(direct, f"direct call {i}")
+        if i < warmup:
+            continue
+        out["same"] += app_run.parts == direct.parts
+        out["chunks"] += len(direct.arrivals)
+        for name, run in (("app_gaps", app_run), ("direct_gaps", direct)):
+            out[name] += [(b - a) * 1000 for a, b in zip(run.arrivals, run.arrivals[1:])]
+        a0, d0 = app_run.arrivals[0], direct.arrivals[0]
+        for a, d in zip(app_run.arrivals, direct.arrivals):
+            out["offset"].append((a - d) * 1000)  # from the request's start: all the app adds
+            out["lag"].append(((a - a0) - (d - d0)) * 1000)  # after the first chunk: does the relay keep pace?
+    return out
+
+
+async def measure_load(stack: Stack, app: httpx.AsyncClient, n: int, latency_ms: int, tokens: int,
+                       ramp: int) -> dict:
+    """N turns at once: POSTs through a small gate, then every SSE stream held open until `done`."""
+    errors, statuses, ttft, open_now, peak_open = Counter(), Counter(), [], 0, 0
+    last_open = 0.0
+    gate = asyncio.Semaphore(ramp)
+    limits = httpx.Limits(max_connections=n + 50, max_keepalive_connections=n + 50)
+    timeout = httpx.Timeout(120, connect=30, pool=120)
+
+    async def one(client: httpx.AsyncClient, i: int) -> None:
+        nonlocal open_now, peak_open, last_open
+        text = f"load sample {i} [[long]] [[fault:latency={latency_ms}]]"
+        try:
+            async with gate:
+                started = time.perf_counter()
+                response = await client.post("/playground/send/", data={
+                    "model": MODEL, "message": text, "do_sample": "true", "max_tokens": str(tokens)})
+            found = STREAM_URL.search(response.text)
+            if response.status_code != 200 or not found:
+                errors[f"POST HTTP {response.status_code}"] += 1
+                return
+            async with client.stream("GET", found.group(1)) as stream:
+                if stream.status_code != 200:
+                    errors[f"stream HTTP {stream.status_code}"] += 1
+                    return
+                open_now += 1
+                peak_open, last_open = max(peak_open, open_now), time.perf_counter()
+                try:
+                    status = await read_to_done(stream, started, ttft)
+                finally:
+                    open_now -= 1
+            statuses[status or "ended without done"] += 1
+        except httpx.HTTPError as error:
+            errors[f"{type(error).__name__} {error}"[:90]] += 1
+
+    async with httpx.AsyncClient(base_url=stack.app_url, cookies=app.cookies, headers=app.headers,
+                                 limits=limits, timeout=timeout) as client, \
+            httpx.AsyncClient(base_url=stack.sim_url) as sim_control:
+        await sim_control.post("/_sim/reset")  # peak_streams from here on
+        pids = {"web": stack.web_pid, "simulator": stack.procs["simulator"].pid, "redis": stack.procs["redis"].pid}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        client_cpu0, rss = time.process_time(), {"before": status_kib(stack.web_pid, "VmRSS"), "peak": 0}
+        sampler = asyncio.create_task(sample_rss(stack.web_pid, rss))
+        started = time.perf_counter()
+        await asyncio.gather(*(one(client, i) for i in range(n)))
+        wall = time.perf_counter() - started
+        sampler.cancel()
+        sim_stats = (await sim_control.get("/_sim/stats")).json()
+    cpu = {name: (cpu_seconds(pid) - cpu0[name]) / wall * 100 for name, pid in pids.items()}
+    cpu["bench client"] = (time.process_time() - client_cpu0) / wall * 100
+    return {"n": n, "statuses": statuses, "errors": errors, "peak_open": peak_open, "sim": sim_stats,
+            "wall": wall, "ramp": last_open - started, "ttft": ttft, "rss0": rss["before"], "rss_peak": rss["peak"],
+            "hwm": status_kib(stack.web_pid, "VmHWM"), "cpu": cpu}
+
+
+async def read_to_done(stream: httpx.Response, started: float, ttft: list) -> str | None:
+    first = True
+    async with contextlib.aclosing(sse_events(stream)) as events:
+        async for event, data, arrived in events:
+            if event == "delta" and first:
+                ttft.append((arrived - started) * 1000)
+                first = False
+            elif event == "done":
+                found = FINAL_STATUS.search(data)
+                return found.group(1) if found else "?"
+    return None
+
+
+async def sample_rss(pid: int, rss: dict) -> None:
+    while True:  # VmHWM covers the process's whole life; this is the peak during the load only
+        rss["peak"] = max(rss["peak"], status_kib(pid, "VmRSS"))
+        await asyncio.sleep(0.1)
+
+
+# --- the report ------------------------------------------------------------------------------
+
+def line(label: str, *cells) -> None:
+    print(f"  {label:<38}" + "".join(f"{c:>12}" if isinstance(c, str) else f"{c:>12.2f}" for c in cells))
+
+
+def report_ttft(t: dict, warmup: int) -> None:
+    n = len(t["app"])
+    print(f"\n1. Time to first token, ms  ({n} samples per path after {warmup} warm-up pairs; fresh "
+          f"conversation per app sample)")
+    line("", "p50", "p95", "mean")
+    for label, key in (("direct (simulator)", "direct"), ("through the app", "app")):
+        line(label, pct(t[key], 50), pct(t[key], 95), sum(t[key]) / n)
+    added = [a - d for a, d in zip(t["app"], t["direct"])]
+    line("added by the app", pct(t["app"], 50) - pct(t["direct"], 50), pct(t["app"], 95) - pct(t["direct"], 95),
+         sum(added) / n)
+    line("ratio app/direct", pct(t["app"], 50) / pct(t["direct"], 50), pct(t["app"], 95) / pct(t["direct"], 95), "")
+    print("  app breakdown, from just before the POST:")
+    line("  POST /playground/send/ answered", pct(t["post"], 50), pct(t["post"], 95), sum(t["post"]) / n)
+    line("  stream open (its `reset` event)", pct(t["reset"], 50), pct(t["reset"], 95), sum(t["reset"]) / n)
+    verdict = "met" if pct(t["app"], 50) - pct(t["direct"], 50) < 5 else "NOT met"
+    print(f"  target < 5 ms added at p50: {verdict}")
+
+
+def report_chunks(c: dict, warmup: int, latency_ms: int) -> None:
+    print(f"\n2. Per-chunk latency, ms  ({c['runs']} replies per path, {c['chunks']} chunks, {latency_ms} ms "
+          f"between upstream chunks, {warmup} warm-up pairs)")
+    line("", "p50", "p95", "mean")
+    for label, key in (("gap between deltas, direct", "direct_gaps"), ("gap between deltas, app", "app_gaps")):
+        line(label, pct(c[key], 50), pct(c[key], 95), sum(c[key]) / len(c[key]))
+    line("ratio app/direct (gaps)", pct(c["app_gaps"], 50) / pct(c["direct_gaps"], 50),
+         pct(c["app_gaps"], 95) / pct(c["direct_gaps"], 95), "")
+    line("chunk k arrives later by (app-direct)", pct(c["offset"], 50), pct(c["offset"], 95),
+         sum(c["offset"]) / len(c["offset"]))
+    line("  lag growth after chunk 0", pct(c["lag"], 50), pct(c["lag"], 95), sum(c["lag"]) / len(c["lag"]))
+    print(f"  same reply and chunking on both paths: {c['same']}/{c['runs']}")
+
+
+def report_load(r: dict, latency_ms: int, tokens: int) -> None:
+    done = r["statuses"].get("done", 0)
+    print(f"\n3. Concurrent streams in one web process  ({r['n']} turns, {tokens}-token replies, {latency_ms} ms "
+          f"between chunks)")
+    print(f"  completed with done: {done}/{r['n']}   final statuses: {dict(r['statuses'])}")
+    print(f"  errors: {dict(r['errors']) or 'none'}")
+    print(f"  peak open streams: {r['peak_open']} (client)   {r['sim']['peak_streams']} upstream (simulator); "
+          f"simulator saw {r['sim']['disconnects']} disconnects, {r['sim']['dropped']} drops")
+    print(f"  wall time {r['wall']:.1f} s; last stream opened after {r['ramp']:.1f} s; "
+          f"time to first token under load p50 {pct(r['ttft'], 50):.0f} ms, p95 {pct(r['ttft'], 95):.0f} ms")
+    grown = r["rss_peak"] - r["rss0"]
+    per = grown / r["peak_open"] if r["peak_open"] else float("nan")
+    print(f"  web RSS: {r['rss0'] / 1024:.0f} MiB before, {r['rss_peak'] / 1024:.0f} MiB peak during, VmHWM "
+          f"{r['hwm'] / 1024:.0f} MiB; {per:.0f} KiB per open stream")
+    print("  CPU during the load, % of one core: " + ", ".join(f"{k} {v:.0f}" for k, v in r["cpu"].items()))
+
+
+# --- main --------------------------------------------------------------------------------------
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a small version of everything (smoke run)")
+    parser.add_argument("--streams", type=int, help="concurrent turns in part 3 (default 500; 40 with --quick)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    args = parser.parse_args()
+    quick = args.quick
+    args.samples, args.warmup = (12, 3) if quick else (80, 10)
+    args.chunk_runs, args.chunk_warmup, args.chunk_latency = (3, 1, 20) if quick else (12, 2, 20)
+    args.streams = args.streams or (40 if quick else 500)
+    args.load_latency, args.load_tokens = 100, (60 if quick else 200)  # ~100 chunks: ~10 s a reply
+    return args
+
+
+async def main(args: argparse.Namespace, stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.app_url, timeout=60) as app, \
+            httpx.AsyncClient(base_url=stack.sim_url, timeout=60,
+                              headers={"Authorization": f"Bearer {SIM_KEY}"}) as sim:
+        await login(app, stack.password)
+        print(f"web process pid {stack.web_pid} on {stack.app_url}; simulator on {stack.sim_url}", flush=True)
+        ttft = await measure_ttft(app, sim, args.samples, args.warmup)
+        report_ttft(ttft, args.warmup)
+        chunks = await measure_chunks(app, sim, args.chunk_runs, args.chunk_warmup, args.chunk_latency)
+        report_chunks(chunks, args.chunk_warmup, args.chunk_latency)
+        load = await measure_load(stack, app, args.streams, args.load_latency, args.load_tokens, ramp=20)
+        report_load(load, args.load_latency, args.load_tokens)
+    problems = [ln for ln in stack.log_text("web").splitlines() if "Traceback" in ln or " ERROR " in ln]
+    if problems:
+        print(f"\nthe web process logged {len(problems)} errors; its log tail follows")
+        stack.print_tails()
+
+
+def _interrupted(*_) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupted)
+    arguments = parse_args()
+    try:
+        import uvloop  # the client's own overhead is shared with the app on this machine: keep it low
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    try:
+        with Stack(keep=arguments.keep) as services:
+            asyncio.run(main(arguments, services), loop_factory=loop_factory)
+    except KeyboardInterrupt:
+        sys.exit("interrupted; everything started was stopped")
