@@ -1,0 +1,101 @@
+"""The client against the simulator over real HTTP: the retry policy and every endpoint."""
+
+import asyncio
+
+import pytest
+
+from bigmodel.catalogue import default_catalogue
+from bigmodel.client import AsyncBigModelClient, BigModelClient
+from bigmodel.errors import AuthenticationError, InsufficientBalance, PromptTooLong, UnsafeContent
+from bigmodel.params import build_chat_body
+
+KEY = "test-key-id.test-secret-value"  # the key the session simulator accepts (conftest.KEY)
+
+SPEC = default_catalogue()["glm-4-flash"]
+
+
+def body(text: str, **params) -> dict:
+    return build_chat_body(SPEC, messages=[{"role": "user", "content": text}], **params)
+
+
+def chat_calls(http, sim) -> int:
+    return len(http.get(f"{sim.url}/_sim/requests", params={"path": "/chat/completions"}).json()["requests"])
+
+
+@pytest.fixture
+def client(sim):
+    with BigModelClient(KEY, sim.base_url, max_retries=2, backoff_base=0) as client:
+        yield client
+
+
+def test_a_transient_failure_is_retried_and_succeeds(client, sim, http):
+    result = client.chat(body("Hello [[fault:flaky]]"))
+    assert result.content and result.usage.completion_tokens > 0
+    assert chat_calls(http, sim) == 2
+
+
+@pytest.mark.parametrize(("marker", "error"), [("1113", InsufficientBalance), ("1261", PromptTooLong),
+                                               ("1301", UnsafeContent)])
+def test_permanent_errors_are_not_retried(client, sim, http, marker, error):
+    with pytest.raises(error) as raised:
+        client.chat(body(f"Hello [[fault:{marker}]]"))
+    assert f"({marker})" in str(raised.value)
+    assert chat_calls(http, sim) == 1
+
+
+def test_rate_limits_are_retried_then_reported(client, sim, http):
+    with pytest.raises(Exception) as raised:
+        client.chat(body("Hello [[fault:1305]]"))
+    assert raised.value.code == "1305" and raised.value.retryable
+    assert chat_calls(http, sim) == 3
+
+
+def test_a_wrong_secret_is_an_authentication_error_without_the_secret(sim):
+    with BigModelClient("test-key-id.wrong-secret", sim.base_url, max_retries=0) as client:
+        with pytest.raises(AuthenticationError) as raised:
+            client.chat(body("Hello"))
+    assert "wrong-secret" not in str(raised.value) and "wrong-secret" not in repr(raised.value)
+
+
+def test_the_stream_carries_exact_usage(client):
+    with client.chat_stream(body("Hello", stream=True)) as stream:
+        text = "".join(chunk.delta for chunk in stream)
+    assert text and stream.finish_reason == "stop"
+    assert stream.usage.completion_tokens > 0
+
+
+def test_async_stream_cancellation_closes_the_upstream(sim, http):
+    async def run():
+        async with AsyncBigModelClient(KEY, sim.base_url, max_retries=0) as client:
+            async def read():
+                async with client.chat_stream(body("Long [[long]] [[fault:latency=30]]", stream=True)) as s:
+                    async for _ in s:
+                        pass
+            task = asyncio.create_task(read())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        for _ in range(50):
+            if http.get(f"{sim.url}/_sim/stats").json()["disconnects"]:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the simulator never saw the disconnect")
+
+    asyncio.run(run())
+
+
+def test_async_chat_images_and_embeddings(client, http):
+    task = client.async_chat_submit(body("Hello"))
+    for _ in range(40):
+        result = client.async_chat_result(task["id"])
+        if result["task_status"] != "PROCESSING":
+            break
+        asyncio.run(asyncio.sleep(0.05))
+    assert result["task_status"] == "SUCCESS" and result["usage"]["total_tokens"] > 0
+
+    image = client.images_generate(model="cogview-3-plus", prompt="a lighthouse", size="1344x768")
+    assert http.get(image["data"][0]["url"]).headers["content-type"] == "image/png"
+
+    vectors = client.embeddings(model="embedding-3", input=["a", "b"], dimensions=256)
+    assert [len(item["embedding"]) for item in vectors["data"]] == [256, 256]
