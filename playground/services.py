@@ -113,6 +113,14 @@ def generation_claim(*, message_id: int) -> bool:
     )
 
 
+def generation_cancel_pending(*, message_id: int) -> Message | None:
+    """Stop a reply that has not reached the upstream yet: nothing was sent, nothing is billed."""
+    stopped = Message.objects.filter(id=message_id, status=Message.Status.PENDING).update(
+        status=Message.Status.STOPPED, finish_reason="stopped", finished_at=timezone.now()
+    )
+    return Message.objects.select_related("conversation").get(id=message_id) if stopped else None
+
+
 @transaction.atomic
 def generation_finish(*, message_id: int, outcome: Outcome) -> Message | None:
     """running → final, once. Returns None when the message had already been finished or deleted."""

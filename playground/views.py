@@ -9,7 +9,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_clien
 from accounts.models import ModelEntry
 from playground import selectors, services, snippets
 from playground.forms import TurnForm
-from playground.generation import cancel_local, start_generation, stop_key
+from playground.generation import cancel_local, publish_final, start_generation, stop_key
 from playground.models import Message
 from playground.streaming import message_events
 from config.redis import async_redis
@@ -169,6 +169,11 @@ async def stop(request, message_id: int):
     reaches a runner in another web process; a local one is cancelled at once."""
     user = await request.auser()
     message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
+    if message.status == Message.Status.PENDING:
+        stopped = await sync_to_async(services.generation_cancel_pending)(message_id=message.id)
+        if stopped is not None:
+            await sync_to_async(publish_final)(stopped)
+            return HttpResponse(status=204)
     if message.is_live:
         await async_redis().set(stop_key(message.id), "1", ex=600)
         cancel_local(message.id)

@@ -139,3 +139,20 @@ def test_abnormal_finishes_are_kept_and_marked(alice_http, reason):
     assert reply.status == "done" and reply.finish_reason == reason
     page = alice_http.get(reply.conversation.get_absolute_url()).text
     assert ("content moderation" if reason == "sensitive" else "cut at max_tokens") in page
+
+
+
+def test_stopping_a_reply_before_it_reaches_the_upstream_sends_nothing(alice_http, upstream):
+    from playground.services import turn_start
+    from accounts.models import ModelEntry
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username="alice")
+    spec = ModelEntry.objects.get(name="glm-4-flash").as_spec()
+    pending = turn_start(user=user, conversation=None, spec=spec, system="", text="Never sent", params={})
+    assert alice_http.post(f"/playground/m/{pending.id}/stop/").status_code == 204
+    pending.refresh_from_db()
+    assert pending.status == "stopped" and pending.prompt_tokens is None
+    with alice_http.stream("GET", f"/playground/m/{pending.id}/stream/") as response:
+        assert read_events(response)[-1]["event"] == "done"
+    assert chat_requests_for(upstream, pending.request_id) == []
