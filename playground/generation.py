@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from bigmodel.errors import BigModelError
+from redis.exceptions import RedisError
 from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
 from config.redis import async_redis, redis_client
 from playground.models import Message
@@ -26,7 +27,7 @@ from playground.services import Outcome, generation_claim, generation_finish
 from playground.upstream import async_upstream
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 5
+HEARTBEAT_SECONDS = 10
 HEARTBEAT_TTL_SECONDS = 30
 _running: dict[int, asyncio.Task] = {}
 
@@ -61,6 +62,14 @@ def cancel_local(message_id: int) -> bool:
     return True
 
 
+async def stop_all_local() -> None:
+    """Stop every reply this process runs and wait until each is saved (a shutdown)."""
+    tasks = list(_running.values())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def render_final(message: Message) -> str:
     return render_to_string("playground/_message.html", {"message": message, "final_event": True})
 
@@ -90,7 +99,7 @@ class _Relay:
         self.parts: list[str] = []
         self.started = time.monotonic()
         self.ttft_ms: int | None = None
-        self.last_beat = 0.0
+        self.mirroring = True
 
     @property
     def text(self) -> str:
@@ -104,14 +113,18 @@ class _Relay:
         if self.ttft_ms is None:
             self.ttft_ms = self.elapsed_ms()
         self.parts.append(text)
+        if not self.mirroring:
+            return False
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(stream_key(self.message_id), {"t": "delta", "d": text})
         pipe.exists(stop_key(self.message_id))
-        now = time.monotonic()
-        if now - self.last_beat > HEARTBEAT_SECONDS:
-            self.last_beat = now
-            pipe.set(alive_key(self.message_id), "1", ex=HEARTBEAT_TTL_SECONDS)
-        results = await pipe.execute()
+        try:
+            results = await pipe.execute()
+        except RedisError:
+            # Live display is lost, the reply is not: keep reading upstream and save it whole.
+            log.warning("Redis unavailable; reply %s continues without live streaming", self.message_id)
+            self.mirroring = False
+            return False
         return bool(results[1])
 
 
@@ -119,7 +132,7 @@ async def run_generation(message_id: int) -> None:
     if not await sync_to_async(generation_claim)(message_id=message_id):
         return  # someone else runs it, or it is already over
     relay = _Relay(message_id)
-    await relay.redis.set(alive_key(message_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+    heartbeat = asyncio.create_task(_heartbeat(message_id))
     message, history = await sync_to_async(_load)(message_id)
     body = {"model": message.model, "messages": history, **message.params,
             "stream": True, "request_id": message.request_id}
@@ -132,7 +145,20 @@ async def run_generation(message_id: int) -> None:
     except Exception as error:  # never leave a reply running because of a bug; log it
         log.exception("generation %s failed", message_id)
         outcome = _failed(relay, history, error)
+    finally:
+        heartbeat.cancel()
     await _finish(message_id, outcome)
+
+
+async def _heartbeat(message_id: int) -> None:
+    """Tells the sweeper this reply's runner is alive, however long the upstream is silent."""
+    redis = async_redis()
+    while True:
+        try:
+            await redis.set(alive_key(message_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+        except RedisError:
+            pass  # the sweeper cannot run without Redis either
+        await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
 async def _stream(body: dict, relay: _Relay) -> Outcome:
@@ -178,7 +204,10 @@ async def _finish(message_id: int, outcome: Outcome) -> None:
     # Shielded: a second cancel (server shutting down) must not lose the saved reply.
     message = await asyncio.shield(sync_to_async(generation_finish)(message_id=message_id, outcome=outcome))
     if message is not None:
-        await asyncio.shield(sync_to_async(publish_final)(message))
+        try:
+            await asyncio.shield(sync_to_async(publish_final)(message))
+        except RedisError:
+            log.warning("Redis unavailable; reply %s is saved, readers will find it on reload", message_id)
 
 
 STALE_AFTER = timedelta(seconds=60)

@@ -4,7 +4,6 @@ A connection without Last-Event-ID starts with `reset` and replays the stream fr
 start, so a reload or a fresh EventSource shows the whole reply without duplicating it.
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
@@ -41,23 +40,20 @@ async def message_events(message: Message, *, last_event_id: str | None) -> Asyn
         return
     if last_event_id is None:
         yield sse("reset", "")
-    try:
-        while True:
-            batch = await redis.xread({key: cursor}, block=BLOCK_MS, count=256)
-            if not batch:
-                final = await _final_from_database(message.id)
-                if final is not None and not await redis.exists(key):
-                    yield sse("done", final)
-                    return
-                yield ": keep-alive\n\n"
-                continue
-            for entry_id, fields in batch[0][1]:
-                cursor = entry_id
-                if fields["t"] == "delta":
-                    yield sse("delta", escape(fields["d"]), entry_id)
-                else:
-                    yield sse("done", fields["html"], entry_id)
-                    return
-    except asyncio.CancelledError:
-        # The browser went away; the reply carries on without it.
-        raise
+    # If the browser goes away this generator is cancelled; the reply carries on without it.
+    while True:
+        batch = await redis.xread({key: cursor}, block=BLOCK_MS, count=256)
+        if not batch:
+            final = await _final_from_database(message.id)
+            if final is not None and not await redis.exists(key):
+                yield sse("done", final)
+                return
+            yield ": keep-alive\n\n"
+            continue
+        for entry_id, fields in batch[0][1]:
+            cursor = entry_id
+            if fields["t"] == "delta":
+                yield sse("delta", escape(fields["d"]), entry_id)
+            else:
+                yield sse("done", fields["html"], entry_id)
+                return

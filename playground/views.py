@@ -109,12 +109,18 @@ def _send(request):
     return response, reply.id
 
 
-@require_POST
-async def send(request):
-    response, reply_id = await sync_to_async(_send)(request)
+async def _respond_then_generate(prepare, *args, **kwargs):
+    """Run a sync view body that may create a pending reply, then start that reply on this
+    event loop (where it outlives the request)."""
+    response, reply_id = await sync_to_async(prepare)(*args, **kwargs)
     if reply_id is not None:
         start_generation(reply_id)
     return response
+
+
+@require_POST
+async def send(request):
+    return await _respond_then_generate(_send, request)
 
 
 def _rerun(request, public_id, *, edit: bool):
@@ -141,18 +147,12 @@ def _rerun(request, public_id, *, edit: bool):
 
 @require_POST
 async def regenerate(request, public_id):
-    response, reply_id = await sync_to_async(_rerun)(request, public_id, edit=False)
-    if reply_id is not None:
-        start_generation(reply_id)
-    return response
+    return await _respond_then_generate(_rerun, request, public_id, edit=False)
 
 
 @require_POST
 async def edit_last(request, public_id):
-    response, reply_id = await sync_to_async(_rerun)(request, public_id, edit=True)
-    if reply_id is not None:
-        start_generation(reply_id)
-    return response
+    return await _respond_then_generate(_rerun, request, public_id, edit=True)
 
 
 @require_GET

@@ -49,6 +49,7 @@ def _wire_services(request, settings, redis_server, upstream):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     celery_app.conf.broker_url = redis_server.url
     redis_client.cache_clear()
+    redis_client().flushdb()  # ids restart with each test's database: so do the streams keyed by them
     yield
     redis_client.cache_clear()
 

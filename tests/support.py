@@ -1,5 +1,6 @@
 """Real pieces for the tests: a Redis server, the ASGI app under uvicorn, a Celery worker."""
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -68,7 +69,12 @@ class LiveServer:
         config = uvicorn.Config(application, host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="off", timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="live-server")
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="live-server")
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.serve())
 
     @property
     def url(self) -> str:
@@ -84,6 +90,10 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
+        # Replies still running would otherwise write into the next test's database and Redis.
+        from playground.generation import stop_all_local
+
+        asyncio.run_coroutine_threadsafe(stop_all_local(), self.loop).result(15)
         self.server.should_exit = True
         self.thread.join(10)
 
