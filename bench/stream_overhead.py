@@ -30,6 +30,7 @@ from _harness import SIM_KEY, Stack, cpu_seconds, login, pct, sse_events, status
 MODEL = "glm-4-flash"
 STREAM_URL = re.compile(r'sse-connect="(/playground/m/\d+/stream/)"')
 FINAL_STATUS = re.compile(r'data-status="(\w+)"')
+CONVERSATION = re.compile(r'id="id_conversation" value="([0-9a-f-]+)"')
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Run:
     post_s: float = 0.0  # app only: the POST's round trip, then the stream's first event (`reset`)
     reset_s: float = 0.0
     status: str | None = None  # the final status ("done", "failed", …); None: no end seen
+    conversation: str = ""
 
 
 async def app_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
@@ -47,9 +49,10 @@ async def app_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
     response = await client.post("/playground/send/", data={"model": MODEL, "message": text, "do_sample": "true",
                                                             "seed": "7", **params})
     run.post_s = time.perf_counter() - started
-    found = STREAM_URL.search(response.text)
-    if response.status_code != 200 or not found:
+    found, conversation = STREAM_URL.search(response.text), CONVERSATION.search(response.text)
+    if response.status_code != 200 or not found or not conversation:
         raise RuntimeError(f"POST /playground/send/ gave HTTP {response.status_code}: {response.text[:300]}")
+    run.conversation = conversation.group(1)
     async with client.stream("GET", found.group(1)) as stream:
         if stream.status_code != 200:
             raise RuntimeError(f"GET {found.group(1)} gave HTTP {stream.status_code}")
@@ -85,12 +88,17 @@ async def direct_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
 
 
 async def pair(app, sim, i: int, text: str) -> tuple[Run, Run]:
-    """Both paths for one text, the order alternating so neither always runs on a warmer machine."""
+    """Both paths for one text, the order alternating so neither always runs on a warmer machine.
+    The app's conversation is deleted afterwards (untimed): every sample meets the same state, as
+    the POST's cost grows with the user's number of conversations (its sidebar lists up to 200)."""
     if i % 2:
         direct = await direct_turn(sim, text)
-        return await app_turn(app, text), direct
-    app_run = await app_turn(app, text)
-    return app_run, await direct_turn(sim, text)
+        app_run = await app_turn(app, text)
+    else:
+        app_run = await app_turn(app, text)
+        direct = await direct_turn(sim, text)
+    await app.post(f"/playground/c/{app_run.conversation}/delete/")
+    return app_run, direct
 
 
 def check(run: Run, what: str) -> None:
@@ -131,62 +139,54 @@ async def measure_chunks(app, sim, runs: int, warmup: int, latency_ms: int) -> d
     return out
 
 
-async def measure_load(stack: Stack, app: httpx.AsyncClient, n: int, latency_ms: int, tokens: int,
-                       ramp: int) -> dict:
-    """N turns at once: POSTs through a small gate, then every SSE stream held open until `done`."""
-    errors, statuses, ttft, open_now, peak_open = Counter(), Counter(), [], 0, 0
-    last_open = 0.0
-    gate = asyncio.Semaphore(ramp)
-    limits = httpx.Limits(max_connections=n + 50, max_keepalive_connections=n + 50)
-    timeout = httpx.Timeout(120, connect=30, pool=120)
+@dataclass
+class Load:
+    """What part 3 counts while it runs."""
+    done: int = 0
+    errors: Counter = field(default_factory=Counter)
+    ttft: list[float] = field(default_factory=list)
+    open_now: int = 0
+    peak_open: int = 0
+    last_open: float = 0.0
 
-    async def one(client: httpx.AsyncClient, i: int) -> None:
-        nonlocal open_now, peak_open, last_open
-        text = f"load sample {i} [[long]] [[fault:latency={latency_ms}]]"
-        try:
-            async with gate:
-                started = time.perf_counter()
-                response = await client.post("/playground/send/", data={
-                    "model": MODEL, "message": text, "do_sample": "true", "max_tokens": str(tokens)})
-            found = STREAM_URL.search(response.text)
-            if response.status_code != 200 or not found:
-                errors[f"POST HTTP {response.status_code}"] += 1
+
+async def load_turn(client: httpx.AsyncClient, load: Load, gate: asyncio.Semaphore, i: int, args) -> None:
+    """One turn of part 3; everything that is not a `done` reply is counted as an error, by kind."""
+    text = f"load sample {i} [[long]] [[fault:latency={args.load_latency}]]"
+    deadline = 60 + 2 * args.load_tokens / 2 * args.load_latency / 1000  # twice the reply's length, + 60 s
+    try:
+        async with gate:  # ramp the POSTs; the streams themselves all stay open together
+            started = time.perf_counter()
+            response = await client.post("/playground/send/", data={
+                "model": MODEL, "message": text, "do_sample": "true", "max_tokens": str(args.load_tokens)})
+        found = STREAM_URL.search(response.text)
+        if response.status_code != 200 or not found:
+            load.errors[f"POST HTTP {response.status_code}"] += 1
+            return
+        async with client.stream("GET", found.group(1)) as stream:
+            if stream.status_code != 200:
+                load.errors[f"stream HTTP {stream.status_code}"] += 1
                 return
-            async with client.stream("GET", found.group(1)) as stream:
-                if stream.status_code != 200:
-                    errors[f"stream HTTP {stream.status_code}"] += 1
-                    return
-                open_now += 1
-                peak_open, last_open = max(peak_open, open_now), time.perf_counter()
-                try:
-                    status = await read_to_done(stream, started, ttft)
-                finally:
-                    open_now -= 1
-            statuses[status or "ended without done"] += 1
-        except httpx.HTTPError as error:
-            errors[f"{type(error).__name__} {error}"[:90]] += 1
-
-    async with httpx.AsyncClient(base_url=stack.app_url, cookies=app.cookies, headers=app.headers,
-                                 limits=limits, timeout=timeout) as client, \
-            httpx.AsyncClient(base_url=stack.sim_url) as sim_control:
-        await sim_control.post("/_sim/reset")  # peak_streams from here on
-        pids = {"web": stack.web_pid, "simulator": stack.procs["simulator"].pid, "redis": stack.procs["redis"].pid}
-        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        client_cpu0, rss = time.process_time(), {"before": status_kib(stack.web_pid, "VmRSS"), "peak": 0}
-        sampler = asyncio.create_task(sample_rss(stack.web_pid, rss))
-        started = time.perf_counter()
-        await asyncio.gather(*(one(client, i) for i in range(n)))
-        wall = time.perf_counter() - started
-        sampler.cancel()
-        sim_stats = (await sim_control.get("/_sim/stats")).json()
-    cpu = {name: (cpu_seconds(pid) - cpu0[name]) / wall * 100 for name, pid in pids.items()}
-    cpu["bench client"] = (time.process_time() - client_cpu0) / wall * 100
-    return {"n": n, "statuses": statuses, "errors": errors, "peak_open": peak_open, "sim": sim_stats,
-            "wall": wall, "ramp": last_open - started, "ttft": ttft, "rss0": rss["before"], "rss_peak": rss["peak"],
-            "hwm": status_kib(stack.web_pid, "VmHWM"), "cpu": cpu}
+            load.open_now += 1
+            load.peak_open, load.last_open = max(load.peak_open, load.open_now), time.perf_counter()
+            try:
+                async with asyncio.timeout(deadline):  # the app's keep-alives would outlast any read timeout
+                    status = await read_to_done(stream, started, load.ttft)
+                problem = None if status == "done" else f"reply {status}" if status else "stream ended without done"
+            except TimeoutError:
+                problem = f"no done within {deadline:.0f} s"
+            finally:
+                load.open_now -= 1
+        if problem:
+            load.errors[problem] += 1
+        else:
+            load.done += 1
+    except httpx.HTTPError as error:
+        load.errors[f"{type(error).__name__}: {error}"[:90]] += 1
 
 
 async def read_to_done(stream: httpx.Response, started: float, ttft: list) -> str | None:
+    """The reply's final status ("done", "failed", …), or None when the stream ends without one."""
     first = True
     async with contextlib.aclosing(sse_events(stream)) as events:
         async for event, data, arrived in events:
@@ -199,10 +199,40 @@ async def read_to_done(stream: httpx.Response, started: float, ttft: list) -> st
     return None
 
 
-async def sample_rss(pid: int, rss: dict) -> None:
-    while True:  # VmHWM covers the process's whole life; this is the peak during the load only
+async def watch(pid: int, load: Load, rss: dict, started: float) -> None:
+    """Peak RSS during the load (VmHWM covers the process's whole life), and a progress line."""
+    tick = 0
+    while True:
         rss["peak"] = max(rss["peak"], status_kib(pid, "VmRSS"))
+        tick += 1
+        if tick % 50 == 0:
+            print(f"    {time.perf_counter() - started:5.0f} s: {load.open_now} streams open, {load.done} done, "
+                  f"{sum(load.errors.values())} errors", flush=True)
         await asyncio.sleep(0.1)
+
+
+async def measure_load(stack: Stack, app: httpx.AsyncClient, args) -> dict:
+    """N turns at once, each POST then its SSE stream held open until `done`."""
+    n, load = args.streams, Load()
+    limits = httpx.Limits(max_connections=n + 50, max_keepalive_connections=n + 50)
+    async with httpx.AsyncClient(base_url=stack.app_url, cookies=app.cookies, headers=app.headers,
+                                 limits=limits, timeout=httpx.Timeout(120, connect=30)) as client, \
+            httpx.AsyncClient(base_url=stack.sim_url) as sim_control:
+        await sim_control.post("/_sim/reset")  # peak_streams from here on
+        pids = {"web": stack.web_pid, "simulator": stack.procs["simulator"].pid, "redis": stack.procs["redis"].pid}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        client_cpu0, rss = time.process_time(), {"before": status_kib(stack.web_pid, "VmRSS"), "peak": 0}
+        started = time.perf_counter()
+        watcher = asyncio.create_task(watch(stack.web_pid, load, rss, started))
+        gate = asyncio.Semaphore(args.ramp)
+        await asyncio.gather(*(load_turn(client, load, gate, i, args) for i in range(n)))
+        wall = time.perf_counter() - started
+        watcher.cancel()
+        sim_stats = (await sim_control.get("/_sim/stats")).json()
+    cpu = {name: (cpu_seconds(pid) - cpu0[name]) / wall * 100 for name, pid in pids.items()}
+    cpu["bench client"] = (time.process_time() - client_cpu0) / wall * 100
+    return {"n": n, "load": load, "sim": sim_stats, "wall": wall, "ramp": load.last_open - started,
+            "rss0": rss["before"], "rss_peak": rss["peak"], "hwm": status_kib(stack.web_pid, "VmHWM"), "cpu": cpu}
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -243,18 +273,18 @@ def report_chunks(c: dict, warmup: int, latency_ms: int) -> None:
     print(f"  same reply and chunking on both paths: {c['same']}/{c['runs']}")
 
 
-def report_load(r: dict, latency_ms: int, tokens: int) -> None:
-    done = r["statuses"].get("done", 0)
-    print(f"\n3. Concurrent streams in one web process  ({r['n']} turns, {tokens}-token replies, {latency_ms} ms "
-          f"between chunks)")
-    print(f"  completed with done: {done}/{r['n']}   final statuses: {dict(r['statuses'])}")
-    print(f"  errors: {dict(r['errors']) or 'none'}")
-    print(f"  peak open streams: {r['peak_open']} (client)   {r['sim']['peak_streams']} upstream (simulator); "
+def report_load(r: dict, args) -> None:
+    load: Load = r["load"]
+    print(f"\n3. Concurrent streams in one web process  ({r['n']} turns, {args.load_tokens}-token replies, "
+          f"{args.load_latency} ms between chunks, POSTs {args.ramp} at a time)")
+    print(f"  completed with done: {load.done}/{r['n']}")
+    print(f"  errors: " + (", ".join(f"{count} × {kind}" for kind, count in load.errors.most_common()) or "none"))
+    print(f"  peak open streams: {load.peak_open} (client)   {r['sim']['peak_streams']} upstream (simulator); "
           f"simulator saw {r['sim']['disconnects']} disconnects, {r['sim']['dropped']} drops")
     print(f"  wall time {r['wall']:.1f} s; last stream opened after {r['ramp']:.1f} s; "
-          f"time to first token under load p50 {pct(r['ttft'], 50):.0f} ms, p95 {pct(r['ttft'], 95):.0f} ms")
+          f"time to first token under load p50 {pct(load.ttft, 50):.0f} ms, p95 {pct(load.ttft, 95):.0f} ms")
     grown = r["rss_peak"] - r["rss0"]
-    per = grown / r["peak_open"] if r["peak_open"] else float("nan")
+    per = grown / load.peak_open if load.peak_open else float("nan")
     print(f"  web RSS: {r['rss0'] / 1024:.0f} MiB before, {r['rss_peak'] / 1024:.0f} MiB peak during, VmHWM "
           f"{r['hwm'] / 1024:.0f} MiB; {per:.0f} KiB per open stream")
     print("  CPU during the load, % of one core: " + ", ".join(f"{k} {v:.0f}" for k, v in r["cpu"].items()))
@@ -272,7 +302,8 @@ def parse_args() -> argparse.Namespace:
     args.samples, args.warmup = (12, 3) if quick else (80, 10)
     args.chunk_runs, args.chunk_warmup, args.chunk_latency = (3, 1, 20) if quick else (12, 2, 20)
     args.streams = args.streams or (40 if quick else 500)
-    args.load_latency, args.load_tokens = 100, (60 if quick else 200)  # ~100 chunks: ~10 s a reply
+    # 1-3 tokens a chunk: 560 tokens at 100 ms a chunk is ~28 s a reply, longer than the POSTs take to ramp
+    args.load_latency, args.load_tokens, args.ramp = 100, (60 if quick else 560), 20
     return args
 
 
@@ -286,8 +317,8 @@ async def main(args: argparse.Namespace, stack: Stack) -> None:
         report_ttft(ttft, args.warmup)
         chunks = await measure_chunks(app, sim, args.chunk_runs, args.chunk_warmup, args.chunk_latency)
         report_chunks(chunks, args.chunk_warmup, args.chunk_latency)
-        load = await measure_load(stack, app, args.streams, args.load_latency, args.load_tokens, ramp=20)
-        report_load(load, args.load_latency, args.load_tokens)
+        print(f"\n3. running {args.streams} concurrent turns…", flush=True)
+        report_load(await measure_load(stack, app, args), args)
     problems = [ln for ln in stack.log_text("web").splitlines() if "Traceback" in ln or " ERROR " in ln]
     if problems:
         print(f"\nthe web process logged {len(problems)} errors; its log tail follows")

@@ -4,16 +4,19 @@ A connection without Last-Event-ID starts with `reset` and replays the stream fr
 start, so a reload or a fresh EventSource shows the whole reply without duplicating it.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.utils.html import escape
+from redis.exceptions import RedisError
 
 from config.redis import async_redis
 from playground.generation import render_final, stream_key
 from playground.models import Message
 
 BLOCK_MS = 15000
+DATABASE_POLL_SECONDS = 1.0
 
 
 def sse(event: str, data: str, event_id: str | None = None) -> str:
@@ -31,6 +34,21 @@ async def _final_from_database(message_id: int) -> str | None:
 
 
 async def message_events(message: Message, *, last_event_id: str | None) -> AsyncIterator[str]:
+    try:
+        async for event in _relay_from_redis(message, last_event_id=last_event_id):
+            yield event
+    except RedisError:
+        # No live deltas without Redis, but the reply still arrives whole once it is saved.
+        yield await _final_when_saved(message.id)
+
+
+async def _final_when_saved(message_id: int) -> str:
+    while (final := await _final_from_database(message_id)) is None:
+        await asyncio.sleep(DATABASE_POLL_SECONDS)
+    return sse("done", final)
+
+
+async def _relay_from_redis(message: Message, *, last_event_id: str | None) -> AsyncIterator[str]:
     redis = async_redis()
     key = stream_key(message.id)
     cursor = last_event_id or "0-0"

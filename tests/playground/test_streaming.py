@@ -156,3 +156,14 @@ def test_stopping_a_reply_before_it_reaches_the_upstream_sends_nothing(alice_htt
     with alice_http.stream("GET", f"/playground/m/{pending.id}/stream/") as response:
         assert read_events(response)[-1]["event"] == "done"
     assert chat_requests_for(upstream, pending.request_id) == []
+
+
+def test_with_redis_down_the_reply_is_still_saved_with_exact_usage(alice_http, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    reply = start_turn(alice_http, "Hello without Redis")
+    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+        events = read_events(response)
+    assert events[-1]["event"] == "done"
+    reply = wait_until_final(reply)
+    assert reply.status == "done" and reply.content and reply.usage_exact
+    assert reply.completion_tokens > 0
