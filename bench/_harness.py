@@ -2,6 +2,7 @@
 an HTTP login, SSE parsing, percentiles and /proc readings."""
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -122,8 +124,19 @@ class Stack:
         path = self.tmp / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def print_tails(self, lines: int = 40) -> None:
-        for name in self.procs:
+    def report_problems(self, name: str) -> None:
+        """Distinct warnings, errors and exceptions in a process's log (numbers folded), then its tail."""
+        problems = Counter(re.sub(r"\d+", "N", line.split(" ", 2)[-1] if line[:4].isdigit() else line)[:150]
+                           for line in self.log_text(name).splitlines()
+                           if re.search(r"WARNING|ERROR|CRITICAL|^\w[\w.]*(Error|Exception)\b", line))
+        if problems:
+            print(f"\n{name}.log: {sum(problems.values())} warning/error lines; the most frequent:")
+            for text, count in problems.most_common(8):
+                print(f"  {count:6} × {text}")
+            self.print_tails(20, only=name)
+
+    def print_tails(self, lines: int = 40, only: str | None = None) -> None:
+        for name in [only] if only else self.procs:
             tail = self.log_text(name).splitlines()[-lines:]
             if tail:
                 print(f"\n--- last {len(tail)} lines of {name}.log ---\n" + "\n".join(tail))

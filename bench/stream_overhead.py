@@ -4,9 +4,11 @@ from the simulator, and how many concurrent streams one web process holds.
     .venv/bin/python bench/stream_overhead.py [--quick] [--streams N] [--keep]
 
 Starts its own Redis, simulator and one uvicorn web process (see bench/_harness.py), prints a
-table, stops everything. Fairness: every app turn is a fresh conversation, so the app sends
-exactly the one user message the direct call sends (same model, seed and text, hence the same
-reply and chunking); app and direct samples alternate, and which goes first alternates too.
+table, stops everything. Fairness in parts 1 and 2: every app turn is a fresh conversation
+(deleted afterwards, untimed), so the app sends exactly the one user message the direct call
+sends (same model, seed and text, hence the same reply and chunking); app and direct samples
+alternate, and which goes first alternates too. The machine, the simulator and this client are
+shared by both paths.
 """
 
 import argparse
@@ -24,8 +26,9 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from _harness import SIM_KEY, Stack, cpu_seconds, login, pct, sse_events, status_kib  # noqa: E402
+from bigmodel.simulator.replies import count_tokens  # noqa: E402
 
 MODEL = "glm-4-flash"
 STREAM_URL = re.compile(r'sse-connect="(/playground/m/\d+/stream/)"')
@@ -143,6 +146,7 @@ async def measure_chunks(app, sim, runs: int, warmup: int, latency_ms: int) -> d
 class Load:
     """What part 3 counts while it runs."""
     done: int = 0
+    deltas: int = 0
     errors: Counter = field(default_factory=Counter)
     ttft: list[float] = field(default_factory=list)
     open_now: int = 0
@@ -171,8 +175,7 @@ async def load_turn(client: httpx.AsyncClient, load: Load, gate: asyncio.Semapho
             load.peak_open, load.last_open = max(load.peak_open, load.open_now), time.perf_counter()
             try:
                 async with asyncio.timeout(deadline):  # the app's keep-alives would outlast any read timeout
-                    status = await read_to_done(stream, started, load.ttft)
-                problem = None if status == "done" else f"reply {status}" if status else "stream ended without done"
+                    problem = verdict(*await read_to_done(stream, started, load), tokens=args.load_tokens)
             except TimeoutError:
                 problem = f"no done within {deadline:.0f} s"
             finally:
@@ -185,18 +188,33 @@ async def load_turn(client: httpx.AsyncClient, load: Load, gate: asyncio.Semapho
         load.errors[f"{type(error).__name__}: {error}"[:90]] += 1
 
 
-async def read_to_done(stream: httpx.Response, started: float, ttft: list) -> str | None:
-    """The reply's final status ("done", "failed", …), or None when the stream ends without one."""
-    first = True
+def verdict(status: str | None, text: str, *, tokens: int) -> str | None:
+    """None for a good turn, else what went wrong."""
+    if status is None:
+        return "stream ended without done"
+    if status != "done":
+        return f"reply {status}"
+    # [[long]] cut at max_tokens: the whole reply is exactly that many tokens (the simulator's rule)
+    if count_tokens(text) != tokens:
+        return "done, but the live stream missed part of the reply"
+    return None
+
+
+async def read_to_done(stream: httpx.Response, started: float, load: Load) -> tuple[str | None, str]:
+    """The reply's final status ("done", "failed", …; None when the stream ends without one) and
+    the text its deltas carried."""
+    parts = []
     async with contextlib.aclosing(sse_events(stream)) as events:
         async for event, data, arrived in events:
-            if event == "delta" and first:
-                ttft.append((arrived - started) * 1000)
-                first = False
+            if event == "delta":
+                load.deltas += 1
+                if not parts:
+                    load.ttft.append((arrived - started) * 1000)
+                parts.append(html.unescape(data))
             elif event == "done":
                 found = FINAL_STATUS.search(data)
-                return found.group(1) if found else "?"
-    return None
+                return (found.group(1) if found else "?"), "".join(parts)
+    return None, "".join(parts)
 
 
 async def watch(pid: int, load: Load, rss: dict, started: float) -> None:
@@ -229,10 +247,12 @@ async def measure_load(stack: Stack, app: httpx.AsyncClient, args) -> dict:
         wall = time.perf_counter() - started
         watcher.cancel()
         sim_stats = (await sim_control.get("/_sim/stats")).json()
-    cpu = {name: (cpu_seconds(pid) - cpu0[name]) / wall * 100 for name, pid in pids.items()}
+    cpu_used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+    cpu = {name: used / wall * 100 for name, used in cpu_used.items()}
     cpu["bench client"] = (time.process_time() - client_cpu0) / wall * 100
     return {"n": n, "load": load, "sim": sim_stats, "wall": wall, "ramp": load.last_open - started,
-            "rss0": rss["before"], "rss_peak": rss["peak"], "hwm": status_kib(stack.web_pid, "VmHWM"), "cpu": cpu}
+            "rss0": rss["before"], "rss_peak": rss["peak"], "hwm": status_kib(stack.web_pid, "VmHWM"), "cpu": cpu,
+            "web_cpu_s": cpu_used["web"]}
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -243,7 +263,7 @@ def line(label: str, *cells) -> None:
 
 def report_ttft(t: dict, warmup: int) -> None:
     n = len(t["app"])
-    print(f"\n1. Time to first token, ms  ({n} samples per path after {warmup} warm-up pairs; fresh "
+    print(f"\n1. Time to first token, ms  ({n} samples per path after {warmup} warm-up pairs; a fresh "
           f"conversation per app sample)")
     line("", "p50", "p95", "mean")
     for label, key in (("direct (simulator)", "direct"), ("through the app", "app")):
@@ -267,9 +287,9 @@ def report_chunks(c: dict, warmup: int, latency_ms: int) -> None:
         line(label, pct(c[key], 50), pct(c[key], 95), sum(c[key]) / len(c[key]))
     line("ratio app/direct (gaps)", pct(c["app_gaps"], 50) / pct(c["direct_gaps"], 50),
          pct(c["app_gaps"], 95) / pct(c["direct_gaps"], 95), "")
-    line("chunk k arrives later by (app-direct)", pct(c["offset"], 50), pct(c["offset"], 95),
+    line("delta k later than direct, from start", pct(c["offset"], 50), pct(c["offset"], 95),
          sum(c["offset"]) / len(c["offset"]))
-    line("  lag growth after chunk 0", pct(c["lag"], 50), pct(c["lag"], 95), sum(c["lag"]) / len(c["lag"]))
+    line("  of which lag growth after delta 0", pct(c["lag"], 50), pct(c["lag"], 95), sum(c["lag"]) / len(c["lag"]))
     print(f"  same reply and chunking on both paths: {c['same']}/{c['runs']}")
 
 
@@ -277,7 +297,7 @@ def report_load(r: dict, args) -> None:
     load: Load = r["load"]
     print(f"\n3. Concurrent streams in one web process  ({r['n']} turns, {args.load_tokens}-token replies, "
           f"{args.load_latency} ms between chunks, POSTs {args.ramp} at a time)")
-    print(f"  completed with done: {load.done}/{r['n']}")
+    print(f"  completed with done, the whole reply streamed: {load.done}/{r['n']}")
     print(f"  errors: " + (", ".join(f"{count} × {kind}" for kind, count in load.errors.most_common()) or "none"))
     print(f"  peak open streams: {load.peak_open} (client)   {r['sim']['peak_streams']} upstream (simulator); "
           f"simulator saw {r['sim']['disconnects']} disconnects, {r['sim']['dropped']} drops")
@@ -288,6 +308,9 @@ def report_load(r: dict, args) -> None:
     print(f"  web RSS: {r['rss0'] / 1024:.0f} MiB before, {r['rss_peak'] / 1024:.0f} MiB peak during, VmHWM "
           f"{r['hwm'] / 1024:.0f} MiB; {per:.0f} KiB per open stream")
     print("  CPU during the load, % of one core: " + ", ".join(f"{k} {v:.0f}" for k, v in r["cpu"].items()))
+    if load.deltas:  # a Python process uses at most one core: this bounds chunks/s per web process
+        print(f"  {load.deltas} deltas delivered: {r['web_cpu_s'] / load.deltas * 1e6:.0f} µs of web CPU per delta "
+              f"(POSTs and reply saves included), {load.deltas / r['wall']:.0f} deltas/s")
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -319,10 +342,7 @@ async def main(args: argparse.Namespace, stack: Stack) -> None:
         report_chunks(chunks, args.chunk_warmup, args.chunk_latency)
         print(f"\n3. running {args.streams} concurrent turns…", flush=True)
         report_load(await measure_load(stack, app, args), args)
-    problems = [ln for ln in stack.log_text("web").splitlines() if "Traceback" in ln or " ERROR " in ln]
-    if problems:
-        print(f"\nthe web process logged {len(problems)} errors; its log tail follows")
-        stack.print_tails()
+    stack.report_problems("web")
 
 
 def _interrupted(*_) -> None:

@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -23,7 +22,7 @@ from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
 from config.redis import async_redis, redis_client
 from playground.models import Message
 from playground.selectors import history_for
-from playground.services import Outcome, generation_claim, generation_finish
+from playground.services import Outcome, generation_finish
 from playground.upstream import async_upstream
 
 log = logging.getLogger(__name__)
@@ -44,10 +43,10 @@ def alive_key(message_id: int) -> str:
     return f"gen:{message_id}:alive"
 
 
-def start_generation(message_id: int) -> asyncio.Task:
+def start_generation(message_id: int, body: dict) -> asyncio.Task:
     """Start the reply on this process's event loop; it outlives the request that started it.
     A fresh context: the request's own (its sync-to-async executor among it) ends with the request."""
-    task = asyncio.create_task(run_generation(message_id), name=f"generation-{message_id}",
+    task = asyncio.create_task(run_generation(message_id, body), name=f"generation-{message_id}",
                                context=contextvars.Context())
     _running[message_id] = task
     task.add_done_callback(lambda _: _running.pop(message_id, None))
@@ -83,11 +82,6 @@ def publish_final(message: Message) -> None:
         pipe.expire(key, settings.GENERATION_STREAM_TTL_SECONDS)
         pipe.delete(alive_key(message.id), stop_key(message.id))
         pipe.execute()
-
-
-def _load(message_id: int) -> tuple[Message, list[dict]]:
-    message = Message.objects.select_related("conversation").get(id=message_id)
-    return message, history_for(conversation=message.conversation, before_id=message.id)
 
 
 class _Relay:
@@ -128,14 +122,11 @@ class _Relay:
         return bool(results[1])
 
 
-async def run_generation(message_id: int) -> None:
-    if not await sync_to_async(generation_claim)(message_id=message_id):
-        return  # someone else runs it, or it is already over
+async def run_generation(message_id: int, body: dict) -> None:
+    """The one upstream call of a running reply, saved however it ends."""
+    history = body["messages"]
     relay = _Relay(message_id)
     heartbeat = asyncio.create_task(_heartbeat(message_id))
-    message, history = await sync_to_async(_load)(message_id)
-    body = {"model": message.model, "messages": history, **message.params,
-            "stream": True, "request_id": message.request_id}
     try:
         outcome = await _stream(body, relay)
     except asyncio.CancelledError:
@@ -215,14 +206,12 @@ INTERRUPTED = "The reply was interrupted (the app restarted while writing it); w
 
 
 def generation_sweep(*, now=None) -> list[int]:
-    """Finish replies whose runner died (a restart, a crash): running with no heartbeat, or
-    pending and never started. Keeps what reached Redis, with estimated usage. Returns their ids."""
+    """Finish replies whose runner died (a restart, a crash): running with no heartbeat.
+    Keeps what reached Redis, with estimated usage. Returns their ids."""
     now = now or timezone.now()
     redis = redis_client()
-    stale = Message.objects.filter(
-        Q(status=Message.Status.RUNNING, started_at__lt=now - STALE_AFTER)
-        | Q(status=Message.Status.PENDING, created_at__lt=now - STALE_AFTER)
-    ).select_related("conversation")
+    stale = Message.objects.filter(status=Message.Status.RUNNING, started_at__lt=now - STALE_AFTER).select_related(
+        "conversation")
     finished = []
     for message in stale:
         if redis.exists(alive_key(message.id)):

@@ -34,7 +34,6 @@ class Message(models.Model):
         ASSISTANT = "assistant"
 
     class Status(models.TextChoices):
-        PENDING = "pending"
         RUNNING = "running"
         DONE = "done"
         STOPPED = "stopped"

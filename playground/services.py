@@ -35,26 +35,37 @@ def _title_from(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
 
 
-def _pending_reply(*, conversation: Conversation, spec: ModelSpec, params: dict) -> Message:
-    """The assistant message for the next upstream call, with the exact body it will send."""
+@dataclass(frozen=True)
+class ReplyStart:
+    """A reply saved as running, and the exact request body its runner sends upstream."""
+
+    message: Message
+    body: dict
+
+
+def _start_reply(*, conversation: Conversation, spec: ModelSpec, params: dict) -> ReplyStart:
+    """The assistant message for the next upstream call. It is running from birth: the process
+    that saves it starts its one runner straight away (a dead process is the sweeper's to tidy)."""
     request_id = uuid.uuid4().hex
     messages = history_for(conversation=conversation)
     body = build_chat_body(spec, messages=messages, stream=True, request_id=request_id, **params)
     sent = {key: value for key, value in body.items() if key not in ("messages", "stream", "request_id")}
-    return Message.objects.create(
+    message = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
-        status=Message.Status.PENDING,
+        status=Message.Status.RUNNING,
         model=spec.name,
         params=sent,
         request_id=request_id,
+        started_at=timezone.now(),
     )
+    return ReplyStart(message=message, body=body)
 
 
 @transaction.atomic
 def turn_start(*, user, conversation: Conversation | None, spec: ModelSpec, system: str,
-               text: str, params: dict) -> Message:
-    """Save the user's message and a pending reply; returns the reply to generate."""
+               text: str, params: dict) -> ReplyStart:
+    """Save the user's message and its reply-to-be."""
     if conversation is None:
         conversation = Conversation.objects.create(user=user, title=_title_from(text), model=spec.name,
                                                    system=system)
@@ -63,11 +74,11 @@ def turn_start(*, user, conversation: Conversation | None, spec: ModelSpec, syst
         conversation.system = system
         conversation.save(update_fields=["model", "system", "updated_at"])
     Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
-    return _pending_reply(conversation=conversation, spec=spec, params=params)
+    return _start_reply(conversation=conversation, spec=spec, params=params)
 
 
 @transaction.atomic
-def turn_regenerate(*, conversation: Conversation, spec: ModelSpec, params: dict) -> Message:
+def turn_regenerate(*, conversation: Conversation, spec: ModelSpec, params: dict) -> ReplyStart:
     """Replace the last reply with a new one from the same history."""
     last = conversation.messages.last()
     if last is not None and last.role == Message.Role.ASSISTANT:
@@ -75,11 +86,11 @@ def turn_regenerate(*, conversation: Conversation, spec: ModelSpec, params: dict
             raise ValueError("The last reply is still being written; stop it first.")
         last.delete()
     conversation.save(update_fields=["updated_at"])
-    return _pending_reply(conversation=conversation, spec=spec, params=params)
+    return _start_reply(conversation=conversation, spec=spec, params=params)
 
 
 @transaction.atomic
-def turn_edit_last(*, conversation: Conversation, spec: ModelSpec, text: str, params: dict) -> Message:
+def turn_edit_last(*, conversation: Conversation, spec: ModelSpec, text: str, params: dict) -> ReplyStart:
     """Change the last user message and send it again (the reply after it is replaced)."""
     last_user = conversation.messages.filter(role=Message.Role.USER).last()
     if last_user is None:
@@ -91,7 +102,7 @@ def turn_edit_last(*, conversation: Conversation, spec: ModelSpec, text: str, pa
     last_user.content = text
     last_user.save(update_fields=["content"])
     conversation.save(update_fields=["updated_at"])
-    return _pending_reply(conversation=conversation, spec=spec, params=params)
+    return _start_reply(conversation=conversation, spec=spec, params=params)
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
@@ -104,27 +115,10 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def generation_claim(*, message_id: int) -> bool:
-    """pending → running; exactly one caller wins, so one reply makes one upstream call."""
-    return bool(
-        Message.objects.filter(id=message_id, status=Message.Status.PENDING).update(
-            status=Message.Status.RUNNING, started_at=timezone.now()
-        )
-    )
-
-
-def generation_cancel_pending(*, message_id: int) -> Message | None:
-    """Stop a reply that has not reached the upstream yet: nothing was sent, nothing is billed."""
-    stopped = Message.objects.filter(id=message_id, status=Message.Status.PENDING).update(
-        status=Message.Status.STOPPED, finish_reason="stopped", finished_at=timezone.now()
-    )
-    return Message.objects.select_related("conversation").get(id=message_id) if stopped else None
-
-
 @transaction.atomic
 def generation_finish(*, message_id: int, outcome: Outcome) -> Message | None:
     """running → final, once. Returns None when the message had already been finished or deleted."""
-    updated = Message.objects.filter(id=message_id, status__in=(Message.Status.PENDING, Message.Status.RUNNING)).update(
+    updated = Message.objects.filter(id=message_id, status=Message.Status.RUNNING).update(
         status=outcome.status,
         content=outcome.content,
         finish_reason=outcome.finish_reason,

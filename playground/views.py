@@ -1,4 +1,5 @@
 import json
+from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
@@ -9,7 +10,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_clien
 from accounts.models import ModelEntry
 from playground import selectors, services, snippets
 from playground.forms import TurnForm
-from playground.generation import cancel_local, publish_final, start_generation, stop_key
+from playground.generation import cancel_local, start_generation, stop_key
 from playground.models import Message
 from playground.streaming import message_events
 from config.redis import async_redis
@@ -79,22 +80,29 @@ def _form_errors(request, form) -> HttpResponse:
     return response
 
 
+def _refusal(request, form):
+    return None, partial(_form_errors, request, form)
+
+
 def _send(request):
+    """Validate the turn and save it with its reply: (the reply's start or None, how to respond)."""
     form = TurnForm(request.POST)
     if not form.is_valid():
-        return _form_errors(request, form), None
+        return _refusal(request, form)
     conversation = None
     if form.cleaned_data["conversation"]:
         conversation = selectors.get_conversation_for_user(user=request.user,
                                                            public_id=form.cleaned_data["conversation"])
-    if conversation is not None and conversation.messages.filter(
-            status__in=(Message.Status.PENDING, Message.Status.RUNNING)).exists():
+    if conversation is not None and conversation.messages.filter(status=Message.Status.RUNNING).exists():
         form.add_error(None, "A reply is still being written; wait for it or press Stop.")
-        return _form_errors(request, form), None
-    is_new = conversation is None
-    reply = services.turn_start(user=request.user, conversation=conversation, spec=form.spec,
+        return _refusal(request, form)
+    start = services.turn_start(user=request.user, conversation=conversation, spec=form.spec,
                                 system=form.cleaned_data["system"], text=form.cleaned_data["message"],
                                 params=form.params())
+    return start, partial(_turn_response, request, start.message, is_new=conversation is None)
+
+
+def _turn_response(request, reply, *, is_new: bool):
     conversation = reply.conversation
     context = {
         "conversation": conversation,
@@ -106,16 +114,16 @@ def _send(request):
     if is_new:
         push_url(response, conversation.get_absolute_url())
     trigger_client_event(response, "turn-sent")
-    return response, reply.id
+    return response
 
 
 async def _respond_then_generate(prepare, *args, **kwargs):
-    """Run a sync view body that may create a pending reply, then start that reply on this
-    event loop (where it outlives the request)."""
-    response, reply_id = await sync_to_async(prepare)(*args, **kwargs)
-    if reply_id is not None:
-        start_generation(reply_id)
-    return response
+    """Run a sync view body that may save a new reply, start that reply on this event loop
+    (where it outlives the request) before rendering, so the upstream call begins at once."""
+    start, respond = await sync_to_async(prepare)(*args, **kwargs)
+    if start is not None:
+        start_generation(start.message.id, start.body)
+    return await sync_to_async(respond)()
 
 
 @require_POST
@@ -127,22 +135,26 @@ def _rerun(request, public_id, *, edit: bool):
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     form = TurnForm(request.POST, require_message=edit)
     if not form.is_valid():
-        return _form_errors(request, form), None
+        return _refusal(request, form)
     try:
         if edit:
-            reply = services.turn_edit_last(conversation=conversation, spec=form.spec,
+            start = services.turn_edit_last(conversation=conversation, spec=form.spec,
                                             text=form.cleaned_data["message"], params=form.params())
         else:
-            reply = services.turn_regenerate(conversation=conversation, spec=form.spec, params=form.params())
+            start = services.turn_regenerate(conversation=conversation, spec=form.spec, params=form.params())
     except ValueError as problem:
         form.add_error(None, str(problem))
-        return _form_errors(request, form), None
+        return _refusal(request, form)
+    return start, partial(_transcript_response, request, conversation, edit=edit)
+
+
+def _transcript_response(request, conversation, *, edit: bool):
     response = render(request, "playground/index.html#transcript", _transcript_context(conversation))
     response["HX-Retarget"] = "#transcript"
     response["HX-Reswap"] = "innerHTML"
     if edit:
         trigger_client_event(response, "turn-sent")
-    return response, reply.id
+    return response
 
 
 @require_POST
@@ -169,11 +181,6 @@ async def stop(request, message_id: int):
     reaches a runner in another web process; a local one is cancelled at once."""
     user = await request.auser()
     message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
-    if message.status == Message.Status.PENDING:
-        stopped = await sync_to_async(services.generation_cancel_pending)(message_id=message.id)
-        if stopped is not None:
-            await sync_to_async(publish_final)(stopped)
-            return HttpResponse(status=204)
     if message.is_live:
         await async_redis().set(stop_key(message.id), "1", ex=600)
         cancel_local(message.id)

@@ -142,22 +142,6 @@ def test_abnormal_finishes_are_kept_and_marked(alice_http, reason):
 
 
 
-def test_stopping_a_reply_before_it_reaches_the_upstream_sends_nothing(alice_http, upstream):
-    from playground.services import turn_start
-    from accounts.models import ModelEntry
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.get(username="alice")
-    spec = ModelEntry.objects.get(name="glm-4-flash").as_spec()
-    pending = turn_start(user=user, conversation=None, spec=spec, system="", text="Never sent", params={})
-    assert alice_http.post(f"/playground/m/{pending.id}/stop/").status_code == 204
-    pending.refresh_from_db()
-    assert pending.status == "stopped" and pending.prompt_tokens is None
-    with alice_http.stream("GET", f"/playground/m/{pending.id}/stream/") as response:
-        assert read_events(response)[-1]["event"] == "done"
-    assert chat_requests_for(upstream, pending.request_id) == []
-
-
 def test_with_redis_down_the_reply_is_still_saved_with_exact_usage(alice_http, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     reply = start_turn(alice_http, "Hello without Redis")
