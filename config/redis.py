@@ -14,6 +14,7 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_timeout=5)
 
 
+MAX_ASYNC_CONNECTIONS = 5000
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -22,8 +23,10 @@ def async_redis() -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        # No read timeout: stream readers block in XREAD on purpose.
+        # No read timeout: stream readers block in XREAD on purpose, each on its own connection,
+        # so the pool must hold one per open stream (redis-py's default stops at 100).
         client = redis.asyncio.Redis.from_url(settings.REDIS_URL, decode_responses=True,
-                                              socket_timeout=None, socket_connect_timeout=5)
+                                              socket_timeout=None, socket_connect_timeout=5,
+                                              max_connections=MAX_ASYNC_CONNECTIONS)
         _async_clients[loop] = client
     return client
