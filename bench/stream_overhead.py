@@ -101,20 +101,16 @@ async def pair(app, sim, i: int, text: str) -> tuple[Run, Run]:
         app_run = await app_turn(app, text)
         direct = await direct_turn(sim, text)
     await app.post(f"/playground/c/{app_run.conversation}/delete/")
+    for run, what in ((app_run, "app turn"), (direct, "direct call")):
+        if run.status != "done" or not run.arrivals:
+            raise RuntimeError(f"{what} {i}: ended with status {run.status!r} after {len(run.arrivals)} deltas")
     return app_run, direct
-
-
-def check(run: Run, what: str) -> None:
-    if run.status != "done" or not run.arrivals:
-        raise RuntimeError(f"{what}: ended with status {run.status!r} after {len(run.arrivals)} deltas")
 
 
 async def measure_ttft(app, sim, samples: int, warmup: int) -> dict:
     out = {"app": [], "direct": [], "post": [], "reset": []}
     for i in range(warmup + samples):
         app_run, direct = await pair(app, sim, i, f"ttft sample {i}")
-        check(app_run, f"app turn {i}")
-        check(direct, f"direct call {i}")
         if i >= warmup:
             out["app"].append(app_run.arrivals[0] * 1000)
             out["direct"].append(direct.arrivals[0] * 1000)
@@ -127,8 +123,6 @@ async def measure_chunks(app, sim, runs: int, warmup: int, latency_ms: int) -> d
     out = {"app_gaps": [], "direct_gaps": [], "offset": [], "lag": [], "same": 0, "runs": runs, "chunks": 0}
     for i in range(warmup + runs):
         app_run, direct = await pair(app, sim, i, f"chunk sample {i} [[fault:latency={latency_ms}]]")
-        check(app_run, f"app turn {i}")
-        check(direct, f"direct call {i}")
         if i < warmup:
             continue
         out["same"] += app_run.parts == direct.parts
@@ -149,6 +143,7 @@ class Load:
     deltas: int = 0
     errors: Counter = field(default_factory=Counter)
     ttft: list[float] = field(default_factory=list)
+    pace: list[float] = field(default_factory=list)  # 2nd half of a reply's deltas, over the upstream's pacing
     open_now: int = 0
     peak_open: int = 0
     last_open: float = 0.0
@@ -175,7 +170,8 @@ async def load_turn(client: httpx.AsyncClient, load: Load, gate: asyncio.Semapho
             load.peak_open, load.last_open = max(load.peak_open, load.open_now), time.perf_counter()
             try:
                 async with asyncio.timeout(deadline):  # the app's keep-alives would outlast any read timeout
-                    problem = verdict(*await read_to_done(stream, started, load), tokens=args.load_tokens)
+                    problem = verdict(*await read_to_done(stream, started, load, args.load_latency),
+                                      tokens=args.load_tokens)
             except TimeoutError:
                 problem = f"no done within {deadline:.0f} s"
             finally:
@@ -200,10 +196,11 @@ def verdict(status: str | None, text: str, *, tokens: int) -> str | None:
     return None
 
 
-async def read_to_done(stream: httpx.Response, started: float, load: Load) -> tuple[str | None, str]:
+async def read_to_done(stream: httpx.Response, started: float, load: Load,
+                       latency_ms: int) -> tuple[str | None, str]:
     """The reply's final status ("done", "failed", …; None when the stream ends without one) and
     the text its deltas carried."""
-    parts = []
+    parts, times = [], []
     async with contextlib.aclosing(sse_events(stream)) as events:
         async for event, data, arrived in events:
             if event == "delta":
@@ -211,7 +208,13 @@ async def read_to_done(stream: httpx.Response, started: float, load: Load) -> tu
                 if not parts:
                     load.ttft.append((arrived - started) * 1000)
                 parts.append(html.unescape(data))
+                times.append(arrived)
             elif event == "done":
+                # The upstream sends a chunk every latency_ms; a late reader first catches up on the
+                # backlog in a burst, so judge the second half: 1.0 keeps pace, 2.0 is half speed.
+                half = len(times) // 2
+                if len(times) - half > 1:
+                    load.pace.append((times[-1] - times[half]) * 1000 / ((len(times) - 1 - half) * latency_ms))
                 found = FINAL_STATUS.search(data)
                 return (found.group(1) if found else "?"), "".join(parts)
     return None, "".join(parts)
@@ -303,6 +306,8 @@ def report_load(r: dict, args) -> None:
           f"simulator saw {r['sim']['disconnects']} disconnects, {r['sim']['dropped']} drops")
     print(f"  wall time {r['wall']:.1f} s; last stream opened after {r['ramp']:.1f} s; "
           f"time to first token under load p50 {pct(load.ttft, 50):.0f} ms, p95 {pct(load.ttft, 95):.0f} ms")
+    print(f"  relay pace (2nd half of each reply, over the upstream's own pacing; 1.00 keeps up): "
+          f"p50 {pct(load.pace, 50):.2f}, p95 {pct(load.pace, 95):.2f}")
     grown = r["rss_peak"] - r["rss0"]
     per = grown / load.peak_open if load.peak_open else float("nan")
     print(f"  web RSS: {r['rss0'] / 1024:.0f} MiB before, {r['rss_peak'] / 1024:.0f} MiB peak during, VmHWM "
