@@ -85,15 +85,23 @@ def publish_final(message: Message) -> None:
 
 
 class _Relay:
-    """Collects the reply and mirrors it into Redis as it arrives."""
+    """Collects the reply and mirrors it into Redis as it arrives.
+
+    Writes never hold up reading the upstream: one write is in flight at a time, and deltas that
+    arrive meanwhile go out together in the next one, so a busy process makes fewer, larger writes.
+    Each write also tells whether someone asked to stop (from any web process).
+    """
 
     def __init__(self, message_id: int):
         self.message_id = message_id
         self.redis = async_redis()
         self.parts: list[str] = []
+        self.unsent: list[str] = []
+        self.writer: asyncio.Task | None = None
         self.started = time.monotonic()
         self.ttft_ms: int | None = None
         self.mirroring = True
+        self.stop_requested = False
 
     @property
     def text(self) -> str:
@@ -102,24 +110,36 @@ class _Relay:
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
-    async def delta(self, text: str) -> bool:
-        """Append a delta; returns True when someone asked to stop (checked in the same round trip)."""
+    def delta(self, text: str) -> None:
         if self.ttft_ms is None:
             self.ttft_ms = self.elapsed_ms()
         self.parts.append(text)
         if not self.mirroring:
-            return False
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xadd(stream_key(self.message_id), {"t": "delta", "d": text})
-        pipe.exists(stop_key(self.message_id))
-        try:
-            results = await pipe.execute()
-        except RedisError:
-            # Live display is lost, the reply is not: keep reading upstream and save it whole.
-            log.warning("Redis unavailable; reply %s continues without live streaming", self.message_id)
-            self.mirroring = False
-            return False
-        return bool(results[1])
+            return
+        self.unsent.append(text)
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self.unsent and self.mirroring:
+            text = "".join(self.unsent)
+            self.unsent.clear()
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xadd(stream_key(self.message_id), {"t": "delta", "d": text})
+            pipe.exists(stop_key(self.message_id))
+            try:
+                _, stop = await pipe.execute()
+            except RedisError:
+                # Live display is lost, the reply is not: keep reading upstream and save it whole.
+                log.warning("Redis unavailable; reply %s continues without live streaming", self.message_id)
+                self.mirroring = False
+                return
+            self.stop_requested = self.stop_requested or bool(stop)
+
+    async def drain(self) -> None:
+        """Let the last write land, so the final event follows every delta."""
+        if self.writer is not None:
+            await asyncio.shield(self.writer)
 
 
 async def run_generation(message_id: int, body: dict) -> None:
@@ -138,6 +158,7 @@ async def run_generation(message_id: int, body: dict) -> None:
         outcome = _failed(relay, history, error)
     finally:
         heartbeat.cancel()
+    await relay.drain()
     await _finish(message_id, outcome)
 
 
@@ -155,8 +176,10 @@ async def _heartbeat(message_id: int) -> None:
 async def _stream(body: dict, relay: _Relay) -> Outcome:
     async with async_upstream().chat_stream(body) as stream:
         async for chunk in stream:
-            if chunk.delta and await relay.delta(chunk.delta):
-                raise asyncio.CancelledError  # Stop pressed in another process
+            if chunk.delta:
+                relay.delta(chunk.delta)
+            if relay.stop_requested:
+                raise asyncio.CancelledError  # Stop pressed in another web process
     finish_reason, usage = stream.finish_reason or "", stream.usage
     if usage is None:  # the upstream left usage out: count it ourselves, flagged
         return Outcome(status=Message.Status.DONE, content=relay.text, finish_reason=finish_reason,

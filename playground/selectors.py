@@ -20,7 +20,7 @@ def get_message_for_user(*, user, message_id: int) -> Message:
     return message
 
 
-def conversations_for_user(*, user, limit: int = 200):
+def conversations_for_user(*, user, limit: int = 50):
     return Conversation.objects.filter(user=user).only("public_id", "title", "updated_at")[:limit]
 
 

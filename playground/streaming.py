@@ -68,10 +68,12 @@ async def _relay_from_redis(message: Message, *, last_event_id: str | None) -> A
                 return
             yield ": keep-alive\n\n"
             continue
+        # One write to the browser per batch: under load a batch holds many deltas.
+        events = []
         for entry_id, fields in batch[0][1]:
             cursor = entry_id
-            if fields["t"] == "delta":
-                yield sse("delta", escape(fields["d"]), entry_id)
-            else:
-                yield sse("done", fields["html"], entry_id)
+            if fields["t"] != "delta":
+                yield "".join(events) + sse("done", fields["html"], entry_id)
                 return
+            events.append(sse("delta", escape(fields["d"]), entry_id))
+        yield "".join(events)
