@@ -5,6 +5,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from bigmodel.auth import ApiKey
+from bigmodel.errors import ConfigurationError
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -100,6 +102,11 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
 
 # The upstream. With no key the app talks to the bundled simulator and says so in every page.
 ZHIPUAI_API_KEY = env_str("ZHIPUAI_API_KEY")
+if ZHIPUAI_API_KEY:
+    try:
+        ApiKey.parse(ZHIPUAI_API_KEY)  # a malformed key stops the app at start, not at the first chat
+    except ConfigurationError as error:
+        raise ImproperlyConfigured(f"ZHIPUAI_API_KEY: {error}") from None
 SIMULATOR_KEY = "simulator-key.simulator-secret"
 SIMULATOR_PORT = env_int("SIMULATOR_PORT", 8765)
 UPSTREAM_MODE = "bigmodel" if ZHIPUAI_API_KEY else "simulator"
