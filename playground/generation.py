@@ -129,9 +129,10 @@ class _Relay:
             pipe.exists(stop_key(self.message_id))
             try:
                 _, stop = await pipe.execute()
-            except RedisError:
+            except RedisError as error:
                 # Live display is lost, the reply is not: keep reading upstream and save it whole.
-                log.warning("Redis unavailable; reply %s continues without live streaming", self.message_id)
+                log.warning("Redis unavailable (%r); reply %s continues without live streaming",
+                            error, self.message_id)
                 self.mirroring = False
                 return
             self.stop_requested = self.stop_requested or bool(stop)
