@@ -301,7 +301,7 @@ def report_load(r: dict, args) -> None:
     print(f"\n3. Concurrent streams in one web process  ({r['n']} turns, {args.load_tokens}-token replies, "
           f"{args.load_latency} ms between chunks, POSTs {args.ramp} at a time)")
     print(f"  completed with done, the whole reply streamed: {load.done}/{r['n']}")
-    print(f"  errors: " + (", ".join(f"{count} × {kind}" for kind, count in load.errors.most_common()) or "none"))
+    print("  errors: " + (", ".join(f"{count} × {kind}" for kind, count in load.errors.most_common()) or "none"))
     print(f"  peak open streams: {load.peak_open} (client)   {r['sim']['peak_streams']} upstream (simulator); "
           f"simulator saw {r['sim']['disconnects']} disconnects, {r['sim']['dropped']} drops")
     print(f"  wall time {r['wall']:.1f} s; last stream opened after {r['ramp']:.1f} s; "

@@ -1,6 +1,5 @@
 """Session-wide real services: Redis, the BigModel simulator, the app under uvicorn, a Celery worker."""
 
-import os
 
 import pytest
 

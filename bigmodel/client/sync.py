@@ -218,7 +218,7 @@ class ChatStream:
         except httpx.TransportError as exc:
             raise core.transport_error(exc, partial_text=self.content) from exc
         except BigModelError as error:
-            raise error.scrubbed(core.secrets)
+            raise error.scrubbed(core.secrets) from None  # the unscrubbed original stays out of tracebacks
 
     # What arrived so far (complete once iteration has finished).
     @property
