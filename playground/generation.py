@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -215,9 +216,16 @@ def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
                    latency_ms=relay.elapsed_ms())
 
 
+def _save(message_id: int, outcome: Outcome) -> Message | None:
+    try:
+        return generation_finish(message_id=message_id, outcome=outcome)
+    finally:
+        close_old_connections()  # outside a request nothing else hands the connection back
+
+
 async def _finish(message_id: int, outcome: Outcome) -> None:
     # Shielded: a second cancel (server shutting down) must not lose the saved reply.
-    message = await asyncio.shield(sync_to_async(generation_finish)(message_id=message_id, outcome=outcome))
+    message = await asyncio.shield(sync_to_async(_save)(message_id, outcome))
     if message is not None:
         try:
             await asyncio.shield(sync_to_async(publish_final)(message))
