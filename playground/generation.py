@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.template.loader import render_to_string
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from bigmodel.errors import BigModelError
-from redis.exceptions import RedisError
 from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
 from config.redis import async_redis, redis_client
 from playground.models import Message
