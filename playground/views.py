@@ -4,6 +4,7 @@ from functools import partial
 from asgiref.sync import sync_to_async
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 
@@ -201,7 +202,7 @@ def delete(request, public_id):
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     services.conversation_delete(conversation=conversation)
     if request.htmx:
-        return HttpResponseClientRedirect("/playground/")
+        return HttpResponseClientRedirect(reverse("playground:index"))
     return redirect("playground:index")
 
 

@@ -9,7 +9,6 @@ from bigmodel.client import AsyncBigModelClient, BigModelClient
 from bigmodel.errors import AuthenticationError, InsufficientBalance, PromptTooLong, UnsafeContent
 from bigmodel.params import build_chat_body
 
-KEY = "test-key-id.test-secret-value"  # the key the session simulator accepts (conftest.KEY)
 
 SPEC = default_catalogue()["glm-4-flash"]
 
@@ -23,8 +22,8 @@ def chat_calls(http, sim) -> int:
 
 
 @pytest.fixture
-def client(sim):
-    with BigModelClient(KEY, sim.base_url, max_retries=2, backoff_base=0) as client:
+def client(sim, simulator_key):
+    with BigModelClient(simulator_key, sim.base_url, max_retries=2, backoff_base=0) as client:
         yield client
 
 
@@ -64,9 +63,9 @@ def test_the_stream_carries_exact_usage(client):
     assert stream.usage.completion_tokens > 0
 
 
-def test_async_stream_cancellation_closes_the_upstream(sim, http):
+def test_async_stream_cancellation_closes_the_upstream(sim, http, simulator_key):
     async def run():
-        async with AsyncBigModelClient(KEY, sim.base_url, max_retries=0) as client:
+        async with AsyncBigModelClient(simulator_key, sim.base_url, max_retries=0) as client:
             async def read():
                 async with client.chat_stream(body("Long [[long]] [[fault:latency=30]]", stream=True)) as s:
                     async for _ in s:
