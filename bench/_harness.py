@@ -124,11 +124,13 @@ class Stack:
         path = self.tmp / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def report_problems(self, name: str) -> None:
-        """Distinct warnings, errors and exceptions in a process's log (numbers folded), then its tail."""
+    def report_problems(self, name: str, expected: str = "$^") -> None:
+        """Distinct warnings, errors and exceptions in a process's log (numbers folded), then its tail;
+        lines matching ``expected`` (what the script caused on purpose) are left out."""
         problems = Counter(re.sub(r"\d+", "N", line.split(" ", 2)[-1] if line[:4].isdigit() else line)[:150]
                            for line in self.log_text(name).splitlines()
-                           if re.search(r"WARNING|ERROR|CRITICAL|^\w[\w.]*(Error|Exception)\b", line))
+                           if re.search(r"WARNING|ERROR|CRITICAL|^\w[\w.]*(Error|Exception)\b", line)
+                           and not re.search(expected, line))
         if problems:
             print(f"\n{name}.log: {sum(problems.values())} warning/error lines; the most frequent:")
             for text, count in problems.most_common(8):

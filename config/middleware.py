@@ -1,6 +1,7 @@
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.shortcuts import resolve_url
+from django.utils.decorators import sync_and_async_middleware
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -13,6 +14,7 @@ def _to_full_page_redirect(request, response):
     return response
 
 
+@sync_and_async_middleware  # a sync-only middleware would put every async view behind a thread hop
 def htmx_login_redirect(get_response):
     if iscoroutinefunction(get_response):
 
