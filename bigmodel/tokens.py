@@ -17,12 +17,17 @@ def estimate_tokens(text: str) -> int:
     return cjk + (other + 3) // 4
 
 
+IMAGE_TOKENS = 1000  # GLM-4V's usage for one image plus a short question is about 1,040 tokens
+
+
 def estimate_prompt_tokens(messages: list[dict]) -> int:
-    """Per-message overhead of 4 tokens for the role markers."""
+    """Per-message overhead of 4 tokens for the role markers, and a flat figure per image."""
     total = 0
     for message in messages:
         content = message.get("content") or ""
         if isinstance(content, list):
-            content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+            parts = [part for part in content if isinstance(part, dict)]
+            total += IMAGE_TOKENS * sum(part.get("type") == "image_url" for part in parts)
+            content = " ".join(part.get("text", "") for part in parts)
         total += 4 + estimate_tokens(content)
     return total

@@ -99,6 +99,15 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / ".staticfiles"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
+# Uploads and generated images are private: no MEDIA_URL serves them, views check who asks.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "private": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": MEDIA_ROOT / "private", "base_url": None}},
+}
+# Larger uploads stream to a temp file; an image is never held whole in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # The upstream. With no key the app talks to the bundled simulator and says so in every page.
 ZHIPUAI_API_KEY = env_str("ZHIPUAI_API_KEY")

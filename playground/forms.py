@@ -1,9 +1,32 @@
 from django import forms
 
 from accounts.models import ModelEntry
+from bigmodel.images import ImageRejected, check_image, uploads_problem
 from bigmodel.params import validate_chat_params
+from playground.services import Upload
 
 PARAM_NAMES = ("temperature", "top_p", "max_tokens", "seed", "do_sample", "stop")
+
+
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Zero or more files under one name (`image`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", MultipleImageInput(attrs={"accept": "image/jpeg,image/png"}))
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data]
+        return [super(MultipleImageField, self).clean(item, initial) for item in files if item]
+
+
+def _checkable(upload) -> object:
+    """A path when the upload went to a temp file (no copy in memory), else the file itself."""
+    return upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload
 
 
 class TurnForm(forms.Form):
@@ -20,11 +43,13 @@ class TurnForm(forms.Form):
     seed = forms.IntegerField(required=False)
     do_sample = forms.BooleanField(required=False)
     stop = forms.CharField(required=False, max_length=64, strip=False)
+    image = MultipleImageField()
 
     def __init__(self, *args, require_message: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["message"].required = require_message
         self.spec = None
+        self.uploads = []
 
     def clean_model(self):
         name = self.cleaned_data["model"]
@@ -46,7 +71,30 @@ class TurnForm(forms.Form):
             return cleaned
         for field, problem in validate_chat_params(self.spec, self.params()).items():
             self.add_error(field, problem)
+        self._check_images(cleaned.get("image") or [])
         return cleaned
+
+    def _check_images(self, files) -> None:
+        """Each file decoded and held to the model's limits before anything is sent."""
+        self.uploads = []
+        problem = uploads_problem(self.spec, new=len(files))
+        if problem:
+            self.add_error("image", problem)
+            return
+        for upload in files:
+            try:
+                info = check_image(_checkable(upload), self.spec.images, name=f"“{upload.name}”")
+            except ImageRejected as rejected:
+                self.add_error("image", str(rejected))
+            else:
+                self.uploads.append(Upload(file=upload, info=info))
+
+    def check_history_images(self, earlier: int) -> bool:
+        """With the conversation known: can this model take its earlier images with the new ones?"""
+        problem = uploads_problem(self.spec, new=len(self.uploads), earlier=earlier)
+        if problem:
+            self.add_error("image", problem)
+        return not problem
 
     def params(self) -> dict:
         """The user's parameters, None where left blank (the model's default applies)."""
@@ -54,3 +102,40 @@ class TurnForm(forms.Form):
         params = {name: data.get(name) for name in PARAM_NAMES}
         params["stop"] = params["stop"] or None
         return params
+
+
+class ImageForm(forms.Form):
+    """A CogView generation. Field names are the API's."""
+
+    model = forms.CharField(max_length=64)
+    prompt = forms.CharField(max_length=10000, error_messages={"required": "Describe the image to generate."})
+    size = forms.CharField(required=False, max_length=16)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spec = None
+
+    def clean_model(self):
+        name = self.cleaned_data["model"]
+        entry = ModelEntry.objects.images().filter(name=name).first()
+        if entry is None:
+            raise forms.ValidationError(f"“{name}” is not an image model in the catalogue.")
+        self.spec = entry.as_spec()
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.spec is None:
+            return cleaned
+        prompt = cleaned.get("prompt") or ""
+        limit = self.spec.prompt_max_chars
+        if limit and len(prompt) > limit:
+            self.add_error("prompt", f"The prompt is {len(prompt)} characters; {self.spec.label} takes at most {limit}.")
+        size = cleaned.get("size") or ""
+        if not self.spec.sizes:
+            cleaned["size"] = ""  # the model takes no size: none is sent
+        elif not size:
+            cleaned["size"] = self.spec.default_size
+        elif size not in self.spec.sizes:
+            self.add_error("size", f"{self.spec.label} makes these sizes: {', '.join(self.spec.sizes)}.")
+        return cleaned

@@ -1,6 +1,8 @@
 import uuid
+from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.db import models
 from django.urls import reverse
 
@@ -79,3 +81,85 @@ class Message(models.Model):
     @property
     def is_live(self) -> bool:
         return not self.is_final
+
+
+def private_storage():
+    """Files only views that check ownership may serve (settings.STORAGES["private"])."""
+    return storages["private"]
+
+
+def _upload_path(attachment: "Attachment", filename: str) -> str:
+    return f"uploads/{attachment.owner_id}/{attachment.public_id.hex}{Path(filename).suffix.lower()}"
+
+
+class Attachment(models.Model):
+    """An image a user sent with a message, exactly as uploaded. Private to its owner."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(storage=private_storage, upload_to=_upload_path, max_length=255)
+    name = models.CharField(max_length=255, help_text="The file's name on the user's machine.")
+    content_type = models.CharField(max_length=32)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField(help_text="Bytes.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("playground:attachment", args=[self.public_id])
+
+
+def _generated_path(generation: "ImageGeneration", filename: str) -> str:
+    return f"generated/{generation.user_id}/{generation.public_id.hex}{Path(filename).suffix.lower()}"
+
+
+class ImageGeneration(models.Model):
+    """One CogView call and the image it made, stored by the app (the upstream link expires)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"  # a worker is calling the upstream
+        STORING = "storing"  # generated (and billed); the image is being downloaded
+        DONE = "done"
+        FAILED = "failed"  # the upstream refused or failed: nothing generated, nothing billed
+        UNSTORED = "unstored"  # generated and billed, but the download failed for good
+
+    LIVE = (Status.QUEUED, Status.RUNNING, Status.STORING)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_generations")
+    model = models.CharField(max_length=64)
+    prompt = models.TextField()
+    size = models.CharField(max_length=16, blank=True, help_text="Empty: the model takes no size.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    request_id = models.CharField(max_length=64, unique=True)
+    upstream_url = models.TextField(blank=True, help_text="The temporary link; kept only to retry the download.")
+    file = models.FileField(storage=private_storage, upload_to=_generated_path, max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    store_attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.prompt[:40]}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE
+
+    def get_absolute_url(self) -> str:
+        return reverse("playground:image", args=[self.public_id])

@@ -2,7 +2,8 @@
 
 from django.http import Http404
 
-from playground.models import Conversation, Message
+from bigmodel.images import ImageFile, image_file_part
+from playground.models import Attachment, Conversation, ImageGeneration, Message
 
 
 def get_conversation_for_user(*, user, public_id) -> Conversation:
@@ -31,13 +32,8 @@ def _counts_in_history(message: Message) -> bool:
     return message.status in (Message.Status.DONE, Message.Status.STOPPED) and bool(message.content)
 
 
-def history_for(*, conversation: Conversation, before_id: int | None = None) -> list[dict]:
-    """The whole history to send upstream (up to a reply, when given), system first. A user
-    message whose reply failed is left out with it, so a resend does not repeat itself."""
-    queryset = conversation.messages.all()
-    if before_id is not None:
-        queryset = queryset.filter(id__lt=before_id)
-    messages = list(queryset)
+def _kept_in_history(messages: list[Message]) -> list[Message]:
+    """A user message whose reply failed is left out with it, so a resend does not repeat itself."""
     kept: list[Message] = []
     for index, message in enumerate(messages):
         if message.role == Message.Role.USER:
@@ -48,6 +44,63 @@ def history_for(*, conversation: Conversation, before_id: int | None = None) -> 
             kept.append(message)
         elif _counts_in_history(message):
             kept.append(message)
+    return kept
+
+
+def _history_messages(conversation: Conversation, before_id: int | None) -> list[Message]:
+    queryset = conversation.messages.prefetch_related("attachments")
+    if before_id is not None:
+        queryset = queryset.filter(id__lt=before_id)
+    return _kept_in_history(list(queryset))
+
+
+def _content(message: Message, *, with_images: bool):
+    """Text, or for a message with images and a model that reads them: text, then each image."""
+    images = list(message.attachments.all()) if with_images and message.role == Message.Role.USER else []
+    if not images:
+        return message.content
+    return [{"type": "text", "text": message.content},
+            *(image_file_part(ImageFile.at(image.file.path, name=image.name)) for image in images)]
+
+
+def history_for(*, conversation: Conversation, before_id: int | None = None,
+                with_images: bool = False) -> list[dict]:
+    """The whole history to send upstream (up to a reply, when given), system first; images as
+    stored files (sent as bare base64) when ``with_images``, else text only."""
+    kept = _history_messages(conversation, before_id)
     history = [{"role": "system", "content": conversation.system}] if conversation.system.strip() else []
-    history += [{"role": m.role, "content": m.content} for m in kept]
+    history += [{"role": m.role, "content": _content(m, with_images=with_images)} for m in kept]
     return history
+
+
+def history_image_count(*, conversation: Conversation | None) -> int:
+    """Images the next request of this conversation carries (to a model that reads them)."""
+    if conversation is None:
+        return 0
+    return sum(len(m.attachments.all()) for m in _history_messages(conversation, None))
+
+
+def get_attachment_for_user(*, user, public_id) -> Attachment:
+    """An uploaded image for its owner (or a site admin, for audit); 404 for anyone else."""
+    attachments = Attachment.objects.filter(public_id=public_id)
+    if not user.is_staff:
+        attachments = attachments.filter(owner=user)
+    attachment = attachments.first()
+    if attachment is None:
+        raise Http404("No such image.")
+    return attachment
+
+
+def image_generations_for_user(*, user, limit: int = 60):
+    return ImageGeneration.objects.filter(user=user)[:limit]
+
+
+def get_image_generation_for_user(*, user, public_id) -> ImageGeneration:
+    """A generation for its owner (or a site admin, for audit); 404 for anyone else."""
+    generations = ImageGeneration.objects.filter(public_id=public_id)
+    if not user.is_staff:
+        generations = generations.filter(user=user)
+    generation = generations.first()
+    if generation is None:
+        raise Http404("No such image.")
+    return generation

@@ -1,14 +1,23 @@
-"""Writes for the playground: conversations, turns and the generation's life cycle."""
+"""Writes for the playground: conversations, turns, the generation's life cycle, and CogView
+image generations."""
 
+import tempfile
 import uuid
 from dataclasses import dataclass
 
+from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
 
+from accounts.services import usage_record
 from bigmodel.catalogue import ModelSpec
+from bigmodel.errors import BigModelError
+from bigmodel.images import FetchFailed, ImageInfo, fetch_file
 from bigmodel.params import build_chat_body
-from playground.models import Conversation, Message
+from playground.models import Attachment, Conversation, ImageGeneration, Message
 from playground.selectors import history_for
 
 TITLE_LENGTH = 60
@@ -47,7 +56,7 @@ def _start_reply(*, conversation: Conversation, spec: ModelSpec, params: dict) -
     """The assistant message for the next upstream call. It is running from birth: the process
     that saves it starts its one runner straight away (a dead process is the sweeper's to tidy)."""
     request_id = uuid.uuid4().hex
-    messages = history_for(conversation=conversation)
+    messages = history_for(conversation=conversation, with_images=spec.images is not None)
     body = build_chat_body(spec, messages=messages, stream=True, request_id=request_id, **params)
     sent = {key: value for key, value in body.items() if key not in ("messages", "stream", "request_id")}
     message = Message.objects.create(
@@ -62,10 +71,18 @@ def _start_reply(*, conversation: Conversation, spec: ModelSpec, params: dict) -
     return ReplyStart(message=message, body=body)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """An image file the user attached, already checked."""
+
+    file: UploadedFile
+    info: ImageInfo
+
+
 @transaction.atomic
 def turn_start(*, user, conversation: Conversation | None, spec: ModelSpec, system: str,
-               text: str, params: dict) -> ReplyStart:
-    """Save the user's message and its reply-to-be."""
+               text: str, params: dict, images: list[Upload] = ()) -> ReplyStart:
+    """Save the user's message (with its images, moved into private storage) and its reply-to-be."""
     if conversation is None:
         conversation = Conversation.objects.create(user=user, title=_title_from(text), model=spec.name,
                                                    system=system)
@@ -73,7 +90,11 @@ def turn_start(*, user, conversation: Conversation | None, spec: ModelSpec, syst
         conversation.model = spec.name
         conversation.system = system
         conversation.save(update_fields=["model", "system", "updated_at"])
-    Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
+    message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
+    for upload in images:
+        Attachment.objects.create(owner=user, message=message, file=upload.file, name=upload.file.name[:255],
+                                  content_type=upload.info.content_type, width=upload.info.width,
+                                  height=upload.info.height, size=upload.info.size)
     return _start_reply(conversation=conversation, spec=spec, params=params)
 
 
@@ -133,7 +154,106 @@ def generation_finish(*, message_id: int, outcome: Outcome) -> Message | None:
     )
     if not updated:
         return None
-    message = Message.objects.select_related("conversation").get(id=message_id)
+    message = Message.objects.select_related("conversation__user").get(id=message_id)
     Conversation.objects.filter(id=message.conversation_id).update(updated_at=timezone.now())
+    if outcome.prompt_tokens is not None:  # the upstream worked on it: it is billed
+        usage_record(request_id=message.request_id, user=message.conversation.user, model=message.model,
+                     prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens or 0,
+                     exact=outcome.usage_exact)
     return message
 
+
+
+# --------------------------------------------------------------------------- image generation
+
+STORE_MAX_BYTES = 30 * 1024 * 1024  # CogView's PNGs are a few MB
+STORED_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+INTERRUPTED_IMAGE = "Interrupted (the worker stopped during the call). If BigModel made the image, it was not received."
+
+
+class StoreFailed(Exception):
+    """The generated image could not be downloaded or was not an image; worth another try."""
+
+
+def image_generation_start(*, user, spec: ModelSpec, prompt: str, size: str) -> ImageGeneration:
+    return ImageGeneration.objects.create(user=user, model=spec.name, prompt=prompt, size=size,
+                                          request_id=uuid.uuid4().hex)
+
+
+def image_generation_abandon(*, generation: ImageGeneration) -> None:
+    """Nothing was sent (the job queue was unreachable): the attempt leaves no trace."""
+    ImageGeneration.objects.filter(id=generation.id, status=ImageGeneration.Status.QUEUED).delete()
+
+
+def image_generation_run(*, generation_id: int, client) -> bool:
+    """queued → running → storing (billed) or failed. Claimed once, so a second delivery of the
+    task never calls the upstream again. True when there is an image to store."""
+    Status = ImageGeneration.Status
+    if not ImageGeneration.objects.filter(id=generation_id, status=Status.QUEUED).update(status=Status.RUNNING):
+        return False
+    generation = ImageGeneration.objects.select_related("user").get(id=generation_id)
+    try:
+        result = client.images_generate(model=generation.model, prompt=generation.prompt,
+                                        size=generation.size or None, request_id=generation.request_id)
+        url = result["data"][0]["url"]
+    except BigModelError as error:
+        _image_finish(generation_id, Status.RUNNING, status=Status.FAILED, error_code=str(error.code),
+                      error_message=str(error))
+        return False
+    except (KeyError, IndexError, TypeError):
+        _image_finish(generation_id, Status.RUNNING, status=Status.FAILED, error_code="response",
+                      error_message="BigModel answered without an image link.")
+        return False
+    with transaction.atomic():
+        ImageGeneration.objects.filter(id=generation_id).update(status=Status.STORING, upstream_url=url)
+        usage_record(request_id=generation.request_id, user=generation.user, model=generation.model, images=1)
+    return True
+
+
+def image_generation_store(*, generation_id: int) -> ImageGeneration | None:
+    """Download the generated image into private storage: storing → done. Raises StoreFailed."""
+    generation = ImageGeneration.objects.filter(id=generation_id, status=ImageGeneration.Status.STORING).first()
+    if generation is None:
+        return None
+    ImageGeneration.objects.filter(id=generation_id).update(store_attempts=F("store_attempts") + 1)
+    with tempfile.TemporaryFile() as download:
+        try:
+            fetch_file(generation.upstream_url, download, max_bytes=STORE_MAX_BYTES)
+        except FetchFailed as error:
+            raise StoreFailed(str(error)) from error
+        try:
+            with Image.open(download) as picture:
+                kind, (width, height) = picture.format, picture.size
+                picture.verify()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            raise StoreFailed("the link did not give an image") from error
+        if kind not in STORED_FORMATS:
+            raise StoreFailed(f"the link gave a {kind} file")
+        download.seek(0)
+        generation.file.save(f"image{STORED_FORMATS[kind]}", File(download), save=False)
+    _image_finish(generation_id, ImageGeneration.Status.STORING, status=ImageGeneration.Status.DONE,
+                  file=generation.file.name, width=width, height=height)
+    return generation
+
+
+def image_generation_unstored(*, generation_id: int, reason: str) -> None:
+    """The download failed for good. The image was generated, and billed: the record stays."""
+    _image_finish(generation_id, ImageGeneration.Status.STORING, status=ImageGeneration.Status.UNSTORED,
+                  error_code="store",
+                  error_message=f"Generated (and billed), but the image could not be kept: {reason}.")
+
+
+def _image_finish(generation_id: int, current: str, **fields) -> None:
+    ImageGeneration.objects.filter(id=generation_id, status=current).update(finished_at=timezone.now(), **fields)
+
+
+def image_generation_delete(*, generation: ImageGeneration) -> None:
+    """The image goes; its usage record stays (it was billed)."""
+    generation.delete()
+
+
+def image_generations_interrupted(*, older_than) -> int:
+    """Calls whose worker died mid-call: failed, since whether BigModel made the image is unknown."""
+    return ImageGeneration.objects.filter(status=ImageGeneration.Status.RUNNING, created_at__lt=older_than).update(
+        status=ImageGeneration.Status.FAILED, error_code="interrupted", error_message=INTERRUPTED_IMAGE,
+        finished_at=timezone.now())

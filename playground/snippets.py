@@ -12,14 +12,68 @@ from playground.selectors import history_for
 DEFAULT_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
 
 
-def request_body(*, conversation, spec: ModelSpec, system: str, text: str, params: dict) -> dict:
-    """What the next turn would send: the history, system first, then the message being typed."""
-    history = history_for(conversation=conversation) if conversation is not None else []
-    messages = [m for m in history if m["role"] != "system"]
+class ImageRef(str):
+    """An image in a snippet: the file's name, read and base64-encoded by the snippet itself."""
+
+
+def _named(content):
+    if isinstance(content, list):
+        return [{"type": "image_url", "image_url": {"url": ImageRef(part["image_url"]["url"].name)}}
+                if part.get("type") == "image_url" else part for part in content]
+    return content
+
+
+def request_body(*, conversation, spec: ModelSpec, system: str, text: str, params: dict,
+                 image_names: list[str] = ()) -> dict:
+    """What the next turn would send: the history, system first, then the message being typed
+    (with the images attached to it, by name)."""
+    reads_images = spec.images is not None
+    history = history_for(conversation=conversation, with_images=reads_images) if conversation is not None else []
+    messages = [{**m, "content": _named(m["content"])} for m in history if m["role"] != "system"]
     if system.strip():
         messages.insert(0, {"role": "system", "content": system})
-    messages.append({"role": "user", "content": text or "Hello"})
+    content = text or "Hello"
+    if reads_images and image_names:
+        content = [{"type": "text", "text": content},
+                   *({"type": "image_url", "image_url": {"url": ImageRef(name)}} for name in image_names)]
+    messages.append({"role": "user", "content": content})
     return build_chat_body(spec, messages=messages, stream=True, **params)
+
+
+def _has_images(body: dict) -> bool:
+    return any(isinstance(m["content"], list) and any(p.get("type") == "image_url" for p in m["content"])
+               for m in body["messages"])
+
+
+def _image_helper(body: dict) -> str:
+    if not _has_images(body):
+        return ""
+    return ("def image(path):\n"
+            '    """GLM-4V takes an image as the bare base64 of the file."""\n'
+            "    return base64.b64encode(Path(path).read_bytes()).decode()\n\n\n")
+
+
+def _python_imports(body: dict, *modules: str) -> str:
+    extra = ["base64"] if _has_images(body) else []
+    lines = [f"import {name}" for name in sorted([*extra, *modules])]
+    if extra:
+        lines.append("from pathlib import Path")
+    return "\n".join(lines) + "\n\n"
+
+
+def body_json(body: dict) -> str:
+    """The body as JSON, each image shown as a placeholder for its base64."""
+    return json.dumps(_placeholders(body), ensure_ascii=False, indent=2)
+
+
+def _placeholders(value):
+    if isinstance(value, ImageRef):
+        return f"<base64 of {value}>"
+    if isinstance(value, dict):
+        return {key: _placeholders(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(item) for item in value]
+    return value
 
 
 def _python_literal(value, indent: int) -> str:
@@ -31,6 +85,8 @@ def _python_literal(value, indent: int) -> str:
     if isinstance(value, list) and value and not all(isinstance(item, str | int | float) for item in value):
         items = [f"{inner}{_python_literal(item, indent + 4)}," for item in value]
         return "[\n" + "\n".join(items) + f"\n{pad}]"
+    if isinstance(value, ImageRef):
+        return f"image({str(value)!r})"
     return repr(value)
 
 
@@ -38,7 +94,7 @@ def zhipuai_snippet(body: dict, base_url: str) -> str:
     base = "" if base_url == DEFAULT_BASE_URL else f', base_url="{base_url}"'
     args = "\n".join(f"    {key}={_python_literal(value, 4)}," for key, value in body.items())
     return (
-        "import os\n\nfrom zhipuai import ZhipuAI\n\n"
+        _python_imports(body, "os") + "from zhipuai import ZhipuAI\n\n" + _image_helper(body) +
         f'client = ZhipuAI(api_key=os.environ["ZHIPUAI_API_KEY"]{base})\n'
         f"response = client.chat.completions.create(\n{args}\n)\n"
         "for chunk in response:\n"
@@ -48,7 +104,7 @@ def zhipuai_snippet(body: dict, base_url: str) -> str:
 
 def httpx_snippet(body: dict, base_url: str) -> str:
     return (
-        "import json\nimport os\n\nimport httpx\n\n"
+        _python_imports(body, "json", "os") + "import httpx\n\n" + _image_helper(body) +
         f"body = {_python_literal(body, 0)}\n"
         'headers = {"Authorization": f"Bearer {os.environ[\'ZHIPUAI_API_KEY\']}"}\n'
         f'with httpx.stream("POST", "{base_url}/chat/completions", json=body, headers=headers, timeout=300) as r:\n'
@@ -61,12 +117,12 @@ def httpx_snippet(body: dict, base_url: str) -> str:
 
 
 def curl_snippet(body: dict, base_url: str) -> str:
-    payload = json.dumps(body, ensure_ascii=False, indent=2)
-    return (
+    note = "# Put the output of `base64 -w0 FILE` where the body says <base64 of FILE>.\n" if _has_images(body) else ""
+    return note + (
         f"curl -N {base_url}/chat/completions \\\n"
         '  -H "Authorization: Bearer $ZHIPUAI_API_KEY" \\\n'
         '  -H "Content-Type: application/json" \\\n'
-        f"  -d @- <<'JSON'\n{payload}\nJSON\n"
+        f"  -d @- <<'JSON'\n{body_json(body)}\nJSON\n"
     )
 
 

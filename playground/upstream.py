@@ -1,12 +1,13 @@
 """The app's one configured upstream client (the real BigModel API or the simulator)."""
 
 import asyncio
+import functools
 import weakref
 
 import httpx
 from django.conf import settings
 
-from bigmodel.client import AsyncBigModelClient
+from bigmodel.client import AsyncBigModelClient, BigModelClient
 
 _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -28,3 +29,14 @@ def async_upstream() -> AsyncBigModelClient:
         )
         _clients[loop] = client
     return client
+
+
+@functools.cache
+def _sync_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> BigModelClient:
+    return BigModelClient(api_key, base_url, timeout=httpx.Timeout(timeout, connect=8), max_retries=max_retries)
+
+
+def upstream() -> BigModelClient:
+    """The blocking client, for Celery tasks; one per process and configuration."""
+    return _sync_client(_api_key(), settings.ZHIPUAI_BASE_URL, settings.UPSTREAM_TIMEOUT_SECONDS,
+                        settings.UPSTREAM_MAX_RETRIES)

@@ -14,4 +14,10 @@ urlpatterns = [
     path("c/<uuid:public_id>/delete/", views.delete, name="delete"),
     path("m/<int:message_id>/stream/", views.message_stream, name="stream"),
     path("m/<int:message_id>/stop/", views.stop, name="stop"),
+    path("attachments/<uuid:public_id>/", views.attachment, name="attachment"),
+    path("images/", views.images, name="images"),
+    path("images/<uuid:public_id>/", views.image_card, name="image"),
+    path("images/<uuid:public_id>/file/", views.image_file, name="image_file"),
+    path("images/<uuid:public_id>/delete/", views.image_delete, name="image_delete"),
+    path("images/<uuid:public_id>/again/", views.image_again, name="image_again"),
 ]

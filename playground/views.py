@@ -1,19 +1,23 @@
-import json
+import mimetypes
 from functools import partial
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
+from kombu.exceptions import KombuError
 
 from accounts.models import ModelEntry
 from playground import selectors, services, snippets
-from playground.forms import TurnForm
+from playground.files import private_file_response
+from playground.forms import ImageForm, TurnForm
 from playground.generation import cancel_local, start_generation, stop_key
 from playground.models import Message
 from playground.streaming import message_events
+from playground.tasks import image_generate
 from config.redis import async_redis
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -46,7 +50,7 @@ def _form_defaults(conversation) -> dict:
 
 
 def _transcript_context(conversation) -> dict:
-    messages = list(conversation.messages.all()) if conversation else []
+    messages = list(conversation.messages.prefetch_related("attachments")) if conversation else []
     last_user = next((m for m in reversed(messages) if m.role == Message.Role.USER), None)
     return {"conversation": conversation, "chat_messages": messages,
             "last_user_id": last_user.id if last_user else None}
@@ -87,7 +91,7 @@ def _refusal(request, form):
 
 def _send(request):
     """Validate the turn and save it with its reply: (the reply's start or None, how to respond)."""
-    form = TurnForm(request.POST)
+    form = TurnForm(request.POST, request.FILES)
     if not form.is_valid():
         return _refusal(request, form)
     conversation = None
@@ -97,9 +101,11 @@ def _send(request):
     if conversation is not None and conversation.messages.filter(status=Message.Status.RUNNING).exists():
         form.add_error(None, "A reply is still being written; wait for it or press Stop.")
         return _refusal(request, form)
+    if not form.check_history_images(selectors.history_image_count(conversation=conversation)):
+        return _refusal(request, form)
     start = services.turn_start(user=request.user, conversation=conversation, spec=form.spec,
                                 system=form.cleaned_data["system"], text=form.cleaned_data["message"],
-                                params=form.params())
+                                params=form.params(), images=form.uploads)
     return start, partial(_turn_response, request, start.message, is_new=conversation is None)
 
 
@@ -135,7 +141,7 @@ async def send(request):
 def _rerun(request, public_id, *, edit: bool):
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     form = TurnForm(request.POST, require_message=edit)
-    if not form.is_valid():
+    if not form.is_valid() or not form.check_history_images(selectors.history_image_count(conversation=conversation)):
         return _refusal(request, form)
     try:
         if edit:
@@ -216,6 +222,96 @@ def view_code(request):
         conversation = selectors.get_conversation_for_user(user=request.user,
                                                            public_id=form.cleaned_data["conversation"])
     body = snippets.request_body(conversation=conversation, spec=form.spec, system=form.cleaned_data["system"],
-                                 text=form.cleaned_data["message"], params=form.params())
+                                 text=form.cleaned_data["message"], params=form.params(),
+                                 image_names=request.POST.getlist("image_name"))
     return render(request, "playground/_code.html", {"snippets": snippets.render_all(body),
-                                                     "body_json": json.dumps(body, ensure_ascii=False, indent=2)})
+                                                     "body_json": snippets.body_json(body)})
+
+
+@require_GET
+def attachment(request, public_id):
+    image = selectors.get_attachment_for_user(user=request.user, public_id=public_id)
+    return private_file_response(image.file, content_type=image.content_type, filename=image.name,
+                                 download="download" in request.GET)
+
+
+# --------------------------------------------------------------------------- image generation
+
+def _images_context(request, form=None) -> dict:
+    entries = list(ModelEntry.objects.images())
+    return {
+        "form": form or ImageForm(initial={"model": entries[0].name if entries else ""}),
+        "image_models": entries,
+        "image_specs": {entry.name: entry.as_spec().to_dict() for entry in entries},
+        "generations": selectors.image_generations_for_user(user=request.user),
+    }
+
+
+def _image_form_errors(request, form) -> HttpResponse:
+    response = render(request, "playground/images.html#image-errors", {"form": form})
+    response["HX-Retarget"] = "#image-errors"
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _queue_generation(request, *, spec, prompt: str, size: str):
+    """Save and queue one generation; its card, or the form's errors when the queue is down."""
+    generation = services.image_generation_start(user=request.user, spec=spec, prompt=prompt, size=size)
+    try:
+        image_generate.delay(generation.id)
+    except KombuError:
+        services.image_generation_abandon(generation=generation)
+        form = ImageForm(request.POST)
+        form.add_error(None, "The job queue (Redis) is not reachable, so nothing was sent. Try again in a moment.")
+        return _image_form_errors(request, form)
+    response = render(request, "playground/_image_card.html", {"generation": generation})
+    response["HX-Retarget"] = "#gallery"
+    response["HX-Reswap"] = "afterbegin"
+    trigger_client_event(response, "image-queued")
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def images(request):
+    if request.method == "POST":
+        form = ImageForm(request.POST)
+        if not form.is_valid():
+            return _image_form_errors(request, form)
+        return _queue_generation(request, spec=form.spec, prompt=form.cleaned_data["prompt"],
+                                 size=form.cleaned_data["size"])
+    return render(request, "playground/images.html", _images_context(request))
+
+
+@require_GET
+def image_card(request, public_id):
+    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
+    return render(request, "playground/_image_card.html", {"generation": generation})
+
+
+@require_GET
+def image_file(request, public_id):
+    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
+    if not generation.file:
+        raise Http404("This generation has no stored image.")
+    filename = f"{generation.model}-{generation.public_id.hex[:8]}{Path(generation.file.name).suffix}"
+    return private_file_response(generation.file, content_type=mimetypes.guess_type(filename)[0] or "image/png",
+                                 filename=filename, download="download" in request.GET)
+
+
+@require_POST
+def image_delete(request, public_id):
+    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
+    services.image_generation_delete(generation=generation)
+    return HttpResponse("")
+
+
+@require_POST
+def image_again(request, public_id):
+    """The same model, prompt and size, as a new generation."""
+    previous = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
+    entry = ModelEntry.objects.images().filter(name=previous.model).first()
+    if entry is None:
+        form = ImageForm()
+        form.add_error(None, f"{previous.model} is no longer offered; pick another model.")
+        return _image_form_errors(request, form)
+    return _queue_generation(request, spec=entry.as_spec(), prompt=previous.prompt, size=previous.size)

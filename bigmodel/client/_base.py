@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .. import jsonbody
 from ..auth import ApiKey, TokenSigner
 from ..errors import (
     BigModelError,
@@ -198,3 +199,14 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
 
 def without_none(**fields: Any) -> dict:
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def request_args(body: Any, headers: dict[str, str], *, asynchronous: bool = False) -> dict:
+    """``build_request`` arguments: the JSON body (streamed when it carries stored images) and
+    the headers."""
+    if body is None:
+        return {"headers": headers}
+    content, body_headers = jsonbody.encode(body)
+    if asynchronous and isinstance(content, jsonbody.ImageBody):
+        content = jsonbody.AsyncImageBody(content)
+    return {"content": content, "headers": {**headers, **body_headers}}

@@ -25,6 +25,7 @@ from ._base import (
     ClientCore,
     async_result_path,
     needs_body_read,
+    request_args,
     without_none,
 )
 
@@ -105,7 +106,7 @@ class AsyncBigModelClient:
 
     async def _send(self, method: str, path: str, *, json: Any, stream: bool) -> httpx.Response:
         request = self._http.build_request(
-            method, path, json=json, headers=self._core.headers(stream=stream)
+            method, path, **request_args(json, self._core.headers(stream=stream), asynchronous=True)
         )
         try:
             return await self._http.send(request, stream=stream)

@@ -24,6 +24,7 @@ from ._base import (
     ClientCore,
     async_result_path,
     needs_body_read,
+    request_args,
     without_none,
 )
 
@@ -107,7 +108,7 @@ class BigModelClient:
 
     def _send(self, method: str, path: str, *, json: Any, stream: bool) -> httpx.Response:
         request = self._http.build_request(
-            method, path, json=json, headers=self._core.headers(stream=stream)
+            method, path, **request_args(json, self._core.headers(stream=stream))
         )
         try:
             return self._http.send(request, stream=stream)

@@ -35,6 +35,102 @@
   modelSelect.addEventListener("change", applyModel);
   applyModel();
 
+  // Images for the GLM-4V models: pick, drop or paste; previews with a remove button. The files
+  // live in the form's `image` input, so the form sends them as they are.
+  const imageInput = document.getElementById("id_image");
+  const attach = document.getElementById("attach");
+  const attachHint = document.getElementById("attach-hint");
+  const previews = document.getElementById("previews");
+  let attached = [];
+  let currentModel = modelSelect.value;
+
+  function takesUploads(spec) { return !!(spec && spec.images && spec.images.base64); }
+
+  function showAttachments() {
+    const files = new DataTransfer();
+    attached.forEach((file) => files.items.add(file));
+    imageInput.files = files.files;
+    previews.replaceChildren(...attached.map(function (file, index) {
+      const item = document.createElement("li");
+      const img = document.createElement("img");
+      img.src = URL.createObjectURL(file); img.alt = file.name;
+      img.onload = () => URL.revokeObjectURL(img.src);
+      const remove = document.createElement("button");
+      remove.type = "button"; remove.className = "remove"; remove.textContent = "×";
+      remove.title = "Remove " + file.name; remove.setAttribute("aria-label", "Remove " + file.name);
+      remove.addEventListener("click", function () { attached.splice(index, 1); showAttachments(); });
+      item.append(img, remove);
+      return item;
+    }));
+  }
+
+  function addFiles(files) {
+    const spec = specs[modelSelect.value];
+    if (!takesUploads(spec)) return;
+    attached = attached.concat(Array.from(files).filter((file) => file.type.startsWith("image/")));
+    showAttachments();
+  }
+
+  function applyAttach() {
+    const spec = specs[modelSelect.value];
+    attach.hidden = !(spec && spec.images);
+    if (!spec || !spec.images) return;
+    const limits = spec.images;
+    imageInput.disabled = !limits.base64;
+    attachHint.textContent = limits.base64
+      ? `JPEG or PNG, under ${Math.round(limits.max_bytes / 1048576)} MB, up to ${limits.max_side}×${limits.max_side}; ` +
+        (limits.max_count === 1 ? "one image per request." : `up to ${limits.max_count} images per request.`)
+      : `${spec.label} takes images only as web links, not uploads: choose another GLM-4V model to attach a file.`;
+  }
+
+  // Switching to a model that cannot take the attached images says so before dropping them.
+  modelSelect.addEventListener("change", function () {
+    const spec = specs[modelSelect.value];
+    if (attached.length && !takesUploads(spec)) {
+      const why = spec && spec.images ? "takes images only as web links" : "does not read images";
+      const count = attached.length === 1 ? "the attached image" : `the ${attached.length} attached images`;
+      if (!window.confirm(`${spec ? spec.label : modelSelect.value} ${why}. Remove ${count}? (Cancel keeps them and the model.)`)) {
+        modelSelect.value = currentModel;
+        applyModel();
+        return;
+      }
+      attached = [];
+      showAttachments();
+    }
+    currentModel = modelSelect.value;
+    applyAttach();
+  });
+  imageInput.addEventListener("change", function () {
+    const picked = Array.from(imageInput.files);
+    imageInput.value = "";
+    addFiles(picked);
+  });
+  box.addEventListener("paste", function (event) {
+    const files = event.clipboardData && event.clipboardData.files;
+    if (files && files.length && takesUploads(specs[modelSelect.value])) {
+      event.preventDefault();
+      addFiles(files);
+    }
+  });
+  form.addEventListener("dragover", function (event) {
+    if (takesUploads(specs[modelSelect.value])) { event.preventDefault(); form.classList.add("dropping"); }
+  });
+  form.addEventListener("dragleave", function () { form.classList.remove("dropping"); });
+  form.addEventListener("drop", function (event) {
+    form.classList.remove("dropping");
+    if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    addFiles(event.dataTransfer.files);
+  });
+  // "View code" names the attached files in its snippet.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.path.endsWith("/code/")) {
+      event.detail.parameters.delete("image");
+      attached.forEach((file) => event.detail.parameters.append("image_name", file.name));
+    }
+  });
+  applyAttach();
+
   // Enter sends, Shift+Enter is a new line.
   box.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -48,6 +144,8 @@
   // A turn went through (fired on receipt, before the swap): empty the box.
   document.body.addEventListener("turn-sent", function () {
     box.value = "";
+    attached = [];
+    showAttachments();
     document.getElementById("form-errors").innerHTML = "";
   });
 

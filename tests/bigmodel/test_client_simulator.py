@@ -98,3 +98,56 @@ def test_async_chat_images_and_embeddings(client, http):
 
     vectors = client.embeddings(model="embedding-3", input=["a", "b"], dimensions=256)
     assert [len(item["embedding"]) for item in vectors["data"]] == [256, 256]
+
+
+def _vision_body(image) -> dict:
+    from bigmodel.images import image_file_part
+
+    spec = default_catalogue()["glm-4v-plus"]
+    return build_chat_body(spec, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What is in the picture?"}, image_file_part(image)]}], stream=True)
+
+
+def _last_image_sent(http, sim) -> str:
+    last = http.get(f"{sim.url}/_sim/requests", params={"path": "/chat/completions"}).json()["requests"][-1]
+    return last["body"]["messages"][0]["content"][1]["image_url"]["url"]
+
+
+def test_a_stored_image_reaches_the_upstream_as_the_bare_base64_of_its_bytes(client, sim, http, tmp_path):
+    import base64
+    import hashlib
+
+    from bigmodel.images import ImageFile
+    from tests import pictures
+
+    small, large = pictures.png(30, 20), pictures.noisy_png(1_500_000)
+    for name, data in (("small.png", small), ("large.png", large)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with client.chat_stream(_vision_body(ImageFile.at(path))) as stream:
+            text = "".join(chunk.delta for chunk in stream)
+        assert text and stream.usage.prompt_tokens > 1000  # the simulator's flat price per image
+        sent, encoded = _last_image_sent(http, sim), base64.b64encode(data).decode()
+        if name == "small.png":
+            assert base64.b64decode(sent) == small
+        else:  # the simulator's log summarises long strings: their start, length and digest
+            digest = hashlib.sha256(encoded.encode()).hexdigest()[:16]
+            assert sent == f"{encoded[:64]}...[{len(encoded)} chars, sha256 {digest}]"
+
+
+def test_the_async_client_streams_a_stored_image_too(sim, http, simulator_key, tmp_path):
+    import base64
+
+    from bigmodel.images import ImageFile
+    from tests import pictures
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(pictures.jpeg(50, 40))
+
+    async def ask() -> str:
+        async with AsyncBigModelClient(simulator_key, sim.base_url, max_retries=0) as client:
+            async with client.chat_stream(_vision_body(ImageFile.at(path))) as stream:
+                return "".join([chunk.delta async for chunk in stream])
+
+    assert asyncio.run(ask())
+    assert base64.b64decode(_last_image_sent(http, sim)) == path.read_bytes()

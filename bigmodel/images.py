@@ -1,0 +1,160 @@
+"""Images to and from BigModel: checking an upload against a GLM-4V model's limits, sending a
+stored file as bare base64 without ever holding the whole encoding in memory, and fetching what
+CogView made from its temporary link.
+
+Checks decode the file (Pillow), never trust its name, and stay cheap: a PNG's chunks are checked
+without inflating its pixels, a JPEG is decoded at 1/8 scale.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import warnings
+from collections.abc import Iterator
+from typing import BinaryIO
+from dataclasses import dataclass
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from .catalogue import ImageLimits, ModelSpec
+
+READ_CHUNK = 3 * 64 * 1024  # a multiple of 3: each chunk encodes to base64 with no padding
+
+
+class FetchFailed(Exception):
+    """A generated image's temporary link did not give the file."""
+
+
+class ImageRejected(ValueError):
+    """An image the model would refuse, in words that name the limit broken."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str  # Pillow's name: "JPEG", "PNG"
+    width: int
+    height: int
+    size: int  # bytes
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.format.lower()}"
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """An image on disk that a request body carries as bare base64 (see ``bigmodel.jsonbody``)."""
+
+    path: str
+    size: int
+    name: str = ""  # what the user called it, for display
+
+    @classmethod
+    def at(cls, path: str | os.PathLike, *, name: str = "") -> ImageFile:
+        return cls(path=str(path), size=os.path.getsize(path), name=name or os.path.basename(path))
+
+    @property
+    def encoded_length(self) -> int:
+        return 4 * ((self.size + 2) // 3)
+
+    def iter_base64(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as source:
+            while chunk := source.read(READ_CHUNK):
+                yield base64.b64encode(chunk)
+
+
+def image_file_part(image: ImageFile) -> dict:
+    """A user message's content part for a stored image, as the GLM-4V models expect it."""
+    return {"type": "image_url", "image_url": {"url": image}}
+
+
+def uploads_problem(spec: ModelSpec, *, new: int, earlier: int = 0) -> str:
+    """Why a request to ``spec`` cannot carry ``new`` uploads plus the ``earlier`` ones of its
+    conversation, or "". A model that reads no images is sent the conversation's text only, so
+    earlier images are no problem there."""
+    limits = spec.images
+    if limits is None:
+        return f"{spec.label} does not read images; choose a GLM-4V model to ask about one." if new else ""
+    total = new + earlier
+    if total == 0:
+        return ""
+    if not limits.base64:
+        what = "this file" if new else "the images uploaded earlier in this conversation"
+        return (f"{spec.label} takes images only as web links, not uploads; "
+                f"choose another GLM-4V model to ask about {what}.")
+    if total <= limits.max_count:
+        return ""
+    allowed = "one image" if limits.max_count == 1 else f"up to {limits.max_count} images"
+    problem = f"{spec.label} takes {allowed} per request (this one would carry {total})."
+    if earlier:
+        problem += f" This conversation already carries {earlier}; start a new one to ask about another."
+    return problem
+
+
+def check_image(source: str | os.PathLike | BinaryIO, limits: ImageLimits, *, name: str = "The image") -> ImageInfo:
+    """What the image (a path or a binary file) is, when ``limits`` allow it; otherwise
+    :class:`ImageRejected`."""
+    size = _size_of(source)
+    if size > limits.max_bytes:
+        raise ImageRejected(f"{name} is {_megabytes(size)}; images must be under {_megabytes(limits.max_bytes)}.")
+    allowed = " or ".join(limits.formats)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as picture:
+                info = ImageInfo(format=picture.format or "", width=picture.width, height=picture.height, size=size)
+                if info.format not in limits.formats:
+                    raise ImageRejected(f"{name} is a {info.format or 'different'} file; send {allowed}.")
+                if max(info.width, info.height) > limits.max_side:
+                    raise ImageRejected(
+                        f"{name} is {info.width}×{info.height} pixels; the limit is "
+                        f"{limits.max_side}×{limits.max_side}.")
+                _decode(picture)
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected(f"{name} has too many pixels; the limit is "
+                            f"{limits.max_side}×{limits.max_side}.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        raise ImageRejected(f"{name} could not be read as {allowed}; the file may be damaged.") from None
+    return info
+
+
+def _decode(picture: Image.Image) -> None:
+    """Fail on a damaged file without holding its full-size pixels."""
+    if picture.format == "JPEG":
+        picture.draft("RGB", (max(1, picture.width // 8), max(1, picture.height // 8)))
+        picture.load()
+    else:
+        picture.verify()  # PNG: every chunk and its CRC, pixels left compressed
+
+
+def _size_of(source: str | os.PathLike | BinaryIO) -> int:
+    if isinstance(source, str | os.PathLike):
+        return os.path.getsize(source)
+    size = source.seek(0, os.SEEK_END)
+    source.seek(0)
+    return size
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1048576:.1f} MB".replace(".0 MB", " MB")
+
+
+def fetch_file(url: str, target: BinaryIO, *, max_bytes: int, timeout: float = 60) -> None:
+    """Download a generated image's temporary link into ``target``, a chunk at a time."""
+    received = 0
+    try:
+        with httpx.stream("GET", url, timeout=httpx.Timeout(timeout, connect=10), follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise FetchFailed(f"the image link answered HTTP {response.status_code}")
+            for chunk in response.iter_bytes(64 * 1024):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise FetchFailed(f"the image is larger than {_megabytes(max_bytes)}")
+                target.write(chunk)
+    except httpx.HTTPError as error:
+        raise FetchFailed(f"the image link could not be reached ({type(error).__name__})") from error
+    target.seek(0)

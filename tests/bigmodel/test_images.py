@@ -1,0 +1,80 @@
+import base64
+import io
+import json
+
+import pytest
+
+from bigmodel import jsonbody
+from bigmodel.catalogue import default_catalogue
+from bigmodel.images import ImageFile, ImageRejected, check_image, image_file_part, uploads_problem
+from tests import pictures
+
+CATALOGUE = default_catalogue()
+GLM_4V, GLM_4V_PLUS, GLM_4V_FLASH, GLM_4_FLASH = (CATALOGUE[name] for name in
+                                                  ("glm-4v", "glm-4v-plus", "glm-4v-flash", "glm-4-flash"))
+
+
+def write(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("maker, fmt", [(pictures.png, "PNG"), (pictures.jpeg, "JPEG")])
+def test_a_jpeg_or_png_within_the_limits_passes_with_what_it_is(tmp_path, maker, fmt):
+    path = write(tmp_path, "photo.bin", maker(640, 480))  # the name says nothing: the bytes decide
+    info = check_image(path, GLM_4V.images)
+    assert (info.format, info.width, info.height, info.size) == (fmt, 640, 480, path.stat().st_size)
+    assert info.content_type == f"image/{fmt.lower()}"
+
+
+def test_a_file_object_is_checked_like_a_path(tmp_path):
+    info = check_image(io.BytesIO(pictures.png(10, 20)), GLM_4V.images)
+    assert (info.width, info.height) == (10, 20)
+
+
+@pytest.mark.parametrize("data, words", [
+    (pictures.oversized_jpeg(), "is 6 MB; images must be under 5 MB"),
+    (pictures.gif(), "is a GIF file; send JPEG or PNG"),
+    (pictures.huge_png(7000), "is 7000×7000 pixels; the limit is 6000×6000"),
+    (pictures.truncated_png(), "could not be read as JPEG or PNG; the file may be damaged"),
+    (b"not an image at all", "could not be read as JPEG or PNG"),
+    (pictures.jpeg(400, 300)[:300], "could not be read as JPEG or PNG"),
+])
+def test_refusals_name_the_limit_broken(tmp_path, data, words):
+    with pytest.raises(ImageRejected) as refused:
+        check_image(write(tmp_path, "x.png", data), GLM_4V.images, name="“x.png”")
+    assert str(refused.value).startswith("“x.png” ")
+    assert words in str(refused.value)
+
+
+def test_upload_rules_per_model():
+    assert uploads_problem(GLM_4V_PLUS, new=5) == ""
+    assert "up to 5 images per request (this one would carry 6)" in uploads_problem(GLM_4V_PLUS, new=6)
+    assert "one image per request (this one would carry 2)" in uploads_problem(GLM_4V, new=2)
+    assert "already carries 1; start a new one" in uploads_problem(GLM_4V, new=1, earlier=1)
+    assert "only as web links" in uploads_problem(GLM_4V_FLASH, new=1)
+    assert "images uploaded earlier" in uploads_problem(GLM_4V_FLASH, new=0, earlier=1)
+    assert "does not read images" in uploads_problem(GLM_4_FLASH, new=1)
+    # A text model is sent the text of a conversation that had images: no problem.
+    assert uploads_problem(GLM_4_FLASH, new=0, earlier=3) == ""
+
+
+def test_a_body_with_stored_images_streams_the_same_bytes_json_would_send(tmp_path):
+    data = pictures.noisy_png(400_000)  # several read chunks, and a length that is not a multiple of 3
+    image = ImageFile.at(write(tmp_path, "cat.png", data[:-1]))
+    body = {"model": "glm-4v", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this? \u00e9\u4e2d \"quoted\""}, image_file_part(image), image_file_part(image)]}]}
+    content, headers = jsonbody.encode(body)
+    streamed = b"".join(content)
+    assert b"".join(content) == streamed  # iterable again, for a retry
+    encoded = base64.b64encode(data[:-1]).decode()
+    inline = json.loads(json.dumps(body, default=lambda _: encoded))
+    assert json.loads(streamed) == inline
+    assert int(headers["Content-Length"]) == len(streamed) == len(content)
+
+
+def test_a_body_without_images_is_plain_bytes():
+    content, headers = jsonbody.encode({"model": "glm-4", "messages": [{"role": "user", "content": "hi"}]})
+    assert content == b'{"model":"glm-4","messages":[{"role":"user","content":"hi"}]}'
+    assert headers == {"Content-Type": "application/json", "Content-Length": str(len(content))}
