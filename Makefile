@@ -27,3 +27,4 @@ clean:
 
 bench: install
 	$(VENV)/bin/python bench/stream_overhead.py
+	$(VENV)/bin/python bench/upload.py

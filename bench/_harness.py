@@ -48,7 +48,7 @@ class Stack:
     The temp dir (database, logs) is removed unless something failed or `keep` is set."""
 
     def __init__(self, *, sim_latency_ms: float = 0, keep: bool = False):
-        self.tmp = Path(tempfile.mkdtemp(prefix="bench-stream-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
         self.sim_latency_ms = sim_latency_ms
         self.keep = keep
         self.procs: dict[str, subprocess.Popen] = {}
@@ -89,7 +89,7 @@ class Stack:
         self.app_url = f"http://127.0.0.1:{web_port}"
         env = {key: value for key, value in os.environ.items() if key != "ZHIPUAI_API_KEY"}
         self.env = {**env, "SECRET_KEY": secrets.token_urlsafe(40), "DEBUG": "0",
-                    "DATABASE_URL": f"sqlite:///{self.tmp / 'bench.sqlite3'}",
+                    "DATABASE_URL": f"sqlite:///{self.tmp / 'bench.sqlite3'}", "MEDIA_ROOT": str(self.tmp / "media"),
                     "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                     "ZHIPUAI_BASE_URL": f"{self.sim_url}/api/paas/v4", "SIMULATOR_PORT": str(sim_port),
                     "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SETTINGS_MODULE": "config.settings"}

@@ -80,6 +80,8 @@ def celery_worker(transactional_db, redis_server, upstream):
         "DATABASE_URL": database_url_for_tests(connection.settings_dict),
         "SECRET_KEY": "test-secret-key",
         "ZHIPUAI_BASE_URL": upstream.base_url,
+        "ZHIPUAI_API_KEY": SIM_KEY,  # the simulator of this run takes only its own key
+        "UPSTREAM_MAX_RETRIES": "0",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     process = start_worker(env)

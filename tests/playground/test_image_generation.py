@@ -1,0 +1,151 @@
+"""CogView generations end to end over real HTTP with a real Celery worker: queued, generated,
+downloaded into private storage, served by the app after the upstream link expires, billed once."""
+
+import io
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.utils import timezone
+from PIL import Image
+
+from accounts.models import UsageRecord
+from playground import services, tasks
+from playground.models import ImageGeneration
+from playground.upstream import upstream as upstream_client
+from tests.playground.conftest import http_client_for
+
+
+def image_requests(upstream) -> list[dict]:
+    return httpx.get(f"{upstream.url}/_sim/requests", params={"path": "/images/generations"}).json()["requests"]
+
+
+def generate(client, prompt, **fields):
+    return client.post("/playground/images/", data={"model": "cogview-3-plus", "prompt": prompt, **fields})
+
+
+def wait_until_final(client, generation: ImageGeneration, timeout: float = 30) -> ImageGeneration:
+    """Poll the card as the page does, until it stops asking to be polled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        card = client.get(f"/playground/images/{generation.public_id}/").text
+        if "hx-trigger=\"every 1s\"" not in card:
+            generation.refresh_from_db()
+            return generation
+        time.sleep(0.2)
+    raise AssertionError(f"generation still {ImageGeneration.objects.get(id=generation.id).status}")
+
+
+def test_a_generation_at_a_chosen_size_is_stored_and_outlives_the_upstream_link(alice_http, celery_worker,
+                                                                              upstream, make_user,
+                                                                              live_server_url):
+    response = generate(alice_http, "A lighthouse at dusk", size="768x1344")
+    assert response.status_code == 200 and response.headers["HX-Retarget"] == "#gallery"
+    generation = wait_until_final(alice_http, ImageGeneration.objects.get())
+    assert generation.status == "done", generation.error_message
+    assert (generation.width, generation.height) == (768, 1344)
+
+    sent = image_requests(upstream)[-1]["body"]
+    assert sent == {"model": "cogview-3-plus", "prompt": "A lighthouse at dusk", "size": "768x1344",
+                    "request_id": generation.request_id}
+    served = alice_http.get(f"/playground/images/{generation.public_id}/file/")
+    assert served.status_code == 200 and served.content == open(generation.file.path, "rb").read()
+    assert Image.open(io.BytesIO(served.content)).size == (768, 1344)
+
+    httpx.post(f"{upstream.url}/_sim/expire-files")
+    assert httpx.get(generation.upstream_url).status_code == 404
+    assert alice_http.get(f"/playground/images/{generation.public_id}/file/").content == served.content
+    gallery = alice_http.get("/playground/images/").text
+    assert f"/playground/images/{generation.public_id}/file/" in gallery and generation.upstream_url not in gallery
+
+    record = UsageRecord.objects.get()
+    assert (record.request_id, record.model, record.images, record.prompt_tokens, record.exact) == (
+        generation.request_id, "cogview-3-plus", 1, 0, True)
+
+    bob = http_client_for(make_user("bob"), live_server_url)
+    for url in ("/", "/file/"):
+        assert bob.get(f"/playground/images/{generation.public_id}{url}").status_code == 404
+    for action in ("delete", "again"):
+        assert bob.post(f"/playground/images/{generation.public_id}/{action}/").status_code == 404
+    assert ImageGeneration.objects.count() == 1
+
+
+def test_generate_again_and_delete_keep_the_bill(alice_http, celery_worker):
+    generate(alice_http, "Two cats", size="1024x1024")
+    first = wait_until_final(alice_http, ImageGeneration.objects.get())
+    again = alice_http.post(f"/playground/images/{first.public_id}/again/")
+    assert again.headers["HX-Reswap"] == "afterbegin"
+    second = wait_until_final(alice_http, ImageGeneration.objects.exclude(id=first.id).get())
+    assert (second.model, second.prompt, second.size, second.status) == (first.model, first.prompt, first.size, "done")
+
+    path = first.file.path
+    assert alice_http.post(f"/playground/images/{first.public_id}/delete/").status_code == 200
+    assert not ImageGeneration.objects.filter(id=first.id).exists()
+    assert not __import__("os").path.exists(path)
+    assert UsageRecord.objects.filter(images=1).count() == 2  # the deleted image was still billed
+
+
+def test_an_unsafe_prompt_fails_in_plain_words_and_is_not_billed(alice_http, celery_worker):
+    generate(alice_http, "Something unsafe [[fault:1301]]")
+    generation = wait_until_final(alice_http, ImageGeneration.objects.get())
+    assert generation.status == "failed" and generation.error_code == "1301"
+    card = alice_http.get(f"/playground/images/{generation.public_id}/").text
+    assert "(1301)" in card and generation.error_message.split(" (")[0] in card
+    assert not UsageRecord.objects.exists()
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"prompt": "x" * 834}, "The prompt is 834 characters; CogView-3-Plus takes at most 833."),
+    ({"prompt": "A boat", "size": "100x100"}, "CogView-3-Plus makes these sizes: 1024x1024"),
+    ({"prompt": "A boat", "model": "glm-4"}, "“glm-4” is not an image model"),
+    ({"prompt": ""}, "Describe the image to generate."),
+])
+def test_bad_requests_are_refused_before_anything_is_queued(alice_http, upstream, fields, words):
+    before = len(image_requests(upstream))
+    response = generate(alice_http, **{"prompt": "", **fields})
+    assert response.headers["HX-Retarget"] == "#image-errors"
+    assert words in response.text
+    assert not ImageGeneration.objects.exists() and len(image_requests(upstream)) == before
+
+
+def test_a_model_without_sizes_is_sent_none(alice_http, celery_worker, upstream):
+    generate(alice_http, "An old map", model="cogview-3", size="768x1344")
+    generation = wait_until_final(alice_http, ImageGeneration.objects.get())
+    assert generation.status == "done" and generation.size == ""
+    assert "size" not in image_requests(upstream)[-1]["body"]
+
+
+def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_billed(transactional_db, upstream,
+                                                                                  make_user):
+    user = make_user("carol")
+    from accounts.models import ModelEntry
+    from accounts.services import catalogue_load
+
+    catalogue_load()
+    spec = ModelEntry.objects.get(name="cogview-3-plus").as_spec()
+    generation = services.image_generation_start(user=user, spec=spec, prompt="A bridge", size="1024x1024")
+    assert services.image_generation_run(generation_id=generation.id, client=upstream_client())
+    assert not services.image_generation_run(generation_id=generation.id, client=upstream_client())  # claimed once
+    httpx.post(f"{upstream.url}/_sim/expire-files")
+
+    tasks.image_store.apply(args=[generation.id])  # eager: each retry runs at once
+    generation.refresh_from_db()
+    assert generation.status == "unstored" and not generation.file
+    assert generation.store_attempts == tasks.STORE_RETRIES + 1
+    assert "HTTP 404" in generation.error_message and "billed" in generation.error_message
+    assert UsageRecord.objects.get().request_id == generation.request_id
+    assert len([r for r in image_requests(upstream) if r["body"]["request_id"] == generation.request_id]) == 1
+
+
+def test_the_sweeper_fails_calls_whose_worker_died(transactional_db, make_user):
+    user = make_user("dave")
+    stuck = ImageGeneration.objects.create(user=user, model="cogview-3", prompt="p", request_id="stuck",
+                                           status=ImageGeneration.Status.RUNNING)
+    ImageGeneration.objects.filter(id=stuck.id).update(created_at=timezone.now() - timedelta(minutes=11))
+    recent = ImageGeneration.objects.create(user=user, model="cogview-3", prompt="p", request_id="recent",
+                                            status=ImageGeneration.Status.RUNNING)
+    assert tasks.image_generation_sweep() == 1
+    stuck.refresh_from_db()
+    recent.refresh_from_db()
+    assert (stuck.status, stuck.error_code, recent.status) == ("failed", "interrupted", "running")
