@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from bigmodel.auth import ApiKey
 from bigmodel.errors import ConfigurationError
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_choice, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -141,7 +141,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "generation-sweep": {"task": "playground.tasks.generation_sweep", "schedule": 60.0},
+    "usage-sweep": {"task": "accounts.tasks.usage_sweep", "schedule": 60.0},
+    "packs-expire": {"task": "accounts.tasks.packs_expire", "schedule": 60.0},
+    "packs-expiring-alerts": {"task": "accounts.tasks.packs_expiring_alerts", "schedule": 3600.0},
+    "rollups-reconcile": {"task": "accounts.tasks.rollups_reconcile", "schedule": 3600.0},
 }
+
+# Money. New teams bill "postpaid" (track and charge, cash may go negative) unless this says
+# "prepaid" (like BigModel: refuse calls once no cash or pack can pay).
+DEFAULT_TEAM_BILLING = env_choice("DEFAULT_TEAM_BILLING", ("postpaid", "prepaid"), "postpaid")
+PACK_EXPIRY_ALERT_DAYS = env_int("PACK_EXPIRY_ALERT_DAYS", 7)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 MAILERS = {"default": {"BACKEND": EMAIL_BACKEND}}

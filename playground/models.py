@@ -50,6 +50,8 @@ class Message(models.Model):
     model = models.CharField(max_length=64, blank=True)
     params = models.JSONField(default=dict, blank=True, help_text="The parameters sent upstream.")
     request_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                             help_text="Who pays for this reply (assistant messages).")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     usage_exact = models.BooleanField(default=True, help_text="False when estimated (a stopped reply).")
@@ -135,6 +137,7 @@ class ImageGeneration(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_generations")
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="+", help_text="Who pays.")
     model = models.CharField(max_length=64)
     prompt = models.TextField()
     size = models.CharField(max_length=16, blank=True, help_text="Empty: the model takes no size.")

@@ -12,7 +12,8 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from accounts.services import usage_record
+from accounts.services.teams import team_ensure_personal
+from accounts.services.usage import usage_record
 from bigmodel.catalogue import ModelSpec
 from bigmodel.errors import BigModelError
 from bigmodel.images import FetchFailed, ImageInfo, fetch_file
@@ -52,7 +53,7 @@ class ReplyStart:
     body: dict
 
 
-def _start_reply(*, conversation: Conversation, spec: ModelSpec, params: dict) -> ReplyStart:
+def _start_reply(*, conversation: Conversation, spec: ModelSpec, params: dict, team) -> ReplyStart:
     """The assistant message for the next upstream call. It is running from birth: the process
     that saves it starts its one runner straight away (a dead process is the sweeper's to tidy)."""
     request_id = uuid.uuid4().hex
@@ -66,6 +67,7 @@ def _start_reply(*, conversation: Conversation, spec: ModelSpec, params: dict) -
         model=spec.name,
         params=sent,
         request_id=request_id,
+        team=team,
         started_at=timezone.now(),
     )
     return ReplyStart(message=message, body=body)
@@ -80,7 +82,7 @@ class Upload:
 
 
 @transaction.atomic
-def turn_start(*, user, conversation: Conversation | None, spec: ModelSpec, system: str,
+def turn_start(*, user, team, conversation: Conversation | None, spec: ModelSpec, system: str,
                text: str, params: dict, images: list[Upload] = ()) -> ReplyStart:
     """Save the user's message (with its images, moved into private storage) and its reply-to-be."""
     if conversation is None:
@@ -95,11 +97,11 @@ def turn_start(*, user, conversation: Conversation | None, spec: ModelSpec, syst
         Attachment.objects.create(owner=user, message=message, file=upload.file, name=upload.file.name[:255],
                                   content_type=upload.info.content_type, width=upload.info.width,
                                   height=upload.info.height, size=upload.info.size)
-    return _start_reply(conversation=conversation, spec=spec, params=params)
+    return _start_reply(conversation=conversation, spec=spec, params=params, team=team)
 
 
 @transaction.atomic
-def turn_regenerate(*, conversation: Conversation, spec: ModelSpec, params: dict) -> ReplyStart:
+def turn_regenerate(*, conversation: Conversation, team, spec: ModelSpec, params: dict) -> ReplyStart:
     """Replace the last reply with a new one from the same history."""
     last = conversation.messages.last()
     if last is not None and last.role == Message.Role.ASSISTANT:
@@ -107,11 +109,11 @@ def turn_regenerate(*, conversation: Conversation, spec: ModelSpec, params: dict
             raise ValueError("The last reply is still being written; stop it first.")
         last.delete()
     conversation.save(update_fields=["updated_at"])
-    return _start_reply(conversation=conversation, spec=spec, params=params)
+    return _start_reply(conversation=conversation, spec=spec, params=params, team=team)
 
 
 @transaction.atomic
-def turn_edit_last(*, conversation: Conversation, spec: ModelSpec, text: str, params: dict) -> ReplyStart:
+def turn_edit_last(*, conversation: Conversation, team, spec: ModelSpec, text: str, params: dict) -> ReplyStart:
     """Change the last user message and send it again (the reply after it is replaced)."""
     last_user = conversation.messages.filter(role=Message.Role.USER).last()
     if last_user is None:
@@ -123,7 +125,7 @@ def turn_edit_last(*, conversation: Conversation, spec: ModelSpec, text: str, pa
     last_user.content = text
     last_user.save(update_fields=["content"])
     conversation.save(update_fields=["updated_at"])
-    return _start_reply(conversation=conversation, spec=spec, params=params)
+    return _start_reply(conversation=conversation, spec=spec, params=params, team=team)
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
@@ -154,10 +156,12 @@ def generation_finish(*, message_id: int, outcome: Outcome) -> Message | None:
     )
     if not updated:
         return None
-    message = Message.objects.select_related("conversation__user").get(id=message_id)
+    message = Message.objects.select_related("conversation__user", "team").get(id=message_id)
     Conversation.objects.filter(id=message.conversation_id).update(updated_at=timezone.now())
     if outcome.prompt_tokens is not None:  # the upstream worked on it: it is billed
-        usage_record(request_id=message.request_id, user=message.conversation.user, model=message.model,
+        user = message.conversation.user
+        team = message.team or team_ensure_personal(user=user)
+        usage_record(request_id=message.request_id, user=user, team=team, model=message.model,
                      prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens or 0,
                      exact=outcome.usage_exact)
     return message
@@ -175,8 +179,8 @@ class StoreFailed(Exception):
     """The generated image could not be downloaded or was not an image; worth another try."""
 
 
-def image_generation_start(*, user, spec: ModelSpec, prompt: str, size: str) -> ImageGeneration:
-    return ImageGeneration.objects.create(user=user, model=spec.name, prompt=prompt, size=size,
+def image_generation_start(*, user, team, spec: ModelSpec, prompt: str, size: str) -> ImageGeneration:
+    return ImageGeneration.objects.create(user=user, team=team, model=spec.name, prompt=prompt, size=size,
                                           request_id=uuid.uuid4().hex)
 
 
@@ -191,7 +195,7 @@ def image_generation_run(*, generation_id: int, client) -> bool:
     Status = ImageGeneration.Status
     if not ImageGeneration.objects.filter(id=generation_id, status=Status.QUEUED).update(status=Status.RUNNING):
         return False
-    generation = ImageGeneration.objects.select_related("user").get(id=generation_id)
+    generation = ImageGeneration.objects.select_related("user", "team").get(id=generation_id)
     try:
         result = client.images_generate(model=generation.model, prompt=generation.prompt,
                                         size=generation.size or None, request_id=generation.request_id)
@@ -206,7 +210,8 @@ def image_generation_run(*, generation_id: int, client) -> bool:
         return False
     with transaction.atomic():
         ImageGeneration.objects.filter(id=generation_id).update(status=Status.STORING, upstream_url=url)
-        usage_record(request_id=generation.request_id, user=generation.user, model=generation.model, images=1)
+        usage_record(request_id=generation.request_id, user=generation.user, team=generation.team,
+                     model=generation.model, images=1, size=generation.size)
     return True
 
 

@@ -11,6 +11,8 @@ from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_clien
 from kombu.exceptions import KombuError
 
 from accounts.models import ModelEntry
+from accounts.selectors import active_membership
+from accounts.services.usage import spend_problem
 from playground import selectors, services, snippets
 from playground.files import private_file_response
 from playground.forms import ImageForm, TurnForm
@@ -89,6 +91,16 @@ def _refusal(request, form):
     return None, partial(_form_errors, request, form)
 
 
+def _team_that_pays(request, form):
+    """The active team, when it may pay for this call; otherwise None, with the reason on the form."""
+    team = active_membership(request).team
+    problem = spend_problem(team=team, user=request.user, model=form.spec.name)
+    if problem:
+        form.add_error(None, problem)
+        return None
+    return team
+
+
 def _send(request):
     """Validate the turn and save it with its reply: (the reply's start or None, how to respond)."""
     form = TurnForm(request.POST, request.FILES)
@@ -103,7 +115,10 @@ def _send(request):
         return _refusal(request, form)
     if not form.check_history_images(selectors.history_image_count(conversation=conversation)):
         return _refusal(request, form)
-    start = services.turn_start(user=request.user, conversation=conversation, spec=form.spec,
+    team = _team_that_pays(request, form)
+    if team is None:
+        return _refusal(request, form)
+    start = services.turn_start(user=request.user, team=team, conversation=conversation, spec=form.spec,
                                 system=form.cleaned_data["system"], text=form.cleaned_data["message"],
                                 params=form.params(), images=form.uploads)
     return start, partial(_turn_response, request, start.message, is_new=conversation is None)
@@ -143,12 +158,16 @@ def _rerun(request, public_id, *, edit: bool):
     form = TurnForm(request.POST, require_message=edit)
     if not form.is_valid() or not form.check_history_images(selectors.history_image_count(conversation=conversation)):
         return _refusal(request, form)
+    team = _team_that_pays(request, form)
+    if team is None:
+        return _refusal(request, form)
     try:
         if edit:
-            start = services.turn_edit_last(conversation=conversation, spec=form.spec,
+            start = services.turn_edit_last(conversation=conversation, team=team, spec=form.spec,
                                             text=form.cleaned_data["message"], params=form.params())
         else:
-            start = services.turn_regenerate(conversation=conversation, spec=form.spec, params=form.params())
+            start = services.turn_regenerate(conversation=conversation, team=team, spec=form.spec,
+                                             params=form.params())
     except ValueError as problem:
         form.add_error(None, str(problem))
         return _refusal(request, form)
@@ -255,8 +274,15 @@ def _image_form_errors(request, form) -> HttpResponse:
 
 
 def _queue_generation(request, *, spec, prompt: str, size: str):
-    """Save and queue one generation; its card, or the form's errors when the queue is down."""
-    generation = services.image_generation_start(user=request.user, spec=spec, prompt=prompt, size=size)
+    """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
+    is down)."""
+    team = active_membership(request).team
+    problem = spend_problem(team=team, user=request.user, model=spec.name)
+    if problem:
+        form = ImageForm(request.POST)
+        form.add_error(None, problem)
+        return _image_form_errors(request, form)
+    generation = services.image_generation_start(user=request.user, team=team, spec=spec, prompt=prompt, size=size)
     try:
         image_generate.delay(generation.id)
     except KombuError:

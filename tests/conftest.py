@@ -55,17 +55,19 @@ def _wire_services(request, settings, redis_server, upstream):
 
 @pytest.fixture
 def catalogue(db):
-    from accounts.services import catalogue_load
+    from accounts.services.catalogue import catalogue_load, prices_load
 
     catalogue_load()
+    prices_load()
 
 
 @pytest.fixture
 def live_server_url(transactional_db, _wire_services):
     """The whole app under uvicorn; tests using it see committed data only (transactional_db)."""
-    from accounts.services import catalogue_load
+    from accounts.services.catalogue import catalogue_load, prices_load
 
     catalogue_load()
+    prices_load()
     server = LiveServer().start()
     yield server.url
     server.stop()

@@ -120,11 +120,12 @@ def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_bill
                                                                                   make_user):
     user = make_user("carol")
     from accounts.models import ModelEntry
-    from accounts.services import catalogue_load
+    from accounts.services.catalogue import catalogue_load
 
     catalogue_load()
     spec = ModelEntry.objects.get(name="cogview-3-plus").as_spec()
-    generation = services.image_generation_start(user=user, spec=spec, prompt="A bridge", size="1024x1024")
+    generation = services.image_generation_start(user=user, team=user.personal_team, spec=spec, prompt="A bridge",
+                                                 size="1024x1024")
     assert services.image_generation_run(generation_id=generation.id, client=upstream_client())
     assert not services.image_generation_run(generation_id=generation.id, client=upstream_client())  # claimed once
     httpx.post(f"{upstream.url}/_sim/expire-files")
@@ -140,11 +141,11 @@ def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_bill
 
 def test_the_sweeper_fails_calls_whose_worker_died(transactional_db, make_user):
     user = make_user("dave")
-    stuck = ImageGeneration.objects.create(user=user, model="cogview-3", prompt="p", request_id="stuck",
-                                           status=ImageGeneration.Status.RUNNING)
+    stuck = ImageGeneration.objects.create(user=user, team=user.personal_team, model="cogview-3", prompt="p",
+                                           request_id="stuck", status=ImageGeneration.Status.RUNNING)
     ImageGeneration.objects.filter(id=stuck.id).update(created_at=timezone.now() - timedelta(minutes=11))
-    recent = ImageGeneration.objects.create(user=user, model="cogview-3", prompt="p", request_id="recent",
-                                            status=ImageGeneration.Status.RUNNING)
+    recent = ImageGeneration.objects.create(user=user, team=user.personal_team, model="cogview-3", prompt="p",
+                                            request_id="recent", status=ImageGeneration.Status.RUNNING)
     assert tasks.image_generation_sweep() == 1
     stuck.refresh_from_db()
     recent.refresh_from_db()

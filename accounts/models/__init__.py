@@ -1,0 +1,7 @@
+from accounts.models.alerts import AlertChannel, AlertRule, AlertSend
+from accounts.models.catalogue import ModelEntry
+from accounts.models.ledger import DailyUsage, LedgerEntry, Pack, Price, TopUp, UsageRecord
+from accounts.models.teams import Invite, Membership, Team
+
+__all__ = ["AlertChannel", "AlertRule", "AlertSend", "DailyUsage", "Invite", "LedgerEntry", "Membership",
+           "ModelEntry", "Pack", "Price", "Team", "TopUp", "UsageRecord"]

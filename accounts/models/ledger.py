@@ -1,0 +1,212 @@
+"""Money. Amounts are integers in 10⁻⁹ yuan ("nano"): every BigModel price per token is a whole
+number in that unit, so costs are exact sums of integer products; no floats anywhere."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models.teams import Team
+
+NANO_PER_YUAN = 10**9
+
+
+class Price(models.Model):
+    """A model's price from a date on. Rows are never edited in place for past periods: a change is
+    a new row, and each usage record keeps the unit prices it was charged at."""
+
+    model = models.CharField(max_length=64)
+    effective_from = models.DateTimeField()
+    input_per_1k = models.DecimalField(max_digits=18, decimal_places=6, default=0,
+                                       help_text="¥ per 1,000 prompt tokens (the GLM-4 generation: the one price).")
+    output_per_1k = models.DecimalField(max_digits=18, decimal_places=6, default=0,
+                                        help_text="¥ per 1,000 completion tokens.")
+    per_image = models.DecimalField(max_digits=18, decimal_places=6, default=0, help_text="¥ per generated image.")
+    size = models.CharField(max_length=16, blank=True, help_text="Image size this price is for; empty: any.")
+    source = models.CharField(max_length=300, blank=True, help_text="Where and when the figure was taken.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "size", "effective_from"], name="one_price_per_model_size_date"),
+            models.CheckConstraint(condition=models.Q(input_per_1k__gte=0, output_per_1k__gte=0, per_image__gte=0),
+                                   name="prices_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} from {self.effective_from:%Y-%m-%d}"
+
+    # Whole nano-yuan per unit: ¥ per 1K tokens × 10⁹ / 10³, exact for up to 6 decimal places.
+    @property
+    def input_nano(self) -> int:
+        return int(self.input_per_1k * 10**6)
+
+    @property
+    def output_nano(self) -> int:
+        return int(self.output_per_1k * 10**6)
+
+    @property
+    def image_nano(self) -> int:
+        return int(self.per_image * NANO_PER_YUAN)
+
+
+class UsageRecord(models.Model):
+    """One upstream call as it will be billed: the ledger's source of truth. Written once, in the
+    request path, keyed by the call's request_id, so a retry or a second delivery cannot count it
+    twice. Settlement prices it (snapshotting the unit prices) and pays it from the team's wallet."""
+
+    class Source(models.TextChoices):
+        PLAYGROUND = "playground"
+        API = "api"
+
+    class Status(models.TextChoices):
+        UNSETTLED = "unsettled"
+        SETTLED = "settled"
+
+    request_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="usage_records")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="usage_records")
+    model = models.CharField(max_length=64)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.PLAYGROUND)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    images = models.PositiveIntegerField(default=0)
+    size = models.CharField(max_length=16, blank=True, help_text="Image size, for per-size prices.")
+    exact = models.BooleanField(default=True, help_text="False when the figures are an estimate (a stopped stream).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNSETTLED)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    input_nano = models.BigIntegerField(default=0, help_text="Unit prices charged (snapshot).")
+    output_nano = models.BigIntegerField(default=0)
+    image_nano = models.BigIntegerField(default=0)
+    cost_nano = models.BigIntegerField(default=0)
+    packs_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from packs.")
+    cash_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from cash.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "id"]),
+            models.Index(fields=["team", "created_at"]),
+            models.Index(fields=["team", "user", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(cost_nano__gte=0, packs_nano__gte=0, cash_nano__gte=0),
+                                   name="usage_amounts_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.request_id}"
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Pack(models.Model):
+    """Prepaid tokens (or money) that expire. Deduction: packs whose scope covers the model first,
+    soonest-expiring first, then cash."""
+
+    class Kind(models.TextChoices):
+        PURCHASED = "purchased"
+        GIFT = "gift"
+
+    class Unit(models.TextChoices):
+        TOKENS = "tokens"
+        MONEY = "money"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="packs")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PURCHASED)
+    unit = models.CharField(max_length=16, choices=Unit.choices, default=Unit.TOKENS)
+    size = models.BigIntegerField(help_text="Tokens, or 10⁻⁹ yuan for a money pack.")
+    remaining = models.BigIntegerField()
+    models_scope = models.JSONField(default=list, blank=True, help_text="Model names it pays for; empty: all models.")
+    effective_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    expired = models.BooleanField(default=False, help_text="Marked by the expiry job; an expired pack pays nothing.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(remaining__gte=0, size__gt=0), name="pack_amounts_valid"),
+            models.CheckConstraint(condition=models.Q(remaining__lte=models.F("size")), name="pack_remaining_le_size"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def covers(self, model: str) -> bool:
+        return not self.models_scope or model in self.models_scope
+
+    def usable_at(self, moment) -> bool:
+        return not self.expired and self.remaining > 0 and self.effective_at <= moment < self.expires_at
+
+
+class TopUp(models.Model):
+    class Method(models.TextChoices):
+        BANK = "bank", "Bank transfer"
+        ALIPAY = "alipay", "Alipay"
+        WECHAT = "wechat", "WeChat Pay"
+        CASH = "cash", "Cash"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        OTHER = "other", "Other"
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="topups")
+    amount_nano = models.BigIntegerField()
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.BANK)
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_nano__gt=0), name="topup_positive")]
+
+
+class LedgerEntry(models.Model):
+    """Append-only movements of a team's money. Cash entries (no pack) sum to the cash balance;
+    pack entries record what a pack paid (money, and tokens for a token pack)."""
+
+    class Kind(models.TextChoices):
+        USAGE = "usage"
+        TOPUP = "topup"
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="ledger")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount_nano = models.BigIntegerField(help_text="Signed: a top-up adds, usage takes away.")
+    tokens = models.BigIntegerField(default=0, help_text="Tokens taken from a token pack.")
+    pack = models.ForeignKey(Pack, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger")
+    usage = models.ForeignKey(UsageRecord, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger")
+    topup = models.OneToOneField(TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["team", "created_at"])]
+
+
+class DailyUsage(models.Model):
+    """Settled usage per team, day (the team's local date), model and member: what the dashboard and
+    bills read. Rebuilt from the ledger by the reconcile job, which reports any drift."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField()
+    model = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    calls = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    images = models.BigIntegerField(default=0)
+    cost_nano = models.BigIntegerField(default=0)
+    packs_nano = models.BigIntegerField(default=0)
+    cash_nano = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "model"]
+        constraints = [models.UniqueConstraint(fields=["team", "day", "model", "user"], name="one_rollup_row")]
+        indexes = [models.Index(fields=["team", "day"])]

@@ -1,0 +1,151 @@
+"""Settlement: price unsettled usage records, pay them from the team's wallet (token packs whose
+scope covers the model, soonest-expiring first; then money packs the same way; then cash), write
+the ledger, bump the daily rollups and evaluate alerts — in one transaction per batch. A record is
+claimed by the batch that settles it, so settling twice changes nothing."""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from accounts.models import DailyUsage, LedgerEntry, Pack, Team, UsageRecord
+from accounts.services.alerts import alerts_after_settlement
+from accounts.services.pricing import Charge, PriceBook
+
+log = logging.getLogger("accounts")
+
+BATCH = 1000
+ROLLUP_FIELDS = ("calls", "prompt_tokens", "completion_tokens", "images", "cost_nano", "packs_nano", "cash_nano")
+
+
+@dataclass
+class Payment:
+    entries: list[LedgerEntry] = field(default_factory=list)
+    packs_nano: int = 0
+    cash_nano: int = 0
+
+
+def _paying_packs(packs: list[Pack], record: UsageRecord) -> list[Pack]:
+    usable = [p for p in packs if p.covers(record.model) and p.usable_at(record.created_at)]
+    tokens = [p for p in usable if p.unit == Pack.Unit.TOKENS and not record.images]
+    moneys = [p for p in usable if p.unit == Pack.Unit.MONEY]
+    by_expiry = lambda pack: (pack.expires_at, pack.id)  # noqa: E731
+    return sorted(tokens, key=by_expiry) + sorted(moneys, key=by_expiry)
+
+
+def _pay(record: UsageRecord, charge: Charge, team: Team, packs: list[Pack]) -> Payment:
+    """Split the cost across packs and cash, updating them in memory."""
+    payment, rest = Payment(), charge.cost_nano
+    prompt, completion = record.prompt_tokens, record.completion_tokens
+    for pack in _paying_packs(packs, record) if rest else ():
+        if pack.unit == Pack.Unit.TOKENS:  # tokens 1:1, prompt tokens first, each worth its price
+            take_prompt = min(pack.remaining, prompt)
+            take_completion = min(pack.remaining - take_prompt, completion)
+            prompt, completion = prompt - take_prompt, completion - take_completion
+            tokens = take_prompt + take_completion
+            amount = take_prompt * charge.input_nano + take_completion * charge.output_nano
+            pack.remaining -= tokens
+        else:
+            tokens, amount = 0, min(pack.remaining, rest)
+            pack.remaining -= amount
+        if tokens or amount:
+            payment.entries.append(LedgerEntry(team=team, kind=LedgerEntry.Kind.USAGE, amount_nano=-amount,
+                                               tokens=tokens, pack=pack, usage=record))
+            payment.packs_nano += amount
+            rest -= amount
+        if not rest:
+            break
+    if rest:
+        team.cash_nano -= rest
+        payment.cash_nano = rest
+        payment.entries.append(LedgerEntry(team=team, kind=LedgerEntry.Kind.USAGE, amount_nano=-rest, usage=record))
+    return payment
+
+
+def _claim(limit: int) -> list[UsageRecord]:
+    # PostgreSQL: rows locked, and another worker's batch skips them. SQLite: the transaction
+    # holds the database's write lock from its start (transaction_mode IMMEDIATE).
+    claimed = UsageRecord.objects.filter(status=UsageRecord.Status.UNSETTLED).order_by("id")
+    return list(claimed.select_for_update(skip_locked=True)[:limit])
+
+
+def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
+    """Settle up to ``limit`` unsettled records, oldest first; returns them (empty: nothing to do)."""
+    with transaction.atomic():
+        records = _claim(limit)
+        if not records:
+            return []
+        team_ids = {record.team_id for record in records}
+        teams = {team.id: team for team in Team.objects.select_for_update().filter(id__in=team_ids)}
+        packs = defaultdict(list)
+        for pack in Pack.objects.select_for_update().filter(team_id__in=team_ids, expired=False, remaining__gt=0):
+            packs[pack.team_id].append(pack)
+        book, now = PriceBook({record.model for record in records}), timezone.now()
+        entries, rollups = [], defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
+        for record in records:
+            charge = book.charge(record)
+            payment = _pay(record, charge, teams[record.team_id], packs[record.team_id])
+            _settled(record, charge, payment, now)
+            entries += payment.entries
+            _add_to_rollup(rollups, record)
+        UsageRecord.objects.bulk_update(records, ["status", "settled_at", "price", "input_nano", "output_nano",
+                                                  "image_nano", "cost_nano", "packs_nano", "cash_nano"])
+        LedgerEntry.objects.bulk_create(entries)
+        Pack.objects.bulk_update([p for team_packs in packs.values() for p in team_packs], ["remaining"])
+        Team.objects.bulk_update(teams.values(), ["cash_nano"])
+        _bump_rollups(rollups)
+        alerts_after_settlement(teams=list(teams.values()), records=records)
+    return records
+
+
+def _settled(record: UsageRecord, charge: Charge, payment: Payment, now) -> None:
+    record.status, record.settled_at, record.price = UsageRecord.Status.SETTLED, now, charge.price
+    record.input_nano, record.output_nano, record.image_nano = charge.input_nano, charge.output_nano, charge.image_nano
+    record.cost_nano, record.packs_nano, record.cash_nano = charge.cost_nano, payment.packs_nano, payment.cash_nano
+
+
+def _add_to_rollup(rollups, record: UsageRecord) -> None:
+    row = rollups[(record.team_id, timezone.localdate(record.created_at), record.model, record.user_id)]
+    for name, value in (("calls", 1), ("prompt_tokens", record.prompt_tokens),
+                        ("completion_tokens", record.completion_tokens), ("images", record.images),
+                        ("cost_nano", record.cost_nano), ("packs_nano", record.packs_nano),
+                        ("cash_nano", record.cash_nano)):
+        row[name] += value
+
+
+def _bump_rollups(rollups) -> None:
+    for (team_id, day, model, user_id), sums in rollups.items():
+        updated = DailyUsage.objects.filter(team_id=team_id, day=day, model=model, user_id=user_id).update(
+            **{name: F(name) + value for name, value in sums.items()})
+        if not updated:
+            DailyUsage.objects.create(team_id=team_id, day=day, model=model, user_id=user_id, **sums)
+
+
+def rollups_reconcile() -> dict:
+    """Rebuild the daily rollups from the settled records, and report how far they had drifted."""
+    with transaction.atomic():
+        truth = defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
+        for record in UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED).only(
+                "team_id", "created_at", "model", "user_id", "prompt_tokens", "completion_tokens", "images",
+                "cost_nano", "packs_nano", "cash_nano").iterator(chunk_size=5000):
+            _add_to_rollup(truth, record)
+        stored = {(row.team_id, row.day, row.model, row.user_id): row for row in DailyUsage.objects.all()}
+        drift = [key for key in truth.keys() | stored.keys()
+                 if truth.get(key) != ({name: getattr(stored[key], name) for name in ROLLUP_FIELDS}
+                                       if key in stored else None)]
+        if drift:
+            log.warning("rollups drifted from the ledger in %d rows; rebuilt", len(drift))
+            DailyUsage.objects.all().delete()
+            DailyUsage.objects.bulk_create(
+                DailyUsage(team_id=t, day=d, model=m, user_id=u, **sums) for (t, d, m, u), sums in truth.items())
+    return {"rows": len(truth), "drifted": len(drift)}
+
+
+def cash_drift() -> dict[int, int]:
+    """Teams whose cash balance differs from the sum of their cash ledger entries (should be none)."""
+    sums = dict(LedgerEntry.objects.filter(pack=None).values_list("team_id").annotate(total=Sum("amount_nano")))
+    return {team.id: team.cash_nano - sums.get(team.id, 0) for team in Team.objects.all()
+            if team.cash_nano != sums.get(team.id, 0)}

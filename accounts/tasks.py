@@ -1,0 +1,86 @@
+"""Thin Celery tasks: take ids, call a service. Periodic ones hold a single-flight lock."""
+
+import functools
+import logging
+
+from celery import shared_task
+
+from accounts.models import AlertSend
+from accounts.services import alerts, settlement, wallet
+from config.redis import redis_client
+
+log = logging.getLogger("accounts")
+
+ALERT_RETRIES = 5
+
+
+def single_flight(seconds: int):
+    """Run a periodic job in one worker at a time (SET NX EX); a second one skips."""
+
+    def wrap(job):
+        @functools.wraps(job)
+        def run(*args, **kwargs):
+            key = f"lock:{job.__name__}"
+            if not redis_client().set(key, "1", nx=True, ex=seconds):
+                return None
+            try:
+                return job(*args, **kwargs)
+            finally:
+                redis_client().delete(key)
+
+        return run
+
+    return wrap
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def settle_usage() -> int:
+    """Settle what is waiting, in batches. Idempotent: records are claimed by the batch that settles them."""
+    total = 0
+    while batch := settlement.usage_settle_pending():
+        total += len(batch)
+    return total
+
+
+@shared_task(ignore_result=True)
+@single_flight(55)
+def usage_sweep() -> int:
+    """Beat: settle records a lost message or a dead worker left behind; deliver stuck alerts."""
+    settled = settle_usage()
+    for send_id in AlertSend.objects.filter(status=AlertSend.Status.PENDING, attempts=0).values_list("id", flat=True):
+        alert_deliver.delay(send_id)
+    return settled
+
+
+@shared_task(ignore_result=True)
+@single_flight(55)
+def packs_expire() -> int:
+    return wallet.packs_expire()
+
+
+@shared_task(ignore_result=True)
+@single_flight(600)
+def packs_expiring_alerts() -> int:
+    return alerts.pack_expiry_alerts()
+
+
+@shared_task(ignore_result=True)
+@single_flight(600)
+def rollups_reconcile() -> dict:
+    report = settlement.rollups_reconcile()
+    drift = settlement.cash_drift()
+    if drift:
+        log.error("cash balances differ from the ledger: %s", drift)
+    return {**report, "cash_drift": len(drift)}
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=ALERT_RETRIES)
+def alert_deliver(self, send_id: int) -> None:
+    try:
+        alerts.alert_deliver(send_id=send_id)
+    except alerts.DeliveryFailed as failure:
+        if self.request.retries >= self.max_retries:
+            alerts.alert_give_up(send_id=send_id)
+            return
+        raise self.retry(countdown=2 * 2 ** self.request.retries) from failure
+
