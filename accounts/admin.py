@@ -1,6 +1,11 @@
+from django import forms
 from django.contrib import admin
 
-from accounts.models import ModelEntry
+from accounts import money
+from accounts.forms import YuanField
+from accounts.models import (AlertChannel, AlertRule, AlertSend, Invite, LedgerEntry, Membership, ModelEntry, Pack,
+                             Price, Team, TopUp, UsageRecord)
+from accounts.services.wallet import wallet_topup
 
 
 @admin.register(ModelEntry)
@@ -8,3 +13,94 @@ class ModelEntryAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "label", "deprecated", "enabled", "updated_at"]
     list_filter = ["kind", "deprecated", "enabled"]
     search_fields = ["name", "label"]
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    """A change of price is a new row from its date on; past usage keeps what it was charged."""
+
+    list_display = ["model", "size", "effective_from", "input_per_1k", "output_per_1k", "per_image", "source"]
+    list_filter = ["model"]
+    ordering = ["model", "-effective_from"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "billing", "cash", "created_at"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+    readonly_fields = ["cash_nano"]
+
+    @admin.display(description="cash (¥)")
+    def cash(self, team: Team) -> str:
+        return money.exact(team.cash_nano)
+
+
+class TopUpAdminForm(forms.ModelForm):
+    amount = YuanField(label="Amount (¥)")
+
+    class Meta:
+        model = TopUp
+        fields = ["team", "method", "note"]
+
+
+@admin.register(TopUp)
+class TopUpAdmin(admin.ModelAdmin):
+    """Top-ups made here go through the same service as the app's: ledger, balance and alerts."""
+
+    form = TopUpAdminForm
+    list_display = ["team", "amount", "method", "note", "created_by", "created_at"]
+    list_filter = ["method"]
+
+    @admin.display(description="amount (¥)")
+    def amount(self, topup: TopUp) -> str:
+        return money.exact(topup.amount_nano)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # corrections are new top-ups (or adjustments), never edits
+
+    def save_model(self, request, obj, form, change) -> None:
+        saved = wallet_topup(team=obj.team, amount_nano=form.cleaned_data["amount"], method=obj.method,
+                             note=obj.note, by=request.user)
+        obj.pk = saved.pk
+
+
+@admin.register(Pack)
+class PackAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "kind", "unit", "size", "remaining", "effective_at", "expires_at", "expired"]
+    list_filter = ["kind", "unit", "expired"]
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "request_id", "user", "team", "model", "prompt_tokens", "completion_tokens",
+                    "images", "exact", "status", "cost_nano"]
+    list_filter = ["status", "model", "source", "exact"]
+    search_fields = ["request_id"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "team", "kind", "amount_nano", "tokens", "pack", "usage"]
+    list_filter = ["kind"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+admin.site.register([Membership, Invite, AlertRule, AlertChannel, AlertSend])

@@ -3,6 +3,7 @@
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 NANO_PER_YUAN = 10**9
+MAX_YUAN = 10**9  # a billion yuan: far above any wallet, far below a 64-bit column's limit
 
 
 def to_nano(yuan) -> int:
@@ -11,8 +12,10 @@ def to_nano(yuan) -> int:
         amount = Decimal(str(yuan).strip().replace(",", "").removeprefix("¥"))
     except InvalidOperation:
         raise ValueError(f"“{yuan}” is not an amount of yuan.") from None
+    if not amount.is_finite() or abs(amount) > MAX_YUAN:
+        raise ValueError(f"“{yuan}” is not an amount this app handles (at most a billion yuan).")
     nano = amount * NANO_PER_YUAN
-    if not amount.is_finite() or nano != nano.to_integral_value():
+    if nano != nano.to_integral_value():
         raise ValueError(f"“{yuan}” has more than 9 decimal places.")
     return int(nano)
 

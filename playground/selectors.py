@@ -2,6 +2,7 @@
 
 from django.http import Http404
 
+from accounts.models import UsageRecord
 from bigmodel.images import ImageFile, image_file_part
 from playground.models import Attachment, Conversation, ImageGeneration, Message
 
@@ -104,3 +105,17 @@ def get_image_generation_for_user(*, user, public_id) -> ImageGeneration:
     if generation is None:
         raise Http404("No such image.")
     return generation
+
+
+def attach_usage(items) -> None:
+    """Give each message (or image generation) its usage record as ``usage_record``, in one query."""
+    items = [item for item in items if getattr(item, "request_id", None)]
+    found = UsageRecord.objects.in_bulk([item.request_id for item in items], field_name="request_id")
+    for item in items:
+        item.usage_record = found.get(item.request_id)
+
+
+def usage_of(item) -> UsageRecord | None:
+    if not hasattr(item, "usage_record"):
+        attach_usage([item])
+    return getattr(item, "usage_record", None)

@@ -8,9 +8,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
+from django.template.loader import render_to_string
 from django.utils.html import escape
 from redis.exceptions import RedisError
 
+from accounts.models import UsageRecord
+from accounts.services.settlement import settled_key
 from config.redis import async_redis
 from playground.generation import render_final, stream_key
 from playground.models import Message
@@ -77,3 +80,27 @@ async def _relay_from_redis(message: Message, *, last_event_id: str | None) -> A
                 return
             events.append(sse("delta", escape(fields["d"]), entry_id))
         yield "".join(events)
+
+
+COST_WAIT_MS = 30000
+
+
+def _stats(message: Message) -> tuple[str, bool]:
+    """The message's stats footer, and whether its cost is final."""
+    record = UsageRecord.objects.filter(request_id=message.request_id).first()
+    message.usage_record = record
+    html = render_to_string("playground/_stats.html", {"message": message})
+    return html, record is not None and record.status == UsageRecord.Status.SETTLED
+
+
+async def cost_events(message: Message) -> AsyncIterator[str]:
+    """One `cost` event when the reply's usage is settled. Waits up to 30 s, then ends; the browser
+    reconnects and waits again (a dead worker is caught up by the sweeper)."""
+    html, settled = await sync_to_async(_stats)(message)
+    if not settled:
+        try:
+            await async_redis().xread({settled_key(message.request_id): "0-0"}, block=COST_WAIT_MS)
+        except RedisError:
+            await asyncio.sleep(DATABASE_POLL_SECONDS * 5)
+        html, settled = await sync_to_async(_stats)(message)
+    yield sse("cost", html) if settled else ": not settled yet\n\n"

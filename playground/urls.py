@@ -14,6 +14,7 @@ urlpatterns = [
     path("c/<uuid:public_id>/delete/", views.delete, name="delete"),
     path("m/<int:message_id>/stream/", views.message_stream, name="stream"),
     path("m/<int:message_id>/stop/", views.stop, name="stop"),
+    path("m/<int:message_id>/cost/", views.message_cost, name="cost"),
     path("attachments/<uuid:public_id>/", views.attachment, name="attachment"),
     path("images/", views.images, name="images"),
     path("images/<uuid:public_id>/", views.image_card, name="image"),

@@ -18,7 +18,7 @@ from playground.files import private_file_response
 from playground.forms import ImageForm, TurnForm
 from playground.generation import cancel_local, start_generation, stop_key
 from playground.models import Message
-from playground.streaming import message_events
+from playground.streaming import cost_events, message_events
 from playground.tasks import image_generate
 from config.redis import async_redis
 
@@ -53,6 +53,7 @@ def _form_defaults(conversation) -> dict:
 
 def _transcript_context(conversation) -> dict:
     messages = list(conversation.messages.prefetch_related("attachments")) if conversation else []
+    selectors.attach_usage(messages)
     last_user = next((m for m in reversed(messages) if m.role == Message.Role.USER), None)
     return {"conversation": conversation, "chat_messages": messages,
             "last_user_id": last_user.id if last_user else None}
@@ -201,6 +202,14 @@ async def message_stream(request, message_id: int):
     return StreamingHttpResponse(events, content_type="text/event-stream", headers=SSE_HEADERS)
 
 
+@require_GET
+async def message_cost(request, message_id: int):
+    """Pushes the reply's cost once its usage is settled (the page shows "cost pending…" until then)."""
+    user = await request.auser()
+    message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
+    return StreamingHttpResponse(cost_events(message), content_type="text/event-stream", headers=SSE_HEADERS)
+
+
 @require_POST
 async def stop(request, message_id: int):
     """Cancel upstream; the runner keeps the partial reply, marked stopped. The flag in Redis
@@ -258,11 +267,13 @@ def attachment(request, public_id):
 
 def _images_context(request, form=None) -> dict:
     entries = list(ModelEntry.objects.images())
+    generations = list(selectors.image_generations_for_user(user=request.user))
+    selectors.attach_usage(generations)
     return {
         "form": form or ImageForm(initial={"model": entries[0].name if entries else ""}),
         "image_models": entries,
         "image_specs": {entry.name: entry.as_spec().to_dict() for entry in entries},
-        "generations": selectors.image_generations_for_user(user=request.user),
+        "generations": generations,
     }
 
 

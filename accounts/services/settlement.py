@@ -10,14 +10,17 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.models import DailyUsage, LedgerEntry, Pack, Team, UsageRecord
 from accounts.services.alerts import alerts_after_settlement
 from accounts.services.pricing import Charge, PriceBook
+from config.redis import redis_client
 
 log = logging.getLogger("accounts")
 
 BATCH = 1000
+ANNOUNCE_TTL_SECONDS = 600
 ROLLUP_FIELDS = ("calls", "prompt_tokens", "completion_tokens", "images", "cost_nano", "packs_nano", "cash_nano")
 
 
@@ -32,8 +35,11 @@ def _paying_packs(packs: list[Pack], record: UsageRecord) -> list[Pack]:
     usable = [p for p in packs if p.covers(record.model) and p.usable_at(record.created_at)]
     tokens = [p for p in usable if p.unit == Pack.Unit.TOKENS and not record.images]
     moneys = [p for p in usable if p.unit == Pack.Unit.MONEY]
-    by_expiry = lambda pack: (pack.expires_at, pack.id)  # noqa: E731
-    return sorted(tokens, key=by_expiry) + sorted(moneys, key=by_expiry)
+    return sorted(tokens, key=_by_expiry) + sorted(moneys, key=_by_expiry)
+
+
+def _by_expiry(pack: Pack):
+    return pack.expires_at, pack.id
 
 
 def _pay(record: UsageRecord, charge: Charge, team: Team, packs: list[Pack]) -> Payment:
@@ -98,7 +104,24 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
         Team.objects.bulk_update(teams.values(), ["cash_nano"])
         _bump_rollups(rollups)
         alerts_after_settlement(teams=list(teams.values()), records=records)
+        transaction.on_commit(lambda: _announce(records))
     return records
+
+
+def settled_key(request_id: str) -> str:
+    """A Redis stream that gets one entry when this call is settled (pages waiting for its cost)."""
+    return f"usage:{request_id}"
+
+
+def _announce(records: list[UsageRecord]) -> None:
+    try:
+        with redis_client().pipeline(transaction=False) as pipe:
+            for record in records:
+                pipe.xadd(settled_key(record.request_id), {"cost": record.cost_nano})
+                pipe.expire(settled_key(record.request_id), ANNOUNCE_TTL_SECONDS)
+            pipe.execute()
+    except RedisError as error:  # pages show the cost on their next load instead
+        log.warning("could not announce settled costs: %s", type(error).__name__)
 
 
 def _settled(record: UsageRecord, charge: Charge, payment: Payment, now) -> None:

@@ -1,7 +1,10 @@
 from django import template
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
+from accounts import money
+from accounts.models import UsageRecord
 from playground.models import Message
+from playground.selectors import usage_of
 from playground.rendering import render_markdown
 
 register = template.Library()
@@ -19,15 +22,31 @@ def user_text_before(message: Message) -> str:
     return previous.content if previous else ""
 
 
+def cost_text(record: UsageRecord | None) -> tuple[str, str] | None:
+    """("how it was paid", "¥0.000123"), ("…", "cost pending…"), or None when nothing was billed."""
+    if record is None:
+        return None
+    if record.status != UsageRecord.Status.SETTLED:
+        return "Being priced and settled; it shows here in a moment", "cost pending…"
+    if record.price_id is None:
+        return "This model has no price yet", "no price"
+    paid = ("paid from packs" if not record.cash_nano else "paid from cash" if not record.packs_nano
+            else f"packs ¥{money.exact(record.packs_nano)} + cash ¥{money.exact(record.cash_nano)}")
+    return f"Cost at the prices of {record.created_at:%Y-%m-%d}, {paid}", f"¥{money.exact(record.cost_nano)}"
+
+
 @register.simple_tag
 def reply_stats(message: Message):
-    """Tokens, timings and the parameters sent, as one line of "·"-separated parts."""
+    """Tokens, cost, timings and the parameters sent, as one line of "·"-separated parts."""
     parts = []
     if message.prompt_tokens is not None:
         parts.append(("prompt tokens", f"{message.prompt_tokens} in"))
         parts.append(("completion tokens", f"{message.completion_tokens} out"))
         if not message.usage_exact:
             parts.append(("The upstream gave no usage for this reply; the app counted it", "estimated"))
+        cost = cost_text(usage_of(message))
+        if cost:
+            parts.append(cost)
     if message.ttft_ms is not None:
         parts.append(("time to first token", f"first token {message.ttft_ms} ms"))
     if message.latency_ms is not None:
@@ -36,3 +55,16 @@ def reply_stats(message: Message):
     if sent:
         parts.append(("parameters sent", sent))
     return format_html_join(" · ", '<span title="{}">{}</span>', parts)
+
+
+@register.filter
+def cost_pending(item) -> bool:
+    """Billed, but not settled yet: the page waits for its cost to be pushed."""
+    record = usage_of(item)
+    return record is not None and record.status != UsageRecord.Status.SETTLED
+
+
+@register.simple_tag
+def image_cost(generation):
+    cost = cost_text(usage_of(generation))
+    return format_html(' · <span class="cost" title="{}">{}</span>', *cost) if cost else ""

@@ -39,7 +39,9 @@ def test_the_sweeper_finishes_a_dead_runners_reply_and_keeps_what_arrived(transa
     assert dead.status == "failed" and dead.error_code == "interrupted"
     assert dead.content == "Half a sentence"
     assert dead.usage_exact is False and dead.completion_tokens > 0
-    # Readers are told it is over.
+    # Readers are told it is over (just after the save).
+    while redis.xrange(stream_key(dead.id))[-1][1]["t"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
     entries = redis.xrange(stream_key(dead.id))
     last = entries[-1][1]
     assert last["t"] == "done" and "Half a sentence" in last["html"], entries

@@ -1,0 +1,72 @@
+"""Small server-rendered SVG charts (no JavaScript, no CDN). Every label goes through format_html."""
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from accounts import money
+
+PALETTE = ["#2f5bea", "#e8833a", "#2a9d8f", "#c0392b", "#8e44ad", "#f1c40f", "#16a085", "#7f8c8d", "#d35400",
+           "#34495e"]
+
+
+def colour(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def _nice_ceiling(value: int) -> int:
+    """A round axis maximum above ``value`` (nano): 1, 2 or 5 × a power of ten yuan."""
+    if value <= 0:
+        return money.NANO_PER_YUAN
+    step = 10 ** (len(str(value)) - 1)
+    for factor in (1, 2, 5, 10):
+        if factor * step >= value:
+            return factor * step
+    return 10 * step
+
+
+def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
+    """Spend per day, one stacked bar per day, one colour per model, with a legend."""
+    left, bottom, top = 64, 28, 12
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    totals = [sum(cost.get((day, model), 0) for model in models) for day in days]
+    ceiling = _nice_ceiling(max(totals, default=0))
+    slot = plot_w / max(len(days), 1)
+    bars = []
+    for i, day in enumerate(days):
+        y = top + plot_h
+        for m, model in enumerate(models):
+            nano = cost.get((day, model), 0)
+            if not nano:
+                continue
+            h = plot_h * nano / ceiling
+            y -= h
+            bars.append(format_html(
+                '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{} · {}: ¥{}</title></rect>',
+                left + i * slot + slot * 0.15, y, slot * 0.7, h, colour(m), day.isoformat(), model,
+                money.exact(nano)))
+    ticks = format_html_join("", '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" class="grid"/>'
+                                 '<text x="{}" y="{:.1f}" class="tick" text-anchor="end">¥{}</text>',
+                             ((left, width - 8, top + plot_h * (1 - f), top + plot_h * (1 - f), left - 6,
+                               top + plot_h * (1 - f) + 4, money.rounded(int(ceiling * f))) for f in (0, .5, 1)))
+    labels = format_html_join("", '<text x="{:.1f}" y="{}" class="tick" text-anchor="middle">{}</text>',
+                              ((left + i * slot + slot / 2, height - 8, day.strftime("%m-%d"))
+                               for i, day in enumerate(days) if i % max(1, len(days) // 8) == 0))
+    legend = format_html_join("", '<span class="key"><i style="background:{}"></i>{}</span>',
+                              ((colour(m), model) for m, model in enumerate(models)))
+    svg = format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="Spend per day by model">'
+                      '{}{}{}</svg>', width, height, ticks, mark_safe("".join(bars)), labels)
+    return format_html('<figure class="chart-box">{}<figcaption class="legend">{}</figcaption></figure>', svg, legend)
+
+
+def horizontal(rows, *, label, value, text, width=360, bar=22) -> str:
+    """One bar per row (already sorted), sized by ``value(row)``, captioned ``text(row)``."""
+    rows = list(rows)
+    if not rows:
+        return mark_safe('<p class="muted">Nothing in this period.</p>')
+    biggest = max(value(row) for row in rows) or 1
+    height = bar * len(rows) + 4
+    items = format_html_join("", '<g transform="translate(0,{})"><rect x="0" y="2" width="{:.1f}" height="{}" fill="{}">'
+                                 '<title>{}: {}</title></rect><text x="6" y="{}" class="bar-label">{} · {}</text></g>',
+                             ((i * bar, max(1.0, (width - 2) * value(row) / biggest), bar - 6, colour(i), label(row),
+                               text(row), bar - 9, label(row), text(row)) for i, row in enumerate(rows)))
+    return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img">{}</svg>', width, height, items)

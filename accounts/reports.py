@@ -1,0 +1,147 @@
+"""The figures the money pages show, read from the daily rollups (fast at any size) and, for what is
+not settled yet or for one record at a time, from the usage records."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from accounts.models import DailyUsage, Membership, Pack, Team, UsageRecord
+from accounts.services.alerts import days_left
+from accounts.services.pricing import PriceBook
+
+SUMS = ("calls", "prompt_tokens", "completion_tokens", "images", "cost_nano", "packs_nano", "cash_nano")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole local days, start and end included."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[start, end) as aware datetimes in the app's time zone."""
+        return (timezone.make_aware(datetime.combine(self.start, time.min)),
+                timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min)))
+
+    @classmethod
+    def last_days(cls, days: int, today: date | None = None) -> "Period":
+        today = today or timezone.localdate()
+        return cls(today - timedelta(days=days - 1), today)
+
+    @classmethod
+    def month(cls, year: int, month: int) -> "Period":
+        first = date(year, month, 1)
+        following = date(year + month // 12, month % 12 + 1, 1)
+        return cls(first, following - timedelta(days=1))
+
+
+@dataclass
+class Filters:
+    period: Period
+    user_id: int | None = None  # None: everyone the viewer may see
+    model: str = ""
+
+
+def visible_user_id(membership: Membership, wanted: int | None) -> int | None:
+    """Managers see anyone (or everyone); members only themselves."""
+    return wanted if membership.manages else membership.user_id
+
+
+def rollups(team: Team, filters: Filters):
+    rows = DailyUsage.objects.filter(team=team, day__gte=filters.period.start, day__lte=filters.period.end)
+    if filters.user_id is not None:
+        rows = rows.filter(user_id=filters.user_id)
+    if filters.model:
+        rows = rows.filter(model=filters.model)
+    return rows
+
+
+def totals(rows) -> dict:
+    found = rows.aggregate(**{name: Sum(name) for name in SUMS})
+    return {name: found[name] or 0 for name in SUMS}
+
+
+def by_day_and_model(rows, period: Period) -> tuple[list[date], list[str], dict]:
+    """Days, models (biggest first), and cost per (day, model)."""
+    cost = defaultdict(int)
+    per_model = defaultdict(int)
+    for day, model, nano in rows.values("day", "model").annotate(total=Sum("cost_nano")).values_list(
+            "day", "model", "total"):
+        cost[(day, model)] += nano
+        per_model[model] += nano
+    models = sorted(per_model, key=lambda name: (-per_model[name], name))
+    return period.days, models, cost
+
+
+def by_member(rows) -> list[dict]:
+    found = rows.values("user_id", "user__username").annotate(**{name: Sum(name) for name in SUMS})
+    return sorted(found, key=lambda row: (-row["cost_nano"], row["user__username"] or ""))
+
+
+def by_model(rows) -> list[dict]:
+    found = rows.values("model").annotate(**{name: Sum(name) for name in SUMS})
+    return sorted(found, key=lambda row: (-row["cost_nano"], row["model"]))
+
+
+def daily(rows) -> list[dict]:
+    return list(rows.values("day").annotate(**{name: Sum(name) for name in SUMS}).order_by("day"))
+
+
+@dataclass
+class Unsettled:
+    calls: int = 0
+    cost_nano: int = 0  # at the prices in force when each call was made
+
+
+def unsettled(team: Team, user_id: int | None = None) -> Unsettled:
+    records = UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED)
+    if user_id is not None:
+        records = records.filter(user_id=user_id)
+    records = list(records.only("model", "created_at", "size", "prompt_tokens", "completion_tokens", "images")[:5000])
+    book = PriceBook({record.model for record in records})
+    return Unsettled(calls=len(records), cost_nano=sum(book.charge(record).cost_nano for record in records))
+
+
+@dataclass
+class Balance:
+    team: Team
+    cash_nano: int
+    packs: list[Pack] = field(default_factory=list)
+    unsettled: Unsettled = field(default_factory=Unsettled)
+    today_nano: int = 0
+    month_nano: int = 0
+    days_left: int | None = None
+
+
+def balance(team: Team, *, now=None) -> Balance:
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    team.refresh_from_db(fields=["cash_nano"])
+    packs = list(Pack.objects.filter(team=team, expired=False, expires_at__gt=now).order_by("expires_at", "id"))
+    month = DailyUsage.objects.filter(team=team, day__gte=today.replace(day=1), day__lte=today)
+    sums = month.aggregate(month=Sum("cost_nano"), today=Sum("cost_nano", filter=Q(day=today)))
+    return Balance(team=team, cash_nano=team.cash_nano, packs=packs, unsettled=unsettled(team),
+                   today_nano=sums["today"] or 0, month_nano=sums["month"] or 0,
+                   days_left=days_left(team=team, today=today))
+
+
+def months_with_usage(team: Team) -> list[date]:
+    days = DailyUsage.objects.filter(team=team).dates("day", "month", order="DESC")
+    return list(days)
+
+
+def unpriced_calls(team: Team | None = None) -> list[dict]:
+    """Settled calls that found no price (charged nothing): a price is missing in the admin."""
+    records = UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED, price=None).filter(
+        Q(prompt_tokens__gt=0) | Q(completion_tokens__gt=0) | Q(images__gt=0))
+    if team is not None:
+        records = records.filter(team=team)
+    return list(records.values("model").annotate(calls=Count("id")).order_by("model"))

@@ -1,0 +1,48 @@
+from django import template
+from django.utils import timezone
+
+from accounts import money
+
+register = template.Library()
+
+
+@register.filter
+def yuan(nano) -> str:
+    """¥1,234.57: rounded to the cent, for reading."""
+    return f"¥{money.rounded(int(nano or 0))}"
+
+
+@register.filter
+def yuan_exact(nano) -> str:
+    """Every digit the ledger holds."""
+    return f"¥{money.exact(int(nano or 0))}"
+
+
+@register.filter
+def yuan_plain(nano) -> str:
+    return money.rounded(int(nano or 0))
+
+
+@register.filter
+def countdown(moment) -> str:
+    """"in 3 days", "in 5 hours", "expired"."""
+    seconds = (moment - timezone.now()).total_seconds()
+    if seconds <= 0:
+        return "expired"
+    if seconds < 3600:
+        return f"in {max(1, int(seconds // 60))} min"
+    if seconds < 2 * 86400:
+        return f"in {int(seconds // 3600)} h"
+    return f"in {int(seconds // 86400)} days"
+
+
+@register.filter
+def pack_left(pack) -> str:
+    if pack.unit == "tokens":
+        return f"{pack.remaining:,} of {pack.size:,} tokens"
+    return f"¥{money.rounded(pack.remaining)} of ¥{money.rounded(pack.size)}"
+
+
+@register.filter
+def percent_used(pack) -> int:
+    return round(100 * (pack.size - pack.remaining) / pack.size) if pack.size else 0
