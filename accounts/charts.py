@@ -13,6 +13,10 @@ def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def _n(number: float) -> str:
+    return f"{number:.1f}"
+
+
 def _nice_ceiling(value: int) -> int:
     """A round axis maximum above ``value`` (nano): 1, 2 or 5 × a power of ten yuan."""
     if value <= 0:
@@ -41,15 +45,15 @@ def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
             h = plot_h * nano / ceiling
             y -= h
             bars.append(format_html(
-                '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{} · {}: ¥{}</title></rect>',
-                left + i * slot + slot * 0.15, y, slot * 0.7, h, colour(m), day.isoformat(), model,
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} · {}: ¥{}</title></rect>',
+                _n(left + i * slot + slot * 0.15), _n(y), _n(slot * 0.7), _n(h), colour(m), day.isoformat(), model,
                 money.exact(nano)))
-    ticks = format_html_join("", '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" class="grid"/>'
-                                 '<text x="{}" y="{:.1f}" class="tick" text-anchor="end">¥{}</text>',
-                             ((left, width - 8, top + plot_h * (1 - f), top + plot_h * (1 - f), left - 6,
-                               top + plot_h * (1 - f) + 4, money.rounded(int(ceiling * f))) for f in (0, .5, 1)))
-    labels = format_html_join("", '<text x="{:.1f}" y="{}" class="tick" text-anchor="middle">{}</text>',
-                              ((left + i * slot + slot / 2, height - 8, day.strftime("%m-%d"))
+    ticks = format_html_join("", '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
+                                 '<text x="{}" y="{}" class="tick" text-anchor="end">¥{}</text>',
+                             ((left, width - 8, _n(top + plot_h * (1 - f)), _n(top + plot_h * (1 - f)), left - 6,
+                               _n(top + plot_h * (1 - f) + 4), money.rounded(int(ceiling * f))) for f in (0, .5, 1)))
+    labels = format_html_join("", '<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>',
+                              ((_n(left + i * slot + slot / 2), height - 8, day.strftime("%m-%d"))
                                for i, day in enumerate(days) if i % max(1, len(days) // 8) == 0))
     legend = format_html_join("", '<span class="key"><i style="background:{}"></i>{}</span>',
                               ((colour(m), model) for m, model in enumerate(models)))
@@ -65,8 +69,8 @@ def horizontal(rows, *, label, value, text, width=360, bar=22) -> str:
         return mark_safe('<p class="muted">Nothing in this period.</p>')
     biggest = max(value(row) for row in rows) or 1
     height = bar * len(rows) + 4
-    items = format_html_join("", '<g transform="translate(0,{})"><rect x="0" y="2" width="{:.1f}" height="{}" fill="{}">'
+    items = format_html_join("", '<g transform="translate(0,{})"><rect x="0" y="2" width="{}" height="{}" fill="{}">'
                                  '<title>{}: {}</title></rect><text x="6" y="{}" class="bar-label">{} · {}</text></g>',
-                             ((i * bar, max(1.0, (width - 2) * value(row) / biggest), bar - 6, colour(i), label(row),
-                               text(row), bar - 9, label(row), text(row)) for i, row in enumerate(rows)))
+                             ((i * bar, _n(max(1.0, (width - 2) * value(row) / biggest)), bar - 6, colour(i),
+                               label(row), text(row), bar - 9, label(row), text(row)) for i, row in enumerate(rows)))
     return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img">{}</svg>', width, height, items)

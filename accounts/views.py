@@ -69,8 +69,8 @@ def dashboard(request):
                                          text=lambda r: f"¥{money.rounded(r['cost_nano'])}, {r['calls']:,} calls"),
         "members": members, "per_model": per_model,
         "member_choices": Membership.objects.filter(team=team).select_related("user") if membership.manages else [],
-        "model_choices": sorted(set(reports.rollups(team, reports.Filters(filters.period)).values_list(
-            "model", flat=True))),
+        "model_choices": sorted(set(reports.rollups(team, reports.Filters(
+            filters.period, user_id=reports.visible_user_id(membership, None))).values_list("model", flat=True))),
         "unpriced": reports.unpriced_calls(team),
     }
     return render(request, "accounts/dashboard.html", context)

@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.support import LiveServer, database_url_for_tests, start_redis, start_worker
+from tests.support import LiveServer, database_url_for_tests, http_client_for, start_redis, start_worker
 
 SIM_KEY = "sim-test-key.sim-test-secret"
 DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server_url", "celery_worker"}
@@ -73,11 +73,11 @@ def live_server_url(transactional_db, _wire_services):
     server.stop()
 
 
-@pytest.fixture
-def celery_worker(transactional_db, redis_server, upstream):
+def worker_env(redis_server, upstream) -> dict:
+    """What a worker process needs to work on this test run's database, Redis and simulator."""
     from django.db import connection
 
-    env = {
+    return {
         "REDIS_URL": redis_server.url,
         "DATABASE_URL": database_url_for_tests(connection.settings_dict),
         "SECRET_KEY": "test-secret-key",
@@ -86,7 +86,29 @@ def celery_worker(transactional_db, redis_server, upstream):
         "UPSTREAM_MAX_RETRIES": "0",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-    process = start_worker(env)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, redis_server, upstream):
+    process = start_worker(worker_env(redis_server, upstream))
     yield process
-    process.terminate()
-    process.wait(15)
+    if process.poll() is None:
+        process.terminate()
+        process.wait(15)
+
+
+@pytest.fixture
+def make_user(transactional_db):
+    from django.contrib.auth import get_user_model
+
+    def make(username: str):
+        return get_user_model().objects.create_user(username, password=f"{username}-password-1")
+
+    return make
+
+
+@pytest.fixture
+def alice_http(make_user, live_server_url):
+    client = http_client_for(make_user("alice"), live_server_url)
+    yield client
+    client.close()

