@@ -19,6 +19,12 @@ run: install
 test: install
 	$(VENV)/bin/python -m pytest
 
+# The database-touching tests again, on a throwaway PostgreSQL (Debian's postgresql package).
+test-postgres: install
+	@pgdata=$$(mktemp -d /tmp/pg-test.XXXXXX); trap 'bin/pg-throwaway stop "$$pgdata"' EXIT; \
+	url=$$(bin/pg-throwaway start "$$pgdata" $${PGPORT:-55432}) && \
+	DATABASE_URL=$$url $(VENV)/bin/python -m pytest -m database
+
 lock:
 	$(VENV)/bin/pip-compile --quiet --extra dev --strip-extras -o requirements.lock pyproject.toml
 

@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 
 from accounts.models import AlertSend
-from accounts.services import alerts, settlement, wallet
+from accounts.services import alerts, settlement, usage, wallet
 from config.redis import redis_client
 
 log = logging.getLogger("accounts")
@@ -36,6 +36,7 @@ def single_flight(seconds: int):
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def settle_usage() -> int:
     """Settle what is waiting, in batches. Idempotent: records are claimed by the batch that settles them."""
+    usage.settlement_started()
     total = 0
     while batch := settlement.usage_settle_pending():
         total += len(batch)

@@ -47,8 +47,9 @@ class Stack:
     """Redis, the simulator and ONE uvicorn web process; everything stops on leaving the block.
     The temp dir (database, logs) is removed unless something failed or `keep` is set."""
 
-    def __init__(self, *, sim_latency_ms: float = 0, keep: bool = False):
+    def __init__(self, *, sim_latency_ms: float = 0, keep: bool = False, database_url: str | None = None):
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+        self.database_url = database_url or f"sqlite:///{self.tmp / 'bench.sqlite3'}"
         self.sim_latency_ms = sim_latency_ms
         self.keep = keep
         self.procs: dict[str, subprocess.Popen] = {}
@@ -89,13 +90,13 @@ class Stack:
         self.app_url = f"http://127.0.0.1:{web_port}"
         env = {key: value for key, value in os.environ.items() if key != "ZHIPUAI_API_KEY"}
         self.env = {**env, "SECRET_KEY": secrets.token_urlsafe(40), "DEBUG": "0",
-                    "DATABASE_URL": f"sqlite:///{self.tmp / 'bench.sqlite3'}", "MEDIA_ROOT": str(self.tmp / "media"),
+                    "DATABASE_URL": self.database_url, "MEDIA_ROOT": str(self.tmp / "media"),
                     "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                     "ZHIPUAI_BASE_URL": f"{self.sim_url}/api/paas/v4", "SIMULATOR_PORT": str(sim_port),
                     "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SETTINGS_MODULE": "config.settings"}
-        self._manage("migrate", "--no-input", "-v", "0")
-        self._manage("loadcatalogue")
-        self._manage("shell", "-c", CREATE_USER)
+        self.manage("migrate", "--no-input", "-v", "0")
+        self.manage("loadcatalogue")
+        self.manage("shell", "-c", CREATE_USER)
         self._spawn("web", [UVICORN, "config.asgi:application", "--host", "127.0.0.1", "--port", web_port,
                             "--no-access-log"], web_port, env=self.env)
 
@@ -114,11 +115,22 @@ class Stack:
             time.sleep(0.05)
         raise RuntimeError(f"{name} not listening on {port} after 30 s")
 
-    def _manage(self, *args: str) -> None:
+    def manage(self, *args: str, stdin: str | None = None) -> str:
         result = subprocess.run([str(PYTHON), "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
-                                env={**self.env, "BENCH_PASSWORD": self.password})
+                                input=stdin, env={**self.env, "BENCH_PASSWORD": self.password})
         if result.returncode:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def spawn_worker(self) -> subprocess.Popen:
+        """One Celery worker (a pool of one) on this stack; the caller stops it."""
+        log = open(self.tmp / "worker.log", "ab")
+        worker = subprocess.Popen([str(PYTHON), "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+                                   "--concurrency", "1", "--without-gossip", "--without-mingle"], cwd=ROOT,
+                                  env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.procs["worker"] = worker
+        return worker
 
     def log_text(self, name: str) -> str:
         path = self.tmp / f"{name}.log"

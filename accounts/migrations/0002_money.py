@@ -292,4 +292,14 @@ class Migration(migrations.Migration):
             model_name='ledgerentry',
             index=models.Index(fields=['team', 'created_at'], name='accounts_le_team_id_fd89b7_idx'),
         ),
+        migrations.AddIndex(
+            model_name="usagerecord",
+            index=models.Index(condition=models.Q(("price", None), ("status", "settled")), fields=["team", "model"],
+                               name="usage_unpriced"),
+        ),
+        migrations.AddIndex(
+            model_name="usagerecord",
+            index=models.Index(condition=models.Q(("status", "unsettled")), fields=["team", "user"],
+                               name="usage_unsettled"),
+        ),
     ]

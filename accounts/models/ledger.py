@@ -90,6 +90,9 @@ class UsageRecord(models.Model):
             models.Index(fields=["status", "id"]),
             models.Index(fields=["team", "created_at"]),
             models.Index(fields=["team", "user", "created_at"]),
+            models.Index(fields=["team", "model"], condition=models.Q(price=None, status="settled"),
+                         name="usage_unpriced"),
+            models.Index(fields=["team", "user"], condition=models.Q(status="unsettled"), name="usage_unsettled"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(cost_nano__gte=0, packs_nano__gte=0, cash_nano__gte=0),

@@ -70,9 +70,12 @@ def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(alice
                                                                           live_server_url):
     threads, per_thread = 20, 10
     errors = []
+    from django.contrib.auth import get_user_model
+    alice = get_user_model().objects.get(username="alice")
+    clients = [http_client_for(alice, live_server_url) for _ in range(threads)]  # the ORM stays in this thread
 
     def run(n):
-        client = http_client_for_alice()
+        client = clients[n]
         try:
             for i in range(per_thread):
                 response = send(client, f"Load {n}-{i}")
@@ -80,10 +83,6 @@ def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(alice
                     errors.append(response.text[:200])
         finally:
             client.close()
-
-    def http_client_for_alice():
-        from django.contrib.auth import get_user_model
-        return http_client_for(get_user_model().objects.get(username="alice"), live_server_url)
 
     workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
     for worker in workers:
