@@ -102,7 +102,7 @@ class Unsettled:
 
 
 def unsettled(team: Team, user_id: int | None = None) -> Unsettled:
-    records = UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED)
+    records = UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by()
     if user_id is not None:
         records = records.filter(user_id=user_id)
     records = list(records.only("model", "created_at", "size", "prompt_tokens", "completion_tokens", "images")[:5000])

@@ -112,6 +112,7 @@ def load_history(rows: int) -> dict:
 
     from accounts.models import Team, UsageRecord
     from accounts.services import settlement
+    from accounts.services.pricing import price_in_force
 
     started = time.perf_counter()
     team = Team.objects.get(personal_for__username="bench")
@@ -119,8 +120,9 @@ def load_history(rows: int) -> dict:
     rng, now = random.Random(11), timezone.now()
     meta = UsageRecord._meta
     fields = ["request_id", "created_at", "user_id", "team_id", "model", "source", "prompt_tokens",
-              "completion_tokens", "images", "size", "exact", "status", "settled_at", "input_nano", "output_nano",
-              "image_nano", "cost_nano", "packs_nano", "cash_nano"]
+              "completion_tokens", "images", "size", "exact", "status", "settled_at", "price_id", "input_nano",
+              "output_nano", "image_nano", "cost_nano", "packs_nano", "cash_nano"]
+    price_ids = {model: price_in_force(model=model, moment=now).id for model, _, _ in MODELS}
     quote = connection.ops.quote_name
     sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(meta.get_field(f).column) for f in fields)}) "
            f"VALUES ({', '.join(['%s'] * len(fields))})")
@@ -128,13 +130,13 @@ def load_history(rows: int) -> dict:
     for start in range(0, rows, 20000):
         batch = []
         for n in range(start, min(rows, start + 20000)):
-            model, price_in, price_out = MODELS[n % len(MODELS)]
+            model, price_in, price_out = rng.choice(MODELS)
             moment = now - timedelta(seconds=rng.randint(0, 90 * 86400))
-            prompt, completion, user = rng.randint(10, 3000), rng.randint(0, 1500), user_ids[n % len(user_ids)]
+            prompt, completion, user = rng.randint(10, 3000), rng.randint(0, 1500), rng.choice(user_ids)
             cost = prompt * price_in + completion * price_out
             batch.append([f"hist-{n}", prep(moment, connection), user, team.id, model, "playground", prompt,
-                          completion, 0, "", True, "settled", prep(moment, connection), price_in, price_out, 0, cost,
-                          0, cost])
+                          completion, 0, "", True, "settled", prep(moment, connection), price_ids[model], price_in,
+                          price_out, 0, cost, 0, cost])
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(sql, batch)
     loaded = time.perf_counter() - started

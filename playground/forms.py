@@ -24,6 +24,14 @@ class MultipleImageField(forms.FileField):
         return [super(MultipleImageField, self).clean(item, initial) for item in files if item]
 
 
+def catalogue_spec(entries, name: str, what: str):
+    """The spec of the named model among ``entries``, or a form error saying what was expected."""
+    entry = entries.filter(name=name).first()
+    if entry is None:
+        raise forms.ValidationError(f"“{name}” is not {what} in the catalogue.")
+    return entry.as_spec()
+
+
 def _checkable(upload) -> object:
     """A path when the upload went to a temp file (no copy in memory), else the file itself."""
     return upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload
@@ -52,12 +60,8 @@ class TurnForm(forms.Form):
         self.uploads = []
 
     def clean_model(self):
-        name = self.cleaned_data["model"]
-        entry = ModelEntry.objects.chat().filter(name=name).first()
-        if entry is None:
-            raise forms.ValidationError(f"“{name}” is not a chat model in the catalogue.")
-        self.spec = entry.as_spec()
-        return name
+        self.spec = catalogue_spec(ModelEntry.objects.chat(), self.cleaned_data["model"], "a chat model")
+        return self.spec.name
 
     def clean_message(self):
         text = self.cleaned_data.get("message", "")
@@ -116,12 +120,8 @@ class ImageForm(forms.Form):
         self.spec = None
 
     def clean_model(self):
-        name = self.cleaned_data["model"]
-        entry = ModelEntry.objects.images().filter(name=name).first()
-        if entry is None:
-            raise forms.ValidationError(f"“{name}” is not an image model in the catalogue.")
-        self.spec = entry.as_spec()
-        return name
+        self.spec = catalogue_spec(ModelEntry.objects.images(), self.cleaned_data["model"], "an image model")
+        return self.spec.name
 
     def clean(self):
         cleaned = super().clean()

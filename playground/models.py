@@ -100,6 +100,8 @@ class Attachment(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    team = models.ForeignKey("accounts.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                             help_text="The team the turn was billed to; its owners and admins may audit the image.")
     file = models.FileField(storage=private_storage, upload_to=_upload_path, max_length=255)
     name = models.CharField(max_length=255, help_text="The file's name on the user's machine.")
     content_type = models.CharField(max_length=32)

@@ -1,8 +1,9 @@
 """Reads for the playground."""
 
+from django.db.models import Q
 from django.http import Http404
 
-from accounts.models import UsageRecord
+from accounts.models import Membership, UsageRecord
 from bigmodel.images import ImageFile, image_file_part
 from playground.models import Attachment, Conversation, ImageGeneration, Message
 
@@ -81,12 +82,17 @@ def history_image_count(*, conversation: Conversation | None) -> int:
     return sum(len(m.attachments.all()) for m in _history_messages(conversation, None))
 
 
+def _audit_filter(user, owner_field: str) -> Q:
+    """Its owner, the owners and admins of the team it was billed to, and site admins."""
+    if user.is_staff:
+        return Q()
+    managed = Membership.objects.filter(user=user, role__in=(Membership.Role.OWNER, Membership.Role.ADMIN))
+    return Q(**{owner_field: user}) | Q(team__in=managed.values("team"))
+
+
 def get_attachment_for_user(*, user, public_id) -> Attachment:
-    """An uploaded image for its owner (or a site admin, for audit); 404 for anyone else."""
-    attachments = Attachment.objects.filter(public_id=public_id)
-    if not user.is_staff:
-        attachments = attachments.filter(owner=user)
-    attachment = attachments.first()
+    """An uploaded image for those who may see it (see _audit_filter); 404 for anyone else."""
+    attachment = Attachment.objects.filter(_audit_filter(user, "owner"), public_id=public_id).first()
     if attachment is None:
         raise Http404("No such image.")
     return attachment
@@ -96,12 +102,11 @@ def image_generations_for_user(*, user, limit: int = 60):
     return ImageGeneration.objects.filter(user=user)[:limit]
 
 
-def get_image_generation_for_user(*, user, public_id) -> ImageGeneration:
-    """A generation for its owner (or a site admin, for audit); 404 for anyone else."""
-    generations = ImageGeneration.objects.filter(public_id=public_id)
-    if not user.is_staff:
-        generations = generations.filter(user=user)
-    generation = generations.first()
+def get_image_generation_for_user(*, user, public_id, audit: bool = False) -> ImageGeneration:
+    """A generation for its owner; with ``audit`` (looking, not changing) also for those in
+    _audit_filter. 404 for anyone else."""
+    who = _audit_filter(user, "user") if audit else Q(user=user)
+    generation = ImageGeneration.objects.filter(who, public_id=public_id).first()
     if generation is None:
         raise Http404("No such image.")
     return generation

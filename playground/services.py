@@ -94,7 +94,7 @@ def turn_start(*, user, team, conversation: Conversation | None, spec: ModelSpec
         conversation.save(update_fields=["model", "system", "updated_at"])
     message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
     for upload in images:
-        Attachment.objects.create(owner=user, message=message, file=upload.file, name=upload.file.name[:255],
+        Attachment.objects.create(owner=user, team=team, message=message, file=upload.file, name=upload.file.name[:255],
                                   content_type=upload.info.content_type, width=upload.info.width,
                                   height=upload.info.height, size=upload.info.size)
     return _start_reply(conversation=conversation, spec=spec, params=params, team=team)

@@ -321,13 +321,13 @@ def images(request):
 
 @require_GET
 def image_card(request, public_id):
-    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
+    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id, audit=True)
     return render(request, "playground/_image_card.html", {"generation": generation})
 
 
 @require_GET
 def image_file(request, public_id):
-    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
+    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id, audit=True)
     if not generation.file:
         raise Http404("This generation has no stored image.")
     filename = f"{generation.model}-{generation.public_id.hex[:8]}{Path(generation.file.name).suffix}"

@@ -65,8 +65,10 @@ class UsageRecord(models.Model):
 
     request_id = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="usage_records")
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="usage_records")
+    # The composite indexes below lead with these; single-column ones would only slow settlement.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="usage_records",
+                             db_index=False)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="usage_records", db_index=False)
     model = models.CharField(max_length=64)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.PLAYGROUND)
     prompt_tokens = models.PositiveIntegerField(default=0)
@@ -76,7 +78,8 @@ class UsageRecord(models.Model):
     exact = models.BooleanField(default=True, help_text="False when the figures are an estimate (a stopped stream).")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNSETTLED)
     settled_at = models.DateTimeField(null=True, blank=True)
-    price = models.ForeignKey(Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              db_index=False)
     input_nano = models.BigIntegerField(default=0, help_text="Unit prices charged (snapshot).")
     output_nano = models.BigIntegerField(default=0)
     image_nano = models.BigIntegerField(default=0)
@@ -90,9 +93,8 @@ class UsageRecord(models.Model):
             models.Index(fields=["status", "id"]),
             models.Index(fields=["team", "created_at"]),
             models.Index(fields=["team", "user", "created_at"]),
-            models.Index(fields=["team", "model"], condition=models.Q(price=None, status="settled"),
-                         name="usage_unpriced"),
-            models.Index(fields=["team", "user"], condition=models.Q(status="unsettled"), name="usage_unsettled"),
+            # Not partial indexes: SQLite cannot match a partial index's condition to a bound parameter.
+            models.Index(fields=["team", "status", "price"], name="usage_team_status"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(cost_nano__gte=0, packs_nano__gte=0, cash_nano__gte=0),

@@ -65,7 +65,7 @@ def member_month_spend(*, team: Team, user, now=None) -> int:
     settled = sum(DailyUsage.objects.filter(team=team, user=user, day__gte=start.date()).values_list(
         "cost_nano", flat=True))
     pending = list(UsageRecord.objects.filter(team=team, user=user, status=UsageRecord.Status.UNSETTLED,
-                                              created_at__gte=start))
+                                              created_at__gte=start).order_by())
     book = PriceBook({record.model for record in pending})
     return settled + sum(book.charge(record).cost_nano for record in pending)
 

@@ -1,3 +1,5 @@
+import json
+
 from django import template
 from django.utils.html import format_html, format_html_join
 
@@ -15,11 +17,23 @@ def markdown(text: str):
     return render_markdown(text)
 
 
+def _user_message_before(message: Message) -> Message | None:
+    return message.conversation.messages.filter(id__lt=message.id, role=Message.Role.USER).last()
+
+
 @register.filter
 def user_text_before(message: Message) -> str:
     """The user message a failed reply answered, so the page can put it back in the box."""
-    previous = message.conversation.messages.filter(id__lt=message.id, role=Message.Role.USER).last()
+    previous = _user_message_before(message)
     return previous.content if previous else ""
+
+
+@register.filter
+def user_images_before(message: Message) -> str:
+    """Its images too, as JSON [[url, name], …], so the page can attach them again."""
+    previous = _user_message_before(message)
+    images = previous.attachments.all() if previous else []
+    return json.dumps([[image.get_absolute_url(), image.name] for image in images])
 
 
 def cost_text(record: UsageRecord | None) -> tuple[str, str] | None:

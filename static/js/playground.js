@@ -122,6 +122,19 @@
     event.preventDefault();
     addFiles(event.dataTransfer.files);
   });
+  // A failed turn gives its images back too (they are stored: fetch them as files again).
+  async function restoreImages(images) {
+    const files = await Promise.all(images.map(async function ([url, name]) {
+      const response = await fetch(url);
+      const blob = await response.blob();
+      return new File([blob], name, { type: blob.type });
+    }));
+    if (files.length && takesUploads(specs[modelSelect.value])) {
+      attached = attached.concat(files);
+      showAttachments();
+    }
+  }
+
   // "View code" names the attached files in its snippet.
   document.body.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.path.endsWith("/code/")) {
@@ -160,6 +173,7 @@
     transcript.querySelectorAll(".message.failed[data-restore]:not([data-restored])").forEach(function (failed) {
       failed.dataset.restored = "1";
       if (!box.value.trim()) box.value = failed.dataset.restore;
+      if (!attached.length) restoreImages(JSON.parse(failed.dataset.restoreImages || "[]"));
     });
     const articles = transcript.querySelectorAll(".message");
     articles.forEach(function (article, index) {

@@ -163,3 +163,24 @@ def test_reconcile_rebuilds_drifted_rollups_from_the_ledger(alice):
     assert settlement.rollups_reconcile() == {"rows": 2, "drifted": 1}
     assert DailyUsage.objects.get(model="glm-4").cost_nano == 1000 * GLM_4
     assert settlement.cash_drift() == {}
+
+
+def test_time_travel_across_a_packs_expiry(alice, time_machine):
+    """The clock moves, not the records: a call just before the expiry uses the pack; the expiry job
+    then marks it; a call just after pays cash."""
+    team = alice.personal_team
+    time_machine.move_to(at("2026-07-31 23:00"), tick=False)
+    pack_add(team=team, name="july", size=1_000, expires_at=at("2026-07-31 23:59:59"))
+    time_machine.move_to(at("2026-07-31 23:59:58"), tick=False)
+    before = record(alice, prompt=100)
+    settle_all()
+    assert packs_expire() == 0
+    time_machine.move_to(at("2026-07-31 23:59:59"), tick=False)
+    assert packs_expire() == 1
+    after = record(alice, prompt=100)
+    settle_all()
+    assert ledger_of(before) == [("july", -100 * GLM_4, 100)]
+    assert ledger_of(after) == [("cash", -100 * GLM_4, 0)]
+    team.billing = Team.Billing.PREPAID
+    team.save()
+    assert "no pack covers it" in spend_problem(team=team, user=alice, model="glm-4")

@@ -125,3 +125,13 @@ def test_sizes_follow_the_model(page, live_server_url):
     expect(page.locator("#size-field")).to_be_visible()
     expect(page.locator("#id_size")).to_have_value("1024x1024")
     assert page.locator("#id_size option").count() == 7
+
+
+def test_a_failed_image_turn_gives_back_its_text_and_its_image(page, tmp_path):
+    page.select_option("#id_model", "glm-4v-plus")
+    attach(page, tmp_path, "cat.png", pictures.png(40, 30))
+    send(page, "Is this safe? [[fault:1301]]")
+    expect(last_reply(page)).to_have_attribute("data-status", "failed")
+    expect(page.locator("#id_message")).to_have_value("Is this safe? [[fault:1301]]")
+    expect(page.locator("#previews img")).to_have_count(1)
+    assert page.locator("#id_image").evaluate("input => input.files.length") == 1

@@ -104,7 +104,7 @@ def test_a_second_image_for_glm_4v_in_the_same_conversation_is_refused(alice_htt
     assert len(chat_requests(upstream)) == before
 
 
-def test_uploads_are_private_to_their_owner_and_site_admins(alice_http, make_user, live_server_url):
+def test_uploads_are_private_to_their_owner_their_team_admins_and_site_admins(alice_http, make_user, live_server_url):
     photo = pictures.png(40, 30)
     send(alice_http, "Mine", images=[("mine.png", photo)])
     finish(alice_http, latest_reply().id)
@@ -116,6 +116,13 @@ def test_uploads_are_private_to_their_owner_and_site_admins(alice_http, make_use
 
     bob = http_client_for(make_user("bob"), live_server_url)
     assert bob.get(url).status_code == 404
+    from accounts.models import Team
+    from accounts.services.teams import member_add
+    team = Team.objects.get(personal_for__username="alice")
+    member_add(team=team, user=make_user("carol"), role="admin")
+    member_add(team=team, user=make_user("dave"), role="member")
+    assert http_client_for(team.members.get(username="carol"), live_server_url).get(url).content == photo  # audit
+    assert http_client_for(team.members.get(username="dave"), live_server_url).get(url).status_code == 404
     admin = make_user("root")
     admin.is_staff = True
     admin.save()
