@@ -22,7 +22,7 @@ test: install
 # The database-touching tests again, on a throwaway PostgreSQL (Debian's postgresql package).
 test-postgres: install
 	@pgdata=$$(mktemp -d /tmp/pg-test.XXXXXX); trap 'bin/pg-throwaway stop "$$pgdata"' EXIT; \
-	url=$$(bin/pg-throwaway start "$$pgdata" $${PGPORT:-55432}) && \
+	url=$$(bin/pg-throwaway start "$$pgdata" $${PGPORT:-}) && \
 	DATABASE_URL=$$url $(VENV)/bin/python -m pytest -m database
 
 lock:

@@ -3,8 +3,20 @@ from django.contrib import admin
 
 from accounts import money
 from accounts.forms import YuanField
-from accounts.models import (AlertChannel, AlertRule, AlertSend, Invite, LedgerEntry, Membership, ModelEntry, Pack,
-                             Price, Team, TopUp, UsageRecord)
+from accounts.models import (
+    AlertChannel,
+    AlertRule,
+    AlertSend,
+    Invite,
+    LedgerEntry,
+    Membership,
+    ModelEntry,
+    Pack,
+    Price,
+    Team,
+    TopUp,
+    UsageRecord,
+)
 from accounts.services.wallet import wallet_topup
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import io
+
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth import login
@@ -16,11 +17,39 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import charts, money, reports
-from accounts.forms import (AcceptInviteForm, AddMemberForm, BillingForm, ChannelForm, CsvPeriodForm, InviteForm,
-                            MemberForm, NewTeamForm, PeriodForm, RerateForm, RuleForm, TopUpForm, month_of)
-from accounts.models import (AlertChannel, AlertRule, AlertSend, LedgerEntry, Membership, ModelEntry, Pack, Price,
-                             TopUp, UsageRecord)
-from accounts.selectors import SESSION_KEY, active_membership, get_membership_for_user, team_for_member
+from accounts.forms import (
+    AcceptInviteForm,
+    AddMemberForm,
+    BillingForm,
+    ChannelForm,
+    CsvPeriodForm,
+    InviteForm,
+    MemberForm,
+    NewTeamForm,
+    PeriodForm,
+    RerateForm,
+    RuleForm,
+    TopUpForm,
+    month_of,
+)
+from accounts.models import (
+    AlertChannel,
+    AlertRule,
+    AlertSend,
+    LedgerEntry,
+    Membership,
+    ModelEntry,
+    Pack,
+    Price,
+    TopUp,
+    UsageRecord,
+)
+from accounts.selectors import (
+    SESSION_KEY,
+    active_membership,
+    get_membership_for_user,
+    team_for_member,
+)
 from accounts.services import alerts, teams, wallet
 from accounts.services.pricing import PriceBook
 

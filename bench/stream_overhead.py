@@ -28,6 +28,7 @@ import httpx
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from _harness import SIM_KEY, Stack, cpu_seconds, login, pct, sse_events, status_kib  # noqa: E402
+
 from bigmodel.simulator.replies import count_tokens  # noqa: E402
 
 MODEL = "glm-4-flash"

@@ -25,6 +25,7 @@ import httpx
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from _harness import SIM_KEY, Stack, login, pct, sse_events, status_kib  # noqa: E402
+
 from tests.pictures import noisy_png  # noqa: E402
 
 MODEL = "glm-4v-plus"

@@ -12,8 +12,8 @@ import base64
 import os
 import warnings
 from collections.abc import Iterator
-from typing import BinaryIO
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import httpx
 from PIL import Image, UnidentifiedImageError

@@ -13,6 +13,7 @@ from kombu.exceptions import KombuError
 from accounts.models import ModelEntry
 from accounts.selectors import active_membership
 from accounts.services.usage import spend_problem
+from config.redis import async_redis
 from playground import selectors, services, snippets
 from playground.files import private_file_response
 from playground.forms import ImageForm, TurnForm
@@ -20,7 +21,6 @@ from playground.generation import cancel_local, start_generation, stop_key
 from playground.models import Message
 from playground.streaming import cost_events, message_events
 from playground.tasks import image_generate
-from config.redis import async_redis
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

@@ -3,7 +3,13 @@
 
 import pytest
 
-from tests.support import LiveServer, database_url_for_tests, http_client_for, start_redis, start_worker
+from tests.support import (
+    LiveServer,
+    database_url_for_tests,
+    http_client_for,
+    start_redis,
+    start_worker,
+)
 
 SIM_KEY = "sim-test-key.sim-test-secret"
 DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server_url", "celery_worker"}

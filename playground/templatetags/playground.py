@@ -6,8 +6,8 @@ from django.utils.html import format_html, format_html_join
 from accounts import money
 from accounts.models import UsageRecord
 from playground.models import Message
-from playground.selectors import usage_of
 from playground.rendering import render_markdown
+from playground.selectors import usage_of
 
 register = template.Library()
 

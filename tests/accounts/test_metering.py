@@ -16,10 +16,9 @@ from accounts import money
 from accounts.models import DailyUsage, LedgerEntry, Team, UsageRecord
 from accounts.services.usage import usage_record
 from playground.models import Message
-from tests.support import http_client_for
-from tests.playground.test_streaming import read_events
 from tests.conftest import worker_env
-from tests.support import start_worker
+from tests.playground.test_streaming import read_events
+from tests.support import http_client_for, start_worker
 
 GLM_4 = 100_000  # nano-yuan per token
 

@@ -9,7 +9,6 @@ from bigmodel.client import AsyncBigModelClient, BigModelClient
 from bigmodel.errors import AuthenticationError, InsufficientBalance, PromptTooLong, UnsafeContent
 from bigmodel.params import build_chat_body
 
-
 SPEC = default_catalogue()["glm-4-flash"]
 
 

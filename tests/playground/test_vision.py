@@ -10,8 +10,8 @@ import pytest
 from accounts.models import UsageRecord
 from playground.models import Attachment, Message
 from tests import pictures
-from tests.support import http_client_for
 from tests.playground.test_streaming import read_events
+from tests.support import http_client_for
 
 
 def chat_requests(upstream) -> list[dict]:
