@@ -36,3 +36,13 @@ def rounded(nano: int, places: int = 2) -> str:
     """For display: ``"1,234.57"`` (half up)."""
     quantum = Decimal(1).scaleb(-places)
     return f"{to_yuan(nano).quantize(quantum, rounding=ROUND_HALF_UP):,}"
+
+
+def yuan(nano: int) -> str:
+    """"¥1,234.57", "-¥0.03": rounded to the cent, for reading."""
+    return f"-¥{rounded(-nano)}" if nano < 0 else f"¥{rounded(nano)}"
+
+
+def yuan_exact(nano: int) -> str:
+    """"¥0.000123", "-¥12.50": every digit the ledger holds."""
+    return f"-¥{exact(-nano)}" if nano < 0 else f"¥{exact(nano)}"

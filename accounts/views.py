@@ -92,10 +92,10 @@ def dashboard(request):
         "spend_chart": charts.stacked_by_day(days, models, cost),
         "member_chart": charts.horizontal(members, label=lambda r: r["user__username"],
                                           value=lambda r: r["cost_nano"],
-                                          text=lambda r: f"¥{money.rounded(r['cost_nano'])}, "
+                                          text=lambda r: f"{money.yuan(r['cost_nano'])}, "
                                                          f"{r['prompt_tokens'] + r['completion_tokens']:,} tokens"),
         "model_chart": charts.horizontal(per_model, label=lambda r: r["model"], value=lambda r: r["cost_nano"],
-                                         text=lambda r: f"¥{money.rounded(r['cost_nano'])}, {r['calls']:,} calls"),
+                                         text=lambda r: f"{money.yuan(r['cost_nano'])}, {r['calls']:,} calls"),
         "members": members, "per_model": per_model,
         "member_choices": Membership.objects.filter(team=team).select_related("user") if membership.manages else [],
         "model_choices": sorted(set(reports.rollups(team, reports.Filters(
@@ -308,7 +308,7 @@ def topups(request):
             topup = wallet.wallet_topup(team=membership.team, amount_nano=form.cleaned_data["amount"],
                                         method=form.cleaned_data["method"], note=form.cleaned_data["note"],
                                         by=request.user)
-            messages.success(request, f"Added ¥{money.rounded(topup.amount_nano)} to {membership.team.name}.")
+            messages.success(request, f"Added {money.yuan(topup.amount_nano)} to {membership.team.name}.")
             return redirect("accounts:topups")
     history = TopUp.objects.filter(team=membership.team).select_related("created_by")
     return render(request, "accounts/topups.html", {

@@ -82,16 +82,16 @@ def balance_alerts(*, team: Team) -> None:
                 continue  # another worker fired it
             crossing = rule.crossings + 1
             _raise(team, key=f"balance:{rule.id}:{crossing}:fired", event="balance_low",
-                   subject=f"{team.name}: balance below ¥{money.rounded(rule.threshold_nano)}",
-                   text=f"The cash balance of {team.name} is ¥{money.rounded(team.cash_nano)}, below the "
-                        f"alert threshold of ¥{money.rounded(rule.threshold_nano)}.{_forecast(team)}")
+                   subject=f"{team.name}: balance below {money.yuan(rule.threshold_nano)}",
+                   text=f"The cash balance of {team.name} is {money.yuan(team.cash_nano)}, below the "
+                        f"alert threshold of {money.yuan(rule.threshold_nano)}.{_forecast(team)}")
         elif not below and not rule.armed:
             if not AlertRule.objects.filter(id=rule.id, armed=False).update(armed=True):
                 continue
             _raise(team, key=f"balance:{rule.id}:{rule.crossings}:recovered", event="balance_recovered",
-                   subject=f"{team.name}: balance back above ¥{money.rounded(rule.threshold_nano)}",
-                   text=f"The cash balance of {team.name} is ¥{money.rounded(team.cash_nano)} again, above "
-                        f"¥{money.rounded(rule.threshold_nano)}. The alert is armed again.")
+                   subject=f"{team.name}: balance back above {money.yuan(rule.threshold_nano)}",
+                   text=f"The cash balance of {team.name} is {money.yuan(team.cash_nano)} again, above "
+                        f"{money.yuan(rule.threshold_nano)}. The alert is armed again.")
 
 
 def cap_alerts(*, team: Team, user_ids, now=None) -> None:
@@ -108,8 +108,8 @@ def cap_alerts(*, team: Team, user_ids, now=None) -> None:
                 name = membership.user.get_username()
                 _raise(team, key=f"cap:{membership.id}:{month}:{step}", event=f"cap_{step}",
                        subject=f"{team.name}: {name} at {step}% of their monthly cap",
-                       text=f"{name} has spent ¥{money.rounded(spent)} this month in {team.name}, {step}% of "
-                            f"their cap of ¥{money.rounded(membership.monthly_cap_nano)}."
+                       text=f"{name} has spent {money.yuan(spent)} this month in {team.name}, {step}% of "
+                            f"their cap of {money.yuan(membership.monthly_cap_nano)}."
                             + (" Further calls are refused until the cap is raised or the month ends."
                                if step == 100 else ""))
 
@@ -130,7 +130,7 @@ def pack_expiry_alerts(*, now=None) -> int:
                                expires_at__lte=now + timedelta(days=settings.PACK_EXPIRY_ALERT_DAYS))
     raised = 0
     for pack in soon.select_related("team"):
-        left = f"{pack.remaining:,} tokens" if pack.unit == Pack.Unit.TOKENS else f"¥{money.rounded(pack.remaining)}"
+        left = f"{pack.remaining:,} tokens" if pack.unit == Pack.Unit.TOKENS else f"{money.yuan(pack.remaining)}"
         raised += len(_raise(pack.team, key=f"pack:{pack.id}:expiring", event="pack_expiring",
                              subject=f"{pack.team.name}: pack “{pack.name}” expires soon",
                              text=f"The pack “{pack.name}” expires {timezone.localtime(pack.expires_at):%Y-%m-%d %H:%M} "

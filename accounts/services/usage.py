@@ -80,10 +80,10 @@ def spend_problem(*, team: Team, user, model: str, now=None) -> str:
         spent = member_month_spend(team=team, user=user, now=now)
         if spent >= membership.monthly_cap_nano:
             return (f"You have reached your monthly spending cap in {team.name} "
-                    f"(¥{money.rounded(spent)} of ¥{money.rounded(membership.monthly_cap_nano)}); "
+                    f"({money.yuan(spent)} of {money.yuan(membership.monthly_cap_nano)}); "
                     f"a team admin can raise it.")
     if team.billing == Team.Billing.PREPAID and not _prepaid_can_pay(team, model, now):
-        return (f"{team.name} has no balance left for {model} (cash ¥{money.rounded(team.cash_nano)}, "
+        return (f"{team.name} has no balance left for {model} (cash {money.yuan(team.cash_nano)}, "
                 f"no pack covers it). Top up to continue.")
     return ""
 

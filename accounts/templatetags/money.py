@@ -8,14 +8,12 @@ register = template.Library()
 
 @register.filter
 def yuan(nano) -> str:
-    """¥1,234.57: rounded to the cent, for reading."""
-    return f"¥{money.rounded(int(nano or 0))}"
+    return money.yuan(int(nano or 0))
 
 
 @register.filter
 def yuan_exact(nano) -> str:
-    """Every digit the ledger holds."""
-    return f"¥{money.exact(int(nano or 0))}"
+    return money.yuan_exact(int(nano or 0))
 
 
 @register.filter
@@ -40,7 +38,7 @@ def countdown(moment) -> str:
 def pack_left(pack) -> str:
     if pack.unit == "tokens":
         return f"{pack.remaining:,} of {pack.size:,} tokens"
-    return f"¥{money.rounded(pack.remaining)} of ¥{money.rounded(pack.size)}"
+    return f"{money.yuan(pack.remaining)} of {money.yuan(pack.size)}"
 
 
 @register.filter

@@ -45,8 +45,8 @@ def cost_text(record: UsageRecord | None) -> tuple[str, str] | None:
     if record.price_id is None:
         return "This model has no price yet", "no price"
     paid = ("paid from packs" if not record.cash_nano else "paid from cash" if not record.packs_nano
-            else f"packs ¥{money.exact(record.packs_nano)} + cash ¥{money.exact(record.cash_nano)}")
-    return f"Cost at the prices of {record.created_at:%Y-%m-%d}, {paid}", f"¥{money.exact(record.cost_nano)}"
+            else f"packs {money.yuan_exact(record.packs_nano)} + cash {money.yuan_exact(record.cash_nano)}")
+    return f"Cost at the prices of {record.created_at:%Y-%m-%d}, {paid}", f"{money.yuan_exact(record.cost_nano)}"
 
 
 @register.simple_tag

@@ -100,7 +100,7 @@ def test_the_rerate_preview_prices_a_period_at_todays_prices_without_changing_it
     charged = UsageRecord.objects.get().cost_nano
     assert charged == 100_000_000  # ¥0.1/1K in 2024
     page = client_for(alice).get("/accounts/pricing/", {"start": "2024-06-01", "end": "2024-06-30"}).content.decode()
-    assert "¥0.10" in page and "¥0.05" in page and "¥-0.05" in page  # glm-4v is ¥0.05/1K since 2025-02
+    assert "¥0.10" in page and "¥0.05" in page and "-¥0.05" in page  # glm-4v is ¥0.05/1K since 2025-02
     assert UsageRecord.objects.get().cost_nano == charged
     assert Price.objects.filter(model="glm-4v").count() == 2
 

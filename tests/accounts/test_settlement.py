@@ -72,7 +72,7 @@ def test_a_postpaid_team_goes_negative_and_a_free_model_costs_nothing(alice):
     free = record(alice, model="glm-4-flash", prompt=5000, completion=5000)
     settle_all()
     team.refresh_from_db()
-    assert team.cash_nano == -200_000_000  # ¥-0.20
+    assert team.cash_nano == -200_000_000  # -¥0.20
     free.refresh_from_db()
     assert free.cost_nano == 0 and ledger_of(free) == [] and free.price is not None
     paid.refresh_from_db()
