@@ -118,16 +118,3 @@ def alice_http(make_user, live_server_url):
     client = http_client_for(make_user("alice"), live_server_url)
     yield client
     client.close()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _close_database_pools(django_db_setup, django_db_blocker):
-    """PostgreSQL: the live servers' pooled connections would keep the test database from being
-    dropped at the end."""
-    yield
-    from django.db import connections
-
-    with django_db_blocker.unblock():
-        for connection in connections.all():
-            if getattr(connection, "pool", None) is not None:
-                connection.close_pool()
