@@ -47,8 +47,10 @@ class PeriodForm(forms.Form):
 
 
 class CsvPeriodForm(forms.Form):
-    start = forms.DateField(error_messages={"required": "Give start=YYYY-MM-DD."})
-    end = forms.DateField(error_messages={"required": "Give end=YYYY-MM-DD."})
+    start = forms.DateField(error_messages={"required": "Give start=YYYY-MM-DD.",
+                                            "invalid": "start must be a date, YYYY-MM-DD."})
+    end = forms.DateField(error_messages={"required": "Give end=YYYY-MM-DD.",
+                                          "invalid": "end must be a date, YYYY-MM-DD."})
 
     def clean(self):
         cleaned = super().clean()

@@ -12,7 +12,7 @@ from accounts.models import DailyUsage, Membership, Pack, Team, UsageRecord
 from accounts.services.alerts import days_left
 from accounts.services.pricing import PriceBook
 
-SUMS = ("calls", "prompt_tokens", "completion_tokens", "images", "cost_nano", "packs_nano", "cash_nano")
+SUMS = DailyUsage.SUMS
 
 
 @dataclass(frozen=True)

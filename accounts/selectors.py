@@ -3,6 +3,7 @@
 from django.http import Http404
 
 from accounts.models import Membership, Team
+from accounts.services.teams import team_ensure_personal
 
 SESSION_KEY = "active_team_id"
 
@@ -20,8 +21,6 @@ def active_membership(request) -> Membership:
             return membership
     personal = next((m for m in memberships if m.team.personal_for_id == request.user.id), None)
     if personal is None and not memberships:
-        from accounts.services.teams import team_ensure_personal
-
         team_ensure_personal(user=request.user)
         return active_membership(request)
     return personal or memberships[0]

@@ -9,7 +9,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -201,7 +201,8 @@ def usage_csv(request):
     membership = active_membership(request)
     form = CsvPeriodForm(request.GET)
     if not form.is_valid():
-        return JsonResponse({"errors": form.errors}, status=400)
+        problems = [error for errors in form.errors.values() for error in errors]
+        return HttpResponse("\n".join(problems) + "\n", status=400, content_type="text/plain; charset=utf-8")
     period = reports.Period(form.cleaned_data["start"], form.cleaned_data["end"])
     start, end = period.bounds()
     records = UsageRecord.objects.filter(team=membership.team, created_at__gte=start, created_at__lt=end)
@@ -326,7 +327,8 @@ def _team_page(request, membership, **extra):
         "members": Membership.objects.filter(team=team).select_related("user"),
         "packs": Pack.objects.filter(team=team).order_by("expired", "expires_at"),
         "add_form": extra.pop("add_form", AddMemberForm()), "invite_form": InviteForm(),
-        "billing_form": BillingForm(initial={"billing": team.billing}), "new_team_form": NewTeamForm(),
+        "billing_form": BillingForm(initial={"billing": team.billing}),
+        "new_team_form": extra.pop("new_team_form", NewTeamForm()),
         "roles": Membership.Role.choices, **extra})
 
 
@@ -403,9 +405,10 @@ def team_billing(request):
 @require_POST
 def team_create(request):
     form = NewTeamForm(request.POST)
-    if form.is_valid():
-        team = teams.team_create(name=form.cleaned_data["name"], owner=request.user)
-        request.session[SESSION_KEY] = team.id
+    if not form.is_valid():
+        return _team_page(request, active_membership(request), new_team_form=form)
+    team = teams.team_create(name=form.cleaned_data["name"], owner=request.user)
+    request.session[SESSION_KEY] = team.id
     return redirect("accounts:team")
 
 

@@ -92,10 +92,15 @@ def _refusal(request, form):
     return None, partial(_form_errors, request, form)
 
 
+def _paying_team(request, model: str):
+    """The active team, and why it may not pay for a call to ``model`` ("" when it may)."""
+    membership = active_membership(request)
+    return membership.team, spend_problem(membership=membership, model=model)
+
+
 def _team_that_pays(request, form):
     """The active team, when it may pay for this call; otherwise None, with the reason on the form."""
-    team = active_membership(request).team
-    problem = spend_problem(team=team, user=request.user, model=form.spec.name)
+    team, problem = _paying_team(request, form.spec.name)
     if problem:
         form.add_error(None, problem)
         return None
@@ -265,20 +270,22 @@ def attachment(request, public_id):
 
 # --------------------------------------------------------------------------- image generation
 
-def _images_context(request, form=None) -> dict:
+def _images_context(request) -> dict:
     entries = list(ModelEntry.objects.images())
     generations = list(selectors.image_generations_for_user(user=request.user))
     selectors.attach_usage(generations)
     return {
-        "form": form or ImageForm(initial={"model": entries[0].name if entries else ""}),
+        "form": ImageForm(initial={"model": entries[0].name if entries else ""}),
         "image_models": entries,
         "image_specs": {entry.name: entry.as_spec().to_dict() for entry in entries},
         "generations": generations,
     }
 
 
-def _image_form_errors(request, form) -> HttpResponse:
-    response = render(request, "playground/images.html#image-errors", {"form": form})
+def _image_refusal(request, errors) -> HttpResponse:
+    """Only the error area changes (``errors``: field → messages, "__all__" for the form's own):
+    the prompt and settings stay as typed."""
+    response = render(request, "playground/images.html#image-errors", {"errors": errors})
     response["HX-Retarget"] = "#image-errors"
     response["HX-Reswap"] = "innerHTML"
     return response
@@ -287,20 +294,16 @@ def _image_form_errors(request, form) -> HttpResponse:
 def _queue_generation(request, *, spec, prompt: str, size: str):
     """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
     is down)."""
-    team = active_membership(request).team
-    problem = spend_problem(team=team, user=request.user, model=spec.name)
+    team, problem = _paying_team(request, spec.name)
     if problem:
-        form = ImageForm(request.POST)
-        form.add_error(None, problem)
-        return _image_form_errors(request, form)
+        return _image_refusal(request, {"__all__": [problem]})
     generation = services.image_generation_start(user=request.user, team=team, spec=spec, prompt=prompt, size=size)
     try:
         image_generate.delay(generation.id)
     except KombuError:
         services.image_generation_abandon(generation=generation)
-        form = ImageForm(request.POST)
-        form.add_error(None, "The job queue (Redis) is not reachable, so nothing was sent. Try again in a moment.")
-        return _image_form_errors(request, form)
+        return _image_refusal(request, {"__all__": [
+            "The job queue (Redis) is not reachable, so nothing was sent. Try again in a moment."]})
     response = render(request, "playground/_image_card.html", {"generation": generation})
     response["HX-Retarget"] = "#gallery"
     response["HX-Reswap"] = "afterbegin"
@@ -313,7 +316,7 @@ def images(request):
     if request.method == "POST":
         form = ImageForm(request.POST)
         if not form.is_valid():
-            return _image_form_errors(request, form)
+            return _image_refusal(request, form.errors)
         return _queue_generation(request, spec=form.spec, prompt=form.cleaned_data["prompt"],
                                  size=form.cleaned_data["size"])
     return render(request, "playground/images.html", _images_context(request))
@@ -348,7 +351,5 @@ def image_again(request, public_id):
     previous = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
     entry = ModelEntry.objects.images().filter(name=previous.model).first()
     if entry is None:
-        form = ImageForm()
-        form.add_error(None, f"{previous.model} is no longer offered; pick another model.")
-        return _image_form_errors(request, form)
+        return _image_refusal(request, {"__all__": [f"{previous.model} is no longer offered; pick another model."]})
     return _queue_generation(request, spec=entry.as_spec(), prompt=previous.prompt, size=previous.size)

@@ -199,6 +199,8 @@ class DailyUsage(models.Model):
     """Settled usage per team, day (the team's local date), model and member: what the dashboard and
     bills read. Rebuilt from the ledger by the reconcile job, which reports any drift."""
 
+    SUMS = ("calls", "prompt_tokens", "completion_tokens", "images", "cost_nano", "packs_nano", "cash_nano")
+
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="daily_usage")
     day = models.DateField()
     model = models.CharField(max_length=64)

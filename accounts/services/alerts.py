@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts import money
 from accounts.models import AlertChannel, AlertRule, AlertSend, DailyUsage, Membership, Pack, Team
+from accounts.services.usage import member_month_spend
 
 log = logging.getLogger("accounts")
 
@@ -95,8 +96,6 @@ def balance_alerts(*, team: Team) -> None:
 
 
 def cap_alerts(*, team: Team, user_ids, now=None) -> None:
-    from accounts.services.usage import member_month_spend
-
     now = now or timezone.now()
     month = timezone.localtime(now).strftime("%Y-%m")
     capped = Membership.objects.filter(team=team, user_id__in=user_ids).exclude(monthly_cap_nano=None).select_related(

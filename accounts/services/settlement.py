@@ -21,7 +21,7 @@ log = logging.getLogger("accounts")
 
 BATCH = 1000
 ANNOUNCE_TTL_SECONDS = 600
-ROLLUP_FIELDS = ("calls", "prompt_tokens", "completion_tokens", "images", "cost_nano", "packs_nano", "cash_nano")
+ROLLUP_FIELDS = DailyUsage.SUMS
 
 
 @dataclass
@@ -97,8 +97,8 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
             _settled(record, charge, payment, now)
             entries += payment.entries
             _add_to_rollup(rollups, record)
-        _save_settled(records)
-        _insert_entries(entries)
+        _save_settled(records, now)
+        _insert_entries(entries, now)
         for pack in (p for team_packs in packs.values() for p in team_packs):
             Pack.objects.filter(id=pack.id).update(remaining=pack.remaining)
         for team in teams.values():
@@ -125,40 +125,46 @@ def _announce(records: list[UsageRecord]) -> None:
         log.warning("could not announce settled costs: %s", type(error).__name__)
 
 
+# Batches are written with executemany: bulk_update's CASE expressions and bulk_create's single
+# huge statement cost far more than the database work at a thousand rows a batch.
+
 SETTLED_FIELDS = ("status", "settled_at", "price_id", "input_nano", "output_nano", "image_nano", "cost_nano",
                   "packs_nano", "cash_nano")
-
-
-def _save_settled(records: list[UsageRecord]) -> None:
-    """One parameterised UPDATE per record, sent with executemany: bulk_update's CASE expressions
-    cost far more than the database work at a thousand rows a batch."""
-    meta = UsageRecord._meta
-    columns = [meta.get_field(name).column for name in SETTLED_FIELDS]
-    quote = connection.ops.quote_name
-    sql = (f"UPDATE {quote(meta.db_table)} SET " + ", ".join(f"{quote(column)} = %s" for column in columns)
-           + f" WHERE {quote(meta.pk.column)} = %s")
-    field = meta.get_field("settled_at")
-    rows = [[field.get_db_prep_value(record.settled_at, connection) if name == "settled_at" else getattr(record, name)
-             for name in SETTLED_FIELDS] + [record.id] for record in records]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
 ENTRY_FIELDS = ("team_id", "kind", "amount_nano", "tokens", "pack_id", "usage_id", "created_at")
 
 
-def _insert_entries(entries: list[LedgerEntry]) -> None:
-    """The batch's ledger entries with one executemany (bulk_create builds one huge statement)."""
-    meta = LedgerEntry._meta
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(meta.get_field(name).column) for name in ENTRY_FIELDS)
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(ENTRY_FIELDS))})"
-    created = meta.get_field("created_at")
-    now = created.get_db_prep_value(timezone.now(), connection)
-    rows = [[entry.team_id, entry.kind, entry.amount_nano, entry.tokens, entry.pack_id, entry.usage_id, now]
-            for entry in entries]
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _columns(model, names) -> list[str]:
+    return [connection.ops.quote_name(model._meta.get_field(name).column) for name in names]
+
+
+def _executemany(sql: str, rows: list) -> None:
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def _db_time(model, moment):
+    return model._meta.get_field("created_at").get_db_prep_value(moment, connection)
+
+
+def _save_settled(records: list[UsageRecord], now) -> None:
+    sets = ", ".join(f"{column} = %s" for column in _columns(UsageRecord, SETTLED_FIELDS))
+    settled_at = _db_time(UsageRecord, now)
+    rows = [[settled_at if name == "settled_at" else getattr(record, name) for name in SETTLED_FIELDS] + [record.id]
+            for record in records]
+    _executemany(f"UPDATE {_table(UsageRecord)} SET {sets} WHERE id = %s", rows)
+
+
+def _insert_entries(entries: list[LedgerEntry], now) -> None:
+    columns = ", ".join(_columns(LedgerEntry, ENTRY_FIELDS))
+    created_at = _db_time(LedgerEntry, now)
+    rows = [[created_at if name == "created_at" else getattr(entry, name) for name in ENTRY_FIELDS]
+            for entry in entries]
+    placeholders = ", ".join(["%s"] * len(ENTRY_FIELDS))
+    _executemany(f"INSERT INTO {_table(LedgerEntry)} ({columns}) VALUES ({placeholders})", rows)
 
 
 def _settled(record: UsageRecord, charge: Charge, payment: Payment, now) -> None:
@@ -169,11 +175,9 @@ def _settled(record: UsageRecord, charge: Charge, payment: Payment, now) -> None
 
 def _add_to_rollup(rollups, record: UsageRecord) -> None:
     row = rollups[(record.team_id, timezone.localdate(record.created_at), record.model, record.user_id)]
-    for name, value in (("calls", 1), ("prompt_tokens", record.prompt_tokens),
-                        ("completion_tokens", record.completion_tokens), ("images", record.images),
-                        ("cost_nano", record.cost_nano), ("packs_nano", record.packs_nano),
-                        ("cash_nano", record.cash_nano)):
-        row[name] += value
+    row["calls"] += 1
+    for name in ROLLUP_FIELDS[1:]:  # the record's own fields of the same names
+        row[name] += getattr(record, name)
 
 
 def _bump_rollups(rollups) -> None:
@@ -187,10 +191,8 @@ def _bump_rollups(rollups) -> None:
     updates = [[*(sums[name] for name in ROLLUP_FIELDS), existing[key]]
                for key, sums in rollups.items() if key in existing]
     if updates:
-        quote = connection.ops.quote_name
-        sets = ", ".join(f"{quote(name)} = {quote(name)} + %s" for name in ROLLUP_FIELDS)
-        with connection.cursor() as cursor:
-            cursor.executemany(f"UPDATE {quote(DailyUsage._meta.db_table)} SET {sets} WHERE id = %s", updates)
+        sets = ", ".join(f"{column} = {column} + %s" for column in _columns(DailyUsage, ROLLUP_FIELDS))
+        _executemany(f"UPDATE {_table(DailyUsage)} SET {sets} WHERE id = %s", updates)
     DailyUsage.objects.bulk_create(
         DailyUsage(team_id=team_id, day=day, model=model, user_id=user_id, **sums)
         for (team_id, day, model, user_id), sums in rollups.items() if (team_id, day, model, user_id) not in existing)

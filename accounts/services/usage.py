@@ -70,14 +70,13 @@ def member_month_spend(*, team: Team, user, now=None) -> int:
     return settled + sum(book.charge(record).cost_nano for record in pending)
 
 
-def spend_problem(*, team: Team, user, model: str, now=None) -> str:
-    """Why this call may not be made, in the user's words; "" when it may."""
+def spend_problem(*, membership: Membership, model: str, now=None) -> str:
+    """Why this member may not make a call to ``model`` billed to their team, in their words; ""
+    when they may."""
     now = now or timezone.now()
-    membership = Membership.objects.filter(team=team, user=user).first()
-    if membership is None:
-        return f"You are not a member of {team.name}."
+    team = membership.team
     if membership.monthly_cap_nano is not None:
-        spent = member_month_spend(team=team, user=user, now=now)
+        spent = member_month_spend(team=team, user=membership.user, now=now)
         if spent >= membership.monthly_cap_nano:
             return (f"You have reached your monthly spending cap in {team.name} "
                     f"({money.yuan(spent)} of {money.yuan(membership.monthly_cap_nano)}); "

@@ -18,7 +18,11 @@ def markdown(text: str):
 
 
 def _user_message_before(message: Message) -> Message | None:
-    return message.conversation.messages.filter(id__lt=message.id, role=Message.Role.USER).last()
+    """Looked up once per message (the text and the images both need it)."""
+    if not hasattr(message, "user_message_before"):
+        message.user_message_before = message.conversation.messages.filter(
+            id__lt=message.id, role=Message.Role.USER).prefetch_related("attachments").last()
+    return message.user_message_before
 
 
 @register.filter

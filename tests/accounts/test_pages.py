@@ -108,7 +108,9 @@ def test_the_rerate_preview_prices_a_period_at_todays_prices_without_changing_it
 def test_only_owners_and_site_admins_top_up(shared, alice, bob):
     bob_client = client_for(bob)
     bob_client.post("/accounts/team/switch/", {"team": shared.id})
-    assert bob_client.post("/accounts/topups/", {"amount": "10", "method": "bank"}).status_code == 403
+    refused = bob_client.post("/accounts/topups/", {"amount": "10", "method": "bank"})
+    assert refused.status_code == 403
+    assert "Only the team&#x27;s owners and site admins can top up." in refused.content.decode()
     response = client_for(alice).post("/accounts/topups/", {"amount": "12.34", "method": "alipay", "note": "inv 7"})
     assert response.status_code == 302
     shared.refresh_from_db()

@@ -6,15 +6,20 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.models import DailyUsage, LedgerEntry, Pack, Price, Team, UsageRecord
+from accounts.models import DailyUsage, LedgerEntry, Membership, Pack, Price, Team, UsageRecord
 from accounts.services import settlement
-from accounts.services.usage import spend_problem
+from accounts.services.usage import spend_problem as member_spend_problem
 from accounts.services.wallet import pack_add, packs_expire, wallet_topup
 from tests.accounts.conftest import at, record
 
 pytestmark = pytest.mark.usefixtures("prices")
 
 GLM_4 = 100_000  # nano-yuan per token: ¥0.1 per 1K
+
+
+def spend_problem(*, team, user, model):
+    membership = Membership.objects.select_related("team", "user").get(team=team, user=user)
+    return member_spend_problem(membership=membership, model=model)
 
 
 def settle_all():

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from PIL import Image
 
@@ -150,3 +151,16 @@ def test_the_sweeper_fails_calls_whose_worker_died(transactional_db, make_user):
     stuck.refresh_from_db()
     recent.refresh_from_db()
     assert (stuck.status, stuck.error_code, recent.status) == ("failed", "interrupted", "running")
+
+
+def test_generate_again_with_a_model_no_longer_offered_says_so(alice_http):
+    from accounts.models import ModelEntry
+
+    user = get_user_model().objects.get(username="alice")
+    old = ImageGeneration.objects.create(user=user, team=user.personal_team, model="cogview-3", prompt="p",
+                                         request_id="old", status=ImageGeneration.Status.DONE)
+    ModelEntry.objects.filter(name="cogview-3").update(enabled=False)
+    response = alice_http.post(f"/playground/images/{old.public_id}/again/")
+    assert response.status_code == 200 and response.headers["HX-Retarget"] == "#image-errors"
+    assert "cogview-3 is no longer offered; pick another model." in response.text
+    assert "prompt" not in response.text  # no errors about a form that was never filled in
