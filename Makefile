@@ -13,14 +13,16 @@ $(STAMP): requirements.lock
 	@rm -f $(VENV)/.installed-* && touch $@
 
 run: install
-	bin/setup
-	$(VENV)/bin/honcho start -f Procfile -e .env -p $${PORT:-8000}
+	bin/run
 
+# Debian's Chromium for the browser tests, installed when missing (as root; otherwise the command to run).
 test: install
+	bin/debian-packages chromium
 	$(VENV)/bin/python -m pytest
 
 # The database-touching tests again, on a throwaway PostgreSQL (Debian's postgresql package).
 test-postgres: install
+	bin/debian-packages postgresql
 	@pgdata=$$(mktemp -d /tmp/pg-test.XXXXXX); trap 'bin/pg-throwaway stop "$$pgdata"' EXIT; \
 	url=$$(bin/pg-throwaway start "$$pgdata" $${PGPORT:-}) && \
 	DATABASE_URL=$$url $(VENV)/bin/python -m pytest -m database

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import DailyUsage, Membership, Pack, Team, UsageRecord
 from accounts.services.alerts import days_left
-from accounts.services.pricing import PriceBook
+from accounts.services.holds import team_standing
 
 SUMS = DailyUsage.SUMS
 
@@ -101,21 +101,15 @@ class Unsettled:
     cost_nano: int = 0  # at the prices in force when each call was made
 
 
-def unsettled(team: Team, user_id: int | None = None) -> Unsettled:
-    records = UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by()
-    if user_id is not None:
-        records = records.filter(user_id=user_id)
-    records = list(records.only("model", "created_at", "size", "prompt_tokens", "completion_tokens", "images")[:5000])
-    book = PriceBook({record.model for record in records})
-    return Unsettled(calls=len(records), cost_nano=sum(book.charge(record).cost_nano for record in records))
-
-
 @dataclass
 class Balance:
     team: Team
     cash_nano: int
     packs: list[Pack] = field(default_factory=list)
     unsettled: Unsettled = field(default_factory=Unsettled)
+    held_nano: int = 0
+    held_calls: int = 0
+    available_nano: int = 0  # cash once every unsettled call and every hold is paid by the wallet's rule
     today_nano: int = 0
     month_nano: int = 0
     days_left: int | None = None
@@ -125,10 +119,14 @@ def balance(team: Team, *, now=None) -> Balance:
     now = now or timezone.now()
     today = timezone.localdate(now)
     team.refresh_from_db(fields=["cash_nano"])
+    standing = team_standing(team=team)
     packs = list(Pack.objects.filter(team=team, expired=False, expires_at__gt=now).order_by("expires_at", "id"))
     month = DailyUsage.objects.filter(team=team, day__gte=today.replace(day=1), day__lte=today)
     sums = month.aggregate(month=Sum("cost_nano"), today=Sum("cost_nano", filter=Q(day=today)))
-    return Balance(team=team, cash_nano=team.cash_nano, packs=packs, unsettled=unsettled(team),
+    return Balance(team=team, cash_nano=team.cash_nano, packs=packs,
+                   unsettled=Unsettled(calls=standing.unsettled_calls, cost_nano=standing.unsettled_nano),
+                   held_nano=standing.held_nano, held_calls=standing.held_calls,
+                   available_nano=standing.available_cash_nano,
                    today_nano=sums["today"] or 0, month_nano=sums["month"] or 0,
                    days_left=days_left(team=team, today=today))
 

@@ -2,11 +2,12 @@ from django.conf import settings
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from accounts.services.teams import team_ensure_personal
+from accounts.services.teams import personal_team_allowed, team_ensure_personal
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
 def personal_team(sender, instance, created, raw=False, **kwargs) -> None:
-    """Every user gets a team named after them, made with the user (however the user is made)."""
-    if created and not raw:
+    """Every user gets a team named after them, made with the user (however the user is made),
+    unless personal teams are switched off (PERSONAL_TEAMS=0; site staff still get theirs)."""
+    if created and not raw and personal_team_allowed(user=instance):
         team_ensure_personal(user=instance)

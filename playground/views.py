@@ -11,13 +11,11 @@ from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_clien
 from kombu.exceptions import KombuError
 
 from accounts.models import ModelEntry
-from accounts.selectors import active_membership
-from accounts.services.usage import spend_problem
-from config.redis import async_redis
+from accounts.selectors import NO_TEAM, active_membership
 from playground import selectors, services, snippets
 from playground.files import private_file_response
 from playground.forms import ImageForm, TurnForm
-from playground.generation import cancel_local, start_generation, stop_key
+from playground.generation import replies_stop_and_settle, reply_stop, start_generation
 from playground.models import Message
 from playground.streaming import cost_events, message_events
 from playground.tasks import image_generate
@@ -92,21 +90,6 @@ def _refusal(request, form):
     return None, partial(_form_errors, request, form)
 
 
-def _paying_team(request, model: str):
-    """The active team, and why it may not pay for a call to ``model`` ("" when it may)."""
-    membership = active_membership(request)
-    return membership.team, spend_problem(membership=membership, model=model)
-
-
-def _team_that_pays(request, form):
-    """The active team, when it may pay for this call; otherwise None, with the reason on the form."""
-    team, problem = _paying_team(request, form.spec.name)
-    if problem:
-        form.add_error(None, problem)
-        return None
-    return team
-
-
 def _send(request):
     """Validate the turn and save it with its reply: (the reply's start or None, how to respond)."""
     form = TurnForm(request.POST, request.FILES)
@@ -121,12 +104,16 @@ def _send(request):
         return _refusal(request, form)
     if not form.check_history_images(selectors.history_image_count(conversation=conversation)):
         return _refusal(request, form)
-    team = _team_that_pays(request, form)
-    if team is None:
+    membership = active_membership(request)
+    try:
+        if membership is None:
+            raise services.TurnRefused(NO_TEAM)
+        start = services.turn_start(user=request.user, membership=membership, conversation=conversation,
+                                    spec=form.spec, system=form.cleaned_data["system"],
+                                    text=form.cleaned_data["message"], params=form.params(), images=form.uploads)
+    except services.REFUSALS as refusal:
+        form.add_error(None, str(refusal))
         return _refusal(request, form)
-    start = services.turn_start(user=request.user, team=team, conversation=conversation, spec=form.spec,
-                                system=form.cleaned_data["system"], text=form.cleaned_data["message"],
-                                params=form.params(), images=form.uploads)
     return start, partial(_turn_response, request, start.message, is_new=conversation is None)
 
 
@@ -150,7 +137,7 @@ async def _respond_then_generate(prepare, *args, **kwargs):
     (where it outlives the request) before rendering, so the upstream call begins at once."""
     start, respond = await sync_to_async(prepare)(*args, **kwargs)
     if start is not None:
-        start_generation(start.message.id, start.body)
+        start_generation(start.message.id, start.body, start.billed)
     return await sync_to_async(respond)()
 
 
@@ -164,18 +151,18 @@ def _rerun(request, public_id, *, edit: bool):
     form = TurnForm(request.POST, require_message=edit)
     if not form.is_valid() or not form.check_history_images(selectors.history_image_count(conversation=conversation)):
         return _refusal(request, form)
-    team = _team_that_pays(request, form)
-    if team is None:
-        return _refusal(request, form)
+    membership = active_membership(request)
     try:
+        if membership is None:
+            raise services.TurnRefused(NO_TEAM)
         if edit:
-            start = services.turn_edit_last(conversation=conversation, team=team, spec=form.spec,
+            start = services.turn_edit_last(conversation=conversation, membership=membership, spec=form.spec,
                                             text=form.cleaned_data["message"], params=form.params())
         else:
-            start = services.turn_regenerate(conversation=conversation, team=team, spec=form.spec,
+            start = services.turn_regenerate(conversation=conversation, membership=membership, spec=form.spec,
                                              params=form.params())
-    except ValueError as problem:
-        form.add_error(None, str(problem))
+    except services.REFUSALS as refusal:
+        form.add_error(None, str(refusal))
         return _refusal(request, form)
     return start, partial(_transcript_response, request, conversation, edit=edit)
 
@@ -222,8 +209,7 @@ async def stop(request, message_id: int):
     user = await request.auser()
     message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
     if message.is_live:
-        await async_redis().set(stop_key(message.id), "1", ex=600)
-        cancel_local(message.id)
+        await reply_stop(message.id)
     return HttpResponse(status=204)
 
 
@@ -237,9 +223,12 @@ def rename(request, public_id):
 
 
 @require_POST
-def delete(request, public_id):
-    conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
-    services.conversation_delete(conversation=conversation)
+async def delete(request, public_id):
+    """Running replies are stopped, saved and billed first; then the conversation goes."""
+    user = await request.auser()
+    conversation = await sync_to_async(selectors.get_conversation_for_user)(user=user, public_id=public_id)
+    await replies_stop_and_settle(conversation.id)
+    await sync_to_async(services.conversation_delete)(conversation=conversation)
     if request.htmx:
         return HttpResponseClientRedirect(reverse("playground:index"))
     return redirect("playground:index")
@@ -294,10 +283,14 @@ def _image_refusal(request, errors) -> HttpResponse:
 def _queue_generation(request, *, spec, prompt: str, size: str):
     """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
     is down)."""
-    team, problem = _paying_team(request, spec.name)
-    if problem:
-        return _image_refusal(request, {"__all__": [problem]})
-    generation = services.image_generation_start(user=request.user, team=team, spec=spec, prompt=prompt, size=size)
+    membership = active_membership(request)
+    try:
+        if membership is None:
+            raise services.TurnRefused(NO_TEAM)
+        generation = services.image_generation_start(user=request.user, membership=membership, spec=spec,
+                                                     prompt=prompt, size=size)
+    except services.REFUSALS as refusal:
+        return _image_refusal(request, {"__all__": [str(refusal)]})
     try:
         image_generate.delay(generation.id)
     except KombuError:

@@ -5,6 +5,7 @@ import pytest
 
 from tests.support import (
     LiveServer,
+    SimulatorLog,
     database_url_for_tests,
     http_client_for,
     start_redis,
@@ -57,6 +58,12 @@ def _wire_services(request, settings, redis_server, upstream):
     redis_client().flushdb()  # ids restart with each test's database: so do the streams keyed by them
     yield
     redis_client.cache_clear()
+
+
+@pytest.fixture
+def sim_log(upstream) -> SimulatorLog:
+    """The simulator's requests from this test on."""
+    return SimulatorLog(upstream.url)
 
 
 @pytest.fixture

@@ -23,14 +23,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError(f"nothing listening on port {port} after {timeout}s")
+class PortTaken(RuntimeError):
+    pass
 
 
 def _redis_process(port: int, workdir: Path) -> subprocess.Popen:
@@ -39,8 +33,39 @@ def _redis_process(port: int, workdir: Path) -> subprocess.Popen:
          "--dir", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    wait_for_port(port)
+    try:
+        _wait_until_ours(process, port)
+    except BaseException:
+        process.kill()
+        process.wait(5)
+        raise
     return process
+
+
+def _wait_until_ours(process: subprocess.Popen, port: int, timeout: float = 10.0) -> None:
+    """Until the server on ``port`` answers as this process: another program that took the port
+    first (a second test run, `make run`) is never mistaken for ours."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise PortTaken(f"redis-server could not listen on port {port}")
+            try:
+                pid = int(client.info("server")["process_id"])
+            except redis.RedisError:
+                time.sleep(0.02)
+                continue
+            if pid != process.pid:
+                raise PortTaken(f"port {port} is another program's Redis")
+            return
+    finally:
+        client.close()
+    raise RuntimeError(f"redis-server did not answer on port {port} after {timeout}s")
 
 
 @dataclass
@@ -62,10 +87,15 @@ class RedisServer:
         self.process = _redis_process(self.port, self.workdir)
 
 
-def start_redis(workdir: Path) -> RedisServer:
-    port = free_port()
+def start_redis(workdir: Path, attempts: int = 5) -> RedisServer:
     workdir.mkdir(parents=True, exist_ok=True)
-    return RedisServer(port, workdir, _redis_process(port, workdir))
+    for _ in range(attempts):
+        port = free_port()
+        try:
+            return RedisServer(port, workdir, _redis_process(port, workdir))
+        except PortTaken:
+            continue  # taken between free_port() and the bind: another port
+    raise RuntimeError(f"no free port for Redis after {attempts} tries")
 
 
 class LiveServer:
@@ -73,6 +103,7 @@ class LiveServer:
 
     def __init__(self):
         import uvicorn
+
         from config.asgi import application
 
         self.port = free_port()
@@ -94,6 +125,8 @@ class LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError(f"uvicorn could not listen on port {self.port}")
             if time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.02)
@@ -143,3 +176,31 @@ def http_client_for(user, base_url: str) -> httpx.Client:
     token = client.cookies.get(django_settings.CSRF_COOKIE_NAME)
     client.headers.update({"X-CSRFToken": token, "HX-Request": "true"})
     return client
+
+
+def owner_of(team):
+    """The membership of the team's first owner: who acts in the tests' role and cap changes."""
+    from accounts.models import Membership
+
+    return Membership.objects.filter(team=team, role="owner").select_related("user", "team").first()
+
+
+class SimulatorLog:
+    """The simulator's requests made since this was created (a test's own), read over HTTP. Refuses
+    to answer when the simulator's log has dropped any of them, rather than count short."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.start = self._get()["seq"]
+
+    def _get(self, **params) -> dict:
+        return httpx.get(f"{self.base_url}/_sim/requests", params=params, timeout=10).json()
+
+    def calls(self, path: str = "/chat/completions", **params) -> list[dict]:
+        found = self._get(since=self.start, path=path, **params)
+        if found["dropped"] and found["oldest"] > self.start + 1:
+            raise AssertionError("the simulator's log dropped requests this test made")
+        return found["requests"]
+
+    def call_for(self, request_id: str, path: str = "/chat/completions") -> list[dict]:
+        return self.calls(path, request_id=request_id)

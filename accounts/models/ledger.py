@@ -86,6 +86,8 @@ class UsageRecord(models.Model):
     cost_nano = models.BigIntegerField(default=0)
     packs_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from packs.")
     cash_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from cash.")
+    held_nano = models.BigIntegerField(null=True, blank=True,
+                                       help_text="The worst case held when the call was admitted; empty: no hold.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -107,6 +109,40 @@ class UsageRecord(models.Model):
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def over_hold_nano(self) -> int:
+        """What the call cost beyond the worst case held for it (an upstream that used more than
+        max_tokens allowed, or a prompt the estimate undercounted)."""
+        return max(0, self.cost_nano - self.held_nano) if self.held_nano is not None else 0
+
+
+class Hold(models.Model):
+    """The worst-case cost of a call in flight, placed before the call is made: what a team and a
+    member have available counts it as spent. The call's usage record replaces it; a call that
+    produced nothing releases it; the sweeper releases one whose call died."""
+
+    request_id = models.CharField(max_length=64, unique=True)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="holds")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=64)
+    source = models.CharField(max_length=16, choices=UsageRecord.Source.choices, default=UsageRecord.Source.PLAYGROUND)
+    # The call's worst case, in the usage record's terms, so one rule prices and pays both.
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    images = models.PositiveIntegerField(default=0)
+    size = models.CharField(max_length=16, blank=True)
+    amount_nano = models.BigIntegerField(help_text="The worst case at the prices in force when placed.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(help_text="After this the sweeper releases it (its call died).")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["team", "user"]), models.Index(fields=["expires_at"])]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_nano__gte=0), name="hold_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.request_id}"
 
 
 class Pack(models.Model):

@@ -5,7 +5,6 @@ claimed by the batch that settles it, so settling twice changes nothing."""
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -15,6 +14,7 @@ from redis.exceptions import RedisError
 from accounts.models import DailyUsage, LedgerEntry, Pack, Team, UsageRecord
 from accounts.services.alerts import alerts_after_settlement
 from accounts.services.pricing import Charge, PriceBook
+from accounts.services.wallet import Payment, Wallet
 from config.redis import redis_client
 
 log = logging.getLogger("accounts")
@@ -22,53 +22,6 @@ log = logging.getLogger("accounts")
 BATCH = 1000
 ANNOUNCE_TTL_SECONDS = 600
 ROLLUP_FIELDS = DailyUsage.SUMS
-
-
-@dataclass
-class Payment:
-    entries: list[LedgerEntry] = field(default_factory=list)
-    packs_nano: int = 0
-    cash_nano: int = 0
-
-
-def _paying_packs(packs: list[Pack], record: UsageRecord) -> list[Pack]:
-    usable = [p for p in packs if p.covers(record.model) and p.usable_at(record.created_at)]
-    tokens = [p for p in usable if p.unit == Pack.Unit.TOKENS and not record.images]
-    moneys = [p for p in usable if p.unit == Pack.Unit.MONEY]
-    return sorted(tokens, key=_by_expiry) + sorted(moneys, key=_by_expiry)
-
-
-def _by_expiry(pack: Pack):
-    return pack.expires_at, pack.id
-
-
-def _pay(record: UsageRecord, charge: Charge, team: Team, packs: list[Pack]) -> Payment:
-    """Split the cost across packs and cash, updating them in memory."""
-    payment, rest = Payment(), charge.cost_nano
-    prompt, completion = record.prompt_tokens, record.completion_tokens
-    for pack in _paying_packs(packs, record) if rest else ():
-        if pack.unit == Pack.Unit.TOKENS:  # tokens 1:1, prompt tokens first, each worth its price
-            take_prompt = min(pack.remaining, prompt)
-            take_completion = min(pack.remaining - take_prompt, completion)
-            prompt, completion = prompt - take_prompt, completion - take_completion
-            tokens = take_prompt + take_completion
-            amount = take_prompt * charge.input_nano + take_completion * charge.output_nano
-            pack.remaining -= tokens
-        else:
-            tokens, amount = 0, min(pack.remaining, rest)
-            pack.remaining -= amount
-        if tokens or amount:
-            payment.entries.append(LedgerEntry(team=team, kind=LedgerEntry.Kind.USAGE, amount_nano=-amount,
-                                               tokens=tokens, pack=pack, usage=record))
-            payment.packs_nano += amount
-            rest -= amount
-        if not rest:
-            break
-    if rest:
-        team.cash_nano -= rest
-        payment.cash_nano = rest
-        payment.entries.append(LedgerEntry(team=team, kind=LedgerEntry.Kind.USAGE, amount_nano=-rest, usage=record))
-    return payment
 
 
 def _claim(limit: int) -> list[UsageRecord]:
@@ -89,20 +42,23 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
         packs = defaultdict(list)
         for pack in Pack.objects.select_for_update().filter(team_id__in=team_ids, expired=False, remaining__gt=0):
             packs[pack.team_id].append(pack)
+        wallets = {team_id: Wallet(team.cash_nano, packs[team_id]) for team_id, team in teams.items()}
         book, now = PriceBook({record.model for record in records}), timezone.now()
         entries, rollups = [], defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
         for record in records:
             charge = book.charge(record)
-            payment = _pay(record, charge, teams[record.team_id], packs[record.team_id])
+            payment = wallets[record.team_id].pay(record, charge)
             _settled(record, charge, payment, now)
-            entries += payment.entries
+            entries += [LedgerEntry(team_id=record.team_id, kind=LedgerEntry.Kind.USAGE, amount_nano=-share.amount_nano,
+                                    tokens=share.tokens, pack=share.pack, usage=record) for share in payment.shares]
             _add_to_rollup(rollups, record)
         _save_settled(records, now)
         _insert_entries(entries, now)
         for pack in (p for team_packs in packs.values() for p in team_packs):
             Pack.objects.filter(id=pack.id).update(remaining=pack.remaining)
-        for team in teams.values():
-            Team.objects.filter(id=team.id).update(cash_nano=team.cash_nano)
+        for team_id, wallet in wallets.items():
+            teams[team_id].cash_nano = wallet.cash_nano
+            Team.objects.filter(id=team_id).update(cash_nano=wallet.cash_nano)
         _bump_rollups(rollups)
         alerts_after_settlement(teams=list(teams.values()), records=records)
         transaction.on_commit(lambda: _announce(records))

@@ -18,8 +18,21 @@ class TeamError(ValueError):
     """Something a team admin asked for that cannot be done, in words for them."""
 
 
+def personal_team_allowed(*, user) -> bool:
+    """Site staff always have a personal team; other users only where PERSONAL_TEAMS allows."""
+    return user.is_staff or settings.PERSONAL_TEAMS
+
+
+def _billing_for_teams_made_by(user) -> str:
+    """Every call is paid with the site's one key: a team nobody on the staff set up (a user's own,
+    personal or made by them) starts as PERSONAL_TEAM_BILLING (prepaid with no cash by default)."""
+    return settings.DEFAULT_TEAM_BILLING if user.is_staff else settings.PERSONAL_TEAM_BILLING
+
+
 def team_create(*, name: str, owner, personal: bool = False) -> Team:
-    team = Team.objects.create(name=name, billing=settings.DEFAULT_TEAM_BILLING,
+    if not personal_team_allowed(user=owner):
+        raise TeamError("Only site admins can make teams here.")
+    team = Team.objects.create(name=name, billing=_billing_for_teams_made_by(owner),
                                personal_for=owner if personal else None)
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
     return team
@@ -31,6 +44,13 @@ def team_ensure_personal(*, user) -> Team:
     return existing or team_create(name=user.get_username(), owner=user, personal=True)
 
 
+def may_manage_money(*, user, membership: Membership | None) -> bool:
+    """Cash top-ups and billing modes are site staff's: the site's key pays for every call. With
+    TEAM_OWNERS_MAY_TOP_UP=1 a team's owners may too."""
+    return user.is_staff or (settings.TEAM_OWNERS_MAY_TOP_UP and membership is not None
+                             and membership.role == Membership.Role.OWNER)
+
+
 def team_set_billing(*, team: Team, billing: str) -> Team:
     if billing not in Team.Billing.values:
         raise TeamError(f"“{billing}” is not a billing mode.")
@@ -39,22 +59,50 @@ def team_set_billing(*, team: Team, billing: str) -> Team:
     return team
 
 
-def member_add(*, team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
-    if Membership.objects.filter(team=team, user=user).exists():
-        raise TeamError(f"{user.get_username()} is already a member of {team.name}.")
-    return Membership.objects.create(team=team, user=user, role=role)
+# Role changes take the team's row lock first, so they happen one at a time per team: two owners
+# demoting each other at once cannot leave the team with none, and whoever acts is re-read as they
+# are now (an owner demoted a moment ago acts as an admin).
+
+def _locked(team: Team, by: Membership) -> Membership:
+    Team.objects.select_for_update().filter(id=team.id).first()
+    current = Membership.objects.filter(id=by.id, team=team).first()
+    if current is None:
+        raise TeamError("You are no longer a member of this team.")
+    return current
+
+
+def _owner_only(by: Membership, what: str) -> None:
+    if by.role != Membership.Role.OWNER:
+        raise TeamError(f"Only an owner can {what}.")
 
 
 def _owners(team: Team) -> int:
     return Membership.objects.filter(team=team, role=Membership.Role.OWNER).count()
 
 
-@transaction.atomic
-def member_set_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+def _check_role(role: str) -> None:
     if role not in Membership.Role.values:
         raise TeamError(f"“{role}” is not a role.")
-    if Membership.Role.OWNER in (role, membership.role) and by.role != Membership.Role.OWNER:
-        raise TeamError("Only an owner can make or unmake owners.")
+
+
+@transaction.atomic
+def member_add(*, team: Team, user, role: str = Membership.Role.MEMBER, by: Membership) -> Membership:
+    _check_role(role)
+    by = _locked(team, by)
+    if role == Membership.Role.OWNER:
+        _owner_only(by, "add an owner")
+    if Membership.objects.filter(team=team, user=user).exists():
+        raise TeamError(f"{user.get_username()} is already a member of {team.name}.")
+    return Membership.objects.create(team=team, user=user, role=role)
+
+
+@transaction.atomic
+def member_set_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+    _check_role(role)
+    by = _locked(membership.team, by)
+    membership.refresh_from_db(fields=["role"])
+    if Membership.Role.OWNER in (role, membership.role) and role != membership.role:
+        _owner_only(by, "make or unmake owners")
     if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER and _owners(membership.team) == 1:
         raise TeamError("A team needs an owner: make someone else owner first.")
     membership.role = role
@@ -64,18 +112,28 @@ def member_set_role(*, membership: Membership, role: str, by: Membership) -> Mem
 
 @transaction.atomic
 def member_remove(*, membership: Membership, by: Membership) -> None:
-    if membership.role == Membership.Role.OWNER and by.role != Membership.Role.OWNER:
-        raise TeamError("Only an owner can remove an owner.")
-    if membership.role == Membership.Role.OWNER and _owners(membership.team) == 1:
-        raise TeamError("A team needs an owner: make someone else owner first.")
+    by = _locked(membership.team, by)
+    membership.refresh_from_db(fields=["role"])
+    if membership.role == Membership.Role.OWNER:
+        _owner_only(by, "remove an owner")
+        if _owners(membership.team) == 1:
+            raise TeamError("A team needs an owner: make someone else owner first.")
     if membership.team.personal_for_id == membership.user_id:
         raise TeamError("A personal team keeps its user.")
     membership.delete()
 
 
-def member_set_cap(*, membership: Membership, cap_nano: int | None) -> Membership:
+@transaction.atomic
+def member_set_cap(*, membership: Membership, cap_nano: int | None, by: Membership) -> Membership:
+    """Admins set members' caps; an admin's or an owner's cap is the owners' to set."""
     if cap_nano is not None and cap_nano < 0:
         raise TeamError("A cap cannot be negative.")
+    by = _locked(membership.team, by)
+    membership.refresh_from_db(fields=["role", "monthly_cap_nano"])
+    if membership.monthly_cap_nano == cap_nano:
+        return membership
+    if membership.role != Membership.Role.MEMBER:
+        _owner_only(by, f"change the cap of an {membership.role}")
     membership.monthly_cap_nano = cap_nano
     membership.save(update_fields=["monthly_cap_nano"])
     return membership
@@ -85,10 +143,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def invite_create(*, team: Team, role: str, by) -> tuple[Invite, str]:
+@transaction.atomic
+def invite_create(*, team: Team, role: str, by: Membership) -> tuple[Invite, str]:
     """The invite and its token. The token is shown once (in the link); only its digest is kept."""
+    _check_role(role)
+    by = _locked(team, by)
+    if role == Membership.Role.OWNER:
+        _owner_only(by, "invite an owner")
     token = secrets.token_urlsafe(24)
-    invite = Invite.objects.create(team=team, role=role, token_digest=_digest(token), created_by=by,
+    invite = Invite.objects.create(team=team, role=role, token_digest=_digest(token), created_by=by.user,
                                    expires_at=timezone.now() + timedelta(days=INVITE_DAYS))
     return invite, token
 

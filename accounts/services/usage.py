@@ -1,4 +1,4 @@
-"""Usage in the request path: one record per upstream call, and whether a call may be made."""
+"""Usage in the request path: one record per upstream call, and what a member has spent."""
 
 import logging
 
@@ -6,24 +6,30 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from accounts import money
-from accounts.models import DailyUsage, Membership, Pack, Team, UsageRecord
-from accounts.services.pricing import PriceBook, price_in_force
+from accounts.models import DailyUsage, Hold, Team, UsageRecord
+from accounts.services.pricing import PriceBook
 from config.redis import redis_client
 
 log = logging.getLogger("accounts")
 
 
-def usage_record(*, request_id: str, user, team: Team, model: str, prompt_tokens: int = 0,
+@transaction.atomic
+def usage_record(*, request_id: str, user_id: int, team_id: int, model: str, prompt_tokens: int = 0,
                  completion_tokens: int = 0, images: int = 0, size: str = "", exact: bool = True,
                  source: str = UsageRecord.Source.PLAYGROUND) -> UsageRecord:
-    """Record one upstream call and have it settled after commit. Idempotent on request_id: a second
-    call returns the first record. If the queue is down the record waits for the sweeper."""
+    """Record one upstream call, in place of its hold, and have it settled after commit. Takes ids:
+    the caller records from what it holds itself, whatever became of its rows meanwhile. Idempotent on
+    request_id: a second call returns the first record. If the queue is down the record waits for the
+    sweeper."""
+    hold = Hold.objects.filter(request_id=request_id).first()
     record, created = UsageRecord.objects.get_or_create(
         request_id=request_id,
-        defaults={"user": user, "team": team, "model": model, "source": source, "prompt_tokens": prompt_tokens,
-                  "completion_tokens": completion_tokens, "images": images, "size": size, "exact": exact},
+        defaults={"user_id": user_id, "team_id": team_id, "model": model, "source": source,
+                  "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "images": images,
+                  "size": size, "exact": exact, "held_nano": hold.amount_nano if hold else None},
     )
+    if hold is not None:
+        hold.delete()
     if created:
         transaction.on_commit(_enqueue_settlement)
     return record
@@ -58,8 +64,10 @@ def _month_start(moment):
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def member_month_spend(*, team: Team, user, now=None) -> int:
-    """What this member has spent this calendar month (settled, plus unsettled at today's prices)."""
+def member_month_spend(*, team: Team, user, now=None, with_holds: bool = False) -> int:
+    """What this member has spent this calendar month in ``team``: settled, plus unsettled at the
+    prices in force when each call was made; ``with_holds`` adds the worst case of their calls in
+    flight (what admission counts; alerts count only what was spent)."""
     now = now or timezone.now()
     start = _month_start(now)
     settled = sum(DailyUsage.objects.filter(team=team, user=user, day__gte=start.date()).values_list(
@@ -67,32 +75,5 @@ def member_month_spend(*, team: Team, user, now=None) -> int:
     pending = list(UsageRecord.objects.filter(team=team, user=user, status=UsageRecord.Status.UNSETTLED,
                                               created_at__gte=start).order_by())
     book = PriceBook({record.model for record in pending})
-    return settled + sum(book.charge(record).cost_nano for record in pending)
-
-
-def spend_problem(*, membership: Membership, model: str, now=None) -> str:
-    """Why this member may not make a call to ``model`` billed to their team, in their words; ""
-    when they may."""
-    now = now or timezone.now()
-    team = membership.team
-    if membership.monthly_cap_nano is not None:
-        spent = member_month_spend(team=team, user=membership.user, now=now)
-        if spent >= membership.monthly_cap_nano:
-            return (f"You have reached your monthly spending cap in {team.name} "
-                    f"({money.yuan(spent)} of {money.yuan(membership.monthly_cap_nano)}); "
-                    f"a team admin can raise it.")
-    if team.billing == Team.Billing.PREPAID and not _prepaid_can_pay(team, model, now):
-        return (f"{team.name} has no balance left for {model} (cash {money.yuan(team.cash_nano)}, "
-                f"no pack covers it). Top up to continue.")
-    return ""
-
-
-def _prepaid_can_pay(team: Team, model: str, now) -> bool:
-    cash = Team.objects.values_list("cash_nano", flat=True).get(id=team.id)
-    if cash > 0:
-        return True
-    packs = Pack.objects.filter(team=team, expired=False, remaining__gt=0, effective_at__lte=now, expires_at__gt=now)
-    if any(pack.covers(model) for pack in packs):
-        return True
-    price = price_in_force(model=model, moment=now)
-    return price is not None and not (price.input_nano or price.output_nano or price.image_nano)  # free models
+    held = sum(Hold.objects.filter(team=team, user=user).values_list("amount_nano", flat=True)) if with_holds else 0
+    return settled + sum(book.charge(record).cost_nano for record in pending) + held

@@ -1,4 +1,7 @@
-"""Money coming in: top-ups and packs; and packs running out of time."""
+"""A team's wallet: the one rule of what pays for a call, money coming in (top-ups and packs), and
+packs running out of time."""
+
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import F
@@ -6,10 +9,82 @@ from django.utils import timezone
 
 from accounts.models import LedgerEntry, Pack, Team, TopUp
 from accounts.services.alerts import balance_alerts
+from accounts.services.pricing import Charge
 
 
 class WalletError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Share:
+    """What one pack (or cash, with no pack) pays of a call."""
+
+    pack: Pack | None
+    amount_nano: int
+    tokens: int = 0
+
+
+@dataclass
+class Payment:
+    shares: list[Share] = field(default_factory=list)
+    packs_nano: int = 0
+    cash_nano: int = 0
+
+
+def _by_expiry(pack: Pack):
+    return pack.expires_at, pack.id
+
+
+class Wallet:
+    """A team's cash and packs in memory, paid from call by call. ``pay`` is the one rule of what
+    pays for a call, used alike by admission (on what is already committed, then the new call's
+    worst case), by settlement and by the balance card: token packs whose scope covers the model,
+    soonest-expiring first; then money packs the same way; then cash. Token packs never pay for
+    images: they hold tokens, and an image has none."""
+
+    def __init__(self, cash_nano: int, packs: list[Pack]):
+        self.cash_nano = cash_nano
+        self.packs = packs
+
+    @classmethod
+    def of(cls, team: Team, *, lock: bool = False) -> "Wallet":
+        packs = Pack.objects.filter(team=team, expired=False, remaining__gt=0)
+        return cls(team.cash_nano, list(packs.select_for_update() if lock else packs))
+
+    def paying_packs(self, call) -> list[Pack]:
+        usable = [p for p in self.packs if p.covers(call.model) and p.usable_at(call.created_at)]
+        tokens = [p for p in usable if p.unit == Pack.Unit.TOKENS and not call.images]
+        moneys = [p for p in usable if p.unit == Pack.Unit.MONEY]
+        return sorted(tokens, key=_by_expiry) + sorted(moneys, key=_by_expiry)
+
+    def pay(self, call, charge: Charge) -> Payment:
+        """Pay ``call`` (a usage record, or a hold's worst case) at ``charge``: packs and cash are
+        taken down in memory; what no pack covers comes from cash, which may go below zero."""
+        payment, rest = Payment(), charge.cost_nano
+        prompt, completion = call.prompt_tokens, call.completion_tokens
+        for pack in self.paying_packs(call) if rest else ():
+            if pack.unit == Pack.Unit.TOKENS:  # tokens 1:1, prompt tokens first, each worth its price
+                take_prompt = min(pack.remaining, prompt)
+                take_completion = min(pack.remaining - take_prompt, completion)
+                prompt, completion = prompt - take_prompt, completion - take_completion
+                tokens = take_prompt + take_completion
+                amount = take_prompt * charge.input_nano + take_completion * charge.output_nano
+                pack.remaining -= tokens
+            else:
+                tokens, amount = 0, min(pack.remaining, rest)
+                pack.remaining -= amount
+            if tokens or amount:
+                payment.shares.append(Share(pack, amount, tokens))
+                payment.packs_nano += amount
+                rest -= amount
+            if not rest:
+                break
+        if rest:
+            self.cash_nano -= rest
+            payment.cash_nano = rest
+            payment.shares.append(Share(None, rest))
+        return payment
 
 
 @transaction.atomic

@@ -114,15 +114,26 @@ async def _health(request: Request):
 
 
 async def _requests(request: Request):
-    """Recent API requests, oldest first; ``?path=`` filters by suffix, ``?limit=``."""
-    entries = list(request.app.state.sim.log)
+    """API requests, oldest first. ``?since=SEQ`` only those after one seen before, ``?path=`` by
+    suffix, ``?request_id=`` by the body's request_id, ``?limit=`` the last N. ``dropped`` says how
+    many old entries the log no longer holds (none until it is full) and ``oldest`` the first it
+    does, so a count is never silently short; ``seq`` is the last number given out."""
+    state: SimState = request.app.state.sim
+    entries = list(state.log)
+    since = request.query_params.get("since")
+    if since and since.isdigit():
+        entries = [e for e in entries if e["seq"] > int(since)]
     suffix = request.query_params.get("path")
     if suffix:
         entries = [e for e in entries if e["path"].endswith(suffix)]
+    request_id = request.query_params.get("request_id")
+    if request_id:
+        entries = [e for e in entries if isinstance(e["body"], dict) and e["body"].get("request_id") == request_id]
     limit = request.query_params.get("limit")
     if limit and limit.isdigit():
         entries = entries[-int(limit):] if int(limit) else []
-    return JSONResponse({"requests": entries})
+    oldest = state.log[0]["seq"] if state.log else state.seq + 1
+    return JSONResponse({"requests": entries, "seq": state.seq, "oldest": oldest, "dropped": state.dropped})
 
 
 async def _stats(request: Request):

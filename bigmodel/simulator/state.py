@@ -19,7 +19,7 @@ from .images import FileStore
 
 log = logging.getLogger("bigmodel.simulator")
 
-LOG_SIZE = 200
+LOG_SIZE = 20_000  # entries are small (long strings summarised); /_sim/requests says when some were dropped
 MAX_LOGGED_CHARS = 100_000  # longer strings (base64 images) are summarised in the log
 MAX_TASKS = 10_000
 
@@ -65,12 +65,22 @@ class SimState:
         self.files = FileStore()
         self.tasks: OrderedDict[str, AsyncTask] = OrderedDict()
         self._seq = 0
+        self._reset_seq = 0
 
     # --- bookkeeping ------------------------------------------------------------
 
     def count(self, route: str) -> None:
         self.stats.requests += 1
         self.stats.by_path[route] += 1
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    @property
+    def dropped(self) -> int:
+        """Entries given out since the last reset that the log no longer holds."""
+        return self._seq - self._reset_seq - len(self.log)
 
     def record(self, method: str, path: str) -> dict:
         self._seq += 1
@@ -98,6 +108,7 @@ class SimState:
 
     def reset(self) -> None:
         self.log.clear()
+        self._reset_seq = self._seq
         active = self.stats.active_streams
         self.stats = Stats(active_streams=active, peak_streams=active)
         self.flaky.clear()

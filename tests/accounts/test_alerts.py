@@ -15,7 +15,7 @@ from accounts.services import alerts, settlement
 from accounts.services.teams import member_add, member_set_cap
 from accounts.services.wallet import wallet_topup
 from tests.accounts.conftest import record
-from tests.support import start_worker
+from tests.support import owner_of, start_worker
 
 
 class Receiver:
@@ -125,7 +125,8 @@ def test_a_refusing_webhook_is_recorded_and_left_for_a_retry(db, alice):
 def test_members_are_told_at_80_and_100_percent_of_their_cap_once(prices, alice, bob, receiver):
     team = alice.personal_team
     AlertChannel.objects.create(team=team, kind="webhook", target=receiver.url("/"))
-    member_set_cap(membership=member_add(team=team, user=bob), cap_nano=10**8)  # ¥0.10
+    member_set_cap(membership=member_add(team=team, user=bob, by=owner_of(team)), cap_nano=10**8,
+                   by=owner_of(team))  # ¥0.10
     for _ in range(5):
         record(bob, team, prompt=250)  # ¥0.025 each: 25%, 50%, 75%, 100%, 125%
         settlement.usage_settle_pending()

@@ -16,7 +16,7 @@ from accounts.services import settlement
 from accounts.services.teams import member_add
 from accounts.services.wallet import pack_add, wallet_topup
 from tests.accounts.conftest import record
-from tests.support import http_client_for
+from tests.support import http_client_for, owner_of
 
 pytestmark = pytest.mark.usefixtures("prices")
 
@@ -36,7 +36,7 @@ def settle_all():
 def shared(alice, bob):
     """alice's team with bob as a member; both have used it."""
     team = alice.personal_team
-    member_add(team=team, user=bob)
+    member_add(team=team, user=bob, by=owner_of(team))
     record(alice, team, prompt=1000, completion=500)
     record(bob, team, prompt=300, completion=200, model="glm-3-turbo")
     settle_all()
@@ -105,22 +105,29 @@ def test_the_rerate_preview_prices_a_period_at_todays_prices_without_changing_it
     assert Price.objects.filter(model="glm-4v").count() == 2
 
 
-def test_only_owners_and_site_admins_top_up(shared, alice, bob):
+def test_cash_is_the_site_staffs_to_add_unless_owners_may(shared, alice, bob, settings):
     bob_client = client_for(bob)
     bob_client.post("/accounts/team/switch/", {"team": shared.id})
-    refused = bob_client.post("/accounts/topups/", {"amount": "10", "method": "bank"})
-    assert refused.status_code == 403
-    assert "Only the team&#x27;s owners and site admins can top up." in refused.content.decode()
-    response = client_for(alice).post("/accounts/topups/", {"amount": "12.34", "method": "alipay", "note": "inv 7"})
-    assert response.status_code == 302
+    for refused in (bob_client.post("/accounts/topups/", {"amount": "10", "method": "bank"}),
+                    client_for(alice).post("/accounts/topups/", {"amount": "10", "method": "bank"})):
+        assert refused.status_code == 403
+        assert "paid with the site&#x27;s BigModel key" in refused.content.decode()
+    staff = type(alice).objects.create_user("root", is_staff=True)
+    member_add(team=shared, user=staff, by=owner_of(shared))
+    staff_client = client_for(staff)
+    staff_client.post("/accounts/team/switch/", {"team": shared.id})
+    assert staff_client.post("/accounts/topups/", {"amount": "12.34", "method": "alipay",
+                                                   "note": "inv 7"}).status_code == 302
+    settings.TEAM_OWNERS_MAY_TOP_UP = True
+    assert client_for(alice).post("/accounts/topups/", {"amount": "1", "method": "bank"}).status_code == 302
     shared.refresh_from_db()
     spent = UsageRecord.objects.aggregate(total=Sum("cost_nano"))["total"]
-    assert shared.cash_nano == money.to_nano("12.34") - spent
+    assert shared.cash_nano == money.to_nano("13.34") - spent
     assert "inv 7" in client_for(alice).get("/accounts/topups/").content.decode()
     assert client_for(alice).post("/accounts/topups/", {"amount": "1.0000000001"}).status_code == 200  # refused
 
 
-def test_a_new_team_starts_with_nothing_and_owners_manage_it(alice, bob):
+def test_a_new_team_starts_with_nothing_and_owners_manage_it(alice, bob, settings):
     client = client_for(alice)
     client.post("/accounts/team/new/", {"name": "Lab"})
     lab = Team.objects.get(name="Lab")
@@ -130,6 +137,8 @@ def test_a_new_team_starts_with_nothing_and_owners_manage_it(alice, bob):
     client.post(f"/accounts/team/members/{membership.id}/", {"role": "admin", "cap": "50"})
     membership.refresh_from_db()
     assert (membership.role, membership.monthly_cap_nano) == ("admin", 50 * 10**9)
+    assert client.post("/accounts/team/billing/", {"billing": "prepaid"}).status_code == 403  # the site's call
+    settings.TEAM_OWNERS_MAY_TOP_UP = True
     client.post("/accounts/team/billing/", {"billing": "prepaid"})
     lab.refresh_from_db()
     assert lab.billing == "prepaid"

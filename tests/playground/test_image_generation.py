@@ -15,7 +15,7 @@ from accounts.models import UsageRecord
 from playground import services, tasks
 from playground.models import ImageGeneration
 from playground.upstream import upstream as upstream_client
-from tests.support import http_client_for
+from tests.support import http_client_for, owner_of
 
 
 def image_requests(upstream) -> list[dict]:
@@ -125,8 +125,8 @@ def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_bill
 
     catalogue_load()
     spec = ModelEntry.objects.get(name="cogview-3-plus").as_spec()
-    generation = services.image_generation_start(user=user, team=user.personal_team, spec=spec, prompt="A bridge",
-                                                 size="1024x1024")
+    generation = services.image_generation_start(user=user, membership=owner_of(user.personal_team), spec=spec,
+                                                 prompt="A bridge", size="1024x1024")
     assert services.image_generation_run(generation_id=generation.id, client=upstream_client())
     assert not services.image_generation_run(generation_id=generation.id, client=upstream_client())  # claimed once
     httpx.post(f"{upstream.url}/_sim/expire-files")

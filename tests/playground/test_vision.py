@@ -11,7 +11,7 @@ from accounts.models import UsageRecord
 from playground.models import Attachment, Message
 from tests import pictures
 from tests.playground.test_streaming import read_events
-from tests.support import http_client_for
+from tests.support import http_client_for, owner_of
 
 
 def chat_requests(upstream) -> list[dict]:
@@ -119,8 +119,8 @@ def test_uploads_are_private_to_their_owner_their_team_admins_and_site_admins(al
     from accounts.models import Team
     from accounts.services.teams import member_add
     team = Team.objects.get(personal_for__username="alice")
-    member_add(team=team, user=make_user("carol"), role="admin")
-    member_add(team=team, user=make_user("dave"), role="member")
+    member_add(team=team, user=make_user("carol"), role="admin", by=owner_of(team))
+    member_add(team=team, user=make_user("dave"), role="member", by=owner_of(team))
     assert http_client_for(team.members.get(username="carol"), live_server_url).get(url).content == photo  # audit
     assert http_client_for(team.members.get(username="dave"), live_server_url).get(url).status_code == 404
     admin = make_user("root")

@@ -1,0 +1,128 @@
+"""Admission. A call is made only once its worst case (the prompt's estimated tokens plus max_tokens,
+or its images) is held against what the team has available and what the member may still spend.
+Available is the wallet after everything already committed (unsettled records, then holds) is paid
+by the wallet's one rule; so is the member's month. Placing a hold locks the team's row (SQLite's
+IMMEDIATE transactions lock the whole database), so calls racing for the last yuan are admitted one
+after the other and the loser is refused, however many web processes they come through."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import money
+from accounts.models import Hold, Membership, Team, UsageRecord
+from accounts.services.pricing import PriceBook
+from accounts.services.usage import member_month_spend
+from accounts.services.wallet import Wallet
+
+
+class SpendRefused(Exception):
+    """A call the team or the member cannot pay for, in words for them. Nothing was sent upstream."""
+
+
+@dataclass(frozen=True)
+class WorstCase:
+    """A call about to be made, at its most expensive, in a usage record's terms."""
+
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    images: int = 0
+    size: str = ""
+    created_at: object = None
+
+
+@dataclass
+class Standing:
+    """A team's wallet once everything committed is paid: what a new call can still draw on."""
+
+    wallet: Wallet
+    held_nano: int
+    held_calls: int
+    unsettled_nano: int
+    unsettled_calls: int
+
+    @property
+    def available_cash_nano(self) -> int:
+        return self.wallet.cash_nano
+
+
+def team_standing(*, team: Team, lock: bool = False) -> Standing:
+    """The team's cash and packs after paying its unsettled records and then its holds, oldest first,
+    each by the wallet's one rule (packs as they would really be drawn)."""
+    wallet = Wallet.of(team, lock=lock)
+    unsettled = list(UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by("id"))
+    holds = list(Hold.objects.filter(team=team).order_by("id"))
+    book = PriceBook({item.model for item in [*unsettled, *holds]})
+    unsettled_nano = 0
+    for record in unsettled:
+        charge = book.charge(record)
+        unsettled_nano += charge.cost_nano
+        wallet.pay(record, charge)
+    for hold in holds:
+        wallet.pay(hold, book.charge(hold))
+    return Standing(wallet=wallet, held_nano=sum(hold.amount_nano for hold in holds), held_calls=len(holds),
+                    unsettled_nano=unsettled_nano, unsettled_calls=len(unsettled))
+
+
+def hold_place(*, membership: Membership, request_id: str, call: WorstCase,
+               source: str = UsageRecord.Source.PLAYGROUND) -> Hold:
+    """Hold ``call``'s worst case for the member's team, or raise SpendRefused. Call inside the
+    transaction that saves the call, so a refused call leaves nothing behind."""
+    now = timezone.now()
+    call = WorstCase(**{**call.__dict__, "created_at": now})
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(id=membership.team_id)
+        cap = Membership.objects.values_list("monthly_cap_nano", flat=True).get(id=membership.id)
+        book = PriceBook([call.model])
+        price, charge = book.in_force(call.model, now, call.size), book.charge(call, now)
+        if cap is not None and charge.cost_nano:
+            _check_cap(team, membership, cap, charge.cost_nano, now)
+        if team.billing == Team.Billing.PREPAID:
+            _check_balance(team, call, price, charge)
+        return Hold.objects.create(request_id=request_id, team=team, user_id=membership.user_id, model=call.model,
+                                   source=source, prompt_tokens=call.prompt_tokens,
+                                   completion_tokens=call.completion_tokens, images=call.images, size=call.size,
+                                   amount_nano=charge.cost_nano, created_at=now,
+                                   expires_at=now + timedelta(seconds=settings.HOLD_MAX_SECONDS))
+
+
+def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now) -> None:
+    spent = member_month_spend(team=team, user=membership.user, now=now, with_holds=True)
+    if spent + cost > cap:
+        left = max(cap - spent, 0)
+        raise SpendRefused(
+            f"This call could cost up to {money.yuan_exact(cost)}, and you have {money.yuan_exact(left)} left of "
+            f"your monthly cap of {money.yuan_exact(cap)} in {team.name} (calls in progress count). "
+            "Lower max_tokens, or ask a team admin to raise the cap.")
+
+
+def _check_balance(team: Team, call: WorstCase, price, charge) -> None:
+    if price is None:
+        raise SpendRefused(f"{call.model} has no price yet, so {team.name} (prepaid) cannot be charged for it. "
+                           "A site admin can add its price.")
+    if not charge.cost_nano:
+        return  # a free model
+    standing = team_standing(team=team, lock=True)
+    available = standing.available_cash_nano
+    payment = standing.wallet.pay(call, charge)
+    if payment.cash_nano and standing.wallet.cash_nano < 0:
+        held = f", {money.yuan_exact(standing.held_nano)} held for calls in progress" if standing.held_calls else ""
+        raise SpendRefused(
+            f"{team.name} cannot cover this call: it could cost up to {money.yuan_exact(charge.cost_nano)}, and "
+            f"{money.yuan_exact(max(available, 0))} is available for {call.model} (cash {money.yuan_exact(team.cash_nano)}"
+            f"{held}; no pack covers the rest). Top up, or lower max_tokens.")
+
+
+def hold_release(*, request_id: str) -> None:
+    """The call produced nothing to bill (refused upstream, failed before any output)."""
+    Hold.objects.filter(request_id=request_id).delete()
+
+
+def holds_expire(*, now=None) -> int:
+    """Release holds whose call died without a word (a crashed process): past their expiry."""
+    expired, _ = Hold.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return expired
