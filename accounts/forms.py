@@ -6,6 +6,7 @@ from django.contrib.auth.password_validation import validate_password
 
 from accounts import money
 from accounts.models import AlertChannel, Membership, Team, TopUp
+from accounts.reports import Period
 
 
 class YuanField(forms.CharField):
@@ -30,33 +31,47 @@ class YuanField(forms.CharField):
         return nano
 
 
-class PeriodForm(forms.Form):
-    start = forms.DateField(required=False)
-    end = forms.DateField(required=False)
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+MAX_PERIOD_DAYS = 366
+
+
+class DateRangeForm(forms.Form):
+    """``start`` and ``end`` (whole local days, both included), defaulted, then held to one rule
+    wherever a period is asked for: in order, within 2000–2100, at most 366 days. ``period`` is the
+    result in ``cleaned_data``."""
+
+    start = forms.DateField(required=False, error_messages={"invalid": "start must be a date, YYYY-MM-DD."})
+    end = forms.DateField(required=False, error_messages={"invalid": "end must be a date, YYYY-MM-DD."})
+    default_days = 30
+
+    def __init__(self, *args, required: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("start", "end"):
+            self.fields[name].required = required
+            self.fields[name].error_messages["required"] = f"Give {name}=YYYY-MM-DD."
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        default = Period.last_days(self.default_days)
+        start, end = cleaned.get("start") or default.start, cleaned.get("end") or default.end
+        if not (FIRST_DAY <= start <= LAST_DAY and FIRST_DAY <= end <= LAST_DAY):
+            raise forms.ValidationError(f"Dates go from {FIRST_DAY} to {LAST_DAY}.")
+        if start > end:
+            raise forms.ValidationError("The start comes after the end.")
+        if (end - start).days + 1 > MAX_PERIOD_DAYS:
+            raise forms.ValidationError(f"Pick at most {MAX_PERIOD_DAYS} days at a time.")
+        cleaned["start"], cleaned["end"], cleaned["period"] = start, end, Period(start, end)
+        return cleaned
+
+    def problems(self) -> str:
+        return " ".join(error for errors in self.errors.values() for error in errors)
+
+
+class PeriodForm(DateRangeForm):
     member = forms.IntegerField(required=False)
     model = forms.CharField(required=False, max_length=64)
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end and start > end:
-            raise forms.ValidationError("The start comes after the end.")
-        if start and end and (end - start).days > 366:
-            raise forms.ValidationError("Pick at most a year at a time.")
-        return cleaned
-
-
-class CsvPeriodForm(forms.Form):
-    start = forms.DateField(error_messages={"required": "Give start=YYYY-MM-DD.",
-                                            "invalid": "start must be a date, YYYY-MM-DD."})
-    end = forms.DateField(error_messages={"required": "Give end=YYYY-MM-DD.",
-                                          "invalid": "end must be a date, YYYY-MM-DD."})
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
-            raise forms.ValidationError("The start comes after the end.")
-        return cleaned
 
 
 class TopUpForm(forms.Form):
@@ -135,20 +150,11 @@ class ChannelForm(forms.Form):
         return cleaned
 
 
-class RerateForm(forms.Form):
-    start = forms.DateField()
-    end = forms.DateField()
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
-            raise forms.ValidationError("The start comes after the end.")
-        return cleaned
-
-
 def month_of(value: str) -> date | None:
+    """The first day of a "YYYY-MM" month within the years periods may span, or None."""
     try:
         year, month = (int(part) for part in value.split("-"))
-        return date(year, month, 1)
+        first = date(year, month, 1)
     except ValueError:
         return None
+    return first if FIRST_DAY <= first <= LAST_DAY else None

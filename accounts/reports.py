@@ -5,10 +5,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from accounts.models import DailyUsage, Membership, Pack, Team, UsageRecord
+from accounts.models import DailyUsage, Hold, Membership, Pack, Team, UsageRecord
 from accounts.services.alerts import days_left
 from accounts.services.holds import team_standing
 
@@ -131,6 +131,26 @@ def balance(team: Team, *, now=None) -> Balance:
                    days_left=days_left(team=team, today=today))
 
 
+@dataclass
+class OverHolds:
+    calls: int = 0
+    over_nano: int = 0
+
+
+def over_holds(team: Team, filters: Filters) -> OverHolds:
+    """Settled calls that cost more than the worst case held for them: an upstream that used more
+    than max_tokens allowed (or a prompt the estimate undercounted). What pushed past a cap or a
+    prepaid balance, if anything did."""
+    start, end = filters.period.bounds()
+    records = UsageRecord.objects.filter(team=team, status=UsageRecord.Status.SETTLED, created_at__gte=start,
+                                         created_at__lt=end, held_nano__isnull=False,
+                                         cost_nano__gt=F("held_nano"))
+    if filters.user_id is not None:
+        records = records.filter(user_id=filters.user_id)
+    found = records.aggregate(calls=Count("id"), over=Sum(F("cost_nano") - F("held_nano")))
+    return OverHolds(calls=found["calls"], over_nano=found["over"] or 0)
+
+
 def months_with_usage(team: Team) -> list[date]:
     days = DailyUsage.objects.filter(team=team).dates("day", "month", order="DESC")
     return list(days)
@@ -143,3 +163,37 @@ def unpriced_calls(team: Team | None = None) -> list[dict]:
     if team is not None:
         records = records.filter(team=team)
     return list(records.values("model").annotate(calls=Count("id")).order_by("model"))
+
+
+# --------------------------------------------------------------------------- site-wide (staff)
+
+def site_teams(period: Period) -> list[dict]:
+    """Every team: how it pays, its cash, its spend in the period, and what is in flight now."""
+    spend = {row["team_id"]: row for row in DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
+             .values("team_id").annotate(cost_nano=Sum("cost_nano"), calls=Sum("calls"))}
+    held = {row["team_id"]: row for row in Hold.objects.values("team_id").annotate(held_nano=Sum("amount_nano"),
+                                                                                   held_calls=Count("id"))}
+    unsettled = dict(UsageRecord.objects.filter(status=UsageRecord.Status.UNSETTLED).order_by().values(
+        "team_id").annotate(calls=Count("id")).values_list("team_id", "calls"))
+    rows = [{"team": team, "cost_nano": spend.get(team.id, {}).get("cost_nano") or 0,
+             "calls": spend.get(team.id, {}).get("calls") or 0,
+             "held_nano": held.get(team.id, {}).get("held_nano") or 0,
+             "held_calls": held.get(team.id, {}).get("held_calls") or 0,
+             "unsettled_calls": unsettled.get(team.id, 0)}
+            for team in Team.objects.select_related("personal_for")]
+    return sorted(rows, key=lambda row: (-row["cost_nano"], row["team"].name))
+
+
+def site_users(period: Period) -> list[dict]:
+    """Every user who spent in the period, across all their teams, with the split by team."""
+    users: dict[int, dict] = {}
+    for row in (DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
+                .values("user_id", "user__username", "team__name").annotate(cost_nano=Sum("cost_nano"),
+                                                                           calls=Sum("calls"))
+                .order_by("user__username", "-cost_nano")):
+        user = users.setdefault(row["user_id"], {"username": row["user__username"], "cost_nano": 0, "calls": 0,
+                                                 "teams": []})
+        user["cost_nano"] += row["cost_nano"]
+        user["calls"] += row["calls"]
+        user["teams"].append({"name": row["team__name"], "cost_nano": row["cost_nano"]})
+    return sorted(users.values(), key=lambda user: (-user["cost_nano"], user["username"]))

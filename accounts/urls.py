@@ -6,6 +6,7 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("summary.json", views.summary_json, name="summary"),
+    path("site/", views.site_spend, name="site"),
     path("usage.csv", views.usage_csv, name="usage_csv"),
     path("topups.csv", views.topups_csv, name="topups_csv"),
     path("bills/", views.bills, name="bills"),

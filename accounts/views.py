@@ -18,16 +18,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import charts, money, reports
 from accounts.forms import (
+    FIRST_DAY,
+    LAST_DAY,
     AcceptInviteForm,
     AddMemberForm,
     BillingForm,
     ChannelForm,
-    CsvPeriodForm,
+    DateRangeForm,
     InviteForm,
     MemberForm,
     NewTeamForm,
     PeriodForm,
-    RerateForm,
     RuleForm,
     TopUpForm,
     month_of,
@@ -46,14 +47,13 @@ from accounts.models import (
 )
 from accounts.selectors import (
     SESSION_KEY,
+    active_membership,
     get_membership_for_user,
     require_membership,
     team_for_member,
 )
 from accounts.services import alerts, teams, wallet
 from accounts.services.pricing import PriceBook
-
-DASHBOARD_DAYS = 30
 
 
 def _manager(request) -> Membership:
@@ -66,12 +66,11 @@ def _manager(request) -> Membership:
 # --------------------------------------------------------------------------- dashboard
 
 def _filters(request, membership) -> tuple[PeriodForm, reports.Filters]:
+    """The dashboard's filters; a period out of range falls back to the last 30 days, with the form
+    saying why (and the page answering 400)."""
     form = PeriodForm(request.GET)
-    default = reports.Period.last_days(DASHBOARD_DAYS)
     data = form.cleaned_data if form.is_valid() else {}
-    period = reports.Period(data.get("start") or default.start, data.get("end") or default.end)
-    if period.start > period.end:
-        period = default
+    period = data.get("period") or reports.Period.last_days(PeriodForm.default_days)
     user_id = reports.visible_user_id(membership, data.get("member"))
     return form, reports.Filters(period=period, user_id=user_id, model=data.get("model") or "")
 
@@ -101,8 +100,9 @@ def dashboard(request):
         "model_choices": sorted(set(reports.rollups(team, reports.Filters(
             filters.period, user_id=reports.visible_user_id(membership, None))).values_list("model", flat=True))),
         "unpriced": reports.unpriced_calls(team),
+        "over_holds": reports.over_holds(team, filters),
     }
-    return render(request, "accounts/dashboard.html", context)
+    return render(request, "accounts/dashboard.html", context, status=400 if form.errors else 200)
 
 
 @require_GET
@@ -124,6 +124,20 @@ def summary_json(request):
         "unsettled_calls": balance.unsettled.calls,
         "days_left": balance.days_left,
     })
+
+
+@require_GET
+def site_spend(request):
+    """Site staff: every team's and every user's spend, so no spend on the site's key is out of sight."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Site-wide spend is for site admins.")
+    form = DateRangeForm(request.GET)
+    period = form.cleaned_data["period"] if form.is_valid() else reports.Period.last_days(DateRangeForm.default_days)
+    teams_ = reports.site_teams(period)
+    return render(request, "accounts/site.html", {
+        "membership": active_membership(request), "form": form, "period": period, "teams": teams_,
+        "users": reports.site_users(period), "total_nano": sum(row["cost_nano"] for row in teams_),
+    }, status=400 if form.errors else 200)
 
 
 # --------------------------------------------------------------------------- exports
@@ -199,11 +213,10 @@ def _csv_response(lines, filename: str) -> StreamingHttpResponse:
 @require_GET
 def usage_csv(request):
     membership = require_membership(request)
-    form = CsvPeriodForm(request.GET)
+    form = DateRangeForm(request.GET, required=True)
     if not form.is_valid():
-        problems = [error for errors in form.errors.values() for error in errors]
-        return HttpResponse("\n".join(problems) + "\n", status=400, content_type="text/plain; charset=utf-8")
-    period = reports.Period(form.cleaned_data["start"], form.cleaned_data["end"])
+        return HttpResponse(form.problems() + "\n", status=400, content_type="text/plain; charset=utf-8")
+    period = form.cleaned_data["period"]
     start, end = period.bounds()
     records = UsageRecord.objects.filter(team=membership.team, created_at__gte=start, created_at__lt=end)
     if not membership.manages:
@@ -239,7 +252,8 @@ def bill(request, month: str):
     membership = require_membership(request)
     first = month_of(month)
     if first is None:
-        raise Http404("No such month.")
+        return render(request, "400.html", {"reason": f"“{month}” is not a month from {FIRST_DAY:%Y-%m} to "
+                                                      f"{LAST_DAY:%Y-%m} (YYYY-MM)."}, status=400)
     period = reports.Period.month(first.year, first.month)
     filters = reports.Filters(period=period, user_id=reports.visible_user_id(membership, None))
     rows = reports.rollups(membership.team, filters)
@@ -279,17 +293,17 @@ def pricing(request):
     book = PriceBook(ModelEntry.objects.values_list("name", flat=True))
     current = [(entry, book.in_force(entry.name, now)) for entry in ModelEntry.objects.all()]
     history = Price.objects.all().order_by("model", "size", "-effective_from")
-    form = RerateForm(request.GET or None, initial={"start": reports.Period.last_days(30).start,
-                                                    "end": timezone.localdate()})
+    form = DateRangeForm(request.GET or None, required=True, initial={"start": reports.Period.last_days(30).start,
+                                                                     "end": timezone.localdate()})
     rerate = None
     if form.is_valid():
-        period = reports.Period(form.cleaned_data["start"], form.cleaned_data["end"])
+        period = form.cleaned_data["period"]
         lines = _rerate(membership.team, period)
         rerate = {"period": period, "lines": lines, "charged": sum(line["charged"] for line in lines),
                   "today": sum(line["today"] for line in lines)}
     return render(request, "accounts/pricing.html", {
         "membership": membership, "current": current, "history": history, "form": form, "rerate": rerate,
-        "unpriced": reports.unpriced_calls(membership.team)})
+        "unpriced": reports.unpriced_calls(membership.team)}, status=400 if form.errors else 200)
 
 
 # --------------------------------------------------------------------------- top-ups

@@ -98,7 +98,7 @@ def check_image(source: str | os.PathLike | BinaryIO, limits: ImageLimits, *, na
     :class:`ImageRejected`."""
     size = _size_of(source)
     if size > limits.max_bytes:
-        raise ImageRejected(f"{name} is {_megabytes(size)}; images must be under {_megabytes(limits.max_bytes)}.")
+        raise ImageRejected(f"{name} is {_megabytes(size)}; images may be at most {_megabytes(limits.max_bytes)}.")
     allowed = " or ".join(limits.formats)
     try:
         with warnings.catch_warnings():

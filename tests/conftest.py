@@ -4,6 +4,7 @@
 import pytest
 
 from tests.support import (
+    AppProcess,
     LiveServer,
     SimulatorLog,
     database_url_for_tests,
@@ -88,12 +89,13 @@ def live_server_url(transactional_db, _wire_services):
 
 def worker_env(redis_server, upstream) -> dict:
     """What a worker process needs to work on this test run's database, Redis and simulator."""
+    from django.conf import settings
     from django.db import connection
 
     return {
         "REDIS_URL": redis_server.url,
         "DATABASE_URL": database_url_for_tests(connection.settings_dict),
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": settings.SECRET_KEY,  # sessions signed here are good there
         "ZHIPUAI_BASE_URL": upstream.base_url,
         "ZHIPUAI_API_KEY": SIM_KEY,  # the simulator of this run takes only its own key
         "UPSTREAM_MAX_RETRIES": "0",
@@ -108,6 +110,21 @@ def celery_worker(transactional_db, redis_server, upstream):
     if process.poll() is None:
         process.terminate()
         process.wait(15)
+
+
+@pytest.fixture
+def web_process(live_server_url, redis_server, upstream):
+    """Start more web processes of the app on the test's database and Redis, each with the settings
+    it needs given as environment, as a deployment would: ``web_process(MAX_…="10")``."""
+    started = []
+
+    def start(**env) -> AppProcess:
+        started.append(AppProcess({**worker_env(redis_server, upstream), **env}))
+        return started[-1]
+
+    yield start
+    for app in started:
+        app.stop()
 
 
 @pytest.fixture

@@ -26,7 +26,11 @@ def gif() -> bytes:
 
 def huge_png(side: int = 7000) -> bytes:
     """Many pixels, few bytes: a one-bit image."""
-    return _saved(Image.new("1", (side, side)), "PNG")
+    return one_bit_png(side, side)
+
+
+def one_bit_png(width: int, height: int) -> bytes:
+    return _saved(Image.new("1", (width, height)), "PNG")
 
 
 def noisy_png(target_bytes: int, seed: int = 1) -> bytes:

@@ -141,6 +141,37 @@ class LiveServer:
         self.thread.join(10)
 
 
+class AppProcess:
+    """The app in a web process of its own (uvicorn), beside the in-test one: what one process
+    holds in memory, the other cannot see; only the database and Redis are shared."""
+
+    def __init__(self, env: dict):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port",
+             str(self.port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+            cwd=ROOT, env={**os.environ, **env})
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError("the second web process did not start")
+            try:
+                httpx.get(f"{self.url}/accounts/login/", timeout=1)
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the second web process did not answer") from None
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(15)
+
+
 def start_worker(env: dict, *, extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
     """A real Celery worker process (prefork pool of one) against the test database and Redis."""
     return subprocess.Popen(

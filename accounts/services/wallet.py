@@ -49,8 +49,10 @@ class Wallet:
 
     @classmethod
     def of(cls, team: Team, *, lock: bool = False) -> "Wallet":
+        """The team's wallet as the database has it now (``lock``: its packs locked till commit)."""
+        cash = Team.objects.filter(id=team.id).values_list("cash_nano", flat=True).get()
         packs = Pack.objects.filter(team=team, expired=False, remaining__gt=0)
-        return cls(team.cash_nano, list(packs.select_for_update() if lock else packs))
+        return cls(cash, list(packs.select_for_update() if lock else packs))
 
     def paying_packs(self, call) -> list[Pack]:
         usable = [p for p in self.packs if p.covers(call.model) and p.usable_at(call.created_at)]

@@ -18,7 +18,8 @@ def yuan_exact(nano) -> str:
 
 @register.filter
 def yuan_plain(nano) -> str:
-    return money.rounded(int(nano or 0))
+    """For a form field: every digit, so saving the form again changes nothing."""
+    return money.exact(int(nano or 0))
 
 
 @register.filter

@@ -34,7 +34,7 @@ def test_a_file_object_is_checked_like_a_path(tmp_path):
 
 
 @pytest.mark.parametrize("data, words", [
-    (pictures.oversized_jpeg(), "is 6 MB; images must be under 5 MB"),
+    (pictures.oversized_jpeg(), "is 6 MB; images may be at most 5 MB"),
     (pictures.gif(), "is a GIF file; send JPEG or PNG"),
     (pictures.huge_png(7000), "is 7000×7000 pixels; the limit is 6000×6000"),
     (pictures.truncated_png(), "could not be read as JPEG or PNG; the file may be damaged"),
@@ -78,3 +78,21 @@ def test_a_body_without_images_is_plain_bytes():
     content, headers = jsonbody.encode({"model": "glm-4", "messages": [{"role": "user", "content": "hi"}]})
     assert content == b'{"model":"glm-4","messages":[{"role":"user","content":"hi"}]}'
     assert headers == {"Content-Type": "application/json", "Content-Length": str(len(content))}
+
+
+@pytest.mark.parametrize("width, height, passes", [(6000, 6000, True), (6001, 10, False), (10, 6001, False)])
+def test_the_side_limit_is_inclusive(tmp_path, width, height, passes):
+    path = write(tmp_path, "side.png", pictures.one_bit_png(width, height))
+    if passes:
+        assert (check_image(path, GLM_4V.images).width, check_image(path, GLM_4V.images).height) == (width, height)
+    else:
+        with pytest.raises(ImageRejected, match=f"is {width}×{height} pixels; the limit is 6000×6000"):
+            check_image(path, GLM_4V.images)
+
+
+def test_exactly_five_megabytes_passes_and_one_byte_more_does_not(tmp_path):
+    limit = GLM_4V.images.max_bytes
+    assert limit == 5 * 1024 * 1024
+    assert check_image(write(tmp_path, "five.jpg", pictures.oversized_jpeg(limit - 1)), GLM_4V.images).size == limit
+    with pytest.raises(ImageRejected, match="images may be at most 5 MB"):
+        check_image(write(tmp_path, "more.jpg", pictures.oversized_jpeg(limit)), GLM_4V.images)

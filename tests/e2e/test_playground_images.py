@@ -53,7 +53,7 @@ def test_ask_about_an_attached_image_then_follow_up(page, upstream, tmp_path):
 
 
 @pytest.mark.parametrize("name, data, words", [
-    ("big.jpg", pictures.oversized_jpeg(), "images must be under 5 MB"),
+    ("big.jpg", pictures.oversized_jpeg(), "images may be at most 5 MB"),
     ("broken.png", pictures.truncated_png(), "the file may be damaged"),
     ("anim.gif", pictures.gif(), "is a GIF file"),
     ("huge.png", pictures.huge_png(7000), "the limit is 6000×6000"),

@@ -67,7 +67,7 @@ def test_an_image_turn_sends_the_uploaded_bytes_and_a_follow_up_carries_them(ali
 
 
 @pytest.mark.parametrize("name, data, words", [
-    ("big.jpg", pictures.oversized_jpeg(), "is 6 MB; images must be under 5 MB"),
+    ("big.jpg", pictures.oversized_jpeg(), "is 6 MB; images may be at most 5 MB"),
     ("broken.png", pictures.truncated_png(), "could not be read as JPEG or PNG"),
     ("anim.gif", pictures.gif(), "is a GIF file; send JPEG or PNG"),
     ("huge.png", pictures.huge_png(7000), "is 7000×7000 pixels; the limit is 6000×6000"),
