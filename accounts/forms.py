@@ -2,11 +2,13 @@ from datetime import date
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.contrib.auth.password_validation import validate_password
 
 from accounts import money
 from accounts.models import AlertChannel, Membership, Team, TopUp
 from accounts.reports import Period
+from accounts.webhooks import WebhookRefused, webhook_target
 
 
 class YuanField(forms.CharField):
@@ -111,7 +113,8 @@ class NewTeamForm(forms.Form):
 
 
 class AcceptInviteForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=150, validators=[UnicodeUsernameValidator()],
+                              help_text="Letters, digits and @ . + - _ only.")  # Django's own rule
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
 
     def clean_username(self):
@@ -146,6 +149,10 @@ class ChannelForm(forms.Form):
             forms.EmailField().clean(target)
         elif kind:
             forms.URLField(error_messages={"invalid": "Enter the webhook's full URL (https://…)."}).clean(target)
+            try:
+                webhook_target(target)
+            except WebhookRefused as refused:
+                raise forms.ValidationError({"target": str(refused)}) from None
         cleaned["target"] = target
         return cleaned
 

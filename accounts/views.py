@@ -169,9 +169,18 @@ def _paid_from(record: UsageRecord, entries: list[LedgerEntry]) -> str:
     return "; ".join(parts) or "free"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_safe(value) -> str:
+    """A cell a spreadsheet will not run: text that would start a formula gets a leading ' (OWASP)."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def _csv_line(values) -> str:
     out = io.StringIO()
-    csv.writer(out).writerow(values)
+    csv.writer(out).writerow([_formula_safe(value) for value in values])
     return out.getvalue()
 
 
@@ -204,8 +213,10 @@ async def _usage_lines(records_query):
     yield _csv_line(["total", "", "", "", "", "", prompt, completion, images, "", "", money.exact(cost), ""])
 
 
-def _csv_response(lines, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+def _csv_response(lines, filename: str) -> HttpResponse:
+    """A CSV download: ``lines`` is the whole text, or an async iterator of it (streamed)."""
+    kind = HttpResponse if isinstance(lines, str) else StreamingHttpResponse
+    response = kind(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -235,7 +246,7 @@ def topups_csv(request):
                      topup.created_by.get_username() if topup.created_by else ""])
         total += topup.amount_nano
     rows.append(["total", "", money.exact(total), "", "", ""])
-    return _csv_response(iter(["".join(_csv_line(row) for row in rows)]), "topups.csv")
+    return _csv_response("".join(_csv_line(row) for row in rows), "topups.csv")
 
 
 # --------------------------------------------------------------------------- bills

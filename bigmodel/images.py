@@ -143,18 +143,49 @@ def _megabytes(size: int) -> str:
     return f"{size / 1048576:.1f} MB".replace(".0 MB", " MB")
 
 
-def fetch_file(url: str, target: BinaryIO, *, max_bytes: int, timeout: float = 60) -> None:
-    """Download a generated image's temporary link into ``target``, a chunk at a time."""
-    received = 0
+@dataclass(frozen=True)
+class FileHosts:
+    """Where a generated file may be fetched from: https on ``domains`` (and their subdomains), and the
+    upstream's own origin as configured (the simulator's http://127.0.0.1:… among them)."""
+
+    domains: tuple[str, ...]
+    origin: str
+
+    def allows(self, url: httpx.URL) -> bool:
+        if f"{url.scheme}://{url.netloc.decode()}" == self.origin.rstrip("/"):
+            return True
+        host = (url.host or "").lower()
+        return url.scheme == "https" and any(host == d or host.endswith(f".{d}") for d in self.domains)
+
+
+MAX_REDIRECTS = 3
+
+
+def fetch_file(url: str, target: BinaryIO, *, max_bytes: int, hosts: FileHosts, timeout: float = 60) -> None:
+    """Download a generated image's temporary link into ``target``, a chunk at a time: only from the
+    upstream's hosts, following a redirect only within the same host."""
+    received, current = 0, httpx.URL(url)
+    if not hosts.allows(current):
+        raise FetchFailed(f"the image link is not on BigModel's file hosts ({current.host})")
     try:
-        with httpx.stream("GET", url, timeout=httpx.Timeout(timeout, connect=10), follow_redirects=True) as response:
-            if response.status_code != 200:
-                raise FetchFailed(f"the image link answered HTTP {response.status_code}")
-            for chunk in response.iter_bytes(64 * 1024):
-                received += len(chunk)
-                if received > max_bytes:
-                    raise FetchFailed(f"the image is larger than {_megabytes(max_bytes)}")
-                target.write(chunk)
-    except httpx.HTTPError as error:
-        raise FetchFailed(f"the image link could not be reached ({type(error).__name__})") from error
-    target.seek(0)
+        with httpx.Client(timeout=httpx.Timeout(timeout, connect=10), follow_redirects=False) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                with client.stream("GET", current) as response:
+                    if response.is_redirect:
+                        following = current.join(response.headers.get("location", ""))
+                        if following.host != current.host or not hosts.allows(following):
+                            raise FetchFailed("the image link redirected to another host")
+                        current = following
+                        continue
+                    if response.status_code != 200:
+                        raise FetchFailed(f"the image link answered HTTP {response.status_code}")
+                    for chunk in response.iter_bytes(64 * 1024):
+                        received += len(chunk)
+                        if received > max_bytes:
+                            raise FetchFailed(f"the image is larger than {_megabytes(max_bytes)}")
+                        target.write(chunk)
+                    target.seek(0)
+                    return
+    except httpx.HTTPError:
+        raise FetchFailed("the image link could not be reached") from None
+    raise FetchFailed("the image link redirected too many times")

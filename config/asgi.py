@@ -1,10 +1,13 @@
-"""The ASGI entry point (uvicorn). Static files are served here too, so one process is the whole web app."""
+"""The ASGI entry point (uvicorn). Static files are served here too, so one process is the whole web app;
+request bodies are held to their limit before Django spools them to disk."""
 
 import os
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
+from config.bodylimit import BodyLimit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = ASGIStaticFilesHandler(get_asgi_application())
+application = BodyLimit(ASGIStaticFilesHandler(get_asgi_application()))

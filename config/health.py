@@ -1,5 +1,7 @@
 """GET /healthz: is every piece the app needs up? 200 only when all are."""
 
+import hmac
+
 import httpx
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -40,9 +42,19 @@ def _upstream() -> str:
 CHECKS = {"database": _database, "redis": _redis, "worker": _worker, "upstream": _upstream}
 
 
+def _may_see_details(request) -> bool:
+    """A site admin's session, or ``Authorization: Bearer <HEALTHZ_TOKEN>`` (a monitor's)."""
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    token = settings.HEALTHZ_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
 @login_not_required
 @require_GET
 def healthz(request):
+    """Up or down for anyone (a load balancer); which part and why only for those allowed."""
     report = {"upstream_mode": settings.UPSTREAM_MODE}
     healthy = True
     for name, check in CHECKS.items():
@@ -52,4 +64,6 @@ def healthz(request):
             healthy = False
             report[name] = f"down: {type(exc).__name__}: {exc}"[:200]
     report["status"] = "ok" if healthy else "degraded"
+    if not _may_see_details(request):
+        report = {"status": report["status"]}
     return JsonResponse(report, status=200 if healthy else 503)

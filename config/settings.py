@@ -1,9 +1,11 @@
 """GLM Console settings: read from the environment only (see .env.example)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from bigmodel.auth import ApiKey
 from bigmodel.errors import ConfigurationError
@@ -29,12 +31,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "accounts",
     "playground",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -44,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.htmx_login_redirect",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -85,6 +90,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": env_int("DATABASE_POOL_SIZE", 20),
                                                 "timeout": 30}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Logins are throttled per username and per address, for the app's login and the admin alike.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -128,6 +142,9 @@ ZHIPUAI_BASE_URL = env_str("ZHIPUAI_BASE_URL") or (
     if ZHIPUAI_API_KEY
     else f"http://127.0.0.1:{SIMULATOR_PORT}/api/paas/v4"
 )
+# Generated images are fetched only over https from these hosts (and their subdomains), or from the
+# upstream's own address (the simulator's, offline).
+UPSTREAM_FILE_HOSTS = env_list("UPSTREAM_FILE_HOSTS", "bigmodel.cn,chatglm.cn")
 UPSTREAM_TIMEOUT_SECONDS = env_int("UPSTREAM_TIMEOUT_SECONDS", 300)
 UPSTREAM_MAX_RETRIES = env_int("UPSTREAM_MAX_RETRIES", 2)
 
@@ -166,6 +183,9 @@ PERSONAL_TEAMS = env_bool("PERSONAL_TEAMS", True)
 # Cash top-ups and billing modes are site staff's; 1 lets a team's owners do both too.
 TEAM_OWNERS_MAY_TOP_UP = env_bool("TEAM_OWNERS_MAY_TOP_UP", False)
 PACK_EXPIRY_ALERT_DAYS = env_int("PACK_EXPIRY_ALERT_DAYS", 7)
+# Alert webhooks go only to https addresses on the public internet; 1 also allows private addresses
+# and plain http, for a receiver inside your own network.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 # A hold outlives a call only when its process died; the sweeper releases it after this long.
 HOLD_MAX_SECONDS = env_int("HOLD_MAX_SECONDS", 3600)
 
@@ -199,3 +219,35 @@ LOGGING = {
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Behind a TLS proxy (see .env.example): the proxy's header says the request came over https, so
+# links (invites among them) are built with https; cookies only travel over https; browsers are told
+# to keep to https (HSTS). Off by default, for http://127.0.0.1.
+if header := env_str("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + header.upper().replace("-", "_"), "https")
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's plain-http probe
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+# The pages load only the app's own scripts, styles and images: a reply steered by a prompt
+# injection cannot load anything from elsewhere. Style attributes stay allowed (meters, chart keys).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "blob:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# /healthz tells anyone up or down; its details need a site admin's session or this token.
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN")

@@ -90,8 +90,12 @@ def private_storage():
     return storages["private"]
 
 
+STORED_SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png"}
+
+
 def _upload_path(attachment: "Attachment", filename: str) -> str:
-    return f"uploads/{attachment.owner_id}/{attachment.public_id.hex}{Path(filename).suffix.lower()}"
+    """The suffix follows what the file was found to be, never the name it came with."""
+    return f"uploads/{attachment.owner_id}/{attachment.public_id.hex}{STORED_SUFFIXES[attachment.content_type]}"
 
 
 class Attachment(models.Model):

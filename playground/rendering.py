@@ -1,17 +1,40 @@
-"""Markdown to safe HTML for replies: fenced code highlighted by Pygments, everything sanitised by nh3."""
+"""Markdown to safe HTML for replies: fenced code highlighted by Pygments, everything sanitised by nh3.
+
+A reply is text a model wrote, and a prompt injection can steer what it writes: so it may not make the
+browser fetch anything. Markdown images become links (nothing loads until the user follows one), raw
+<img> tags are dropped, and links open in a new tab with neither opener nor referrer."""
+
+import xml.etree.ElementTree as etree
 
 import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
+from markdown.treeprocessors import Treeprocessor
 
 EXTENSIONS = ["fenced_code", "codehilite", "tables", "sane_lists", "nl2br"]
 EXTENSION_CONFIGS = {"codehilite": {"guess_lang": False, "css_class": "highlight"}}
-ALLOWED_TAGS = nh3.ALLOWED_TAGS | {"span", "div", "pre", "code", "table", "thead", "tbody", "tr", "th", "td"}
+ALLOWED_TAGS = (nh3.ALLOWED_TAGS - {"img"}) | {"span", "div", "pre", "code", "table", "thead", "tbody", "tr", "th",
+                                               "td"}
 ALLOWED_ATTRIBUTES = {**nh3.ALLOWED_ATTRIBUTES, "span": {"class"}, "div": {"class"}, "code": {"class"},
                       "pre": {"class"}}
 
 
+class _ImagesAsLinks(Treeprocessor):
+    def run(self, root: etree.Element) -> None:
+        for image in root.iter("img"):
+            src, alt = image.get("src", ""), image.get("alt") or "image"
+            image.clear()
+            image.tag, image.text = "a", f"🖼 {alt}"
+            image.set("href", src)
+
+
+class ImagesAsLinks(markdown.Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        md.treeprocessors.register(_ImagesAsLinks(md), "images_as_links", 0)
+
+
 def render_markdown(text: str) -> SafeString:
-    html = markdown.markdown(text, extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS)
+    html = markdown.markdown(text, extensions=[*EXTENSIONS, ImagesAsLinks()], extension_configs=EXTENSION_CONFIGS)
     return mark_safe(nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                               link_rel="noopener noreferrer nofollow"))
+                               link_rel="noopener noreferrer nofollow",
+                               set_tag_attribute_values={"a": {"target": "_blank"}}))

@@ -4,6 +4,7 @@ image generations."""
 import tempfile
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,7 +21,7 @@ from accounts.services.teams import team_ensure_personal
 from accounts.services.usage import usage_record
 from bigmodel.catalogue import ModelSpec
 from bigmodel.errors import BigModelError
-from bigmodel.images import FetchFailed, ImageInfo, fetch_file
+from bigmodel.images import FetchFailed, FileHosts, ImageInfo, fetch_file
 from bigmodel.params import build_chat_body
 from bigmodel.tokens import estimate_prompt_tokens
 from playground.models import Attachment, Conversation, ImageGeneration, Message
@@ -294,6 +295,11 @@ def _image_failed(generation: ImageGeneration, billed: BilledCall, **error) -> N
     billed.release()
 
 
+def _file_hosts() -> FileHosts:
+    base = urlsplit(settings.ZHIPUAI_BASE_URL)
+    return FileHosts(domains=tuple(settings.UPSTREAM_FILE_HOSTS), origin=f"{base.scheme}://{base.netloc}")
+
+
 def image_generation_store(*, generation_id: int) -> ImageGeneration | None:
     """Download the generated image into private storage: storing → done. Raises StoreFailed."""
     generation = ImageGeneration.objects.filter(id=generation_id, status=ImageGeneration.Status.STORING).first()
@@ -302,7 +308,7 @@ def image_generation_store(*, generation_id: int) -> ImageGeneration | None:
     ImageGeneration.objects.filter(id=generation_id).update(store_attempts=F("store_attempts") + 1)
     with tempfile.TemporaryFile() as download:
         try:
-            fetch_file(generation.upstream_url, download, max_bytes=STORE_MAX_BYTES)
+            fetch_file(generation.upstream_url, download, max_bytes=STORE_MAX_BYTES, hosts=_file_hosts())
         except FetchFailed as error:
             raise StoreFailed(str(error)) from error
         try:

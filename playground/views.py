@@ -3,6 +3,7 @@ from functools import partial
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,6 +17,7 @@ from playground import selectors, services, snippets
 from playground.files import private_file_response
 from playground.forms import ImageForm, TurnForm
 from playground.generation import replies_stop_and_settle, reply_stop, start_generation
+from playground.limits import held, stream_slot
 from playground.models import Message
 from playground.streaming import cost_events, message_events
 from playground.tasks import image_generate
@@ -186,12 +188,24 @@ async def edit_last(request, public_id):
     return await _respond_then_generate(_rerun, request, public_id, edit=True)
 
 
+TOO_MANY_STREAMS = ("Too many live streams are open for you ({limit}): close some tabs of the playground. "
+                    "This one reconnects by itself.")
+
+
+async def _event_stream(user, events) -> HttpResponse:
+    slot = await stream_slot(user.id)
+    if slot is None:
+        await events.aclose()
+        return HttpResponse(TOO_MANY_STREAMS.format(limit=settings.MAX_STREAMS_PER_USER), status=429,
+                            content_type="text/plain; charset=utf-8", headers={"Retry-After": "10"})
+    return StreamingHttpResponse(held(events, slot), content_type="text/event-stream", headers=SSE_HEADERS)
+
+
 @require_GET
 async def message_stream(request, message_id: int):
     user = await request.auser()
     message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
-    events = message_events(message, last_event_id=request.headers.get("Last-Event-ID"))
-    return StreamingHttpResponse(events, content_type="text/event-stream", headers=SSE_HEADERS)
+    return await _event_stream(user, message_events(message, last_event_id=request.headers.get("Last-Event-ID")))
 
 
 @require_GET
@@ -199,7 +213,7 @@ async def message_cost(request, message_id: int):
     """Pushes the reply's cost once its usage is settled (the page shows "cost pending…" until then)."""
     user = await request.auser()
     message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
-    return StreamingHttpResponse(cost_events(message), content_type="text/event-stream", headers=SSE_HEADERS)
+    return await _event_stream(user, cost_events(message))
 
 
 @require_POST

@@ -2,6 +2,8 @@
 and re-arms (with a "recovered" notice) when a top-up lifts it back. Every send is a row written
 before it is attempted and claimed once, so racing workers cannot send it twice."""
 
+from urllib.parse import urlsplit
+
 from django.db import models
 
 from accounts.models.teams import Team
@@ -38,7 +40,16 @@ class AlertChannel(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.target}"
+        return f"{self.get_kind_display()}: {self.masked_target}"
+
+    @property
+    def masked_target(self) -> str:
+        """Enough to tell channels apart, not enough to use one: a webhook's URL is its password."""
+        if self.kind == self.Kind.EMAIL:
+            name, _, domain = self.target.partition("@")
+            return f"{name[:1]}…@{domain}"
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.hostname}/…{self.target[-4:]}"
 
 
 class AlertSend(models.Model):

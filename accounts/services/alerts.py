@@ -6,7 +6,6 @@ import logging
 import uuid
 from datetime import timedelta
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -16,6 +15,7 @@ from django.utils import timezone
 from accounts import money
 from accounts.models import AlertChannel, AlertRule, AlertSend, DailyUsage, Membership, Pack, Team
 from accounts.services.usage import member_month_spend
+from accounts.webhooks import WebhookFailed, WebhookRefused, webhook_post
 
 log = logging.getLogger("accounts")
 
@@ -43,10 +43,11 @@ def days_left(*, team: Team, today=None) -> int | None:
 
 # --------------------------------------------------------------------------- raising
 
-def _raise(team: Team, *, key: str, event: str, subject: str, text: str) -> list[int]:
-    """One pending send per enabled channel; an event already raised on a channel is skipped."""
+def _raise(team: Team, *, key: str, event: str, subject: str, text: str, channels=None) -> list[int]:
+    """One pending send per enabled channel (or per one of ``channels``); an event already raised on
+    a channel is skipped."""
     created = []
-    for channel in AlertChannel.objects.filter(team=team, enabled=True):
+    for channel in channels if channels is not None else AlertChannel.objects.filter(team=team, enabled=True):
         try:
             with transaction.atomic():
                 send = AlertSend.objects.create(team=team, channel=channel, key=key, event=event, subject=subject,
@@ -140,7 +141,7 @@ def pack_expiry_alerts(*, now=None) -> int:
 def alert_test(*, channel: AlertChannel) -> AlertSend:
     key = f"test:{uuid.uuid4().hex}"
     _raise(channel.team, key=key, event="test", subject=f"{channel.team.name}: test alert",
-           text="This is a test from GLM Console: alerts for this team reach this channel.")
+           text="This is a test from GLM Console: alerts for this team reach this channel.", channels=[channel])
     return AlertSend.objects.get(channel=channel, key=key)
 
 
@@ -165,11 +166,9 @@ def webhook_payload(kind: str, send: AlertSend) -> dict:
 
 def _post(url: str, payload: dict) -> None:
     try:
-        response = httpx.post(url, json=payload, timeout=10)
-    except httpx.HTTPError as error:
-        raise DeliveryFailed(f"could not reach the webhook ({type(error).__name__})") from error
-    if not response.is_success:
-        raise DeliveryFailed(f"the webhook answered HTTP {response.status_code}")
+        response = webhook_post(url, payload)
+    except (WebhookRefused, WebhookFailed) as problem:
+        raise DeliveryFailed(str(problem)) from None
     try:
         body = response.json()
     except ValueError:
@@ -177,7 +176,7 @@ def _post(url: str, payload: dict) -> None:
     # Feishu answers 200 with {"code": …}; DingTalk and WeCom with {"errcode": …}: 0 is success.
     code = body.get("code", body.get("errcode", 0)) if isinstance(body, dict) else 0
     if code not in (0, "0", None):
-        raise DeliveryFailed(f"the webhook refused it: {body.get('msg') or body.get('errmsg') or code}")
+        raise DeliveryFailed(f"the webhook refused it: {body.get('msg') or body.get('errmsg') or code}"[:200])
 
 
 def alert_deliver(*, send_id: int) -> bool:
@@ -193,7 +192,11 @@ def alert_deliver(*, send_id: int) -> bool:
         else:
             _post(send.channel.target, webhook_payload(send.channel.kind, send))
     except Exception as error:
-        reason = str(error) if isinstance(error, DeliveryFailed) else f"{type(error).__name__}: {error}"
+        if isinstance(error, DeliveryFailed):
+            reason = str(error)
+        else:  # the details are for the server log, not the page
+            log.exception("alert %s could not be sent", send_id)
+            reason = "could not send the email" if send.channel.kind == AlertChannel.Kind.EMAIL else "sending failed"
         AlertSend.objects.filter(id=send_id).update(status=AlertSend.Status.PENDING, last_error=reason[:500])
         raise DeliveryFailed(reason) from error
     AlertSend.objects.filter(id=send_id).update(status=AlertSend.Status.SENT, sent_at=timezone.now(), last_error="")

@@ -1,5 +1,8 @@
 import itertools
+import json
+import threading
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -41,3 +44,43 @@ def record(user, team=None, *, model="glm-4", prompt=0, completion=0, images=0, 
         type(made).objects.filter(id=made.id).update(created_at=when)
         made.refresh_from_db()
     return made
+
+
+class Receiver:
+    """A local HTTP endpoint that records every POST; ``reply`` is what it answers."""
+
+    def __init__(self, reply=(200, {"code": 0})):
+        self.received: list[tuple[str, dict]] = []
+        self.reply = reply
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append((self.path, json.loads(body)))
+                status, payload = outer.reply
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()

@@ -1,10 +1,8 @@
 """Alerts: fire once per crossing, recover on top-up, every channel's own format, one send when
 workers race, failures retried and recorded."""
 
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
@@ -14,48 +12,8 @@ from accounts.models import AlertChannel, AlertRule, AlertSend, Membership
 from accounts.services import alerts, settlement
 from accounts.services.teams import member_add, member_set_cap
 from accounts.services.wallet import wallet_topup
-from tests.accounts.conftest import record
+from tests.accounts.conftest import Receiver, record
 from tests.support import owner_of, start_worker
-
-
-class Receiver:
-    """A local HTTP endpoint that records every POST; ``reply`` is what it answers."""
-
-    def __init__(self, reply=(200, {"code": 0})):
-        self.received: list[tuple[str, dict]] = []
-        self.reply = reply
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.received.append((self.path, json.loads(body)))
-                status, payload = outer.reply
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
-
-    def close(self):
-        self.server.shutdown()
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def deliver_pending():

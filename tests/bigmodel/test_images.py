@@ -1,12 +1,24 @@
 import base64
 import io
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from bigmodel import jsonbody
 from bigmodel.catalogue import default_catalogue
-from bigmodel.images import ImageFile, ImageRejected, check_image, image_file_part, uploads_problem
+from bigmodel.images import (
+    FetchFailed,
+    FileHosts,
+    ImageFile,
+    ImageRejected,
+    check_image,
+    fetch_file,
+    image_file_part,
+    uploads_problem,
+)
 from tests import pictures
 
 CATALOGUE = default_catalogue()
@@ -96,3 +108,54 @@ def test_exactly_five_megabytes_passes_and_one_byte_more_does_not(tmp_path):
     assert check_image(write(tmp_path, "five.jpg", pictures.oversized_jpeg(limit - 1)), GLM_4V.images).size == limit
     with pytest.raises(ImageRejected, match="images may be at most 5 MB"):
         check_image(write(tmp_path, "more.jpg", pictures.oversized_jpeg(limit)), GLM_4V.images)
+
+
+def test_generated_files_come_only_from_the_upstreams_hosts():
+    hosts = FileHosts(domains=("bigmodel.cn", "chatglm.cn"), origin="http://127.0.0.1:8765")
+    allowed = ["https://aigc-files.bigmodel.cn/api/cogview/x_0.png", "https://sfile.chatglm.cn/testpath/x_0.png",
+               "https://bigmodel.cn/x.png", "http://127.0.0.1:8765/files/x.png"]
+    refused = ["http://aigc-files.bigmodel.cn/x.png", "https://bigmodel.cn.evil.example/x.png",
+               "https://evilbigmodel.cn/x.png", "http://127.0.0.1:8766/files/x.png", "https://169.254.169.254/x",
+               "file:///etc/passwd"]
+    assert [hosts.allows(httpx.URL(url)) for url in allowed] == [True] * len(allowed)
+    assert [hosts.allows(httpx.URL(url)) for url in refused] == [False] * len(refused)
+
+
+class _Files(BaseHTTPRequestHandler):
+    def do_GET(self):
+        port = self.server.server_port
+        if self.path == "/elsewhere":  # the same server under another name: another host
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{port}/image.png")
+        elif self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/image.png")
+        else:
+            body = pictures.png(8, 8)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_download_follows_a_redirect_only_within_its_host(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{server.server_port}"
+    hosts = FileHosts(domains=(), origin=origin)
+    try:
+        with open(tmp_path / "same", "w+b") as target:
+            fetch_file(f"{origin}/moved", target, max_bytes=10**6, hosts=hosts)
+            assert target.read() == pictures.png(8, 8)
+        with open(tmp_path / "other", "w+b") as target, pytest.raises(FetchFailed, match="redirected to another host"):
+            fetch_file(f"{origin}/elsewhere", target, max_bytes=10**6, hosts=hosts)
+        with open(tmp_path / "outside", "w+b") as target, pytest.raises(FetchFailed, match="not on BigModel's file"):
+            fetch_file(f"http://localhost:{server.server_port}/image.png", target, max_bytes=10**6, hosts=hosts)
+    finally:
+        server.shutdown()

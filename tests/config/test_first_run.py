@@ -2,6 +2,7 @@
 is unset; the first run takes its key and login from the environment; a taken port is named."""
 
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -15,7 +16,8 @@ from tests.support import ROOT, PortTaken, _redis_process, free_port
 # What a plain shell in the checkout has: none of the app's settings.
 APP_SETTINGS = ("SECRET_KEY", "DEBUG", "ZHIPUAI_API_KEY", "ZHIPUAI_BASE_URL", "REDIS_URL", "DATABASE_URL",
                 "DJANGO_SUPERUSER_USERNAME", "DJANGO_SUPERUSER_PASSWORD", "TIME_ZONE", "PORT", "REDIS_PORT",
-                "SIMULATOR_PORT", "ENV_FILE", "MEDIA_ROOT", "TEST_DATABASE_NAME")
+                "SIMULATOR_PORT", "ENV_FILE", "MEDIA_ROOT", "TEST_DATABASE_NAME", "PERSONAL_TEAM_BILLING",
+                "WEBHOOK_ALLOW_PRIVATE")
 
 
 def plain_shell(**env) -> dict:
@@ -43,6 +45,11 @@ def test_the_environment_wins_over_the_env_file_which_fills_in_the_rest(tmp_path
     assert show_setting("PACK_EXPIRY_ALERT_DAYS", {**env, "PACK_EXPIRY_ALERT_DAYS": ""}) == "7"
 
 
+def test_money_is_the_site_staffs_unless_configured_otherwise():
+    defaults = "PERSONAL_TEAM_BILLING PERSONAL_TEAMS TEAM_OWNERS_MAY_TOP_UP DEFAULT_TEAM_BILLING WEBHOOK_ALLOW_PRIVATE"
+    assert show_setting(defaults, plain_shell(SECRET_KEY="s", ENV_FILE="")) == "prepaid True False postpaid False"
+
+
 def test_the_first_run_takes_the_key_and_the_login_from_the_environment(tmp_path):
     env_file, database = tmp_path / ".env", tmp_path / "db.sqlite3"
     env = plain_shell(ENV_FILE=str(env_file), DATABASE_URL=f"sqlite:///{database}",
@@ -53,7 +60,7 @@ def test_the_first_run_takes_the_key_and_the_login_from_the_environment(tmp_path
     assert "talking to BigModel" in result.stdout and "simulator" not in result.stdout
     assert "Created admin login 'boss'" in result.stdout
     assert "first-run-secret" not in result.stdout + result.stderr
-    assert env_file.read_text().count("SECRET_KEY=") == 1 and "SECRET_KEY=\n" not in env_file.read_text()
+    assert re.search(r"^SECRET_KEY=\S{50,}$", env_file.read_text(), re.MULTILINE)  # a fresh one was written
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT username, is_superuser FROM auth_user").fetchall() == [("boss", 1)]
 

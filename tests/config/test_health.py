@@ -1,12 +1,20 @@
-"""GET /healthz reports every piece, and is 200 only when all are up."""
+"""GET /healthz reports every piece, and is 200 only when all are up; anyone learns up or down, only
+a site admin or the monitor's token which part and why."""
 
 import time
 
 import pytest
 
+TOKEN = "monitor-token-1"
 
-def healthz(client):
-    return client.get("/healthz")
+
+@pytest.fixture(autouse=True)
+def monitor_token(settings):
+    settings.HEALTHZ_TOKEN = TOKEN
+
+
+def healthz(client, token=TOKEN):
+    return client.get("/healthz", headers={"Authorization": f"Bearer {token}"} if token else {})
 
 
 def test_healthy_with_a_live_worker(client, celery_worker):
@@ -54,3 +62,14 @@ def test_healthz_needs_no_login_and_leaks_no_key(client, settings):
     response = healthz(client)
     assert response.status_code in (200, 503)
     assert b"leaky" not in response.content
+
+
+@pytest.mark.django_db
+def test_anyone_learns_only_up_or_down(client, django_user_model):
+    anonymous = healthz(client, token=None)
+    assert anonymous.status_code == 503 and anonymous.json() == {"status": "degraded"}  # no worker here
+    assert healthz(client, token="wrong").json() == {"status": "degraded"}
+    assert "redis" in healthz(client).json()
+    staff = django_user_model.objects.create_user("root", is_staff=True)
+    client.force_login(staff)
+    assert "database" in healthz(client, token=None).json()

@@ -2,6 +2,7 @@
 carried in the history, kept private, and billed through the usage records."""
 
 import base64
+from pathlib import Path
 import os
 
 import httpx
@@ -136,3 +137,10 @@ def test_deleting_a_conversation_deletes_its_uploaded_files(alice_http):
     alice_http.post(f"/playground/c/{reply.conversation.public_id}/delete/")
     assert not Attachment.objects.exists()
     assert not os.path.exists(stored)
+
+
+def test_a_stored_upload_takes_its_suffix_from_what_it_is_not_its_name(alice_http):
+    send(alice_http, "Look", images=[("holiday.exe", pictures.png(20, 20)), ("scan.PHP", pictures.jpeg(20, 20))])
+    stored = [Path(attachment.file.name).suffix for attachment in Attachment.objects.order_by("id")]
+    assert stored == [".png", ".jpg"]
+    assert [attachment.name for attachment in Attachment.objects.order_by("id")] == ["holiday.exe", "scan.PHP"]

@@ -1,0 +1,79 @@
+"""Posting to a URL a user gave us (an alert channel's webhook) without letting it reach inside.
+
+The URL must be https, and every address its host resolves to must be on the public internet: not
+loopback, private, link-local (cloud metadata among them), multicast, reserved or unspecified. The
+request then goes to the very address that was checked (no second lookup a DNS trick could change),
+with the host name kept for TLS and the Host header; redirects are not followed. What a user is told
+on failure says what went wrong in general words only, so the feature cannot map a network.
+WEBHOOK_ALLOW_PRIVATE=1 allows private addresses and plain http, for a receiver on the same network."""
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+
+TIMEOUT_SECONDS = 10
+
+
+class WebhookRefused(ValueError):
+    """The URL may not be called; the message is for the user."""
+
+
+class WebhookFailed(Exception):
+    """The call was made and did not work; the message is for the user, in general words."""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str  # with the checked address in place of the host name
+    host: str
+    host_header: str
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def webhook_target(url: str) -> Target:
+    """Check ``url`` and pin it to an address; raises WebhookRefused."""
+    allow_private = settings.WEBHOOK_ALLOW_PRIVATE
+    parts = urlsplit(url.strip())
+    schemes = ("https", "http") if allow_private else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise WebhookRefused("Use the webhook's full https:// address.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError, UnicodeError):
+        raise WebhookRefused("The webhook's host could not be found.") from None
+    addresses = [info[4][0] for info in found]
+    if not addresses or not (allow_private or all(_public(address) for address in addresses)):
+        raise WebhookRefused("That address is not on the public internet, so alerts cannot be sent to it.")
+    address = addresses[0]
+    netloc = f"[{address}]" if ":" in address else address
+    netloc += f":{parts.port}" if parts.port else ""
+    host_header = parts.hostname + (f":{parts.port}" if parts.port else "")
+    pinned = parts._replace(netloc=netloc).geturl()
+    return Target(url=pinned, host=parts.hostname, host_header=host_header)
+
+
+def webhook_post(url: str, payload: dict) -> httpx.Response:
+    """POST ``payload`` as JSON to the checked address; raises WebhookRefused or WebhookFailed."""
+    target = webhook_target(url)
+    try:
+        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+            response = client.post(target.url, json=payload, headers={"Host": target.host_header},
+                                   extensions={"sni_hostname": target.host})
+    except httpx.TimeoutException:
+        raise WebhookFailed("could not reach the webhook: timeout") from None
+    except httpx.HTTPError:
+        raise WebhookFailed("could not reach the webhook: no connection") from None
+    if not response.is_success:
+        raise WebhookFailed(f"the webhook answered HTTP {response.status_code}")
+    return response

@@ -1,0 +1,82 @@
+"""Request bodies held to a size before any of them is written to disk.
+
+Django's ASGI handler spools a whole body to a temporary file before a view (or a middleware) sees
+it, so the limit sits in front of it: a body that says it is too long is refused unread, and one that
+turns out too long while it arrives is cut off there. Uploads may be as large as the catalogue's
+vision models take (their largest image × their most images, and a margin for the form); every other
+body as large as Django itself would read."""
+
+from functools import cache
+
+from django.conf import settings
+
+from bigmodel.catalogue import default_catalogue
+
+UPLOAD_PATHS = ("/playground/send/",)
+MARGIN = 1024 * 1024
+
+
+@cache
+def upload_limit() -> int:
+    images = [spec.images for spec in default_catalogue().values() if spec.images]
+    return max((limits.max_bytes * limits.max_count for limits in images), default=0) + MARGIN
+
+
+def limit_for(path: str) -> int:
+    return upload_limit() if path in UPLOAD_PATHS else settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1048576:.0f} MB"
+
+
+def _refusal(path: str, limit: int) -> tuple[bytes, list]:
+    if path in UPLOAD_PATHS:
+        text = (f"This message and its images are too large to send: at most {_megabytes(limit)} in all. "
+                "Attach fewer or smaller images; your text is still in the box.")
+        body = f'<div class="error" role="alert"><p>{text}</p></div>'.encode()
+        return body, [(b"content-type", b"text/html; charset=utf-8"), (b"hx-retarget", b"#form-errors"),
+                      (b"hx-reswap", b"innerHTML")]
+    text = f"The request is too large (at most {_megabytes(limit)})."
+    return text.encode(), [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+class BodyLimit:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, limit = scope["path"], limit_for(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await self._refuse(send, path, limit)
+
+        received, too_large, started = 0, False, False
+
+        async def counted_receive():
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # a body longer than it said, or chunked: stop reading it here
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, counted_receive, watched_send)
+        if too_large and not started:
+            await self._refuse(send, path, limit)
+
+    @staticmethod
+    async def _refuse(send, path: str, limit: int) -> None:
+        body, headers = _refusal(path, limit)
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [*headers, (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
