@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -519,8 +519,7 @@ def alert_rule_add(request):
 
 @require_POST
 def alert_rule_delete(request, rule_id: int):
-    membership = _manager(request)
-    AlertRule.objects.filter(team=membership.team, id=rule_id).delete()
+    get_object_or_404(AlertRule, team=_manager(request).team, id=rule_id).delete()
     return redirect("accounts:alerts")
 
 

@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -8,6 +10,8 @@ from config import health
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="playground:index", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
+    # Pages have no icon; a file opened on its own (an image) makes the browser ask for one.
+    path("favicon.ico", login_not_required(lambda request: HttpResponse(status=204))),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),

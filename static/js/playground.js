@@ -215,7 +215,8 @@
   // The "View code" dialog: tabs and copy.
   const dialog = document.getElementById("code-dialog");
   document.body.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target.id === "code-dialog-body" && !dialog.open) dialog.showModal();
+    const target = event.detail.target;  // a swap by the SSE extension has none
+    if (target && target.id === "code-dialog-body" && !dialog.open) dialog.showModal();
   });
   dialog.addEventListener("click", function (event) {
     const tab = event.target.closest("[data-tab]");

@@ -689,3 +689,21 @@ def test_request_log_and_reset(api, sim):
     HTTP.post(f"{sim.root_url}/_sim/reset")
     assert HTTP.get(f"{sim.root_url}/_sim/requests").json()["requests"] == []
     assert HTTP.get(f"{sim.root_url}/_sim/health").json() == {"ok": True}
+
+
+def test_the_request_log_answers_since_a_point_by_request_id_and_says_when_it_dropped_some(api, sim, monkeypatch):
+    from bigmodel.simulator import state
+
+    start = HTTP.get(f"{sim.root_url}/_sim/requests").json()["seq"]
+    for n in range(3):
+        api.post(CHAT, json=chat_body(f"n{n}", request_id=f"id-{n}"))
+    since = HTTP.get(f"{sim.root_url}/_sim/requests", params={"since": start}).json()
+    assert [e["body"]["request_id"] for e in since["requests"]] == ["id-0", "id-1", "id-2"]
+    assert since["dropped"] == 0 and since["seq"] == start + 3
+    one = HTTP.get(f"{sim.root_url}/_sim/requests", params={"request_id": "id-1"}).json()["requests"]
+    assert [e["seq"] for e in one] == [start + 2]
+    log = sim.app.state.sim.log
+    monkeypatch.setattr(sim.app.state.sim, "log", state.deque(log, maxlen=2))
+    api.post(CHAT, json=chat_body("n3", request_id="id-3"))
+    full = HTTP.get(f"{sim.root_url}/_sim/requests").json()
+    assert full["dropped"] == 2 and full["oldest"] == start + 3 and len(full["requests"]) == 2

@@ -25,11 +25,25 @@ def browser():
 
 
 @pytest.fixture
-def context(browser):
+def console_errors():
+    """Every console error and uncaught exception of the test's pages (a CSP violation among them)."""
+    return []
+
+
+def _watch(page, errors: list) -> None:
+    page.on("console", lambda message: errors.append(f"{page.url}: {message.text}")
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+
+
+@pytest.fixture
+def context(browser, console_errors):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15000)
+    context.on("page", lambda page: _watch(page, console_errors))
     yield context
     context.close()
+    assert console_errors == [], "the browser console was not clean"
 
 
 def log_in(page, base_url: str, username: str, password: str) -> None:

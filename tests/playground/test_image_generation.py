@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from PIL import Image
 
-from accounts.models import UsageRecord
+from accounts.models import Hold, UsageRecord
 from playground import services, tasks
 from playground.models import ImageGeneration
 from playground.upstream import upstream as upstream_client
@@ -63,6 +63,7 @@ def test_a_generation_at_a_chosen_size_is_stored_and_outlives_the_upstream_link(
     record = UsageRecord.objects.get()
     assert (record.request_id, record.model, record.images, record.prompt_tokens, record.exact) == (
         generation.request_id, "cogview-3-plus", 1, 0, True)
+    assert record.held_nano == 60_000_000 and not Hold.objects.exists()  # ¥0.06 held, then replaced
 
     bob = http_client_for(make_user("bob"), live_server_url)
     for url in ("/", "/file/"):
@@ -93,7 +94,7 @@ def test_an_unsafe_prompt_fails_in_plain_words_and_is_not_billed(alice_http, cel
     assert generation.status == "failed" and generation.error_code == "1301"
     card = alice_http.get(f"/playground/images/{generation.public_id}/").text
     assert "(1301)" in card and generation.error_message.split(" (")[0] in card
-    assert not UsageRecord.objects.exists()
+    assert not UsageRecord.objects.exists() and not Hold.objects.exists()  # nothing billed, nothing held
 
 
 @pytest.mark.parametrize("fields, words", [

@@ -2,8 +2,8 @@
 carried in the history, kept private, and billed through the usage records."""
 
 import base64
-from pathlib import Path
 import os
+from pathlib import Path
 
 import httpx
 import pytest
