@@ -42,8 +42,9 @@ from accounts.services.teams import member_add
 from accounts.services.wallet import pack_add, wallet_topup
 owner = get_user_model().objects.get(username="bench")
 team = owner.personal_team
+owner_membership = Membership.objects.get(team=team, user=owner)
 for i in range(1, {members}):
-    member_add(team=team, user=get_user_model().objects.create_user(f"member{{i}}"))
+    member_add(team=team, user=get_user_model().objects.create_user(f"member{{i}}"), by=owner_membership)
 wallet_topup(team=team, amount_nano=10**12)
 now = timezone.now()
 pack_add(team=team, name="glm-4 pack", size=5_000_000, models=["glm-4"], expires_at=now + timedelta(days=30),

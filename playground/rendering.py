@@ -22,9 +22,9 @@ ALLOWED_ATTRIBUTES = {**nh3.ALLOWED_ATTRIBUTES, "span": {"class"}, "div": {"clas
 class _ImagesAsLinks(Treeprocessor):
     def run(self, root: etree.Element) -> None:
         for image in root.iter("img"):
-            src, alt = image.get("src", ""), image.get("alt") or "image"
-            image.clear()
-            image.tag, image.text = "a", f"🖼 {alt}"
+            src, alt, tail = image.get("src", ""), image.get("alt") or "image", image.tail
+            image.clear()  # attributes and children go; the text after the image stays
+            image.tag, image.text, image.tail = "a", f"🖼 {alt}", tail
             image.set("href", src)
 
 

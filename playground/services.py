@@ -102,7 +102,8 @@ def reply_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
 
 
 def _check_running_replies(user) -> None:
-    get_user_model().objects.select_for_update().filter(id=user.id).first()  # one admission per user at a time
+    # One admission per user at a time; NO KEY UPDATE leaves rows that point at the user writable.
+    get_user_model().objects.select_for_update(no_key=True).filter(id=user.id).first()
     running = Message.objects.filter(conversation__user=user, status=Message.Status.RUNNING).count()
     if running >= settings.MAX_RUNNING_REPLIES_PER_USER:
         raise TurnRefused(f"You have {running} replies being written already (at most "

@@ -50,10 +50,10 @@ class Standing:
         return self.wallet.cash_nano
 
 
-def team_standing(*, team: Team, lock: bool = False) -> Standing:
+def team_standing(*, team: Team) -> Standing:
     """The team's cash and packs after paying its unsettled records and then its holds, oldest first,
     each by the wallet's one rule (packs as they would really be drawn)."""
-    wallet = Wallet.of(team, lock=lock)
+    wallet = Wallet.of(team)
     unsettled = list(UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by("id"))
     holds = list(Hold.objects.filter(team=team).order_by("id"))
     book = PriceBook({item.model for item in [*unsettled, *holds]})
@@ -75,7 +75,9 @@ def hold_place(*, membership: Membership, request_id: str, call: WorstCase,
     now = timezone.now()
     call = WorstCase(**{**call.__dict__, "created_at": now})
     with transaction.atomic():
-        team = Team.objects.select_for_update().get(id=membership.team_id)
+        # NO KEY UPDATE: admissions and settlement of a team take turns; rows that only point at the
+        # team (its messages, its usage records) are written meanwhile.
+        team = Team.objects.select_for_update(no_key=True).get(id=membership.team_id)
         cap = Membership.objects.values_list("monthly_cap_nano", flat=True).get(id=membership.id)
         book = PriceBook([call.model])
         price, charge = book.in_force(call.model, now, call.size), book.charge(call, now)
@@ -106,7 +108,7 @@ def _check_balance(team: Team, call: WorstCase, price, charge) -> None:
                            "A site admin can add its price.")
     if not charge.cost_nano:
         return  # a free model
-    standing = team_standing(team=team, lock=True)
+    standing = team_standing(team=team)
     available = standing.available_cash_nano
     payment = standing.wallet.pay(call, charge)
     if payment.cash_nano and standing.wallet.cash_nano < 0:

@@ -38,7 +38,10 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
         if not records:
             return []
         team_ids = {record.team_id for record in records}
-        teams = {team.id: team for team in Team.objects.select_for_update().filter(id__in=team_ids)}
+        # NO KEY UPDATE: a team's row is locked against other money changes, not against rows that
+        # merely point at it (a message or a usage record being written for the team).
+        locked = Team.objects.select_for_update(no_key=True).filter(id__in=team_ids).order_by("id")
+        teams = {team.id: team for team in locked}
         packs = defaultdict(list)
         for pack in Pack.objects.select_for_update().filter(team_id__in=team_ids, expired=False, remaining__gt=0):
             packs[pack.team_id].append(pack)

