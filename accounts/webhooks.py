@@ -54,7 +54,9 @@ def webhook_target(url: str) -> Target:
         raise WebhookRefused("The webhook's host could not be found.") from None
     addresses = [info[4][0] for info in found]
     if not addresses or not (allow_private or all(_public(address) for address in addresses)):
-        raise WebhookRefused("That address is not on the public internet, so alerts cannot be sent to it.")
+        raise WebhookRefused(
+            "That address is not on the public internet, so alerts cannot be sent to it."
+        )
     address = addresses[0]
     netloc = f"[{address}]" if ":" in address else address
     netloc += f":{parts.port}" if parts.port else ""
@@ -68,8 +70,12 @@ def webhook_post(url: str, payload: dict) -> httpx.Response:
     target = webhook_target(url)
     try:
         with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-            response = client.post(target.url, json=payload, headers={"Host": target.host_header},
-                                   extensions={"sni_hostname": target.host})
+            response = client.post(
+                target.url,
+                json=payload,
+                headers={"Host": target.host_header},
+                extensions={"sni_hostname": target.host},
+            )
     except httpx.TimeoutException:
         raise WebhookFailed("could not reach the webhook: timeout") from None
     except httpx.HTTPError:

@@ -23,7 +23,9 @@ def upload_limit() -> int:
 
 
 def limit_for(path: str) -> int:
-    return upload_limit() if path in UPLOAD_PATHS else settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024
+    return (
+        upload_limit() if path in UPLOAD_PATHS else settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024
+    )
 
 
 def _megabytes(size: int) -> str:
@@ -32,11 +34,16 @@ def _megabytes(size: int) -> str:
 
 def _refusal(path: str, limit: int) -> tuple[bytes, list]:
     if path in UPLOAD_PATHS:
-        text = (f"This message and its images are too large to send: at most {_megabytes(limit)} in all. "
-                "Attach fewer or smaller images; your text is still in the box.")
+        text = (
+            f"This message and its images are too large to send: at most {_megabytes(limit)} in all. "
+            "Attach fewer or smaller images; your text is still in the box."
+        )
         body = f'<div class="error" role="alert"><p>{text}</p></div>'.encode()
-        return body, [(b"content-type", b"text/html; charset=utf-8"), (b"hx-retarget", b"#form-errors"),
-                      (b"hx-reswap", b"innerHTML")]
+        return body, [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"hx-retarget", b"#form-errors"),
+            (b"hx-reswap", b"innerHTML"),
+        ]
     text = f"The request is too large (at most {_megabytes(limit)})."
     return text.encode(), [(b"content-type", b"text/plain; charset=utf-8")]
 
@@ -77,6 +84,15 @@ class BodyLimit:
     @staticmethod
     async def _refuse(send, path: str, limit: int) -> None:
         body, headers = _refusal(path, limit)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [*headers, (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    *headers,
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

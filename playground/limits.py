@@ -44,8 +44,16 @@ async def stream_slot(user_id: int) -> Slot | None:
     Redis down there is no live stream to limit (readers fall back to the database): let it open."""
     slot, now = Slot(_key(user_id), uuid.uuid4().hex, time.time()), time.time()
     try:
-        taken = await async_redis().eval(TAKE, 1, slot.key, now, settings.MAX_STREAMS_PER_USER, now + SLOT_SECONDS,
-                                         slot.member, SLOT_SECONDS)
+        taken = await async_redis().eval(
+            TAKE,
+            1,
+            slot.key,
+            now,
+            settings.MAX_STREAMS_PER_USER,
+            now + SLOT_SECONDS,
+            slot.member,
+            SLOT_SECONDS,
+        )
     except RedisError as error:
         log.warning("stream limit not checked: %s", type(error).__name__)
         return slot
@@ -58,7 +66,9 @@ async def held(events: AsyncIterator[str], slot: Slot) -> AsyncIterator[str]:
         async for event in events:
             if time.time() - slot.renewed > RENEW_AFTER_SECONDS:
                 slot.renewed = time.time()
-                await _quietly(async_redis().zadd(slot.key, {slot.member: slot.renewed + SLOT_SECONDS}))
+                await _quietly(
+                    async_redis().zadd(slot.key, {slot.member: slot.renewed + SLOT_SECONDS})
+                )
             yield event
     finally:
         await _quietly(async_redis().zrem(slot.key, slot.member))

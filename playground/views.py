@@ -92,6 +92,14 @@ def _refusal(request, form):
     return None, partial(_form_errors, request, form)
 
 
+def _payer(request):
+    """The membership of the team that pays: the one picked in the header."""
+    membership = active_membership(request)
+    if membership is None:
+        raise services.TurnRefused(NO_TEAM)
+    return membership
+
+
 def _send(request):
     """Validate the turn and save it with its reply: (the reply's start or None, how to respond)."""
     form = TurnForm(request.POST, request.FILES)
@@ -106,11 +114,8 @@ def _send(request):
         return _refusal(request, form)
     if not form.check_history_images(selectors.history_image_count(conversation=conversation)):
         return _refusal(request, form)
-    membership = active_membership(request)
     try:
-        if membership is None:
-            raise services.TurnRefused(NO_TEAM)
-        start = services.turn_start(user=request.user, membership=membership, conversation=conversation,
+        start = services.turn_start(user=request.user, membership=_payer(request), conversation=conversation,
                                     spec=form.spec, system=form.cleaned_data["system"],
                                     text=form.cleaned_data["message"], params=form.params(), images=form.uploads)
     except services.REFUSALS as refusal:
@@ -153,16 +158,13 @@ def _rerun(request, public_id, *, edit: bool):
     form = TurnForm(request.POST, require_message=edit)
     if not form.is_valid() or not form.check_history_images(selectors.history_image_count(conversation=conversation)):
         return _refusal(request, form)
-    membership = active_membership(request)
     try:
-        if membership is None:
-            raise services.TurnRefused(NO_TEAM)
         if edit:
-            start = services.turn_edit_last(conversation=conversation, membership=membership, spec=form.spec,
+            start = services.turn_edit_last(conversation=conversation, membership=_payer(request), spec=form.spec,
                                             text=form.cleaned_data["message"], params=form.params())
         else:
-            start = services.turn_regenerate(conversation=conversation, membership=membership, spec=form.spec,
-                                             params=form.params())
+            start = services.turn_regenerate(conversation=conversation, membership=_payer(request),
+                                             spec=form.spec, params=form.params())
     except services.REFUSALS as refusal:
         form.add_error(None, str(refusal))
         return _refusal(request, form)
@@ -297,11 +299,8 @@ def _image_refusal(request, errors) -> HttpResponse:
 def _queue_generation(request, *, spec, prompt: str, size: str):
     """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
     is down)."""
-    membership = active_membership(request)
     try:
-        if membership is None:
-            raise services.TurnRefused(NO_TEAM)
-        generation = services.image_generation_start(user=request.user, membership=membership, spec=spec,
+        generation = services.image_generation_start(user=request.user, membership=_payer(request), spec=spec,
                                                      prompt=prompt, size=size)
     except services.REFUSALS as refusal:
         return _image_refusal(request, {"__all__": [str(refusal)]})

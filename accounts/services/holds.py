@@ -54,7 +54,9 @@ def team_standing(*, team: Team) -> Standing:
     """The team's cash and packs after paying its unsettled records and then its holds, oldest first,
     each by the wallet's one rule (packs as they would really be drawn)."""
     wallet = Wallet.of(team)
-    unsettled = list(UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by("id"))
+    unsettled = list(
+        UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by("id")
+    )
     holds = list(Hold.objects.filter(team=team).order_by("id"))
     book = PriceBook({item.model for item in [*unsettled, *holds]})
     unsettled_nano = 0
@@ -64,12 +66,22 @@ def team_standing(*, team: Team) -> Standing:
         wallet.pay(record, charge)
     for hold in holds:
         wallet.pay(hold, book.charge(hold))
-    return Standing(wallet=wallet, held_nano=sum(hold.amount_nano for hold in holds), held_calls=len(holds),
-                    unsettled_nano=unsettled_nano, unsettled_calls=len(unsettled))
+    return Standing(
+        wallet=wallet,
+        held_nano=sum(hold.amount_nano for hold in holds),
+        held_calls=len(holds),
+        unsettled_nano=unsettled_nano,
+        unsettled_calls=len(unsettled),
+    )
 
 
-def hold_place(*, membership: Membership, request_id: str, call: WorstCase,
-               source: str = UsageRecord.Source.PLAYGROUND) -> Hold:
+def hold_place(
+    *,
+    membership: Membership,
+    request_id: str,
+    call: WorstCase,
+    source: str = UsageRecord.Source.PLAYGROUND,
+) -> Hold:
     """Hold ``call``'s worst case for the member's team, or raise SpendRefused. Call inside the
     transaction that saves the call, so a refused call leaves nothing behind."""
     now = timezone.now()
@@ -85,11 +97,20 @@ def hold_place(*, membership: Membership, request_id: str, call: WorstCase,
             _check_cap(team, membership, cap, charge.cost_nano, now)
         if team.billing == Team.Billing.PREPAID:
             _check_balance(team, call, price, charge)
-        return Hold.objects.create(request_id=request_id, team=team, user_id=membership.user_id, model=call.model,
-                                   source=source, prompt_tokens=call.prompt_tokens,
-                                   completion_tokens=call.completion_tokens, images=call.images, size=call.size,
-                                   amount_nano=charge.cost_nano, created_at=now,
-                                   expires_at=now + timedelta(seconds=settings.HOLD_MAX_SECONDS))
+        return Hold.objects.create(
+            request_id=request_id,
+            team=team,
+            user_id=membership.user_id,
+            model=call.model,
+            source=source,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            images=call.images,
+            size=call.size,
+            amount_nano=charge.cost_nano,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.HOLD_MAX_SECONDS),
+        )
 
 
 def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now) -> None:
@@ -99,24 +120,32 @@ def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now) -> 
         raise SpendRefused(
             f"This call could cost up to {money.yuan_exact(cost)}, and you have {money.yuan_exact(left)} left of "
             f"your monthly cap of {money.yuan_exact(cap)} in {team.name} (calls in progress count). "
-            "Lower max_tokens, or ask a team admin to raise the cap.")
+            "Lower max_tokens, or ask a team admin to raise the cap."
+        )
 
 
 def _check_balance(team: Team, call: WorstCase, price, charge) -> None:
     if price is None:
-        raise SpendRefused(f"{call.model} has no price yet, so {team.name} (prepaid) cannot be charged for it. "
-                           "A site admin can add its price.")
+        raise SpendRefused(
+            f"{call.model} has no price yet, so {team.name} (prepaid) cannot be charged for it. "
+            "A site admin can add its price."
+        )
     if not charge.cost_nano:
         return  # a free model
     standing = team_standing(team=team)
     available = standing.available_cash_nano
     payment = standing.wallet.pay(call, charge)
     if payment.cash_nano and standing.wallet.cash_nano < 0:
-        held = f", {money.yuan_exact(standing.held_nano)} held for calls in progress" if standing.held_calls else ""
+        held = (
+            f", {money.yuan_exact(standing.held_nano)} held for calls in progress"
+            if standing.held_calls
+            else ""
+        )
         raise SpendRefused(
             f"{team.name} cannot cover this call: it could cost up to {money.yuan_exact(charge.cost_nano)}, and "
             f"{money.yuan_exact(max(available, 0))} is available for {call.model} (cash {money.yuan_exact(team.cash_nano)}"
-            f"{held}; no pack covers the rest). Top up, or lower max_tokens.")
+            f"{held}; no pack covers the rest). Top up, or lower max_tokens."
+        )
 
 
 def hold_release(*, request_id: str) -> None:

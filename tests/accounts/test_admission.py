@@ -34,8 +34,14 @@ def race(user, urls: list[str], sends: int, team: Team) -> list:
 
     def send(n: int) -> None:
         barrier.wait()
-        responses[n] = clients[n].post("/playground/send/", data={
-            "model": "glm-4", "message": f"[[fault:latency=400]] race {n:02d}", "max_tokens": "100"})
+        responses[n] = clients[n].post(
+            "/playground/send/",
+            data={
+                "model": "glm-4",
+                "message": f"[[fault:latency=400]] race {n:02d}",
+                "max_tokens": "100",
+            },
+        )
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(sends)]
     for thread in threads:
@@ -65,7 +71,9 @@ def admitted_and_refused(responses) -> tuple[list, list]:
 
 
 @pytest.mark.timeout(180)
-def test_twenty_sends_against_cash_for_three_worst_cases_admit_three(make_user, web_process, sim_log):
+def test_twenty_sends_against_cash_for_three_worst_cases_admit_three(
+    make_user, web_process, sim_log
+):
     alice = make_user("alice")
     team = alice.personal_team
     Team.objects.filter(id=team.id).update(billing="prepaid")
@@ -78,16 +86,24 @@ def test_twenty_sends_against_cash_for_three_worst_cases_admit_three(make_user, 
     assert sorted(Hold.objects.values_list("amount_nano", flat=True)) == [WORST] * 3
     replies = list(Message.objects.filter(role="assistant"))
     assert len(replies) == 3
-    assert sorted(call["body"]["request_id"] for call in sim_log.calls()) == sorted(m.request_id for m in replies)
+    assert sorted(call["body"]["request_id"] for call in sim_log.calls()) == sorted(
+        m.request_id for m in replies
+    )
 
     stop_and_settle(alice, urls[0])
     team.refresh_from_db()
     assert UsageRecord.objects.count() == 3 and not Hold.objects.exists()
-    assert team.cash_nano == 4 * WORST - 1 - UsageRecord.objects.aggregate(total=Sum("cost_nano"))["total"] >= 0
+    assert (
+        team.cash_nano
+        == 4 * WORST - 1 - UsageRecord.objects.aggregate(total=Sum("cost_nano"))["total"]
+        >= 0
+    )
 
 
 @pytest.mark.timeout(180)
-def test_twenty_sends_by_a_member_capped_at_three_worst_cases_admit_three(make_user, web_process, sim_log):
+def test_twenty_sends_by_a_member_capped_at_three_worst_cases_admit_three(
+    make_user, web_process, sim_log
+):
     alice, bob = make_user("alice"), make_user("bob")
     team = alice.personal_team  # postpaid: only bob's cap holds him
     membership = member_add(team=team, user=bob, by=owner_of(team))
@@ -104,7 +120,9 @@ def test_twenty_sends_by_a_member_capped_at_three_worst_cases_admit_three(make_u
     assert 0 < spent <= 3 * WORST
 
 
-def test_a_near_empty_team_and_a_tiny_cap_admit_none_of_eight_sends(make_user, web_process, sim_log):
+def test_a_near_empty_team_and_a_tiny_cap_admit_none_of_eight_sends(
+    make_user, web_process, sim_log
+):
     """The case that was found: 8 concurrent sends by a member with a ¥0.000001 cap in a prepaid team
     with ¥0.000000001 cash were all admitted and billed ¥0.0256."""
     alice, bob = make_user("alice"), make_user("bob")

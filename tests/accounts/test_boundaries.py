@@ -33,6 +33,7 @@ def test_a_balance_exactly_at_a_threshold_is_not_below_it(alice):
     team = alice.personal_team
     AlertChannel.objects.create(team=team, kind="email", target="ops@example.com")
     from accounts.models import AlertRule
+
     AlertRule.objects.create(team=team, threshold_nano=10**9)  # ¥1
     wallet_topup(team=team, amount_nano=10**9 + GLM_4)  # ¥1.0001
     record(alice, prompt=1)  # ¥0.0001: exactly ¥1 left
@@ -68,7 +69,12 @@ def test_days_left_is_the_cash_over_the_last_weeks_daily_spend(alice):
     team = alice.personal_team
     wallet_topup(team=team, amount_nano=3_200_000_000)  # ¥3.20
     now = timezone.now()
-    for days_ago, tokens in ((0, 1_000), (2, 2_000), (6, 4_000), (7, 9_000)):  # 7 days ago is outside the week
+    for days_ago, tokens in (
+        (0, 1_000),
+        (2, 2_000),
+        (6, 4_000),
+        (7, 9_000),
+    ):  # 7 days ago is outside the week
         record(alice, prompt=tokens, when=now - timedelta(days=days_ago))
     settle_all()
     team.refresh_from_db()
@@ -77,4 +83,6 @@ def test_days_left_is_the_cash_over_the_last_weeks_daily_spend(alice):
     assert days_left(team=team) == 16
     client = Client()
     client.force_login(alice)
-    assert "About 16 days left at the last 7 days' rate" in client.get("/accounts/").content.decode()
+    assert (
+        "About 16 days left at the last 7 days' rate" in client.get("/accounts/").content.decode()
+    )

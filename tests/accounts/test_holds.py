@@ -54,17 +54,28 @@ def test_holds_count_against_the_cash_until_the_usage_replaces_them(alice):
         hold_place(membership=owner, request_id="r2", call=chat(10, 100))
     assert not Hold.objects.filter(request_id="r2").exists()
 
-    record_ = UsageRecord.objects.get(id=record(alice, prompt=10, completion=40).id)  # not r1: no hold
+    record_ = UsageRecord.objects.get(
+        id=record(alice, prompt=10, completion=40).id
+    )  # not r1: no hold
     assert record_.held_nano is None
     from accounts.services.usage import usage_record
-    usage = usage_record(request_id="r1", user_id=alice.id, team_id=team.id, model="glm-4", prompt_tokens=10,
-                         completion_tokens=40)  # the real call cost ¥0.005
+
+    usage = usage_record(
+        request_id="r1",
+        user_id=alice.id,
+        team_id=team.id,
+        model="glm-4",
+        prompt_tokens=10,
+        completion_tokens=40,
+    )  # the real call cost ¥0.005
     assert usage.held_nano == 110 * GLM_4 and not Hold.objects.filter(request_id="r1").exists()
     # ¥0.02 − ¥0.005 (r1) − ¥0.005 (the other record) = ¥0.01: still short of ¥0.011 …
     with pytest.raises(SpendRefused):
         hold_place(membership=owner, request_id="r2", call=chat(10, 100))
     # … but a smaller worst case fits, and settling changes nothing about what is available.
-    assert hold_place(membership=owner, request_id="r3", call=chat(10, 90)).amount_nano == 100 * GLM_4
+    assert (
+        hold_place(membership=owner, request_id="r3", call=chat(10, 90)).amount_nano == 100 * GLM_4
+    )
     before = team_standing(team=team).available_cash_nano
     while settlement.usage_settle_pending():
         pass
@@ -74,13 +85,24 @@ def test_holds_count_against_the_cash_until_the_usage_replaces_them(alice):
 def test_packs_carry_a_hold_in_the_wallets_order(alice):
     team = prepaid(alice.personal_team)
     now = timezone.now()
-    pack_add(team=team, name="glm-4 tokens", size=250, models=["glm-4"], expires_at=now + timedelta(days=1))
+    pack_add(
+        team=team,
+        name="glm-4 tokens",
+        size=250,
+        models=["glm-4"],
+        expires_at=now + timedelta(days=1),
+    )
     owner = owner_of(team)
     hold_place(membership=owner, request_id="a", call=chat(20, 100))  # 120 of 250 tokens
     hold_place(membership=owner, request_id="b", call=chat(30, 100))  # 130 more: exactly used up
     with pytest.raises(SpendRefused, match="no pack covers the rest"):
         hold_place(membership=owner, request_id="c", call=chat(1, 0))
-    assert hold_place(membership=owner, request_id="free", call=chat(500, 500, model="glm-4-flash")).amount_nano == 0
+    assert (
+        hold_place(
+            membership=owner, request_id="free", call=chat(500, 500, model="glm-4-flash")
+        ).amount_nano
+        == 0
+    )
     standing = team_standing(team=team)
     assert (standing.held_calls, standing.held_nano) == (3, 250 * GLM_4)
     assert [pack.remaining for pack in standing.wallet.packs] == [0]
@@ -97,6 +119,7 @@ def test_a_call_that_made_nothing_gives_its_hold_back_and_the_sweeper_frees_a_de
     again = hold_place(membership=owner, request_id="again", call=chat(10, 100))
     Hold.objects.filter(id=again.id).update(expires_at=timezone.now() - timedelta(seconds=1))
     from accounts.tasks import usage_sweep
+
     usage_sweep.apply()  # the beat job does it
     assert not Hold.objects.exists()
 
@@ -106,7 +129,12 @@ def test_a_prepaid_team_cannot_be_charged_for_a_model_without_a_price(alice):
     with pytest.raises(SpendRefused, match="glm-4.5 has no price yet"):
         hold_place(membership=owner_of(team), request_id="x", call=chat(10, 10, model="glm-4.5"))
     Team.objects.filter(id=team.id).update(billing="postpaid")
-    assert hold_place(membership=owner_of(team), request_id="y", call=chat(10, 10, model="glm-4.5")).amount_nano == 0
+    assert (
+        hold_place(
+            membership=owner_of(team), request_id="y", call=chat(10, 10, model="glm-4.5")
+        ).amount_nano
+        == 0
+    )
 
 
 def test_a_member_is_admitted_up_to_exactly_the_cap_and_never_past_it(alice, bob):
@@ -117,13 +145,19 @@ def test_a_member_is_admitted_up_to_exactly_the_cap_and_never_past_it(alice, bob
         pass
     record(bob, team, prompt=100)  # ¥0.01, unsettled: it counts
     hold_place(membership=bob_, request_id="a", call=chat(100, 100))  # ¥0.02 held: ¥0.09 committed
-    with pytest.raises(SpendRefused, match=r"up to ¥0.0101.*¥0.01 left of your monthly cap of ¥0.10"):
+    with pytest.raises(
+        SpendRefused, match=r"up to ¥0.0101.*¥0.01 left of your monthly cap of ¥0.10"
+    ):
         hold_place(membership=bob_, request_id="b", call=chat(1, 100))  # one token past the cap
     assert hold_place(membership=bob_, request_id="c", call=chat(0, 100))  # exactly at the cap
-    assert hold_place(membership=bob_, request_id="d", call=chat(9, 9, model="glm-4-flash"))  # free: no cost
+    assert hold_place(
+        membership=bob_, request_id="d", call=chat(9, 9, model="glm-4-flash")
+    )  # free: no cost
     with pytest.raises(SpendRefused):
         hold_place(membership=bob_, request_id="e", call=chat(0, 1))
-    assert hold_place(membership=owner_of(team), request_id="f", call=chat(0, 10_000))  # alice has no cap
+    assert hold_place(
+        membership=owner_of(team), request_id="f", call=chat(0, 10_000)
+    )  # alice has no cap
 
 
 def test_an_upstream_that_used_more_than_was_held_is_recorded_as_over_the_hold(alice):
@@ -131,12 +165,22 @@ def test_an_upstream_that_used_more_than_was_held_is_recorded_as_over_the_hold(a
 
     team = alice.personal_team
     hold_place(membership=owner_of(team), request_id="over", call=chat(10, 100))
-    usage_record(request_id="over", user_id=alice.id, team_id=team.id, model="glm-4", prompt_tokens=10,
-                 completion_tokens=130)
+    usage_record(
+        request_id="over",
+        user_id=alice.id,
+        team_id=team.id,
+        model="glm-4",
+        prompt_tokens=10,
+        completion_tokens=130,
+    )
     while settlement.usage_settle_pending():
         pass
     usage = UsageRecord.objects.get(request_id="over")
-    assert (usage.held_nano, usage.cost_nano, usage.over_hold_nano) == (110 * GLM_4, 140 * GLM_4, 30 * GLM_4)
+    assert (usage.held_nano, usage.cost_nano, usage.over_hold_nano) == (
+        110 * GLM_4,
+        140 * GLM_4,
+        30 * GLM_4,
+    )
     client = Client()
     client.force_login(alice)
     page = client.get("/accounts/").content.decode()

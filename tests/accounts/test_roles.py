@@ -30,7 +30,9 @@ def lab(alice, bob):
     team = Team.objects.create(name="Lab", billing="postpaid")
     Membership.objects.create(team=team, user=alice, role="owner")
     Membership.objects.create(team=team, user=bob, role="admin")
-    Membership.objects.create(team=team, user=get_user_model().objects.create_user("carol"), role="member")
+    Membership.objects.create(
+        team=team, user=get_user_model().objects.create_user("carol"), role="member"
+    )
     return team
 
 
@@ -59,7 +61,9 @@ def test_an_admin_cannot_touch_an_owner_or_another_admins_cap(lab, alice, bob):
     owner.refresh_from_db()
     assert (owner.role, owner.monthly_cap_nano) == ("owner", None)
     me = Membership.objects.get(team=lab, user=bob)
-    page = admin.post(f"/accounts/team/members/{me.id}/", {"role": "admin", "cap": "1000"}, follow=True)
+    page = admin.post(
+        f"/accounts/team/members/{me.id}/", {"role": "admin", "cap": "1000"}, follow=True
+    )
     assert "Only an owner can change the cap of an admin." in page.content.decode()
     carol = Membership.objects.get(team=lab, user__username="carol")
     admin.post(f"/accounts/team/members/{carol.id}/", {"role": "member", "cap": "0.5"})
@@ -71,12 +75,21 @@ def test_the_issues_escalation_an_invited_owner_demoting_the_real_one_is_closed(
     """An admin invited someone as owner, who then demoted the real owner and capped them at 0."""
     client_for(bob, lab).post("/accounts/team/invite/", {"role": "owner"})
     assert not Invite.objects.filter(role="owner").exists()
-    member_add(team=lab, user=get_user_model().objects.create_user("mallory"), role="member", by=owner_of(lab))
+    member_add(
+        team=lab,
+        user=get_user_model().objects.create_user("mallory"),
+        role="member",
+        by=owner_of(lab),
+    )
     mallory = Membership.objects.get(team=lab, user__username="mallory")
     with pytest.raises(TeamError):
-        member_set_role(membership=Membership.objects.get(team=lab, user=alice), role="member", by=mallory)
+        member_set_role(
+            membership=Membership.objects.get(team=lab, user=alice), role="member", by=mallory
+        )
     with pytest.raises(TeamError):
-        member_set_cap(membership=Membership.objects.get(team=lab, user=alice), cap_nano=0, by=mallory)
+        member_set_cap(
+            membership=Membership.objects.get(team=lab, user=alice), cap_nano=0, by=mallory
+        )
 
 
 def test_two_owners_demoting_each_other_at_once_leave_one(transactional_db, prices):
@@ -88,15 +101,21 @@ def test_two_owners_demoting_each_other_at_once_leave_one(transactional_db, pric
     def demote(target, by):
         barrier.wait()
         try:
-            member_set_role(membership=Membership.objects.get(id=target.id), role="admin",
-                            by=Membership.objects.get(id=by.id))
+            member_set_role(
+                membership=Membership.objects.get(id=target.id),
+                role="admin",
+                by=Membership.objects.get(id=by.id),
+            )
             outcomes.append("demoted")
         except TeamError as refusal:
             outcomes.append(str(refusal))
         finally:
             close_old_connections()
 
-    threads = [threading.Thread(target=demote, args=(ann, ben)), threading.Thread(target=demote, args=(ben, ann))]
+    threads = [
+        threading.Thread(target=demote, args=(ann, ben)),
+        threading.Thread(target=demote, args=(ben, ann)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -110,7 +129,9 @@ def test_a_capped_member_cannot_move_to_an_unfunded_team_or_fund_it(lab, bob, se
     own personal team (postpaid, no cap), and top it up by ¥1,000."""
     settings.PERSONAL_TEAM_BILLING = "prepaid"  # the shipped default
     carol = get_user_model().objects.get(username="carol")
-    Team.objects.filter(personal_for=carol).update(billing="prepaid")  # made before the setting changed
+    Team.objects.filter(personal_for=carol).update(
+        billing="prepaid"
+    )  # made before the setting changed
     member = Membership.objects.get(team=lab, user=carol)
     member_set_cap(membership=member, cap_nano=100_000_000, by=owner_of(lab))  # ¥0.10
     record(carol, lab, prompt=1000)  # ¥0.10 spent: at the cap
@@ -131,7 +152,10 @@ def test_personal_teams_follow_their_own_billing_and_can_be_switched_off(setting
     settings.PERSONAL_TEAM_BILLING, settings.DEFAULT_TEAM_BILLING = "prepaid", "postpaid"
     User = get_user_model()
     assert User.objects.create_user("newcomer").personal_team.billing == "prepaid"
-    assert User.objects.create_superuser("boss", password="boss-password-1").personal_team.billing == "postpaid"
+    assert (
+        User.objects.create_superuser("boss", password="boss-password-1").personal_team.billing
+        == "postpaid"
+    )
     settings.PERSONAL_TEAMS = False
     loner = User.objects.create_user("loner")
     assert not Team.objects.filter(personal_for=loner).exists()
@@ -144,10 +168,11 @@ def test_personal_teams_follow_their_own_billing_and_can_be_switched_off(setting
 
 
 def test_staff_see_every_teams_and_every_users_spend(lab, alice, bob):
-    record(alice, lab, prompt=1000)          # ¥0.10 in Lab
+    record(alice, lab, prompt=1000)  # ¥0.10 in Lab
     record(bob, bob.personal_team, prompt=500)  # ¥0.05 in bob's own team
-    record(bob, lab, prompt=200)             # ¥0.02 in Lab
+    record(bob, lab, prompt=200)  # ¥0.02 in Lab
     from accounts.services import settlement
+
     while settlement.usage_settle_pending():
         pass
     assert client_for(alice).get("/accounts/site/").status_code == 403

@@ -28,27 +28,66 @@ def settle_all():
 
 
 def ledger(usage: UsageRecord) -> list[tuple[str, int, int]]:
-    return [(entry.pack.name if entry.pack else "cash", entry.amount_nano, entry.tokens)
-            for entry in LedgerEntry.objects.filter(usage=usage).select_related("pack").order_by("id")]
+    return [
+        (entry.pack.name if entry.pack else "cash", entry.amount_nano, entry.tokens)
+        for entry in LedgerEntry.objects.filter(usage=usage).select_related("pack").order_by("id")
+    ]
 
 
-def test_a_call_at_unequal_prices_split_across_two_token_packs_two_money_packs_and_cash(alice, live_server_url):
+def test_a_call_at_unequal_prices_split_across_two_token_packs_two_money_packs_and_cash(
+    alice, live_server_url
+):
     team = alice.personal_team
     now = timezone.now()
     start = now - timedelta(days=1)
-    Price.objects.create(model="glm-4.5", effective_from=start, input_per_1k=Decimal("0.002"),
-                         output_per_1k=Decimal("0.008"), source="test: unequal prices")
+    Price.objects.create(
+        model="glm-4.5",
+        effective_from=start,
+        input_per_1k=Decimal("0.002"),
+        output_per_1k=Decimal("0.008"),
+        source="test: unequal prices",
+    )
     wallet_topup(team=team, amount_nano=10**9)  # ¥1 cash
     # Made in an order other than their expiry, to see the expiry decide.
-    pack_add(team=team, name="money later", size=500_000, unit=Pack.Unit.MONEY, expires_at=now + timedelta(days=3),
-             effective_at=start)
-    pack_add(team=team, name="tokens later", size=1_000, models=["glm-4.5"], expires_at=now + timedelta(days=2),
-             effective_at=start)
-    pack_add(team=team, name="money sooner", size=1_000_000, unit=Pack.Unit.MONEY,
-             expires_at=now + timedelta(hours=1), effective_at=start)
-    pack_add(team=team, name="tokens sooner", size=1_000, expires_at=now + timedelta(days=1), effective_at=start)
-    pack_add(team=team, name="other model", size=10**6, models=["glm-4v"], expires_at=now + timedelta(hours=2),
-             effective_at=start)
+    pack_add(
+        team=team,
+        name="money later",
+        size=500_000,
+        unit=Pack.Unit.MONEY,
+        expires_at=now + timedelta(days=3),
+        effective_at=start,
+    )
+    pack_add(
+        team=team,
+        name="tokens later",
+        size=1_000,
+        models=["glm-4.5"],
+        expires_at=now + timedelta(days=2),
+        effective_at=start,
+    )
+    pack_add(
+        team=team,
+        name="money sooner",
+        size=1_000_000,
+        unit=Pack.Unit.MONEY,
+        expires_at=now + timedelta(hours=1),
+        effective_at=start,
+    )
+    pack_add(
+        team=team,
+        name="tokens sooner",
+        size=1_000,
+        expires_at=now + timedelta(days=1),
+        effective_at=start,
+    )
+    pack_add(
+        team=team,
+        name="other model",
+        size=10**6,
+        models=["glm-4v"],
+        expires_at=now + timedelta(hours=2),
+        effective_at=start,
+    )
 
     usage = record(alice, model="glm-4.5", prompt=1_500, completion=800)
     settle_all()
@@ -57,11 +96,15 @@ def test_a_call_at_unequal_prices_split_across_two_token_packs_two_money_packs_a
     # 1,500 × ¥0.002/1K + 800 × ¥0.008/1K = ¥0.003 + ¥0.0064 = ¥0.0094
     assert usage.cost_nano == 1_500 * INPUT + 800 * OUTPUT == 9_400_000
     assert ledger(usage) == [
-        ("tokens sooner", -1_000 * INPUT, 1_000),               # prompt tokens 1–1,000: ¥0.002
-        ("tokens later", -(500 * INPUT + 500 * OUTPUT), 1_000),  # prompt 1,001–1,500, completion 1–500: ¥0.005
-        ("money sooner", -1_000_000, 0),                         # completion 501–800 is ¥0.0024: ¥0.001 of it
-        ("money later", -500_000, 0),                            # ¥0.0005 more
-        ("cash", -900_000, 0),                                   # the last ¥0.0009
+        ("tokens sooner", -1_000 * INPUT, 1_000),  # prompt tokens 1–1,000: ¥0.002
+        (
+            "tokens later",
+            -(500 * INPUT + 500 * OUTPUT),
+            1_000,
+        ),  # prompt 1,001–1,500, completion 1–500: ¥0.005
+        ("money sooner", -1_000_000, 0),  # completion 501–800 is ¥0.0024: ¥0.001 of it
+        ("money later", -500_000, 0),  # ¥0.0005 more
+        ("cash", -900_000, 0),  # the last ¥0.0009
     ]
     assert (usage.packs_nano, usage.cash_nano) == (8_500_000, 900_000)
     assert Pack.objects.get(name="other model").remaining == 10**6
@@ -69,10 +112,16 @@ def test_a_call_at_unequal_prices_split_across_two_token_packs_two_money_packs_a
 
     today = timezone.localdate().isoformat()
     client = http_client_for(alice, live_server_url)
-    rows = list(csv.DictReader(io.StringIO(client.get(f"/accounts/usage.csv?start={today}&end={today}").text)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(client.get(f"/accounts/usage.csv?start={today}&end={today}").text)
+        )
+    )
     client.close()
-    assert rows[0]["paid_from"] == ("pack tokens sooner 0.002 (1000 tokens); pack tokens later 0.005 (1000 tokens); "
-                                    "pack money sooner 0.001; pack money later 0.0005; cash 0.0009")
+    assert rows[0]["paid_from"] == (
+        "pack tokens sooner 0.002 (1000 tokens); pack tokens later 0.005 (1000 tokens); "
+        "pack money sooner 0.001; pack money later 0.0005; cash 0.0009"
+    )
     assert rows[0]["unit_price"] == "in 0.002 / out 0.008 per 1K tokens"
     assert rows[-1]["time"] == "total" and rows[-1]["cost_yuan"] == "0.0094"
 
@@ -81,15 +130,36 @@ def test_images_are_priced_by_size_and_never_paid_from_token_packs(alice):
     team = alice.personal_team
     now = timezone.now()
     start = now - timedelta(days=1)
-    Price.objects.create(model="cogview-4", effective_from=start, per_image=Decimal("0.06"), source="test")
-    Price.objects.create(model="cogview-4", size="1440x720", effective_from=start, per_image=Decimal("0.08"),
-                         source="test")
-    pack_add(team=team, name="tokens", size=10**6, models=["cogview-4"], expires_at=now + timedelta(days=1),
-             effective_at=start)
-    pack_add(team=team, name="voucher", size=70_000_000, unit=Pack.Unit.MONEY, expires_at=now + timedelta(days=2),
-             effective_at=start)  # ¥0.07
+    Price.objects.create(
+        model="cogview-4", effective_from=start, per_image=Decimal("0.06"), source="test"
+    )
+    Price.objects.create(
+        model="cogview-4",
+        size="1440x720",
+        effective_from=start,
+        per_image=Decimal("0.08"),
+        source="test",
+    )
+    pack_add(
+        team=team,
+        name="tokens",
+        size=10**6,
+        models=["cogview-4"],
+        expires_at=now + timedelta(days=1),
+        effective_at=start,
+    )
+    pack_add(
+        team=team,
+        name="voucher",
+        size=70_000_000,
+        unit=Pack.Unit.MONEY,
+        expires_at=now + timedelta(days=2),
+        effective_at=start,
+    )  # ¥0.07
     wide = record(alice, model="cogview-4", images=1, size="1440x720")  # its own price: ¥0.08
-    square = record(alice, model="cogview-4", images=1, size="1024x1024")  # the any-size price: ¥0.06
+    square = record(
+        alice, model="cogview-4", images=1, size="1024x1024"
+    )  # the any-size price: ¥0.06
     settle_all()
     assert ledger(wide) == [("voucher", -70_000_000, 0), ("cash", -10_000_000, 0)]
     assert ledger(square) == [("cash", -60_000_000, 0)]
@@ -102,12 +172,27 @@ def test_admission_asks_the_same_rule_a_token_pack_cannot_carry_an_image(alice):
     team = alice.personal_team
     Team.objects.filter(id=team.id).update(billing="prepaid")
     now = timezone.now()
-    pack_add(team=team, name="tokens", size=10**6, expires_at=now + timedelta(days=1))  # every model
+    pack_add(
+        team=team, name="tokens", size=10**6, expires_at=now + timedelta(days=1)
+    )  # every model
     owner = owner_of(team)
     with pytest.raises(SpendRefused, match="cannot cover this call"):
-        hold_place(membership=owner, request_id="image-1", call=WorstCase(model="cogview-3", images=1))
-    held = hold_place(membership=owner, request_id="chat-1", call=WorstCase(model="glm-4", prompt_tokens=10,
-                                                                             completion_tokens=100))
+        hold_place(
+            membership=owner, request_id="image-1", call=WorstCase(model="cogview-3", images=1)
+        )
+    held = hold_place(
+        membership=owner,
+        request_id="chat-1",
+        call=WorstCase(model="glm-4", prompt_tokens=10, completion_tokens=100),
+    )
     assert held.amount_nano == 110 * 100_000  # the pack holds it: admitted, and the worst case held
-    pack_add(team=team, name="voucher", size=10**8, unit=Pack.Unit.MONEY, expires_at=now + timedelta(days=1))
-    assert hold_place(membership=owner, request_id="image-2", call=WorstCase(model="cogview-3", images=1))
+    pack_add(
+        team=team,
+        name="voucher",
+        size=10**8,
+        unit=Pack.Unit.MONEY,
+        expires_at=now + timedelta(days=1),
+    )
+    assert hold_place(
+        membership=owner, request_id="image-2", call=WorstCase(model="cogview-3", images=1)
+    )

@@ -14,10 +14,25 @@ import pytest
 from tests.support import ROOT, PortTaken, _redis_process, free_port
 
 # What a plain shell in the checkout has: none of the app's settings.
-APP_SETTINGS = ("SECRET_KEY", "DEBUG", "ZHIPUAI_API_KEY", "ZHIPUAI_BASE_URL", "REDIS_URL", "DATABASE_URL",
-                "DJANGO_SUPERUSER_USERNAME", "DJANGO_SUPERUSER_PASSWORD", "TIME_ZONE", "PORT", "REDIS_PORT",
-                "SIMULATOR_PORT", "ENV_FILE", "MEDIA_ROOT", "TEST_DATABASE_NAME", "PERSONAL_TEAM_BILLING",
-                "WEBHOOK_ALLOW_PRIVATE")
+APP_SETTINGS = (
+    "SECRET_KEY",
+    "DEBUG",
+    "ZHIPUAI_API_KEY",
+    "ZHIPUAI_BASE_URL",
+    "REDIS_URL",
+    "DATABASE_URL",
+    "DJANGO_SUPERUSER_USERNAME",
+    "DJANGO_SUPERUSER_PASSWORD",
+    "TIME_ZONE",
+    "PORT",
+    "REDIS_PORT",
+    "SIMULATOR_PORT",
+    "ENV_FILE",
+    "MEDIA_ROOT",
+    "TEST_DATABASE_NAME",
+    "PERSONAL_TEAM_BILLING",
+    "WEBHOOK_ALLOW_PRIVATE",
+)
 
 
 def plain_shell(**env) -> dict:
@@ -25,8 +40,14 @@ def plain_shell(**env) -> dict:
 
 
 def manage(*args, env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def show_setting(names: str, env) -> str:
@@ -38,7 +59,9 @@ def show_setting(names: str, env) -> str:
 
 def test_the_environment_wins_over_the_env_file_which_fills_in_the_rest(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text("SECRET_KEY=from-the-file\nTIME_ZONE=Europe/Paris\nPACK_EXPIRY_ALERT_DAYS=3\n")
+    env_file.write_text(
+        "SECRET_KEY=from-the-file\nTIME_ZONE=Europe/Paris\nPACK_EXPIRY_ALERT_DAYS=3\n"
+    )
     env = plain_shell(ENV_FILE=str(env_file), TIME_ZONE="UTC")
     assert show_setting("TIME_ZONE PACK_EXPIRY_ALERT_DAYS SECRET_KEY", env) == "UTC 3 from-the-file"
     # Set but empty in the shell is still the shell's value.
@@ -47,22 +70,36 @@ def test_the_environment_wins_over_the_env_file_which_fills_in_the_rest(tmp_path
 
 def test_money_is_the_site_staffs_unless_configured_otherwise():
     defaults = "PERSONAL_TEAM_BILLING PERSONAL_TEAMS TEAM_OWNERS_MAY_TOP_UP DEFAULT_TEAM_BILLING WEBHOOK_ALLOW_PRIVATE"
-    assert show_setting(defaults, plain_shell(SECRET_KEY="s", ENV_FILE="")) == "prepaid True False postpaid False"
+    assert (
+        show_setting(defaults, plain_shell(SECRET_KEY="s", ENV_FILE=""))
+        == "prepaid True False postpaid False"
+    )
 
 
 def test_the_first_run_takes_the_key_and_the_login_from_the_environment(tmp_path):
     env_file, database = tmp_path / ".env", tmp_path / "db.sqlite3"
-    env = plain_shell(ENV_FILE=str(env_file), DATABASE_URL=f"sqlite:///{database}",
-                      ZHIPUAI_API_KEY="first-run-id.first-run-secret", DJANGO_SUPERUSER_USERNAME="boss",
-                      DJANGO_SUPERUSER_PASSWORD="boss-password-1", PORT=str(free_port()))
-    result = subprocess.run(["bin/setup"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    env = plain_shell(
+        ENV_FILE=str(env_file),
+        DATABASE_URL=f"sqlite:///{database}",
+        ZHIPUAI_API_KEY="first-run-id.first-run-secret",
+        DJANGO_SUPERUSER_USERNAME="boss",
+        DJANGO_SUPERUSER_PASSWORD="boss-password-1",
+        PORT=str(free_port()),
+    )
+    result = subprocess.run(
+        ["bin/setup"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "talking to BigModel" in result.stdout and "simulator" not in result.stdout
     assert "Created admin login 'boss'" in result.stdout
     assert "first-run-secret" not in result.stdout + result.stderr
-    assert re.search(r"^SECRET_KEY=\S{50,}$", env_file.read_text(), re.MULTILINE)  # a fresh one was written
+    assert re.search(
+        r"^SECRET_KEY=\S{50,}$", env_file.read_text(), re.MULTILINE
+    )  # a fresh one was written
     with sqlite3.connect(database) as db:
-        assert db.execute("SELECT username, is_superuser FROM auth_user").fetchall() == [("boss", 1)]
+        assert db.execute("SELECT username, is_superuser FROM auth_user").fetchall() == [
+            ("boss", 1)
+        ]
 
     # The README's commands then work from a plain shell: SECRET_KEY comes from the written .env.
     later = plain_shell(ENV_FILE=str(env_file), DATABASE_URL=f"sqlite:///{database}")
@@ -77,8 +114,15 @@ def test_a_taken_port_is_named_with_how_to_pick_another(setting):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        others = {name: str(free_port()) for name in ("PORT", "REDIS_PORT", "SIMULATOR_PORT") if name != setting}
-        result = manage("preflight", env=plain_shell(SECRET_KEY="s", ENV_FILE="", **others, **{setting: str(port)}))
+        others = {
+            name: str(free_port())
+            for name in ("PORT", "REDIS_PORT", "SIMULATOR_PORT")
+            if name != setting
+        }
+        result = manage(
+            "preflight",
+            env=plain_shell(SECRET_KEY="s", ENV_FILE="", **others, **{setting: str(port)}),
+        )
     assert result.returncode == 1
     assert f"Port {port}" in result.stderr and f"{setting}={port + 1} make run" in result.stderr
     assert "Traceback" not in result.stderr

@@ -30,12 +30,22 @@ def test_a_body_declared_too_large_is_refused_unread(live_server_url):
     from config.bodylimit import upload_limit
 
     port = int(live_server_url.rsplit(":", 1)[1])
-    assert upload_limit() == 5 * 5 * 1024 * 1024 + 1024 * 1024  # glm-4v-plus: five images of 5 MB, and 1 MB
-    reply = raw_request(port, "POST /playground/send/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              f"Content-Length: {upload_limit() + 1}\r\nContent-Type: multipart/form-data\r\n\r\n")
+    assert (
+        upload_limit() == 5 * 5 * 1024 * 1024 + 1024 * 1024
+    )  # glm-4v-plus: five images of 5 MB, and 1 MB
+    reply = raw_request(
+        port,
+        "POST /playground/send/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {upload_limit() + 1}\r\nContent-Type: multipart/form-data\r\n\r\n",
+    )
     assert reply.startswith("HTTP/1.1 413")
-    assert "too large to send: at most 26 MB" in reply and "hx-retarget: #form-errors" in reply.lower()
-    other = raw_request(port, "POST /accounts/topups/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3000000\r\n\r\n")
+    assert (
+        "too large to send: at most 26 MB" in reply and "hx-retarget: #form-errors" in reply.lower()
+    )
+    other = raw_request(
+        port,
+        "POST /accounts/topups/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3000000\r\n\r\n",
+    )
     assert other.startswith("HTTP/1.1 413") and "at most 3 MB" in other
 
 
@@ -52,7 +62,9 @@ def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(live_server_url):
 
 
 def test_a_body_within_the_limit_goes_through(alice_http):
-    response = alice_http.post("/playground/send/", data={"model": "glm-4-flash", "message": "x" * 50_000})
+    response = alice_http.post(
+        "/playground/send/", data={"model": "glm-4-flash", "message": "x" * 50_000}
+    )
     assert response.status_code == 200
 
 
@@ -63,7 +75,9 @@ def test_live_streams_are_limited_per_user_and_freed_when_they_close(alice_http,
     with alice_http.stream("GET", url) as first, alice_http.stream("GET", url) as second:
         assert (first.status_code, second.status_code) == (200, 200)
         third = alice_http.get(url)
-        assert third.status_code == 429 and "Too many live streams are open for you (2)" in third.text
+        assert (
+            third.status_code == 429 and "Too many live streams are open for you (2)" in third.text
+        )
     with alice_http.stream("GET", url) as again:  # the two closed: their slots are free
         assert again.status_code == 200
         read_events(again, stop_after=1)
@@ -72,28 +86,51 @@ def test_live_streams_are_limited_per_user_and_freed_when_they_close(alice_http,
 
 def test_pages_carry_a_content_security_policy_of_their_own_origin(client):
     policy = client.get("/accounts/login/").headers["Content-Security-Policy"]
-    for directive in ("default-src 'self'", "script-src 'self'", "img-src 'self' data: blob:", "object-src 'none'",
-                      "frame-ancestors 'none'"):
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "img-src 'self' data: blob:",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ):
         assert directive in policy
-    assert "unsafe-inline" not in policy.split("style-src-attr")[0]  # scripts and style sheets: none inline
+    assert (
+        "unsafe-inline" not in policy.split("style-src-attr")[0]
+    )  # scripts and style sheets: none inline
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
 def test_logins_are_throttled_per_username_and_per_address(path, settings):
     settings.AXES_FAILURE_LIMIT = 3
-    get_user_model().objects.create_user("alice", password="alice-password-1", is_staff=True)  # staff: the admin
-    get_user_model().objects.create_user("bob", password="bob-password-1", is_staff=True)      # takes them too
+    get_user_model().objects.create_user(
+        "alice", password="alice-password-1", is_staff=True
+    )  # staff: the admin
+    get_user_model().objects.create_user(
+        "bob", password="bob-password-1", is_staff=True
+    )  # takes them too
     here = Client(REMOTE_ADDR="10.0.0.1")
     for _ in range(2):
         assert here.post(path, {"username": "alice", "password": "wrong"}).status_code == 200
-    assert here.post(path, {"username": "alice", "password": "wrong"}).status_code == 429  # the third
+    assert (
+        here.post(path, {"username": "alice", "password": "wrong"}).status_code == 429
+    )  # the third
     locked = here.post(path, {"username": "alice", "password": "alice-password-1"})
     assert locked.status_code == 429 and "Too many failed logins" in locked.content.decode()
     # The name is locked wherever it comes from; the address is locked whatever name it tries.
-    assert Client(REMOTE_ADDR="10.0.0.2").post(path, {"username": "alice", "password": "x"}).status_code == 429
+    assert (
+        Client(REMOTE_ADDR="10.0.0.2")
+        .post(path, {"username": "alice", "password": "x"})
+        .status_code
+        == 429
+    )
     assert here.post(path, {"username": "bob", "password": "bob-password-1"}).status_code == 429
-    assert Client(REMOTE_ADDR="10.0.0.3").post(path, {"username": "bob", "password": "bob-password-1"}).status_code == 302
+    assert (
+        Client(REMOTE_ADDR="10.0.0.3")
+        .post(path, {"username": "bob", "password": "bob-password-1"})
+        .status_code
+        == 302
+    )
 
 
 @pytest.mark.django_db
@@ -103,22 +140,39 @@ def test_invite_links_are_https_behind_a_tls_proxy(settings, django_user_model):
     owner = django_user_model.objects.create_user("owner")
     client = Client()
     client.force_login(owner)
-    page = client.post("/accounts/team/invite/", {"role": "member"},
-                       headers={"X-Forwarded-Proto": "https", "Host": "console.example.com"}).content.decode()
+    page = client.post(
+        "/accounts/team/invite/",
+        {"role": "member"},
+        headers={"X-Forwarded-Proto": "https", "Host": "console.example.com"},
+    ).content.decode()
     assert "<code>https://console.example.com/accounts/invite/" in page
 
 
-PRODUCTION = {"SECRET_KEY": "k7Qm2v9Xz4Lp8Rt1Wy6Bn3Hc5Jd0Fg7Ks2Ae9Uo4Ii8Pl1Zx6Cv3Bm5Nq0Wr",
-              "DEBUG": "0", "ALLOWED_HOSTS": "console.example.com",
-              "CSRF_TRUSTED_ORIGINS": "https://console.example.com", "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
-              "SECURE_COOKIES": "1", "SECURE_SSL_REDIRECT": "1", "SECURE_HSTS_SECONDS": "31536000",
-              "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1", "SECURE_HSTS_PRELOAD": "1",
-              "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "smtp.example.com"}
+PRODUCTION = {
+    "SECRET_KEY": "k7Qm2v9Xz4Lp8Rt1Wy6Bn3Hc5Jd0Fg7Ks2Ae9Uo4Ii8Pl1Zx6Cv3Bm5Nq0Wr",
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "console.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://console.example.com",
+    "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+    "SECURE_COOKIES": "1",
+    "SECURE_SSL_REDIRECT": "1",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+    "SECURE_HSTS_PRELOAD": "1",
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "EMAIL_HOST": "smtp.example.com",
+}
 
 
 def deploy_check(**env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env={**dict(__import__("os").environ), **env})
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**dict(__import__("os").environ), **env},
+    )
 
 
 def test_check_deploy_is_clean_with_the_documented_production_settings():
@@ -126,7 +180,11 @@ def test_check_deploy_is_clean_with_the_documented_production_settings():
     assert clean.returncode == 0, clean.stderr
     assert "no issues" in clean.stdout
     plain = deploy_check(**{**PRODUCTION, "SECURE_COOKIES": "0", "SECURE_HSTS_SECONDS": "0"})
-    assert plain.returncode != 0 and "security.W004" in plain.stderr and "security.W012" in plain.stderr
+    assert (
+        plain.returncode != 0
+        and "security.W004" in plain.stderr
+        and "security.W012" in plain.stderr
+    )
 
 
 def test_the_example_env_documents_every_production_setting():

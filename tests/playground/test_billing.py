@@ -68,7 +68,9 @@ def test_each_early_end_writes_exactly_one_estimated_record_that_is_settled(alic
     assert record.prompt_tokens == reply.prompt_tokens > 0
 
 
-def test_a_conversation_deleted_while_its_reply_runs_stops_it_and_bills_it_once(alice_http, sim_log):
+def test_a_conversation_deleted_while_its_reply_runs_stops_it_and_bills_it_once(
+    alice_http, sim_log
+):
     reply = start_turn(alice_http, f"Write at length {SLOW}", model="glm-4")
     with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
         read_events(response, stop_after=3)
@@ -90,7 +92,9 @@ def test_the_runner_bills_its_call_even_when_its_rows_are_gone_before_it_ends(al
     assert record.exact is True and record.completion_tokens > 0
 
 
-def test_stop_through_redis_alone_reaches_a_reply_in_another_web_process(alice_http, web_process, make_user):
+def test_stop_through_redis_alone_reaches_a_reply_in_another_web_process(
+    alice_http, web_process, make_user
+):
     other = web_process()
     alice = get_user_model().objects.get(username="alice")
     there = http_client_for(alice, other.url)
@@ -104,7 +108,9 @@ def test_stop_through_redis_alone_reaches_a_reply_in_another_web_process(alice_h
     there.close()
 
 
-def test_a_delete_here_stops_and_bills_a_reply_running_in_another_web_process(alice_http, web_process, sim_log):
+def test_a_delete_here_stops_and_bills_a_reply_running_in_another_web_process(
+    alice_http, web_process, sim_log
+):
     other = web_process()
     alice = get_user_model().objects.get(username="alice")
     there = http_client_for(alice, other.url)
@@ -118,7 +124,9 @@ def test_a_delete_here_stops_and_bills_a_reply_running_in_another_web_process(al
     there.close()
 
 
-def test_the_team_picked_in_the_header_pays_for_chat_regenerate_edit_and_images(alice_http, sim_log):
+def test_the_team_picked_in_the_header_pays_for_chat_regenerate_edit_and_images(
+    alice_http, sim_log
+):
     alice = get_user_model().objects.get(username="alice")
     lab = Team.objects.create(name="Lab", billing="postpaid")
     lab.memberships.create(user=alice, role="owner")
@@ -138,7 +146,9 @@ def test_the_team_picked_in_the_header_pays_for_chat_regenerate_edit_and_images(
 
     Team.objects.filter(id=lab.id).update(billing="prepaid")  # and no cash
     refusals = [
-        alice_http.post("/playground/send/", data={"model": "glm-4", "message": "More", "conversation": url}),
+        alice_http.post(
+            "/playground/send/", data={"model": "glm-4", "message": "More", "conversation": url}
+        ),
         alice_http.post(f"/playground/c/{url}/regenerate/", data={"model": "glm-4"}),
         alice_http.post(f"/playground/c/{url}/edit/", data={"model": "glm-4", "message": "Again"}),
         alice_http.post("/playground/images/", data={"model": "cogview-3", "prompt": "Another"}),
@@ -157,5 +167,9 @@ def test_replies_running_at_once_are_limited_per_user(alice_http, settings):
     for reply in running:
         alice_http.post(f"/playground/m/{reply.id}/stop/")
         wait_until_final(reply)
-    assert alice_http.post("/playground/send/", data={"model": "glm-4", "message": "Now"}).headers.get(
-        "HX-Retarget") is None
+    assert (
+        alice_http.post("/playground/send/", data={"model": "glm-4", "message": "Now"}).headers.get(
+            "HX-Retarget"
+        )
+        is None
+    )

@@ -5,13 +5,19 @@ from config.preflight import port_problems
 
 
 class Command(BaseCommand):
-    help = "Before `make run` starts its processes: are their ports free? Says which upstream is used."
+    help = (
+        "Before `make run` starts its processes: are their ports free? Says which upstream is used."
+    )
 
     def handle(self, *args, **options):
         problems = port_problems()
         if problems:
             raise CommandError("\n".join(problems))
         if settings.UPSTREAM_MODE == "simulator":
-            self.stdout.write("No ZHIPUAI_API_KEY: replies come from the bundled offline simulator.")
+            self.stdout.write(
+                "No ZHIPUAI_API_KEY: replies come from the bundled offline simulator."
+            )
         else:
-            self.stdout.write(f"ZHIPUAI_API_KEY is set: talking to BigModel at {settings.ZHIPUAI_BASE_URL}.")
+            self.stdout.write(
+                f"ZHIPUAI_API_KEY is set: talking to BigModel at {settings.ZHIPUAI_BASE_URL}."
+            )
