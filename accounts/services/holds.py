@@ -87,16 +87,19 @@ def hold_place(
     now = timezone.now()
     call = WorstCase(**{**call.__dict__, "created_at": now})
     with transaction.atomic():
-        # NO KEY UPDATE: admissions and settlement of a team take turns; rows that only point at the
-        # team (its messages, its usage records) are written meanwhile.
-        team = Team.objects.select_for_update(no_key=True).get(id=membership.team_id)
-        cap = Membership.objects.values_list("monthly_cap_nano", flat=True).get(id=membership.id)
         book = PriceBook([call.model])
         price, charge = book.in_force(call.model, now, call.size), book.charge(call, now)
-        if cap is not None and charge.cost_nano:
-            _check_cap(team, membership, cap, charge.cost_nano, now)
-        if team.billing == Team.Billing.PREPAID:
-            _check_balance(team, call, price, charge)
+        team, cap = membership.team, membership.monthly_cap_nano
+        if (cap is not None and charge.cost_nano) or team.billing == Team.Billing.PREPAID:
+            # Something to check: under the team's lock, so racing calls are admitted one at a time.
+            # NO KEY UPDATE: admissions and settlement of a team take turns; rows that only point
+            # at the team (its messages, its usage records) are written meanwhile. (A cap or a
+            # billing mode changed this very moment applies from the next call.)
+            team = Team.objects.select_for_update(no_key=True).get(id=membership.team_id)
+            if cap is not None and charge.cost_nano:
+                _check_cap(team, membership, cap, charge.cost_nano, now)
+            if team.billing == Team.Billing.PREPAID:
+                _check_balance(team, call, price, charge)
         return Hold.objects.create(
             request_id=request_id,
             team=team,
