@@ -7,6 +7,7 @@ from accounts.models import (
     AlertChannel,
     AlertRule,
     AlertSend,
+    Hold,
     Invite,
     LedgerEntry,
     Membership,
@@ -18,6 +19,7 @@ from accounts.models import (
     UsageRecord,
 )
 from accounts.services.wallet import wallet_topup
+from accounts.templatetags.money import pack_left
 
 
 @admin.register(ModelEntry)
@@ -47,7 +49,8 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "billing", "cash", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
-    readonly_fields = ["cash_nano"]
+    exclude = ["cash_nano"]
+    readonly_fields = ["cash"]
 
     @admin.display(description="cash (¥)")
     def cash(self, team: Team) -> str:
@@ -85,34 +88,69 @@ class TopUpAdmin(admin.ModelAdmin):
 
 @admin.register(Pack)
 class PackAdmin(admin.ModelAdmin):
-    list_display = ["name", "team", "kind", "unit", "size", "remaining", "effective_at", "expires_at", "expired"]
+    """Sizes are tokens, or 10⁻⁹ yuan for a money pack: the list shows both as they read."""
+
+    list_display = ["name", "team", "kind", "unit", "left", "effective_at", "expires_at", "expired"]
     list_filter = ["kind", "unit", "expired"]
+
+    @admin.display(description="left")
+    def left(self, pack: Pack) -> str:
+        return pack_left(pack)
+
+
+class ReadOnly(admin.ModelAdmin):
+    """The ledger and its records are written by settlement alone: here they are for reading."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def yuan_column(field: str, title: str):
+    @admin.display(description=f"{title} (¥)", ordering=field)
+    def column(self, obj) -> str:
+        value = getattr(obj, field)
+        return "—" if value is None else money.exact(value)
+
+    return column
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnly):
     list_display = ["created_at", "request_id", "user", "team", "model", "prompt_tokens", "completion_tokens",
-                    "images", "exact", "status", "cost_nano"]
+                    "images", "exact", "status", "cost", "held"]
     list_filter = ["status", "model", "source", "exact"]
     search_fields = ["request_id"]
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    fields = ["request_id", "created_at", "user", "team", "model", "source", "prompt_tokens", "completion_tokens",
+              "images", "size", "exact", "status", "settled_at", "price", "cost", "packs", "cash", "held"]
+    readonly_fields = fields
+    cost = yuan_column("cost_nano", "cost")
+    packs = yuan_column("packs_nano", "paid from packs")
+    cash = yuan_column("cash_nano", "paid from cash")
+    held = yuan_column("held_nano", "held")
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "team", "kind", "amount_nano", "tokens", "pack", "usage"]
+class LedgerEntryAdmin(ReadOnly):
+    list_display = ["created_at", "team", "kind", "amount", "tokens", "pack", "usage"]
     list_filter = ["kind"]
+    fields = ["created_at", "team", "kind", "amount", "tokens", "pack", "usage", "topup"]
+    readonly_fields = fields
+    amount = yuan_column("amount_nano", "amount")
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+@admin.register(Hold)
+class HoldAdmin(ReadOnly):
+    list_display = ["created_at", "request_id", "user", "team", "model", "amount", "expires_at"]
+    fields = ["request_id", "created_at", "expires_at", "user", "team", "model", "source", "prompt_tokens",
+              "completion_tokens", "images", "size", "amount"]
+    readonly_fields = fields
+    amount = yuan_column("amount_nano", "worst case")
 
 
 admin.site.register([Membership, Invite, AlertRule, AlertChannel, AlertSend])

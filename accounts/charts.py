@@ -5,8 +5,10 @@ from django.utils.safestring import mark_safe
 
 from accounts import money
 
-PALETTE = ["#2f5bea", "#e8833a", "#2a9d8f", "#c0392b", "#8e44ad", "#f1c40f", "#16a085", "#7f8c8d", "#d35400",
-           "#34495e"]
+# Twelve colours a colour-blind reader can tell apart: Okabe & Ito's eight (black as a grey), then
+# four of Paul Tol's "muted" set.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#332288", "#999933",
+           "#882255", "#44AA99", "#777777"]
 
 
 def colour(index: int) -> str:
@@ -45,13 +47,14 @@ def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
             h = plot_h * nano / ceiling
             y -= h
             bars.append(format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} · {}: ¥{}</title></rect>',
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} · {}: {}</title></rect>',
                 _n(left + i * slot + slot * 0.15), _n(y), _n(slot * 0.7), _n(h), colour(m), day.isoformat(), model,
-                money.exact(nano)))
+                money.yuan(nano)))
     ticks = format_html_join("", '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
-                                 '<text x="{}" y="{}" class="tick" text-anchor="end">¥{}</text>',
+                                 '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>',
                              ((left, width - 8, _n(top + plot_h * (1 - f)), _n(top + plot_h * (1 - f)), left - 6,
-                               _n(top + plot_h * (1 - f) + 4), money.rounded(int(ceiling * f))) for f in (0, .5, 1)))
+                               _n(top + plot_h * (1 - f) + 4), money.axis(int(ceiling * f)))
+                              for f in (0, .5, 1)))
     labels = format_html_join("", '<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>',
                               ((_n(left + i * slot + slot / 2), height - 8, day.strftime("%m-%d"))
                                for i, day in enumerate(days) if i % max(1, len(days) // 8) == 0))
@@ -62,15 +65,15 @@ def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
     return format_html('<figure class="chart-box">{}<figcaption class="legend">{}</figcaption></figure>', svg, legend)
 
 
-def horizontal(rows, *, label, value, text, width=360, bar=22) -> str:
-    """One bar per row (already sorted), sized by ``value(row)``, captioned ``text(row)``."""
+def horizontal(rows, *, label, value, text) -> str:
+    """One bar per row (already sorted), sized by ``value(row)``, captioned ``text(row)``: HTML, so its
+    text stays the page's size however wide the chart is."""
     rows = list(rows)
     if not rows:
         return mark_safe('<p class="muted">Nothing in this period.</p>')
     biggest = max(value(row) for row in rows) or 1
-    height = bar * len(rows) + 4
-    items = format_html_join("", '<g transform="translate(0,{})"><rect x="0" y="2" width="{}" height="{}" fill="{}">'
-                                 '<title>{}: {}</title></rect><text x="6" y="{}" class="bar-label">{} · {}</text></g>',
-                             ((i * bar, _n(max(1.0, (width - 2) * value(row) / biggest)), bar - 6, colour(i),
-                               label(row), text(row), bar - 9, label(row), text(row)) for i, row in enumerate(rows)))
-    return format_html('<svg class="chart" viewBox="0 0 {} {}" role="img">{}</svg>', width, height, items)
+    items = format_html_join("", '<li title="{}: {}"><span class="bar" style="width: {}%; background: {}"></span>'
+                                 '<span class="bar-text">{} · {}</span></li>',
+                             ((label(row), text(row), _n(max(0.5, 100 * value(row) / biggest)), colour(i), label(row),
+                               text(row)) for i, row in enumerate(rows)))
+    return format_html('<ul class="hbars">{}</ul>', items)

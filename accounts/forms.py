@@ -103,6 +103,9 @@ class MemberForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
     cap = YuanField(required=False, allow_zero=True, label="Monthly cap (¥)")
 
+    def problems(self) -> str:
+        return " ".join(error for errors in self.errors.values() for error in errors)
+
 
 class BillingForm(forms.Form):
     billing = forms.ChoiceField(choices=Team.Billing.choices)
@@ -140,6 +143,7 @@ class RuleForm(forms.Form):
 
 class ChannelForm(forms.Form):
     kind = forms.ChoiceField(choices=AlertChannel.Kind.choices)
+    label = forms.CharField(max_length=60, required=False)
     target = forms.CharField(max_length=500)
 
     def clean(self):

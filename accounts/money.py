@@ -32,17 +32,27 @@ def exact(nano: int) -> str:
     return f"{whole}.{fraction.ljust(2, '0')}"
 
 
-def rounded(nano: int, places: int = 2) -> str:
-    """For display: ``"1,234.57"`` (half up)."""
-    quantum = Decimal(1).scaleb(-places)
-    return f"{to_yuan(nano).quantize(quantum, rounding=ROUND_HALF_UP):,}"
+PLACES = 4  # as BigModel's console shows money: "¥ 1.4610"
+FEN = 10_000_000  # ¥0.01 in nano
+
+
+def _digits(amount: Decimal) -> str:
+    return f"{amount:,.9f}".rstrip("0").rstrip(".")
 
 
 def yuan(nano: int) -> str:
-    """"¥1,234.57", "-¥0.03": rounded to the cent, for reading."""
-    return f"-¥{rounded(-nano)}" if nano < 0 else f"¥{rounded(nano)}"
+    """Money on a page: "¥1,234.5678", "-¥0.0030". Four decimals, as BigModel's bills show it; an
+    amount under a fen that four decimals would round keeps every digit ("¥0.00315", "¥0.000001"),
+    so nothing reads as less than it is. CSV and JSON use ``exact``."""
+    amount = to_yuan(abs(nano))
+    if 0 < abs(nano) < FEN and abs(nano) % 10 ** (9 - PLACES):
+        whole, _, fraction = _digits(amount).partition(".")
+        text = f"{whole}.{fraction.ljust(PLACES, '0')}"
+    else:
+        text = f"{amount.quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_UP):,}"
+    return f"-¥{text}" if nano < 0 else f"¥{text}"
 
 
-def yuan_exact(nano: int) -> str:
-    """"¥0.000123", "-¥12.50": every digit the ledger holds."""
-    return f"-¥{exact(-nano)}" if nano < 0 else f"¥{exact(nano)}"
+def axis(nano: int) -> str:
+    """A chart's tick: as short as the value allows ("¥0", "¥0.005", "¥20")."""
+    return f"¥{_digits(to_yuan(nano)) or '0'}"

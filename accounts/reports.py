@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import DailyUsage, Hold, Membership, Pack, Team, UsageRecord
 from accounts.services.alerts import days_left
 from accounts.services.holds import team_standing
+from accounts.services.pricing import PriceBook
 
 SUMS = DailyUsage.SUMS
 
@@ -149,6 +150,20 @@ def over_holds(team: Team, filters: Filters) -> OverHolds:
         records = records.filter(user_id=filters.user_id)
     found = records.aggregate(calls=Count("id"), over=Sum(F("cost_nano") - F("held_nano")))
     return OverHolds(calls=found["calls"], over_nano=found["over"] or 0)
+
+
+def member_spends(team: Team, *, now=None) -> dict[int, int]:
+    """Each member's spend this month in ``team`` (settled, plus unsettled at their prices)."""
+    now = now or timezone.now()
+    start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    spends = dict(DailyUsage.objects.filter(team=team, day__gte=start.date()).values("user_id").annotate(
+        total=Sum("cost_nano")).values_list("user_id", "total"))
+    pending = list(UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED,
+                                              created_at__gte=start).order_by())
+    book = PriceBook({record.model for record in pending})
+    for record in pending:
+        spends[record.user_id] = spends.get(record.user_id, 0) + book.charge(record).cost_nano
+    return spends
 
 
 def months_with_usage(team: Team) -> list[date]:

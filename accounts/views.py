@@ -354,10 +354,7 @@ def _team_page(request, membership, **extra):
     roles = _grantable_roles(membership)
     add_form, invite_form = extra.pop("add_form", AddMemberForm()), InviteForm()
     add_form.fields["role"].choices = invite_form.fields["role"].choices = roles
-    members = list(Membership.objects.filter(team=team).select_related("user"))
-    for member in members:  # an owner's row is the owners' to change
-        member.editable = membership.manages and (member.role != Membership.Role.OWNER
-                                                  or membership.role == Membership.Role.OWNER)
+    members = _member_rows(membership, Membership.objects.filter(team=team).select_related("user"))
     return render(request, "accounts/team.html", {
         "membership": membership, "team": team, "members": members,
         "packs": Pack.objects.filter(team=team).order_by("expired", "expires_at"),
@@ -367,6 +364,28 @@ def _team_page(request, membership, **extra):
         "new_team_form": extra.pop("new_team_form", NewTeamForm()),
         "may_create_team": teams.personal_team_allowed(user=request.user),
         "roles": roles, **extra})
+
+
+def _member_rows(viewer: Membership, members) -> list[Membership]:
+    """Members with what their row shows: this month's spend, and whether the viewer may change it
+    (an owner's row is the owners' to change)."""
+    spends = reports.member_spends(viewer.team)
+    rows = list(members)
+    for member in rows:
+        member.editable = viewer.manages and (member.role != Membership.Role.OWNER
+                                              or viewer.role == Membership.Role.OWNER)
+        member.month_nano = spends.get(member.user_id, 0)
+        cap = member.monthly_cap_nano
+        member.cap_percent = min(100, member.month_nano * 100 // cap) if cap else (100 if cap == 0 else None)
+    return rows
+
+
+def _member_row(request, manager: Membership, member: Membership, *, form=None, saved: str = "", status=200):
+    """One member's row of the Team page, as htmx swaps it in after a change."""
+    row = _member_rows(manager, [member])[0]
+    return render(request, "accounts/team.html#member-row", {"m": row, "membership": manager, "team": manager.team,
+                                                             "roles": _grantable_roles(manager), "row_form": form,
+                                                             "saved": saved}, status=status)
 
 
 def _grantable_roles(membership: Membership) -> list[tuple[str, str]]:
@@ -415,20 +434,30 @@ def team_invite(request):
 
 @require_POST
 def team_member(request, membership_id: int):
+    """A member's role and cap. htmx gets the row back, saying what was saved or what is wrong, next to
+    the field; a plain form post goes back to the page."""
     manager = _manager(request)
     member = team_for_member(team=manager.team, membership_id=membership_id)
     form = MemberForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+    if form.is_valid():
+        try:
+            if form.cleaned_data["role"] != member.role:
+                teams.member_set_role(membership=member, role=form.cleaned_data["role"], by=manager)
+            teams.member_set_cap(membership=member, cap_nano=form.cleaned_data["cap"], by=manager)
+        except teams.TeamError as problem:
+            form.add_error(None, str(problem))
+    name = member.user.get_username()
+    if not request.htmx:
+        if form.errors:
+            messages.error(request, f"{name}: {form.problems()}")
+        else:
+            messages.success(request, f"Saved {name}'s role and cap.")
         return redirect("accounts:team")
-
-    def update():
-        if form.cleaned_data["role"] != member.role:
-            teams.member_set_role(membership=member, role=form.cleaned_data["role"], by=manager)
-        teams.member_set_cap(membership=member, cap_nano=form.cleaned_data["cap"], by=manager)
-
-    _run(request, update)
-    return redirect("accounts:team")
+    member.refresh_from_db()
+    if form.errors:
+        return _member_row(request, manager, member, form=form)
+    return _member_row(request, manager, member, saved=f"Saved: {member.role}, " + (
+        f"cap {money.yuan(member.monthly_cap_nano)} a month" if member.monthly_cap_nano is not None else "no cap"))
 
 
 @require_POST
@@ -494,32 +523,39 @@ def invite_accept(request, token: str):
 
 # --------------------------------------------------------------------------- alerts
 
-@require_GET
-def alert_page(request):
-    membership = require_membership(request)
+def _alerts_page(request, membership, *, rule_form=None, channel_form=None, status=200):
     team = membership.team
     return render(request, "accounts/alerts.html", {
         "membership": membership, "team": team, "rules": AlertRule.objects.filter(team=team),
-        "channels": AlertChannel.objects.filter(team=team), "rule_form": RuleForm(), "channel_form": ChannelForm(),
+        "channels": AlertChannel.objects.filter(team=team), "rule_form": rule_form or RuleForm(),
+        "channel_form": channel_form or ChannelForm(),
         "history": AlertSend.objects.filter(team=team).select_related("channel")[:100],
-        "balance": reports.balance(team)})
+        "balance": reports.balance(team)}, status=status)
+
+
+@require_GET
+def alert_page(request):
+    return _alerts_page(request, require_membership(request))
 
 
 @require_POST
 def alert_rule_add(request):
+    """A refused form comes back with its errors next to its fields; a saved one says so."""
     membership = _manager(request)
     form = RuleForm(request.POST)
-    if form.is_valid():
-        AlertRule.objects.get_or_create(team=membership.team, threshold_nano=form.cleaned_data["threshold"])
-        alerts.balance_alerts(team=membership.team)
-    else:
-        messages.error(request, "Enter the balance to be alerted below, in yuan.")
+    if not form.is_valid():
+        return _alerts_page(request, membership, rule_form=form, status=400)
+    AlertRule.objects.get_or_create(team=membership.team, threshold_nano=form.cleaned_data["threshold"])
+    alerts.balance_alerts(team=membership.team)
+    messages.success(request, f"Added an alert below {money.yuan(form.cleaned_data['threshold'])}.")
     return redirect("accounts:alerts")
 
 
 @require_POST
 def alert_rule_delete(request, rule_id: int):
-    get_object_or_404(AlertRule, team=_manager(request).team, id=rule_id).delete()
+    rule = get_object_or_404(AlertRule, team=_manager(request).team, id=rule_id)
+    rule.delete()
+    messages.success(request, f"Removed the alert below {money.yuan(rule.threshold_nano)}.")
     return redirect("accounts:alerts")
 
 
@@ -527,11 +563,11 @@ def alert_rule_delete(request, rule_id: int):
 def alert_channel_add(request):
     membership = _manager(request)
     form = ChannelForm(request.POST)
-    if form.is_valid():
-        AlertChannel.objects.create(team=membership.team, kind=form.cleaned_data["kind"],
-                                    target=form.cleaned_data["target"])
-    else:
-        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
+    if not form.is_valid():
+        return _alerts_page(request, membership, channel_form=form, status=400)
+    channel = AlertChannel.objects.create(team=membership.team, kind=form.cleaned_data["kind"],
+                                          label=form.cleaned_data["label"], target=form.cleaned_data["target"])
+    messages.success(request, f"Added the channel {channel}. Send it a test to see it works.")
     return redirect("accounts:alerts")
 
 
@@ -544,7 +580,9 @@ def _channel(membership, channel_id: int) -> AlertChannel:
 
 @require_POST
 def alert_channel_delete(request, channel_id: int):
-    _channel(_manager(request), channel_id).delete()
+    channel = _channel(_manager(request), channel_id)
+    channel.delete()
+    messages.success(request, f"Removed the channel {channel}.")
     return redirect("accounts:alerts")
 
 

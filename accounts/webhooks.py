@@ -7,13 +7,12 @@ with the host name kept for TLS and the Host header; redirects are not followed.
 on failure says what went wrong in general words only, so the feature cannot map a network.
 WEBHOOK_ALLOW_PRIVATE=1 allows private addresses and plain http, for a receiver on the same network."""
 
-import ipaddress
-import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+
+from config.netcheck import AddressRefused, checked_url
 
 TIMEOUT_SECONDS = 10
 
@@ -33,36 +32,22 @@ class Target:
     host_header: str
 
 
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def webhook_target(url: str) -> Target:
     """Check ``url`` and pin it to an address; raises WebhookRefused."""
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE
-    parts = urlsplit(url.strip())
-    schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise WebhookRefused("Use the webhook's full https:// address.")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (OSError, ValueError, UnicodeError):
-        raise WebhookRefused("The webhook's host could not be found.") from None
-    addresses = [info[4][0] for info in found]
-    if not addresses or not (allow_private or all(_public(address) for address in addresses)):
-        raise WebhookRefused(
-            "That address is not on the public internet, so alerts cannot be sent to it."
-        )
-    address = addresses[0]
+        checked = checked_url(url, schemes=("https", "http") if allow_private else ("https",),
+                              allow_private=allow_private)
+    except AddressRefused as refused:
+        message = str(refused)
+        if "public internet" in message:
+            message += " Alerts cannot be sent to it."
+        raise WebhookRefused(message) from None
+    parts, address = checked.parts, checked.address
     netloc = f"[{address}]" if ":" in address else address
     netloc += f":{parts.port}" if parts.port else ""
     host_header = parts.hostname + (f":{parts.port}" if parts.port else "")
-    pinned = parts._replace(netloc=netloc).geturl()
-    return Target(url=pinned, host=parts.hostname, host_header=host_header)
+    return Target(url=parts._replace(netloc=netloc).geturl(), host=parts.hostname, host_header=host_header)
 
 
 def webhook_post(url: str, payload: dict) -> httpx.Response:

@@ -70,26 +70,28 @@ def image_file_part(image: ImageFile) -> dict:
     return {"type": "image_url", "image_url": {"url": image}}
 
 
-def uploads_problem(spec: ModelSpec, *, new: int, earlier: int = 0) -> str:
-    """Why a request to ``spec`` cannot carry ``new`` uploads plus the ``earlier`` ones of its
-    conversation, or "". A model that reads no images is sent the conversation's text only, so
-    earlier images are no problem there."""
+def uploads_problem(spec: ModelSpec, *, new: int, earlier: int = 0, links: int = 0, earlier_links: int = 0) -> str:
+    """Why a request to ``spec`` cannot carry ``new`` uploads and ``links`` (web links to images)
+    plus the ``earlier`` ones of its conversation, or "". A model that reads no images is sent the
+    conversation's text only, so earlier images are no problem there. Every GLM-4V model takes links;
+    some take no uploads."""
     limits = spec.images
     if limits is None:
-        return f"{spec.label} does not read images; choose a GLM-4V model to ask about one." if new else ""
-    total = new + earlier
+        return f"{spec.label} does not read images; choose a GLM-4V model to ask about one." if new or links else ""
+    total = new + earlier + links + earlier_links
     if total == 0:
         return ""
-    if not limits.base64:
+    if not limits.base64 and new + earlier:
         what = "this file" if new else "the images uploaded earlier in this conversation"
-        return (f"{spec.label} takes images only as web links, not uploads; "
-                f"choose another GLM-4V model to ask about {what}.")
+        return (f"{spec.label} takes images only as web links, not uploads: give the image's link instead, "
+                f"or choose another GLM-4V model to ask about {what}.")
     if total <= limits.max_count:
         return ""
     allowed = "one image" if limits.max_count == 1 else f"up to {limits.max_count} images"
     problem = f"{spec.label} takes {allowed} per request (this one would carry {total})."
-    if earlier:
-        problem += f" This conversation already carries {earlier}; start a new one to ask about another."
+    if earlier + earlier_links:
+        problem += (f" This conversation already carries {earlier + earlier_links}; start a new one to ask "
+                    "about another.")
     return problem
 
 

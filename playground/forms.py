@@ -3,6 +3,7 @@ from django import forms
 from accounts.models import ModelEntry
 from bigmodel.images import ImageRejected, check_image, uploads_problem
 from bigmodel.params import validate_chat_params
+from config.netcheck import AddressRefused, checked_url
 from playground.services import Upload
 
 PARAM_NAMES = ("temperature", "top_p", "max_tokens", "seed", "do_sample", "stop")
@@ -52,6 +53,8 @@ class TurnForm(forms.Form):
     do_sample = forms.BooleanField(required=False)
     stop = forms.CharField(required=False, max_length=64, strip=False)
     image = MultipleImageField()
+    image_urls = forms.CharField(required=False, max_length=10000, widget=forms.Textarea,
+                                 help_text="Links to images, one per line (every GLM-4V model takes them).")
 
     def __init__(self, *args, require_message: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,15 +78,26 @@ class TurnForm(forms.Form):
             return cleaned
         for field, problem in validate_chat_params(self.spec, self.params()).items():
             self.add_error(field, problem)
-        self._check_images(cleaned.get("image") or [])
+        cleaned["image_urls"] = self._checked_links(cleaned.get("image_urls") or "")
+        self._check_images(cleaned.get("image") or [], links=len(cleaned["image_urls"]))
         return cleaned
 
-    def _check_images(self, files) -> None:
+    def _checked_links(self, text: str) -> list[str]:
+        """Each link http or https, its host on the public internet."""
+        links = [line.strip() for line in text.splitlines() if line.strip()]
+        for link in links:
+            try:
+                checked_url(link, schemes=("https", "http"))
+            except AddressRefused as refused:
+                self.add_error("image_urls", f"“{link[:80]}”: {refused}")
+        return links
+
+    def _check_images(self, files, *, links: int) -> None:
         """Each file decoded and held to the model's limits before anything is sent."""
         self.uploads = []
-        problem = uploads_problem(self.spec, new=len(files))
+        problem = uploads_problem(self.spec, new=len(files), links=links)
         if problem:
-            self.add_error("image", problem)
+            self.add_error("image" if files else "image_urls", problem)
             return
         for upload in files:
             try:
@@ -93,11 +107,13 @@ class TurnForm(forms.Form):
             else:
                 self.uploads.append(Upload(file=upload, info=info))
 
-    def check_history_images(self, earlier: int) -> bool:
+    def check_history_images(self, earlier) -> bool:
         """With the conversation known: can this model take its earlier images with the new ones?"""
-        problem = uploads_problem(self.spec, new=len(self.uploads), earlier=earlier)
+        links = len(self.cleaned_data.get("image_urls") or [])
+        problem = uploads_problem(self.spec, new=len(self.uploads), earlier=earlier.uploads, links=links,
+                                  earlier_links=earlier.links)
         if problem:
-            self.add_error("image", problem)
+            self.add_error("image" if self.uploads else "image_urls", problem)
         return not problem
 
     def params(self) -> dict:

@@ -229,7 +229,8 @@ def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
     partial = getattr(error, "partial_text", "") or relay.text
     relay.parts = [partial]
     if partial:  # something was delivered (and billed upstream): keep it with an estimate
-        return _estimated(relay, history, status=Message.Status.FAILED, error_code=code, error_message=text)
+        return _estimated(relay, history, status=Message.Status.FAILED, error_code=code,
+                          error_message=f"{text} What had arrived is kept above.")
     return Outcome(status=Message.Status.FAILED, content="", error_code=code, error_message=text,
                    latency_ms=relay.elapsed_ms())
 

@@ -49,6 +49,7 @@ class Message(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DONE)
     model = models.CharField(max_length=64, blank=True)
     params = models.JSONField(default=dict, blank=True, help_text="The parameters sent upstream.")
+    image_urls = models.JSONField(default=list, blank=True, help_text="Images given as web links (user messages).")
     request_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                              help_text="Who pays for this reply (assistant messages).")

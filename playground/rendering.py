@@ -17,6 +17,15 @@ ALLOWED_TAGS = (nh3.ALLOWED_TAGS - {"img"}) | {"span", "div", "pre", "code", "ta
                                                "td"}
 ALLOWED_ATTRIBUTES = {**nh3.ALLOWED_ATTRIBUTES, "span": {"class"}, "div": {"class"}, "code": {"class"},
                       "pre": {"class"}}
+GENERIC_ATTRIBUTES = {"lang", "title"}  # nh3's, on every allowed tag
+LINK_REL = "noopener noreferrer nofollow"
+
+
+def browser_rules() -> dict:
+    """The same rules for the browser, which renders a reply while it streams (static/js/markdown.js)."""
+    return {"tags": sorted(ALLOWED_TAGS), "generic": sorted(GENERIC_ATTRIBUTES), "rel": LINK_REL,
+            "attributes": {tag: sorted(names) for tag, names in ALLOWED_ATTRIBUTES.items() if tag in ALLOWED_TAGS},
+            "schemes": sorted(nh3.ALLOWED_URL_SCHEMES)}
 
 
 class _ImagesAsLinks(Treeprocessor):
@@ -36,5 +45,5 @@ class ImagesAsLinks(markdown.Extension):
 def render_markdown(text: str) -> SafeString:
     html = markdown.markdown(text, extensions=[*EXTENSIONS, ImagesAsLinks()], extension_configs=EXTENSION_CONFIGS)
     return mark_safe(nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                               link_rel="noopener noreferrer nofollow",
+                               link_rel=LINK_REL,
                                set_tag_attribute_values={"a": {"target": "_blank"}}))

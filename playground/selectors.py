@@ -1,6 +1,8 @@
 """Reads for the playground."""
 
-from django.db.models import Q
+from dataclasses import dataclass
+
+from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404
 
 from accounts.models import Membership, UsageRecord
@@ -24,7 +26,13 @@ def get_message_for_user(*, user, message_id: int) -> Message:
 
 
 def conversations_for_user(*, user, limit: int = 50):
-    return Conversation.objects.filter(user=user).only("public_id", "title", "updated_at")[:limit]
+    """The latest conversations, each with the team its last reply billed (``billed_team_id``,
+    ``billed_team_name``, ``billed_personal``)."""
+    last_reply = Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.ASSISTANT).order_by("-id")
+    return (Conversation.objects.filter(user=user).only("public_id", "title", "updated_at")
+            .annotate(billed_team_id=Subquery(last_reply.values("team_id")[:1]),
+                      billed_team_name=Subquery(last_reply.values("team__name")[:1]),
+                      billed_personal=Subquery(last_reply.values("team__personal_for_id")[:1]))[:limit])
 
 
 def _counts_in_history(message: Message) -> bool:
@@ -57,12 +65,13 @@ def _history_messages(conversation: Conversation, before_id: int | None) -> list
 
 
 def _content(message: Message, *, with_images: bool):
-    """Text, or for a message with images and a model that reads them: text, then each image."""
-    images = list(message.attachments.all()) if with_images and message.role == Message.Role.USER else []
-    if not images:
+    """Text, or for a message with images and a model that reads them: text, then each image (the
+    uploads, then the links)."""
+    if not with_images or message.role != Message.Role.USER:
         return message.content
-    return [{"type": "text", "text": message.content},
-            *(image_file_part(ImageFile.at(image.file.path, name=image.name)) for image in images)]
+    images = [image_file_part(ImageFile.at(image.file.path, name=image.name)) for image in message.attachments.all()]
+    images += [{"type": "image_url", "image_url": {"url": url}} for url in message.image_urls]
+    return [{"type": "text", "text": message.content}, *images] if images else message.content
 
 
 def history_for(*, conversation: Conversation, before_id: int | None = None,
@@ -75,11 +84,19 @@ def history_for(*, conversation: Conversation, before_id: int | None = None,
     return history
 
 
-def history_image_count(*, conversation: Conversation | None) -> int:
+@dataclass(frozen=True)
+class HistoryImages:
+    uploads: int = 0
+    links: int = 0
+
+
+def history_images(*, conversation: Conversation | None) -> HistoryImages:
     """Images the next request of this conversation carries (to a model that reads them)."""
     if conversation is None:
-        return 0
-    return sum(len(m.attachments.all()) for m in _history_messages(conversation, None))
+        return HistoryImages()
+    kept = _history_messages(conversation, None)
+    return HistoryImages(uploads=sum(len(m.attachments.all()) for m in kept),
+                         links=sum(len(m.image_urls) for m in kept))
 
 
 def _audit_filter(user, owner_field: str) -> Q:

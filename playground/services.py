@@ -145,7 +145,7 @@ class Upload:
 
 @transaction.atomic
 def turn_start(*, user, membership: Membership, conversation: Conversation | None, spec: ModelSpec, system: str,
-               text: str, params: dict, images: list[Upload] = ()) -> ReplyStart:
+               text: str, params: dict, images: list[Upload] = (), image_urls: list[str] = ()) -> ReplyStart:
     """Save the user's message (with its images, moved into private storage) and its reply-to-be.
     Raises one of REFUSALS, leaving nothing saved."""
     if conversation is None:
@@ -155,7 +155,8 @@ def turn_start(*, user, membership: Membership, conversation: Conversation | Non
         conversation.model = spec.name
         conversation.system = system
         conversation.save(update_fields=["model", "system", "updated_at"])
-    message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
+    message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text,
+                                     image_urls=list(image_urls))
     for upload in images:
         Attachment.objects.create(owner=user, team=membership.team, message=message, file=upload.file, name=upload.file.name[:255],
                                   content_type=upload.info.content_type, width=upload.info.width,

@@ -17,14 +17,16 @@ class ImageRef(str):
 
 
 def _named(content):
+    """Stored images by their file's name (a link stays the link it is)."""
     if isinstance(content, list):
         return [{"type": "image_url", "image_url": {"url": ImageRef(part["image_url"]["url"].name)}}
-                if part.get("type") == "image_url" else part for part in content]
+                if part.get("type") == "image_url" and not isinstance(part["image_url"]["url"], str) else part
+                for part in content]
     return content
 
 
 def request_body(*, conversation, spec: ModelSpec, system: str, text: str, params: dict,
-                 image_names: list[str] = ()) -> dict:
+                 image_names: list[str] = (), image_urls: list[str] = ()) -> dict:
     """What the next turn would send: the history, system first, then the message being typed
     (with the images attached to it, by name)."""
     reads_images = spec.images is not None
@@ -33,15 +35,19 @@ def request_body(*, conversation, spec: ModelSpec, system: str, text: str, param
     if system.strip():
         messages.insert(0, {"role": "system", "content": system})
     content = text or "Hello"
-    if reads_images and image_names:
+    if reads_images and (image_names or image_urls):
         content = [{"type": "text", "text": content},
-                   *({"type": "image_url", "image_url": {"url": ImageRef(name)}} for name in image_names)]
+                   *({"type": "image_url", "image_url": {"url": ImageRef(name)}} for name in image_names),
+                   *({"type": "image_url", "image_url": {"url": url}} for url in image_urls)]
     messages.append({"role": "user", "content": content})
     return build_chat_body(spec, messages=messages, stream=True, **params)
 
 
 def _has_images(body: dict) -> bool:
-    return any(isinstance(m["content"], list) and any(p.get("type") == "image_url" for p in m["content"])
+    """Whether the snippet must read image files (links need no helper)."""
+    return any(isinstance(m["content"], list) and any(p.get("type") == "image_url"
+                                                      and isinstance(p["image_url"]["url"], ImageRef)
+                                                      for p in m["content"])
                for m in body["messages"])
 
 

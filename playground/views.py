@@ -19,6 +19,7 @@ from playground.forms import ImageForm, TurnForm
 from playground.generation import replies_stop_and_settle, reply_stop, start_generation
 from playground.limits import held, stream_slot
 from playground.models import Message
+from playground.rendering import browser_rules
 from playground.streaming import cost_events, message_events
 from playground.tasks import image_generate
 
@@ -28,7 +29,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 def _models_context() -> dict:
     entries = list(ModelEntry.objects.chat())
     specs = {entry.name: entry.as_spec().to_dict() for entry in entries}
-    return {"model_entries": entries, "model_specs": specs}
+    return {"model_entries": entries, "model_specs": specs, "markdown_rules": browser_rules()}
 
 
 def _form_defaults(conversation) -> dict:
@@ -112,12 +113,13 @@ def _send(request):
     if conversation is not None and conversation.messages.filter(status=Message.Status.RUNNING).exists():
         form.add_error(None, "A reply is still being written; wait for it or press Stop.")
         return _refusal(request, form)
-    if not form.check_history_images(selectors.history_image_count(conversation=conversation)):
+    if not form.check_history_images(selectors.history_images(conversation=conversation)):
         return _refusal(request, form)
     try:
         start = services.turn_start(user=request.user, membership=_payer(request), conversation=conversation,
                                     spec=form.spec, system=form.cleaned_data["system"],
-                                    text=form.cleaned_data["message"], params=form.params(), images=form.uploads)
+                                    text=form.cleaned_data["message"], params=form.params(), images=form.uploads,
+                                    image_urls=form.cleaned_data["image_urls"])
     except services.REFUSALS as refusal:
         form.add_error(None, str(refusal))
         return _refusal(request, form)
@@ -156,7 +158,7 @@ async def send(request):
 def _rerun(request, public_id, *, edit: bool):
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     form = TurnForm(request.POST, require_message=edit)
-    if not form.is_valid() or not form.check_history_images(selectors.history_image_count(conversation=conversation)):
+    if not form.is_valid() or not form.check_history_images(selectors.history_images(conversation=conversation)):
         return _refusal(request, form)
     try:
         if edit:
@@ -233,9 +235,11 @@ async def stop(request, message_id: int):
 def rename(request, public_id):
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     services.conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
-    return render(request, "playground/index.html#sidebar",
-                  {"conversation": conversation,
-                   "conversations": selectors.conversations_for_user(user=request.user)})
+    response = render(request, "playground/index.html#sidebar",
+                      {"conversation": conversation,
+                       "conversations": selectors.conversations_for_user(user=request.user)})
+    trigger_client_event(response, "renamed", {"title": conversation.title})
+    return response
 
 
 @require_POST
@@ -261,7 +265,8 @@ def view_code(request):
                                                            public_id=form.cleaned_data["conversation"])
     body = snippets.request_body(conversation=conversation, spec=form.spec, system=form.cleaned_data["system"],
                                  text=form.cleaned_data["message"], params=form.params(),
-                                 image_names=request.POST.getlist("image_name"))
+                                 image_names=request.POST.getlist("image_name"),
+                                 image_urls=form.cleaned_data["image_urls"])
     return render(request, "playground/_code.html", {"snippets": snippets.render_all(body),
                                                      "body_json": snippets.body_json(body)})
 

@@ -32,6 +32,7 @@ class AlertChannel(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alert_channels")
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    label = models.CharField(max_length=60, blank=True, help_text="A name to tell channels apart (“ops on call”).")
     target = models.CharField(max_length=500, help_text="An email address, or the webhook's URL.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -40,7 +41,8 @@ class AlertChannel(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.masked_target}"
+        where = f"{self.get_kind_display()}: {self.masked_target}"
+        return f"{self.label} ({where})" if self.label else where
 
     @property
     def masked_target(self) -> str:

@@ -229,6 +229,7 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["team", "created_at"])]
+        verbose_name_plural = "ledger entries"
 
 
 class DailyUsage(models.Model):

@@ -102,16 +102,19 @@ def cap_alerts(*, team: Team, user_ids, now=None) -> None:
     capped = Membership.objects.filter(team=team, user_id__in=user_ids).exclude(monthly_cap_nano=None).select_related(
         "user")
     for membership in capped:
+        cap = membership.monthly_cap_nano
         spent = member_month_spend(team=team, user=membership.user, now=now)
-        for step in CAP_STEPS:
-            if membership.monthly_cap_nano and spent * 100 >= membership.monthly_cap_nano * step:
-                name = membership.user.get_username()
-                _raise(team, key=f"cap:{membership.id}:{month}:{step}", event=f"cap_{step}",
-                       subject=f"{team.name}: {name} at {step}% of their monthly cap",
-                       text=f"{name} has spent {money.yuan(spent)} this month in {team.name}, {step}% of "
-                            f"their cap of {money.yuan(membership.monthly_cap_nano)}."
-                            + (" Further calls are refused until the cap is raised or the month ends."
-                               if step == 100 else ""))
+        reached = [step for step in CAP_STEPS if cap and spent * 100 >= cap * step]
+        if not reached:
+            continue
+        # One notice for the highest step reached: a settlement that passes 80% and 100% at once
+        # sends one message, and the 80% one is never sent after it.
+        step, name, percent = reached[-1], membership.user.get_username(), spent * 100 // cap
+        _raise(team, key=f"cap:{membership.id}:{month}:{step}", event=f"cap_{step}",
+               subject=f"{team.name}: {name} at {percent}% of their monthly cap",
+               text=f"{name} has spent {money.yuan(spent)} this month in {team.name}, {percent}% of their cap of "
+                    f"{money.yuan(cap)}."
+                    + (" Further calls are refused until the cap is raised or the month ends." if step == 100 else ""))
 
 
 def alerts_after_settlement(*, teams: list[Team], records) -> None:

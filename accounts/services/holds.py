@@ -121,8 +121,8 @@ def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now) -> 
     if spent + cost > cap:
         left = max(cap - spent, 0)
         raise SpendRefused(
-            f"This call could cost up to {money.yuan_exact(cost)}, and you have {money.yuan_exact(left)} left of "
-            f"your monthly cap of {money.yuan_exact(cap)} in {team.name} (calls in progress count). "
+            f"This call could cost up to {money.yuan(cost)}, and you have {money.yuan(left)} left of "
+            f"your monthly cap of {money.yuan(cap)} in {team.name} (calls in progress count). "
             "Lower max_tokens, or ask a team admin to raise the cap."
         )
 
@@ -140,13 +140,13 @@ def _check_balance(team: Team, call: WorstCase, price, charge) -> None:
     payment = standing.wallet.pay(call, charge)
     if payment.cash_nano and standing.wallet.cash_nano < 0:
         held = (
-            f", {money.yuan_exact(standing.held_nano)} held for calls in progress"
+            f", {money.yuan(standing.held_nano)} held for calls in progress"
             if standing.held_calls
             else ""
         )
         raise SpendRefused(
-            f"{team.name} cannot cover this call: it could cost up to {money.yuan_exact(charge.cost_nano)}, and "
-            f"{money.yuan_exact(max(available, 0))} is available for {call.model} (cash {money.yuan_exact(team.cash_nano)}"
+            f"{team.name} cannot cover this call: it could cost up to {money.yuan(charge.cost_nano)}, and "
+            f"{money.yuan(max(available, 0))} is available for {call.model} (cash {money.yuan(team.cash_nano)}"
             f"{held}; no pack covers the rest). Top up, or lower max_tokens."
         )
 

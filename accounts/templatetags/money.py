@@ -12,11 +12,6 @@ def yuan(nano) -> str:
 
 
 @register.filter
-def yuan_exact(nano) -> str:
-    return money.yuan_exact(int(nano or 0))
-
-
-@register.filter
 def yuan_plain(nano) -> str:
     """For a form field: every digit, so saving the form again changes nothing."""
     return money.exact(int(nano or 0))

@@ -185,16 +185,15 @@ def _decode_json_object(content: bytes) -> dict | None:
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
+    """In plain words for the page; the exception itself goes to the log only."""
+    logger.warning("transport error talking to BigModel: %s: %s", type(exc).__name__, str(exc).strip())
     if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
-        what = "could not connect"
-    elif isinstance(exc, httpx.TimeoutException):
-        what = "timed out"
-    elif isinstance(exc, httpx.RemoteProtocolError):
-        what = "connection dropped"
-    else:
-        what = "network error"
-    reason = str(exc).strip()
-    return f"{what} ({type(exc).__name__}{': ' + reason if reason else ''})"
+        return "could not connect to BigModel"
+    if isinstance(exc, httpx.TimeoutException):
+        return "BigModel took too long to answer"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return "the connection to BigModel dropped"
+    return "the network between here and BigModel failed"
 
 
 def without_none(**fields: Any) -> dict:

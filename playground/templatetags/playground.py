@@ -1,6 +1,7 @@
 import json
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts import money
@@ -40,6 +41,13 @@ def user_images_before(message: Message) -> str:
     return json.dumps([[image.get_absolute_url(), image.name] for image in images])
 
 
+@register.filter
+def user_links_before(message: Message) -> str:
+    """And its image links, one per line, to put back in the links box."""
+    previous = _user_message_before(message)
+    return "\n".join(previous.image_urls) if previous else ""
+
+
 def cost_text(record: UsageRecord | None) -> tuple[str, str] | None:
     """("how it was paid", "¥0.000123"), ("…", "cost pending…"), or None when nothing was billed."""
     if record is None:
@@ -49,8 +57,8 @@ def cost_text(record: UsageRecord | None) -> tuple[str, str] | None:
     if record.price_id is None:
         return "This model has no price yet", "no price"
     paid = ("paid from packs" if not record.cash_nano else "paid from cash" if not record.packs_nano
-            else f"packs {money.yuan_exact(record.packs_nano)} + cash {money.yuan_exact(record.cash_nano)}")
-    return f"Cost at the prices of {record.created_at:%Y-%m-%d}, {paid}", f"{money.yuan_exact(record.cost_nano)}"
+            else f"packs {money.yuan(record.packs_nano)} + cash {money.yuan(record.cash_nano)}")
+    return f"Cost at the prices of {record.created_at:%Y-%m-%d}, {paid}", f"{money.yuan(record.cost_nano)}"
 
 
 @register.simple_tag
@@ -86,3 +94,10 @@ def cost_pending(item) -> bool:
 def image_cost(generation):
     cost = cost_text(usage_of(generation))
     return format_html(' · <span class="cost" title="{}">{}</span>', *cost) if cost else ""
+
+
+@register.filter
+def elapsed(moment) -> str:
+    """"12 s", "3 min 5 s": how long something has been waiting, to the second."""
+    seconds = max(0, int((timezone.now() - moment).total_seconds()))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"

@@ -71,16 +71,19 @@
     showAttachments();
   }
 
+  const links = document.getElementById("links");
+  const linksBox = document.getElementById("id_image_urls");
   function applyAttach() {
     const spec = specs[modelSelect.value];
     attach.hidden = !(spec && spec.images);
+    links.hidden = !(spec && spec.images);
     if (!spec || !spec.images) return;
     const limits = spec.images;
     imageInput.disabled = !limits.base64;
     attachHint.textContent = limits.base64
       ? `JPEG or PNG, under ${Math.round(limits.max_bytes / 1048576)} MB, up to ${limits.max_side}×${limits.max_side}; ` +
         (limits.max_count === 1 ? "one image per request." : `up to ${limits.max_count} images per request.`)
-      : `${spec.label} takes images only as web links, not uploads: choose another GLM-4V model to attach a file.`;
+      : `${spec.label} takes images only as web links: put them below, or choose another GLM-4V model to attach a file.`;
   }
 
   // Switching to a model that cannot take the attached images says so before dropping them.
@@ -152,11 +155,43 @@
     }
   });
 
-  function scrollToEnd() { transcript.scrollTop = transcript.scrollHeight; }
+  // The transcript follows new content while the reader is at its end; scrolled up, it stays put
+  // and offers a way back down.
+  const jump = document.getElementById("jump-latest");
+  let pinned = true;
+  function atEnd() { return transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 80; }
+  function scrollToEnd() { transcript.scrollTop = transcript.scrollHeight; pinned = true; jump.hidden = true; }
+  function follow() { if (pinned) scrollToEnd(); else jump.hidden = false; }
+  transcript.addEventListener("scroll", function () { pinned = atEnd(); if (pinned) jump.hidden = true; });
+  jump.addEventListener("click", scrollToEnd);
+
+  // "Only those billed to <team>" filters the sidebar's list (it is swapped in again on a rename).
+  document.addEventListener("change", function (event) {
+    const only = event.target.closest("[data-only-team]");
+    if (!only) return;
+    const list = document.querySelector(".conversations");
+    list.querySelectorAll("li").forEach((li) => li.classList.toggle("match", li.dataset.team === only.dataset.onlyTeam));
+    list.classList.toggle("only-team-on", only.checked);
+  });
+
+  // A rename shows in the tab's title and the chat bar at once.
+  document.body.addEventListener("renamed", function (event) {
+    document.title = `${event.detail.title} · Playground · GLM Console`;
+    document.getElementById("chat-title").textContent = event.detail.title;
+  });
+
+  // On a narrow screen the conversations and the settings are drawers.
+  const playground = document.getElementById("playground");
+  document.addEventListener("click", function (event) {
+    const opener = event.target.closest("[data-drawer]");
+    if (opener) { playground.classList.toggle("show-" + opener.dataset.drawer); return; }
+    if (event.target.closest("[data-drawer-close]")) playground.classList.remove("show-side", "show-params");
+  });
 
   // A turn went through (fired on receipt, before the swap): empty the box.
   document.body.addEventListener("turn-sent", function () {
     box.value = "";
+    linksBox.value = "";
     attached = [];
     showAttachments();
     document.getElementById("form-errors").innerHTML = "";
@@ -173,6 +208,7 @@
     transcript.querySelectorAll(".message.failed[data-restore]:not([data-restored])").forEach(function (failed) {
       failed.dataset.restored = "1";
       if (!box.value.trim()) box.value = failed.dataset.restore;
+      if (!linksBox.value.trim()) linksBox.value = failed.dataset.restoreLinks || "";
       if (!attached.length) restoreImages(JSON.parse(failed.dataset.restoreImages || "[]"));
     });
     const articles = transcript.querySelectorAll(".message");
@@ -181,11 +217,32 @@
         article.querySelectorAll("[data-regenerate], [data-edit-message]").forEach((b) => b.remove());
       }
     });
-    scrollToEnd();
+    follow();
   }).observe(transcript, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
 
-  document.body.addEventListener("htmx:sseMessage", function () {
-    if (transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 120) scrollToEnd();
+  // A reply renders as markdown while it streams, sanitised as the server sanitises it, so the
+  // final swap to the server's rendering changes nothing but the code's colours.
+  const live = new Map();  // live body element → text so far
+  function unescapeHtml(text) {
+    return text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#x27;/g, "'")
+      .replace(/&amp;/g, "&");
+  }
+  function render(body) {
+    body.dataset.pending = "";
+    body.innerHTML = window.replyMarkdown(live.get(body) || "");
+    follow();
+  }
+  document.body.addEventListener("htmx:sseBeforeMessage", function (event) {
+    const target = event.target;
+    const type = event.detail.type;
+    if (type === "done") { live.forEach((_, body) => { if (!body.isConnected) live.delete(body); }); return; }
+    if (type !== "delta" && type !== "reset") return;
+    const body = document.getElementById(target.getAttribute("hx-target") ? target.getAttribute("hx-target").slice(1) : target.id);
+    if (!body || !window.replyMarkdown) return;  // no renderer: the plain-text swap goes ahead
+    event.preventDefault();
+    live.set(body, type === "reset" ? "" : (live.get(body) || "") + unescapeHtml(event.detail.data));
+    body.classList.remove("plain"); body.classList.add("markdown");
+    if (!body.dataset.pending) { body.dataset.pending = "1"; requestAnimationFrame(() => render(body)); }
   });
 
   // Edit the last message in place, then resend it with the current parameters.

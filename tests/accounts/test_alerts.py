@@ -34,11 +34,11 @@ def test_a_threshold_fires_once_per_crossing_and_recovers_on_top_up(prices, alic
         record(alice, prompt=6000)
         settlement.usage_settle_pending()
     deliver_pending()
-    assert [m.subject for m in mail.outbox] == [f"{team.name}: balance below ¥5.00"]
+    assert [m.subject for m in mail.outbox] == [f"{team.name}: balance below ¥5.0000"]
     assert "¥4.80" in mail.outbox[0].body and "lasts about" in mail.outbox[0].body  # the days-left forecast
     wallet_topup(team=team, amount_nano=10**9)  # ¥5.20: above again → recovered, re-armed
     deliver_pending()
-    assert mail.outbox[-1].subject == f"{team.name}: balance back above ¥5.00"
+    assert mail.outbox[-1].subject == f"{team.name}: balance back above ¥5.0000"
     record(alice, prompt=6000)
     settlement.usage_settle_pending()  # ¥4.60: a second crossing fires again
     deliver_pending()
@@ -80,16 +80,20 @@ def test_a_refusing_webhook_is_recorded_and_left_for_a_retry(db, alice):
         refusing.close()
 
 
-def test_members_are_told_at_80_and_100_percent_of_their_cap_once(prices, alice, bob, receiver):
+def test_a_jump_past_80_and_100_percent_of_the_cap_is_one_message_with_the_real_figure(prices, alice, bob,
+                                                                                       receiver):
     team = alice.personal_team
     AlertChannel.objects.create(team=team, kind="webhook", target=receiver.url("/"))
     member_set_cap(membership=member_add(team=team, user=bob, by=owner_of(team)), cap_nano=10**8,
                    by=owner_of(team))  # ¥0.10
-    for _ in range(5):
-        record(bob, team, prompt=250)  # ¥0.025 each: 25%, 50%, 75%, 100%, 125%
+    for tokens in (250, 250, 250, 450, 250):  # ¥0.025, …: 25%, 50%, 75%, then 120% at once, then 145%
+        record(bob, team, prompt=tokens)
         settlement.usage_settle_pending()
     deliver_pending()
-    assert [body["event"] for _, body in receiver.received] == ["cap_80", "cap_100"]
+    assert [body["event"] for _, body in receiver.received] == ["cap_100"]
+    body = receiver.received[0][1]
+    assert body["subject"] == f"{team.name}: bob at 120% of their monthly cap"
+    assert "has spent ¥0.1200 this month" in body["text"] and "120% of their cap of ¥0.1000" in body["text"]
     assert Membership.objects.get(team=team, user=bob).monthly_cap_nano == 10**8
 
 

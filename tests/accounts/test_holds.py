@@ -50,7 +50,7 @@ def test_holds_count_against_the_cash_until_the_usage_replaces_them(alice):
     owner = owner_of(team)
     first = hold_place(membership=owner, request_id="r1", call=chat(10, 100))  # ¥0.011 worst case
     assert first.amount_nano == 110 * GLM_4
-    with pytest.raises(SpendRefused, match="could cost up to ¥0.011.*¥0.009 is available"):
+    with pytest.raises(SpendRefused, match=r"could cost up to ¥0\.0110, and ¥0\.0090 is available"):
         hold_place(membership=owner, request_id="r2", call=chat(10, 100))
     assert not Hold.objects.filter(request_id="r2").exists()
 
@@ -146,7 +146,7 @@ def test_a_member_is_admitted_up_to_exactly_the_cap_and_never_past_it(alice, bob
     record(bob, team, prompt=100)  # ¥0.01, unsettled: it counts
     hold_place(membership=bob_, request_id="a", call=chat(100, 100))  # ¥0.02 held: ¥0.09 committed
     with pytest.raises(
-        SpendRefused, match=r"up to ¥0.0101.*¥0.01 left of your monthly cap of ¥0.10"
+        SpendRefused, match=r"up to ¥0\.0101, and you have ¥0\.0100 left of your monthly cap of ¥0\.1000"
     ):
         hold_place(membership=bob_, request_id="b", call=chat(1, 100))  # one token past the cap
     assert hold_place(membership=bob_, request_id="c", call=chat(0, 100))  # exactly at the cap

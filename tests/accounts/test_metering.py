@@ -56,7 +56,7 @@ def test_the_cost_of_a_reply_is_pushed_once_it_is_settled(alice_http, celery_wor
     assert record.status == "settled"
     assert record.cost_nano == (reply.prompt_tokens + reply.completion_tokens) * GLM_4
     assert events[0]["event"] == "cost"
-    assert f"¥{money.exact(record.cost_nano)}" in events[0]["data"] and "sse-connect" not in events[0]["data"]
+    assert f"{money.yuan(record.cost_nano)}" in events[0]["data"] and "sse-connect" not in events[0]["data"]
 
 
 def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(alice_http, celery_worker, make_user,

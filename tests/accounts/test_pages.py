@@ -171,7 +171,7 @@ def test_an_invite_link_makes_a_new_member_once(alice):
 def test_the_commands_top_up_and_add_packs(alice):
     out = io.StringIO()
     call_command("topup", "alice", "100", "--note", "invoice 42", stdout=out)
-    assert "cash is now ¥100.00" in out.getvalue()
+    assert "cash is now ¥100.0000." in out.getvalue()
     call_command("addpack", "alice", "--tokens", "1000000", "--models", "glm-4,glm-4v", "--expires", "2027-01-31",
                  "--name", "Q1", stdout=out)
     pack = Pack.objects.get()

@@ -182,4 +182,4 @@ def test_staff_see_every_teams_and_every_users_spend(lab, alice, bob):
     assert f'data-team="{lab.id}"' in page and 'data-spend="120000000"' in page
     users = page.split('id="site-users"')[1]
     assert users.index(">alice<") < users.index(">bob<")  # ¥0.10 before ¥0.07
-    assert 'data-spend="70000000"' in users and "Lab ¥0.02" in users and "bob ¥0.05" in users
+    assert 'data-spend="70000000"' in users and "Lab ¥0.0200" in users and "bob ¥0.0500" in users

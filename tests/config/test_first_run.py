@@ -105,7 +105,7 @@ def test_the_first_run_takes_the_key_and_the_login_from_the_environment(tmp_path
     later = plain_shell(ENV_FILE=str(env_file), DATABASE_URL=f"sqlite:///{database}")
     topup = manage("topup", "boss", "5", env=later)
     assert topup.returncode == 0, topup.stderr
-    assert "Added ¥5.00 to boss" in topup.stdout
+    assert "Added ¥5.0000 to boss" in topup.stdout
 
 
 @pytest.mark.parametrize("setting", ["PORT", "REDIS_PORT", "SIMULATOR_PORT"])

@@ -37,7 +37,8 @@ def _watch(page, errors: list) -> None:
 
 
 @pytest.fixture
-def context(browser, console_errors):
+def context(browser, console_errors, live_server_url):
+    """Closed before the live server stops, so streams still open at the end log no errors."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15000)
     context.on("page", lambda page: _watch(page, console_errors))

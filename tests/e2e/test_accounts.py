@@ -17,7 +17,7 @@ def test_a_replys_cost_is_pushed_to_the_page(page, live_server_url, celery_worke
     stats = last_reply(page).locator("footer.stats")
     expect(stats).to_contain_text("¥", timeout=20000)  # no reload: pushed when settled
     record = UsageRecord.objects.get()
-    expect(stats).to_contain_text(f"¥{money.exact(record.cost_nano)}")
+    expect(stats).to_contain_text(f"{money.yuan(record.cost_nano)}")
     assert record.status == "settled" and record.cost_nano > 0
 
 

@@ -81,3 +81,30 @@ def test_the_upstream_key_never_reaches_a_page(client, django_user_model, settin
         assert b"live-key-secret" not in body and b"live-key-id" not in body
     page = client.get("/playground/").content
     assert b"BigModel API" in page and b"Offline simulator" not in page
+
+
+def test_the_sidebar_says_which_team_paid_for_each_conversation(client, django_user_model, catalogue):
+    from accounts.models import Team
+    from playground.models import Conversation, Message
+
+    alice = django_user_model.objects.create_user("alice")
+    lab = Team.objects.create(name="Lab", billing="postpaid")
+    for title, team in (("Mine", alice.personal_team), ("For the lab", lab)):
+        conversation = Conversation.objects.create(user=alice, title=title, model="glm-4")
+        Message.objects.create(conversation=conversation, role="assistant", status="done", team=team,
+                               request_id=f"r-{title}")
+    client.force_login(alice)
+    sidebar = client.get("/playground/").content.decode().split('class="conversations"')[1].split("</ul>")[0]
+    assert f'data-team="{lab.id}"' in sidebar and '<span class="billed">Lab</span>' in sidebar
+    assert '<span class="billed">Personal</span>' in sidebar
+
+
+def test_a_queued_image_counts_its_wait_in_seconds():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from playground.templatetags.playground import elapsed
+
+    assert elapsed(timezone.now() - timedelta(seconds=7)) == "7 s"
+    assert elapsed(timezone.now() - timedelta(seconds=125)) == "2 min 5 s"

@@ -123,6 +123,9 @@ def test_a_dropped_stream_keeps_what_arrived(alice_http):
     reply = wait_until_final(start_turn(alice_http, "Go on [[fault:drop]]"))
     assert reply.status == "failed" and reply.error_code == "network"
     assert reply.content and reply.usage_exact is False and reply.completion_tokens > 0
+    # In plain words, the exception's class name only in the server's log.
+    assert "the connection to BigModel dropped" in reply.error_message
+    assert "What had arrived is kept" in reply.error_message and "Error" not in reply.error_message
 
 
 def test_a_stream_without_usage_is_counted_and_flagged(alice_http):

@@ -144,3 +144,42 @@ def test_a_stored_upload_takes_its_suffix_from_what_it_is_not_its_name(alice_htt
     stored = [Path(attachment.file.name).suffix for attachment in Attachment.objects.order_by("id")]
     assert stored == [".png", ".jpg"]
     assert [attachment.name for attachment in Attachment.objects.order_by("id")] == ["holiday.exe", "scan.PHP"]
+
+
+def send_links(client, text, links, *, model="glm-4v-flash", conversation=""):
+    return client.post("/playground/send/", data={"model": model, "message": text, "conversation": conversation,
+                                                  "image_urls": "\n".join(links)})
+
+
+def test_a_model_that_takes_links_is_sent_the_link_and_a_follow_up_carries_it(alice_http, upstream):
+    link = "https://93.184.216.34/cat.jpg"  # an address on the public internet (no lookup needed)
+    response = send_links(alice_http, "What is this?", [link])
+    assert response.status_code == 200 and "HX-Retarget" not in response.headers
+    reply = finish(alice_http, latest_reply().id)
+    assert reply.status == "done"
+    parts = chat_requests(upstream)[-1]["body"]["messages"][-1]["content"]
+    assert parts == [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": link}}]
+    send_links(alice_http, "And the colour?", [], conversation=str(reply.conversation.public_id))
+    finish(alice_http, latest_reply().id)
+    first = chat_requests(upstream)[-1]["body"]["messages"][0]["content"]
+    assert first[1] == {"type": "image_url", "image_url": {"url": link}}
+    assert "🖼 https://93.184.216.34/cat.jpg" in alice_http.get(reply.conversation.get_absolute_url()).text
+
+
+@pytest.mark.parametrize("link, words", [
+    ("http://127.0.0.1:8000/secret.png", "not on the public internet"),
+    ("https://10.0.0.7/a.png", "not on the public internet"),
+    ("https://169.254.169.254/latest/meta-data/", "not on the public internet"),
+    ("ftp://93.184.216.34/a.png", "Use a full https:// or http:// address."),
+])
+def test_a_link_inside_or_not_http_is_refused_before_anything_is_sent(alice_http, sim_log, link, words):
+    response = send_links(alice_http, "Look", [link])
+    assert response.headers["HX-Retarget"] == "#form-errors" and words in response.text
+    assert sim_log.calls() == [] and not Message.objects.exists()
+
+
+def test_links_count_with_uploads_against_the_models_limit(alice_http, sim_log):
+    response = alice_http.post("/playground/send/", data={"model": "glm-4v", "message": "Both?",
+                                                          "image_urls": "https://93.184.216.34/b.jpg"},
+                               files=[("image", ("a.png", pictures.png(), "image/png"))])
+    assert "one image per request (this one would carry 2)" in response.text and sim_log.calls() == []

@@ -23,5 +23,5 @@ class Command(BaseCommand):
         except (ValueError, WalletError) as problem:
             raise CommandError(str(problem)) from None
         team.refresh_from_db()
-        self.stdout.write(f"Added {money.yuan_exact(topup.amount_nano)} to {team.name}; cash is now "
-                          f"{money.yuan_exact(team.cash_nano)}.")
+        self.stdout.write(f"Added {money.yuan(topup.amount_nano)} to {team.name}; cash is now "
+                          f"{money.yuan(team.cash_nano)}.")
