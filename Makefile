@@ -3,7 +3,7 @@ VENV   := .venv
 PYTHON ?= $(shell bin/find-python)
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock | cut -d' ' -f1)
 
-.PHONY: install run test test-postgres lock bench clean
+.PHONY: install run test test-postgres lint lock bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,12 @@ test-postgres: install
 	@pgdata=$$(mktemp -d /tmp/pg-test.XXXXXX); trap 'bin/pg-throwaway stop "$$pgdata"' EXIT; \
 	url=$$(bin/pg-throwaway start "$$pgdata" $${PGPORT:-}) && \
 	DATABASE_URL=$$url $(VENV)/bin/python -m pytest -m database
+
+# ruff (lint and format) and mypy with django-stubs, as .ci/run and the pre-commit hook run them.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	ENV_FILE= SECRET_KEY=lint $(VENV)/bin/mypy
 
 lock:
 	$(VENV)/bin/pip-compile --quiet --extra dev --strip-extras -o requirements.lock pyproject.toml

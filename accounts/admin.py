@@ -33,7 +33,15 @@ class ModelEntryAdmin(admin.ModelAdmin):
 class PriceAdmin(admin.ModelAdmin):
     """A change of price is a new row from its date on; past usage keeps what it was charged."""
 
-    list_display = ["model", "size", "effective_from", "input_per_1k", "output_per_1k", "per_image", "source"]
+    list_display = [
+        "model",
+        "size",
+        "effective_from",
+        "input_per_1k",
+        "output_per_1k",
+        "per_image",
+        "source",
+    ]
     list_filter = ["model"]
     ordering = ["model", "-effective_from"]
 
@@ -81,8 +89,13 @@ class TopUpAdmin(admin.ModelAdmin):
         return False  # corrections are new top-ups (or adjustments), never edits
 
     def save_model(self, request, obj, form, change) -> None:
-        saved = wallet_topup(team=obj.team, amount_nano=form.cleaned_data["amount"], method=obj.method,
-                             note=obj.note, by=request.user)
+        saved = wallet_topup(
+            team=obj.team,
+            amount_nano=form.cleaned_data["amount"],
+            method=obj.method,
+            note=obj.note,
+            by=request.user,
+        )
         obj.pk = saved.pk
 
 
@@ -122,12 +135,42 @@ def yuan_column(field: str, title: str):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ReadOnly):
-    list_display = ["created_at", "request_id", "user", "team", "model", "prompt_tokens", "completion_tokens",
-                    "images", "exact", "status", "cost", "held"]
+    list_display = [
+        "created_at",
+        "request_id",
+        "user",
+        "team",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+        "images",
+        "exact",
+        "status",
+        "cost",
+        "held",
+    ]
     list_filter = ["status", "model", "source", "exact"]
     search_fields = ["request_id"]
-    fields = ["request_id", "created_at", "user", "team", "model", "source", "prompt_tokens", "completion_tokens",
-              "images", "size", "exact", "status", "settled_at", "price", "cost", "packs", "cash", "held"]
+    fields = [
+        "request_id",
+        "created_at",
+        "user",
+        "team",
+        "model",
+        "source",
+        "prompt_tokens",
+        "completion_tokens",
+        "images",
+        "size",
+        "exact",
+        "status",
+        "settled_at",
+        "price",
+        "cost",
+        "packs",
+        "cash",
+        "held",
+    ]
     readonly_fields = fields
     cost = yuan_column("cost_nano", "cost")
     packs = yuan_column("packs_nano", "paid from packs")
@@ -147,8 +190,20 @@ class LedgerEntryAdmin(ReadOnly):
 @admin.register(Hold)
 class HoldAdmin(ReadOnly):
     list_display = ["created_at", "request_id", "user", "team", "model", "amount", "expires_at"]
-    fields = ["request_id", "created_at", "expires_at", "user", "team", "model", "source", "prompt_tokens",
-              "completion_tokens", "images", "size", "amount"]
+    fields = [
+        "request_id",
+        "created_at",
+        "expires_at",
+        "user",
+        "team",
+        "model",
+        "source",
+        "prompt_tokens",
+        "completion_tokens",
+        "images",
+        "size",
+        "amount",
+    ]
     readonly_fields = fields
     amount = yuan_column("amount_nano", "worst case")
 

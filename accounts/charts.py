@@ -1,4 +1,5 @@
-"""Small server-rendered SVG charts (no JavaScript, no CDN). Every label goes through format_html."""
+"""Small server-rendered SVG charts (no JavaScript, no CDN). Every label goes through
+format_html."""
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -7,8 +8,20 @@ from accounts import money
 
 # Twelve colours a colour-blind reader can tell apart: Okabe & Ito's eight (black as a grey), then
 # four of Paul Tol's "muted" set.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#332288", "#999933",
-           "#882255", "#44AA99", "#777777"]
+PALETTE = [
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#56B4E9",
+    "#CC79A7",
+    "#F0E442",
+    "#332288",
+    "#999933",
+    "#882255",
+    "#44AA99",
+    "#777777",
+]
 
 
 def colour(index: int) -> str:
@@ -46,34 +59,88 @@ def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
                 continue
             h = plot_h * nano / ceiling
             y -= h
-            bars.append(format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} · {}: {}</title></rect>',
-                _n(left + i * slot + slot * 0.15), _n(y), _n(slot * 0.7), _n(h), colour(m), day.isoformat(), model,
-                money.yuan(nano)))
-    ticks = format_html_join("", '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
-                                 '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>',
-                             ((left, width - 8, _n(top + plot_h * (1 - f)), _n(top + plot_h * (1 - f)), left - 6,
-                               _n(top + plot_h * (1 - f) + 4), money.axis(int(ceiling * f)))
-                              for f in (0, .5, 1)))
-    labels = format_html_join("", '<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>',
-                              ((_n(left + i * slot + slot / 2), height - 8, day.strftime("%m-%d"))
-                               for i, day in enumerate(days) if i % max(1, len(days) // 8) == 0))
-    legend = format_html_join("", '<span class="key"><i style="background:{}"></i>{}</span>',
-                              ((colour(m), model) for m, model in enumerate(models)))
-    svg = format_html('<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="Spend per day by model">'
-                      '{}{}{}</svg>', width, height, ticks, mark_safe("".join(bars)), labels)
-    return format_html('<figure class="chart-box">{}<figcaption class="legend">{}</figcaption></figure>', svg, legend)
+            bars.append(
+                format_html(
+                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} · {}: '
+                    "{}</title></rect>",
+                    _n(left + i * slot + slot * 0.15),
+                    _n(y),
+                    _n(slot * 0.7),
+                    _n(h),
+                    colour(m),
+                    day.isoformat(),
+                    model,
+                    money.yuan(nano),
+                )
+            )
+    ticks = format_html_join(
+        "",
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
+        '<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>',
+        (
+            (
+                left,
+                width - 8,
+                _n(top + plot_h * (1 - f)),
+                _n(top + plot_h * (1 - f)),
+                left - 6,
+                _n(top + plot_h * (1 - f) + 4),
+                money.axis(int(ceiling * f)),
+            )
+            for f in (0, 0.5, 1)
+        ),
+    )
+    labels = format_html_join(
+        "",
+        '<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>',
+        (
+            (_n(left + i * slot + slot / 2), height - 8, day.strftime("%m-%d"))
+            for i, day in enumerate(days)
+            if i % max(1, len(days) // 8) == 0
+        ),
+    )
+    legend = format_html_join(
+        "",
+        '<span class="key"><i style="background:{}"></i>{}</span>',
+        ((colour(m), model) for m, model in enumerate(models)),
+    )
+    svg = format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="Spend per day by model">'
+        "{}{}{}</svg>",
+        width,
+        height,
+        ticks,
+        mark_safe("".join(bars)),
+        labels,
+    )
+    return format_html(
+        '<figure class="chart-box">{}<figcaption class="legend">{}</figcaption></figure>',
+        svg,
+        legend,
+    )
 
 
 def horizontal(rows, *, label, value, text) -> str:
-    """One bar per row (already sorted), sized by ``value(row)``, captioned ``text(row)``: HTML, so its
-    text stays the page's size however wide the chart is."""
+    """One bar per row (already sorted), sized by ``value(row)``, captioned ``text(row)``: HTML, so
+    its text stays the page's size however wide the chart is."""
     rows = list(rows)
     if not rows:
         return mark_safe('<p class="muted">Nothing in this period.</p>')
     biggest = max(value(row) for row in rows) or 1
-    items = format_html_join("", '<li title="{}: {}"><span class="bar" style="width: {}%; background: {}"></span>'
-                                 '<span class="bar-text">{} · {}</span></li>',
-                             ((label(row), text(row), _n(max(0.5, 100 * value(row) / biggest)), colour(i), label(row),
-                               text(row)) for i, row in enumerate(rows)))
+    items = format_html_join(
+        "",
+        '<li title="{}: {}"><span class="bar" style="width: {}%; background: {}"></span>'
+        '<span class="bar-text">{} · {}</span></li>',
+        (
+            (
+                label(row),
+                text(row),
+                _n(max(0.5, 100 * value(row) / biggest)),
+                colour(i),
+                label(row),
+                text(row),
+            )
+            for i, row in enumerate(rows)
+        ),
+    )
     return format_html('<ul class="hbars">{}</ul>', items)

@@ -28,8 +28,9 @@ class YuanField(forms.CharField):
         except ValueError as problem:
             raise forms.ValidationError(str(problem)) from None
         if nano < 0 or (nano == 0 and not self.allow_zero):
-            raise forms.ValidationError("Enter an amount above zero." if not self.allow_zero else
-                                        "Enter zero or more.")
+            raise forms.ValidationError(
+                "Enter an amount above zero." if not self.allow_zero else "Enter zero or more."
+            )
         return nano
 
 
@@ -42,8 +43,12 @@ class DateRangeForm(forms.Form):
     wherever a period is asked for: in order, within 2000–2100, at most 366 days. ``period`` is the
     result in ``cleaned_data``."""
 
-    start = forms.DateField(required=False, error_messages={"invalid": "start must be a date, YYYY-MM-DD."})
-    end = forms.DateField(required=False, error_messages={"invalid": "end must be a date, YYYY-MM-DD."})
+    start = forms.DateField(
+        required=False, error_messages={"invalid": "start must be a date, YYYY-MM-DD."}
+    )
+    end = forms.DateField(
+        required=False, error_messages={"invalid": "end must be a date, YYYY-MM-DD."}
+    )
     default_days = 30
 
     def __init__(self, *args, required: bool = False, **kwargs):
@@ -90,7 +95,9 @@ class AddMemberForm(forms.Form):
         username = self.cleaned_data["username"]
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise forms.ValidationError(f"There is no user “{username}”; send them an invite link instead.")
+            raise forms.ValidationError(
+                f"There is no user “{username}”; send them an invite link instead."
+            )
         self.user = user
         return username
 
@@ -116,8 +123,11 @@ class NewTeamForm(forms.Form):
 
 
 class AcceptInviteForm(forms.Form):
-    username = forms.CharField(max_length=150, validators=[UnicodeUsernameValidator()],
-                              help_text="Letters, digits and @ . + - _ only.")  # Django's own rule
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @ . + - _ only.",
+    )  # Django's own rule
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
 
     def clean_username(self):
@@ -152,7 +162,9 @@ class ChannelForm(forms.Form):
         if kind == AlertChannel.Kind.EMAIL:
             forms.EmailField().clean(target)
         elif kind:
-            forms.URLField(error_messages={"invalid": "Enter the webhook's full URL (https://…)."}).clean(target)
+            forms.URLField(
+                error_messages={"invalid": "Enter the webhook's full URL (https://…)."}
+            ).clean(target)
             try:
                 webhook_target(target)
             except WebhookRefused as refused:

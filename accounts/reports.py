@@ -29,8 +29,10 @@ class Period:
 
     def bounds(self) -> tuple[datetime, datetime]:
         """[start, end) as aware datetimes in the app's time zone."""
-        return (timezone.make_aware(datetime.combine(self.start, time.min)),
-                timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min)))
+        return (
+            timezone.make_aware(datetime.combine(self.start, time.min)),
+            timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min)),
+        )
 
     @classmethod
     def last_days(cls, days: int, today: date | None = None) -> "Period":
@@ -57,7 +59,9 @@ def visible_user_id(membership: Membership, wanted: int | None) -> int | None:
 
 
 def rollups(team: Team, filters: Filters):
-    rows = DailyUsage.objects.filter(team=team, day__gte=filters.period.start, day__lte=filters.period.end)
+    rows = DailyUsage.objects.filter(
+        team=team, day__gte=filters.period.start, day__lte=filters.period.end
+    )
     if filters.user_id is not None:
         rows = rows.filter(user_id=filters.user_id)
     if filters.model:
@@ -74,8 +78,11 @@ def by_day_and_model(rows, period: Period) -> tuple[list[date], list[str], dict]
     """Days, models (biggest first), and cost per (day, model)."""
     cost = defaultdict(int)
     per_model = defaultdict(int)
-    for day, model, nano in rows.values("day", "model").annotate(total=Sum("cost_nano")).values_list(
-            "day", "model", "total"):
+    for day, model, nano in (
+        rows.values("day", "model")
+        .annotate(total=Sum("cost_nano"))
+        .values_list("day", "model", "total")
+    ):
         cost[(day, model)] += nano
         per_model[model] += nano
     models = sorted(per_model, key=lambda name: (-per_model[name], name))
@@ -110,7 +117,9 @@ class Balance:
     unsettled: Unsettled = field(default_factory=Unsettled)
     held_nano: int = 0
     held_calls: int = 0
-    available_nano: int = 0  # cash once every unsettled call and every hold is paid by the wallet's rule
+    available_nano: int = (
+        0  # cash once every unsettled call and every hold is paid by the wallet's rule
+    )
     today_nano: int = 0
     month_nano: int = 0
     days_left: int | None = None
@@ -121,15 +130,25 @@ def balance(team: Team, *, now=None) -> Balance:
     today = timezone.localdate(now)
     team.refresh_from_db(fields=["cash_nano"])
     standing = team_standing(team=team)
-    packs = list(Pack.objects.filter(team=team, expired=False, expires_at__gt=now).order_by("expires_at", "id"))
+    packs = list(
+        Pack.objects.filter(team=team, expired=False, expires_at__gt=now).order_by(
+            "expires_at", "id"
+        )
+    )
     month = DailyUsage.objects.filter(team=team, day__gte=today.replace(day=1), day__lte=today)
     sums = month.aggregate(month=Sum("cost_nano"), today=Sum("cost_nano", filter=Q(day=today)))
-    return Balance(team=team, cash_nano=team.cash_nano, packs=packs,
-                   unsettled=Unsettled(calls=standing.unsettled_calls, cost_nano=standing.unsettled_nano),
-                   held_nano=standing.held_nano, held_calls=standing.held_calls,
-                   available_nano=standing.available_cash_nano,
-                   today_nano=sums["today"] or 0, month_nano=sums["month"] or 0,
-                   days_left=days_left(team=team, today=today))
+    return Balance(
+        team=team,
+        cash_nano=team.cash_nano,
+        packs=packs,
+        unsettled=Unsettled(calls=standing.unsettled_calls, cost_nano=standing.unsettled_nano),
+        held_nano=standing.held_nano,
+        held_calls=standing.held_calls,
+        available_nano=standing.available_cash_nano,
+        today_nano=sums["today"] or 0,
+        month_nano=sums["month"] or 0,
+        days_left=days_left(team=team, today=today),
+    )
 
 
 @dataclass
@@ -143,9 +162,14 @@ def over_holds(team: Team, filters: Filters) -> OverHolds:
     than max_tokens allowed (or a prompt the estimate undercounted). What pushed past a cap or a
     prepaid balance, if anything did."""
     start, end = filters.period.bounds()
-    records = UsageRecord.objects.filter(team=team, status=UsageRecord.Status.SETTLED, created_at__gte=start,
-                                         created_at__lt=end, held_nano__isnull=False,
-                                         cost_nano__gt=F("held_nano"))
+    records = UsageRecord.objects.filter(
+        team=team,
+        status=UsageRecord.Status.SETTLED,
+        created_at__gte=start,
+        created_at__lt=end,
+        held_nano__isnull=False,
+        cost_nano__gt=F("held_nano"),
+    )
     if filters.user_id is not None:
         records = records.filter(user_id=filters.user_id)
     found = records.aggregate(calls=Count("id"), over=Sum(F("cost_nano") - F("held_nano")))
@@ -156,10 +180,17 @@ def member_spends(team: Team, *, now=None) -> dict[int, int]:
     """Each member's spend this month in ``team`` (settled, plus unsettled at their prices)."""
     now = now or timezone.now()
     start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    spends = dict(DailyUsage.objects.filter(team=team, day__gte=start.date()).values("user_id").annotate(
-        total=Sum("cost_nano")).values_list("user_id", "total"))
-    pending = list(UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED,
-                                              created_at__gte=start).order_by())
+    spends = dict(
+        DailyUsage.objects.filter(team=team, day__gte=start.date())
+        .values("user_id")
+        .annotate(total=Sum("cost_nano"))
+        .values_list("user_id", "total")
+    )
+    pending = list(
+        UsageRecord.objects.filter(
+            team=team, status=UsageRecord.Status.UNSETTLED, created_at__gte=start
+        ).order_by()
+    )
     book = PriceBook({record.model for record in pending})
     for record in pending:
         spends[record.user_id] = spends.get(record.user_id, 0) + book.charge(record).cost_nano
@@ -174,7 +205,8 @@ def months_with_usage(team: Team) -> list[date]:
 def unpriced_calls(team: Team | None = None) -> list[dict]:
     """Settled calls that found no price (charged nothing): a price is missing in the admin."""
     records = UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED, price=None).filter(
-        Q(prompt_tokens__gt=0) | Q(completion_tokens__gt=0) | Q(images__gt=0))
+        Q(prompt_tokens__gt=0) | Q(completion_tokens__gt=0) | Q(images__gt=0)
+    )
     if team is not None:
         records = records.filter(team=team)
     return list(records.values("model").annotate(calls=Count("id")).order_by("model"))
@@ -182,32 +214,55 @@ def unpriced_calls(team: Team | None = None) -> list[dict]:
 
 # --------------------------------------------------------------------------- site-wide (staff)
 
+
 def site_teams(period: Period) -> list[dict]:
     """Every team: how it pays, its cash, its spend in the period, and what is in flight now."""
-    spend = {row["team_id"]: row for row in DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
-             .values("team_id").annotate(cost_nano=Sum("cost_nano"), calls=Sum("calls"))}
-    held = {row["team_id"]: row for row in Hold.objects.values("team_id").annotate(held_nano=Sum("amount_nano"),
-                                                                                   held_calls=Count("id"))}
-    unsettled = dict(UsageRecord.objects.filter(status=UsageRecord.Status.UNSETTLED).order_by().values(
-        "team_id").annotate(calls=Count("id")).values_list("team_id", "calls"))
-    rows = [{"team": team, "cost_nano": spend.get(team.id, {}).get("cost_nano") or 0,
-             "calls": spend.get(team.id, {}).get("calls") or 0,
-             "held_nano": held.get(team.id, {}).get("held_nano") or 0,
-             "held_calls": held.get(team.id, {}).get("held_calls") or 0,
-             "unsettled_calls": unsettled.get(team.id, 0)}
-            for team in Team.objects.select_related("personal_for")]
+    spend = {
+        row["team_id"]: row
+        for row in DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
+        .values("team_id")
+        .annotate(cost_nano=Sum("cost_nano"), calls=Sum("calls"))
+    }
+    held = {
+        row["team_id"]: row
+        for row in Hold.objects.values("team_id").annotate(
+            held_nano=Sum("amount_nano"), held_calls=Count("id")
+        )
+    }
+    unsettled = dict(
+        UsageRecord.objects.filter(status=UsageRecord.Status.UNSETTLED)
+        .order_by()
+        .values("team_id")
+        .annotate(calls=Count("id"))
+        .values_list("team_id", "calls")
+    )
+    rows = [
+        {
+            "team": team,
+            "cost_nano": spend.get(team.id, {}).get("cost_nano") or 0,
+            "calls": spend.get(team.id, {}).get("calls") or 0,
+            "held_nano": held.get(team.id, {}).get("held_nano") or 0,
+            "held_calls": held.get(team.id, {}).get("held_calls") or 0,
+            "unsettled_calls": unsettled.get(team.id, 0),
+        }
+        for team in Team.objects.select_related("personal_for")
+    ]
     return sorted(rows, key=lambda row: (-row["cost_nano"], row["team"].name))
 
 
 def site_users(period: Period) -> list[dict]:
     """Every user who spent in the period, across all their teams, with the split by team."""
     users: dict[int, dict] = {}
-    for row in (DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
-                .values("user_id", "user__username", "team__name").annotate(cost_nano=Sum("cost_nano"),
-                                                                           calls=Sum("calls"))
-                .order_by("user__username", "-cost_nano")):
-        user = users.setdefault(row["user_id"], {"username": row["user__username"], "cost_nano": 0, "calls": 0,
-                                                 "teams": []})
+    for row in (
+        DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
+        .values("user_id", "user__username", "team__name")
+        .annotate(cost_nano=Sum("cost_nano"), calls=Sum("calls"))
+        .order_by("user__username", "-cost_nano")
+    ):
+        user = users.setdefault(
+            row["user_id"],
+            {"username": row["user__username"], "cost_nano": 0, "calls": 0, "teams": []},
+        )
         user["cost_nano"] += row["cost_nano"]
         user["calls"] += row["calls"]
         user["teams"].append({"name": row["team__name"], "cost_nano": row["cost_nano"]})

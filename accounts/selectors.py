@@ -7,11 +7,18 @@ from accounts.models import Membership, Team
 from accounts.services.teams import personal_team_allowed, team_ensure_personal
 
 SESSION_KEY = "active_team_id"
-NO_TEAM = "You are not in a team yet, so nothing can be billed for you: ask a site admin to add you to one."
+NO_TEAM = (
+    "You are not in a team yet, so nothing can be billed for you: "
+    "ask a site admin to add you to one."
+)
 
 
 def memberships_for(*, user):
-    return Membership.objects.filter(user=user).select_related("team").order_by("team__name", "team_id")
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("team")
+        .order_by("team__name", "team_id")
+    )
 
 
 def active_membership(request) -> Membership | None:
@@ -32,7 +39,8 @@ def active_membership(request) -> Membership | None:
 
 
 def require_membership(request) -> Membership:
-    """The active membership, for pages that are about a team: 403 (saying why) for a user in none."""
+    """The active membership, for pages that are about a team: 403 (saying why) for a user in
+    none."""
     membership = active_membership(request)
     if membership is None:
         raise PermissionDenied(NO_TEAM)
@@ -40,14 +48,18 @@ def require_membership(request) -> Membership:
 
 
 def get_membership_for_user(*, user, team_id) -> Membership:
-    membership = Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
+    membership = (
+        Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
+    )
     if membership is None:
         raise Http404("No such team.")
     return membership
 
 
 def team_for_member(*, team: Team, membership_id: int) -> Membership:
-    membership = Membership.objects.select_related("user").filter(team=team, id=membership_id).first()
+    membership = (
+        Membership.objects.select_related("user").filter(team=team, id=membership_id).first()
+    )
     if membership is None:
         raise Http404("No such member.")
     return membership

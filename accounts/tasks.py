@@ -35,7 +35,8 @@ def single_flight(seconds: int):
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def settle_usage() -> int:
-    """Settle what is waiting, in batches. Idempotent: records are claimed by the batch that settles them."""
+    """Settle what is waiting, in batches. Idempotent: records are claimed by the batch that settles
+    them."""
     usage.settlement_started()
     total = 0
     while batch := settlement.usage_settle_pending():
@@ -52,7 +53,9 @@ def usage_sweep() -> int:
     if released:
         log.warning("released %d holds whose calls died", released)
     settled = settle_usage()
-    for send_id in AlertSend.objects.filter(status=AlertSend.Status.PENDING, attempts=0).values_list("id", flat=True):
+    for send_id in AlertSend.objects.filter(
+        status=AlertSend.Status.PENDING, attempts=0
+    ).values_list("id", flat=True):
         alert_deliver.delay(send_id)
     return settled
 
@@ -87,5 +90,4 @@ def alert_deliver(self, send_id: int) -> None:
         if self.request.retries >= self.max_retries:
             alerts.alert_give_up(send_id=send_id)
             return
-        raise self.retry(countdown=2 * 2 ** self.request.retries) from failure
-
+        raise self.retry(countdown=2 * 2**self.request.retries) from failure

@@ -26,6 +26,14 @@ urlpatterns = [
     path("alerts/rules/", views.alert_rule_add, name="alert_rule_add"),
     path("alerts/rules/<int:rule_id>/delete/", views.alert_rule_delete, name="alert_rule_delete"),
     path("alerts/channels/", views.alert_channel_add, name="alert_channel_add"),
-    path("alerts/channels/<int:channel_id>/delete/", views.alert_channel_delete, name="alert_channel_delete"),
-    path("alerts/channels/<int:channel_id>/test/", views.alert_channel_test, name="alert_channel_test"),
+    path(
+        "alerts/channels/<int:channel_id>/delete/",
+        views.alert_channel_delete,
+        name="alert_channel_delete",
+    ),
+    path(
+        "alerts/channels/<int:channel_id>/test/",
+        views.alert_channel_test,
+        name="alert_channel_test",
+    ),
 ]

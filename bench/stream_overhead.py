@@ -8,8 +8,8 @@ table, stops everything. Fairness in parts 1 and 2: every app turn is a fresh co
 (deleted afterwards, untimed), so the app sends exactly the one user message the direct call
 sends (same model, seed and text, hence the same reply and chunking); app and direct samples
 alternate, and which goes first alternates too. The machine, the simulator and this client are
-shared by both paths.
-"""
+shared by both
+paths."""
 
 import argparse
 import asyncio
@@ -41,6 +41,7 @@ CONVERSATION = re.compile(r'id="id_conversation" value="([0-9a-f-]+)"')
 @dataclass
 class Run:
     """One turn as the client saw it: delta arrival times (s from the request's start) and texts."""
+
     arrivals: list[float] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
     post_s: float = 0.0  # app only: the POST's round trip, then the stream's first event (`reset`)
@@ -51,12 +52,16 @@ class Run:
 
 async def app_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
     run, started = Run(), time.perf_counter()
-    response = await client.post("/playground/send/", data={"model": MODEL, "message": text, "do_sample": "true",
-                                                            "seed": "7", **params})
+    response = await client.post(
+        "/playground/send/",
+        data={"model": MODEL, "message": text, "do_sample": "true", "seed": "7", **params},
+    )
     run.post_s = time.perf_counter() - started
     found, conversation = STREAM_URL.search(response.text), CONVERSATION.search(response.text)
     if response.status_code != 200 or not found or not conversation:
-        raise RuntimeError(f"POST /playground/send/ gave HTTP {response.status_code}: {response.text[:300]}")
+        raise RuntimeError(
+            f"POST /playground/send/ gave HTTP {response.status_code}: {response.text[:300]}"
+        )
     run.conversation = conversation.group(1)
     async with client.stream("GET", found.group(1)) as stream:
         if stream.status_code != 200:
@@ -76,8 +81,14 @@ async def app_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
 
 
 async def direct_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": text}], "stream": True, "do_sample": True,
-            "seed": 7, **params}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": text}],
+        "stream": True,
+        "do_sample": True,
+        "seed": 7,
+        **params,
+    }
     run, started = Run(), time.perf_counter()
     async with client.stream("POST", "/api/paas/v4/chat/completions", json=body) as stream:
         async with contextlib.aclosing(sse_events(stream)) as events:
@@ -105,7 +116,9 @@ async def pair(app, sim, i: int, text: str) -> tuple[Run, Run]:
     await app.post(f"/playground/c/{app_run.conversation}/delete/")
     for run, what in ((app_run, "app turn"), (direct, "direct call")):
         if run.status != "done" or not run.arrivals:
-            raise RuntimeError(f"{what} {i}: ended with status {run.status!r} after {len(run.arrivals)} deltas")
+            raise RuntimeError(
+                f"{what} {i}: ended with status {run.status!r} after {len(run.arrivals)} deltas"
+            )
     return app_run, direct
 
 
@@ -126,44 +139,72 @@ async def measure_ttft(app, sim, samples: int, warmup: int) -> dict:
 
 
 async def measure_chunks(app, sim, runs: int, warmup: int, latency_ms: int) -> dict:
-    out = {"app_gaps": [], "direct_gaps": [], "offset": [], "lag": [], "same": 0, "runs": runs, "chunks": 0}
+    out = {
+        "app_gaps": [],
+        "direct_gaps": [],
+        "offset": [],
+        "lag": [],
+        "same": 0,
+        "runs": runs,
+        "chunks": 0,
+    }
     for i in range(warmup + runs):
-        app_run, direct = await pair(app, sim, i, f"chunk sample {i} [[fault:latency={latency_ms}]]")
+        app_run, direct = await pair(
+            app, sim, i, f"chunk sample {i} [[fault:latency={latency_ms}]]"
+        )
         if i < warmup:
             continue
         out["same"] += app_run.parts == direct.parts
         out["chunks"] += len(direct.arrivals)
         for name, run in (("app_gaps", app_run), ("direct_gaps", direct)):
-            out[name] += [(b - a) * 1000 for a, b in zip(run.arrivals, run.arrivals[1:])]
+            out[name] += [
+                (b - a) * 1000 for a, b in zip(run.arrivals, run.arrivals[1:], strict=False)
+            ]
         a0, d0 = app_run.arrivals[0], direct.arrivals[0]
-        for a, d in zip(app_run.arrivals, direct.arrivals):
+        for a, d in zip(app_run.arrivals, direct.arrivals, strict=False):
             out["offset"].append((a - d) * 1000)  # from the request's start: all the app adds
-            out["lag"].append(((a - a0) - (d - d0)) * 1000)  # after the first chunk: does the relay keep pace?
+            out["lag"].append(
+                ((a - a0) - (d - d0)) * 1000
+            )  # after the first chunk: does the relay keep pace?
     return out
 
 
 @dataclass
 class Load:
     """What part 3 counts while it runs."""
+
     done: int = 0
     deltas: int = 0
     errors: Counter = field(default_factory=Counter)
     ttft: list[float] = field(default_factory=list)
-    pace: list[float] = field(default_factory=list)  # 2nd half of a reply's deltas, over the upstream's pacing
+    pace: list[float] = field(
+        default_factory=list
+    )  # 2nd half of a reply's deltas, over the upstream's pacing
     open_now: int = 0
     peak_open: int = 0
     last_open: float = 0.0
 
 
-async def load_turn(client: httpx.AsyncClient, load: Load, gate: asyncio.Semaphore, i: int, args) -> None:
+async def load_turn(
+    client: httpx.AsyncClient, load: Load, gate: asyncio.Semaphore, i: int, args
+) -> None:
     """One turn of part 3; everything that is not a `done` reply is counted as an error, by kind."""
     text = f"load sample {i} [[long]] [[fault:latency={args.load_latency}]]"
-    deadline = 60 + 2 * args.load_tokens / 2 * args.load_latency / 1000  # twice the reply's length, + 60 s
+    deadline = (
+        60 + 2 * args.load_tokens / 2 * args.load_latency / 1000
+    )  # twice the reply's length, + 60 s
     try:
         async with gate:  # ramp the POSTs; the streams themselves all stay open together
             started = time.perf_counter()
-            response = await client.post("/playground/send/", data={
-                "model": MODEL, "message": text, "do_sample": "true", "max_tokens": str(args.load_tokens)})
+            response = await client.post(
+                "/playground/send/",
+                data={
+                    "model": MODEL,
+                    "message": text,
+                    "do_sample": "true",
+                    "max_tokens": str(args.load_tokens),
+                },
+            )
         found = STREAM_URL.search(response.text)
         if response.status_code != 200 or not found:
             load.errors[f"POST HTTP {response.status_code}"] += 1
@@ -175,9 +216,13 @@ async def load_turn(client: httpx.AsyncClient, load: Load, gate: asyncio.Semapho
             load.open_now += 1
             load.peak_open, load.last_open = max(load.peak_open, load.open_now), time.perf_counter()
             try:
-                async with asyncio.timeout(deadline):  # the app's keep-alives would outlast any read timeout
-                    problem = verdict(*await read_to_done(stream, started, load, args.load_latency),
-                                      tokens=args.load_tokens)
+                async with asyncio.timeout(
+                    deadline
+                ):  # the app's keep-alives would outlast any read timeout
+                    problem = verdict(
+                        *await read_to_done(stream, started, load, args.load_latency),
+                        tokens=args.load_tokens,
+                    )
             except TimeoutError:
                 problem = f"no done within {deadline:.0f} s"
             finally:
@@ -202,8 +247,9 @@ def verdict(status: str | None, text: str, *, tokens: int) -> str | None:
     return None
 
 
-async def read_to_done(stream: httpx.Response, started: float, load: Load,
-                       latency_ms: int) -> tuple[str | None, str]:
+async def read_to_done(
+    stream: httpx.Response, started: float, load: Load, latency_ms: int
+) -> tuple[str | None, str]:
     """The reply's final status ("done", "failed", …; None when the stream ends without one) and
     the text its deltas carried."""
     parts, times = [], []
@@ -220,7 +266,9 @@ async def read_to_done(stream: httpx.Response, started: float, load: Load,
                 # backlog in a burst, so judge the second half: 1.0 keeps pace, 2.0 is half speed.
                 half = len(times) // 2
                 if len(times) - half > 1:
-                    load.pace.append((times[-1] - times[half]) * 1000 / ((len(times) - 1 - half) * latency_ms))
+                    load.pace.append(
+                        (times[-1] - times[half]) * 1000 / ((len(times) - 1 - half) * latency_ms)
+                    )
                 found = FINAL_STATUS.search(data)
                 return (found.group(1) if found else "?"), "".join(parts)
     return None, "".join(parts)
@@ -233,8 +281,12 @@ async def watch(pid: int, load: Load, rss: dict, started: float) -> None:
         rss["peak"] = max(rss["peak"], status_kib(pid, "VmRSS"))
         tick += 1
         if tick % 50 == 0:
-            print(f"    {time.perf_counter() - started:5.0f} s: {load.open_now} streams open, {load.done} done, "
-                  f"{sum(load.errors.values())} errors", flush=True)
+            print(
+                f"    {time.perf_counter() - started:5.0f} s: {load.open_now} streams open, "
+                f"{load.done} done, "
+                f"{sum(load.errors.values())} errors",
+                flush=True,
+            )
         await asyncio.sleep(0.1)
 
 
@@ -242,13 +294,27 @@ async def measure_load(stack: Stack, app: httpx.AsyncClient, args) -> dict:
     """N turns at once, each POST then its SSE stream held open until `done`."""
     n, load = args.streams, Load()
     limits = httpx.Limits(max_connections=n + 50, max_keepalive_connections=n + 50)
-    async with httpx.AsyncClient(base_url=stack.app_url, cookies=app.cookies, headers=app.headers,
-                                 limits=limits, timeout=httpx.Timeout(120, connect=30)) as client, \
-            httpx.AsyncClient(base_url=stack.sim_url) as sim_control:
+    async with (
+        httpx.AsyncClient(
+            base_url=stack.app_url,
+            cookies=app.cookies,
+            headers=app.headers,
+            limits=limits,
+            timeout=httpx.Timeout(120, connect=30),
+        ) as client,
+        httpx.AsyncClient(base_url=stack.sim_url) as sim_control,
+    ):
         await sim_control.post("/_sim/reset")  # peak_streams from here on
-        pids = {"web": stack.web_pid, "simulator": stack.procs["simulator"].pid, "redis": stack.procs["redis"].pid}
+        pids = {
+            "web": stack.web_pid,
+            "simulator": stack.procs["simulator"].pid,
+            "redis": stack.procs["redis"].pid,
+        }
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        client_cpu0, rss = time.process_time(), {"before": status_kib(stack.web_pid, "VmRSS"), "peak": 0}
+        client_cpu0, rss = (
+            time.process_time(),
+            {"before": status_kib(stack.web_pid, "VmRSS"), "peak": 0},
+        )
         started = time.perf_counter()
         watcher = asyncio.create_task(watch(stack.web_pid, load, rss, started))
         gate = asyncio.Semaphore(args.ramp)
@@ -259,78 +325,164 @@ async def measure_load(stack: Stack, app: httpx.AsyncClient, args) -> dict:
     cpu_used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
     cpu = {name: used / wall * 100 for name, used in cpu_used.items()}
     cpu["bench client"] = (time.process_time() - client_cpu0) / wall * 100
-    return {"n": n, "load": load, "sim": sim_stats, "wall": wall, "ramp": load.last_open - started,
-            "rss0": rss["before"], "rss_peak": rss["peak"], "hwm": status_kib(stack.web_pid, "VmHWM"), "cpu": cpu,
-            "web_cpu_s": cpu_used["web"]}
+    return {
+        "n": n,
+        "load": load,
+        "sim": sim_stats,
+        "wall": wall,
+        "ramp": load.last_open - started,
+        "rss0": rss["before"],
+        "rss_peak": rss["peak"],
+        "hwm": status_kib(stack.web_pid, "VmHWM"),
+        "cpu": cpu,
+        "web_cpu_s": cpu_used["web"],
+    }
 
 
 # --- the report ------------------------------------------------------------------------------
 
+
 def line(label: str, *cells) -> None:
-    print(f"  {label:<38}" + "".join(f"{c:>12}" if isinstance(c, str) else f"{c:>12.2f}" for c in cells))
+    print(
+        f"  {label:<38}"
+        + "".join(f"{c:>12}" if isinstance(c, str) else f"{c:>12.2f}" for c in cells)
+    )
 
 
 def report_ttft(t: dict, warmup: int) -> None:
     n = len(t["app"])
-    print(f"\n1. Time to first token, ms  ({n} samples per path after {warmup} warm-up pairs; a fresh "
-          f"conversation per app sample)")
+    print(
+        f"\n1. Time to first token, ms  ({n} samples per path after {warmup} warm-up pairs; "
+        "a fresh conversation per app sample)"
+    )
     line("", "p50", "p95", "mean")
     for label, key in (("direct (simulator)", "direct"), ("through the app", "app")):
         line(label, pct(t[key], 50), pct(t[key], 95), sum(t[key]) / n)
-    added = [a - d for a, d in zip(t["app"], t["direct"])]
-    line("added by the app", pct(t["app"], 50) - pct(t["direct"], 50), pct(t["app"], 95) - pct(t["direct"], 95),
-         sum(added) / n)
-    line("ratio app/direct", pct(t["app"], 50) / pct(t["direct"], 50), pct(t["app"], 95) / pct(t["direct"], 95), "")
+    added = [a - d for a, d in zip(t["app"], t["direct"], strict=True)]
+    line(
+        "added by the app",
+        pct(t["app"], 50) - pct(t["direct"], 50),
+        pct(t["app"], 95) - pct(t["direct"], 95),
+        sum(added) / n,
+    )
+    line(
+        "ratio app/direct",
+        pct(t["app"], 50) / pct(t["direct"], 50),
+        pct(t["app"], 95) / pct(t["direct"], 95),
+        "",
+    )
     print("  app breakdown, from just before the POST:")
-    line("  POST /playground/send/ answered", pct(t["post"], 50), pct(t["post"], 95), sum(t["post"]) / n)
-    line("  stream open (its `reset` event)", pct(t["reset"], 50), pct(t["reset"], 95), sum(t["reset"]) / n)
-    line("floor: one authenticated 404 request", pct(t["floor"], 50), pct(t["floor"], 95), sum(t["floor"]) / n)
+    line(
+        "  POST /playground/send/ answered",
+        pct(t["post"], 50),
+        pct(t["post"], 95),
+        sum(t["post"]) / n,
+    )
+    line(
+        "  stream open (its `reset` event)",
+        pct(t["reset"], 50),
+        pct(t["reset"], 95),
+        sum(t["reset"]) / n,
+    )
+    line(
+        "floor: one authenticated 404 request",
+        pct(t["floor"], 50),
+        pct(t["floor"], 95),
+        sum(t["floor"]) / n,
+    )
     verdict = "met" if pct(t["app"], 50) - pct(t["direct"], 50) < 5 else "NOT met"
     print(f"  target < 5 ms added at p50: {verdict}")
 
 
 def report_chunks(c: dict, warmup: int, latency_ms: int) -> None:
-    print(f"\n2. Per-chunk latency, ms  ({c['runs']} replies per path, {c['chunks']} chunks, {latency_ms} ms "
-          f"between upstream chunks, {warmup} warm-up pairs)")
+    print(
+        f"\n2. Per-chunk latency, ms  ({c['runs']} replies per path, {c['chunks']} chunks, "
+        f"{latency_ms} ms "
+        f"between upstream chunks, {warmup} warm-up pairs)"
+    )
     line("", "p50", "p95", "mean")
-    for label, key in (("gap between deltas, direct", "direct_gaps"), ("gap between deltas, app", "app_gaps")):
+    for label, key in (
+        ("gap between deltas, direct", "direct_gaps"),
+        ("gap between deltas, app", "app_gaps"),
+    ):
         line(label, pct(c[key], 50), pct(c[key], 95), sum(c[key]) / len(c[key]))
-    line("ratio app/direct (gaps)", pct(c["app_gaps"], 50) / pct(c["direct_gaps"], 50),
-         pct(c["app_gaps"], 95) / pct(c["direct_gaps"], 95), "")
-    line("delta k later than direct, from start", pct(c["offset"], 50), pct(c["offset"], 95),
-         sum(c["offset"]) / len(c["offset"]))
-    line("  of which lag growth after delta 0", pct(c["lag"], 50), pct(c["lag"], 95), sum(c["lag"]) / len(c["lag"]))
+    line(
+        "ratio app/direct (gaps)",
+        pct(c["app_gaps"], 50) / pct(c["direct_gaps"], 50),
+        pct(c["app_gaps"], 95) / pct(c["direct_gaps"], 95),
+        "",
+    )
+    line(
+        "delta k later than direct, from start",
+        pct(c["offset"], 50),
+        pct(c["offset"], 95),
+        sum(c["offset"]) / len(c["offset"]),
+    )
+    line(
+        "  of which lag growth after delta 0",
+        pct(c["lag"], 50),
+        pct(c["lag"], 95),
+        sum(c["lag"]) / len(c["lag"]),
+    )
     print(f"  same reply and chunking on both paths: {c['same']}/{c['runs']}")
 
 
 def report_load(r: dict, args) -> None:
     load: Load = r["load"]
-    print(f"\n3. Concurrent streams in one web process  ({r['n']} turns, {args.load_tokens}-token replies, "
-          f"{args.load_latency} ms between chunks, POSTs {args.ramp} at a time)")
+    print(
+        f"\n3. Concurrent streams in one web process  ({r['n']} turns, "
+        f"{args.load_tokens}-token replies, {args.load_latency} ms between chunks, "
+        f"POSTs {args.ramp} at a time)"
+    )
     print(f"  completed with done, the whole reply streamed: {load.done}/{r['n']}")
-    print("  errors: " + (", ".join(f"{count} × {kind}" for kind, count in load.errors.most_common()) or "none"))
-    print(f"  peak open streams: {load.peak_open} (client)   {r['sim']['peak_streams']} upstream (simulator); "
-          f"simulator saw {r['sim']['disconnects']} disconnects, {r['sim']['dropped']} drops")
-    print(f"  wall time {r['wall']:.1f} s; last stream opened after {r['ramp']:.1f} s; "
-          f"time to first token under load p50 {pct(load.ttft, 50):.0f} ms, p95 {pct(load.ttft, 95):.0f} ms")
-    print(f"  relay pace (2nd half of each reply, over the upstream's own pacing; 1.00 keeps up): "
-          f"p50 {pct(load.pace, 50):.2f}, p95 {pct(load.pace, 95):.2f}")
+    print(
+        "  errors: "
+        + (", ".join(f"{count} × {kind}" for kind, count in load.errors.most_common()) or "none")
+    )
+    print(
+        f"  peak open streams: {load.peak_open} (client)   "
+        f"{r['sim']['peak_streams']} upstream (simulator); "
+        f"simulator saw {r['sim']['disconnects']} disconnects, {r['sim']['dropped']} drops"
+    )
+    print(
+        f"  wall time {r['wall']:.1f} s; last stream opened after {r['ramp']:.1f} s; "
+        f"time to first token under load p50 {pct(load.ttft, 50):.0f} ms, p95 "
+        f"{pct(load.ttft, 95):.0f} ms"
+    )
+    print(
+        f"  relay pace (2nd half of each reply, over the upstream's own pacing; 1.00 keeps up): "
+        f"p50 {pct(load.pace, 50):.2f}, p95 {pct(load.pace, 95):.2f}"
+    )
     grown = r["rss_peak"] - r["rss0"]
     per = grown / load.peak_open if load.peak_open else float("nan")
-    print(f"  web RSS: {r['rss0'] / 1024:.0f} MiB before, {r['rss_peak'] / 1024:.0f} MiB peak during, VmHWM "
-          f"{r['hwm'] / 1024:.0f} MiB; {per:.0f} KiB per open stream")
-    print("  CPU during the load, % of one core: " + ", ".join(f"{k} {v:.0f}" for k, v in r["cpu"].items()))
+    print(
+        f"  web RSS: {r['rss0'] / 1024:.0f} MiB before, "
+        f"{r['rss_peak'] / 1024:.0f} MiB peak during, VmHWM "
+        f"{r['hwm'] / 1024:.0f} MiB; {per:.0f} KiB per open stream"
+    )
+    print(
+        "  CPU during the load, % of one core: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in r["cpu"].items())
+    )
     if load.deltas:  # a Python process uses at most one core: this bounds chunks/s per web process
-        print(f"  {load.deltas} deltas delivered: {r['web_cpu_s'] / load.deltas * 1e6:.0f} µs of web CPU per delta "
-              f"(POSTs and reply saves included), {load.deltas / r['wall']:.0f} deltas/s")
+        print(
+            f"  {load.deltas} deltas delivered: "
+            f"{r['web_cpu_s'] / load.deltas * 1e6:.0f} µs of web CPU per delta "
+            f"(POSTs and reply saves included), {load.deltas / r['wall']:.0f} deltas/s"
+        )
 
 
 # --- main --------------------------------------------------------------------------------------
 
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small version of everything (smoke run)")
-    parser.add_argument("--streams", type=int, help="concurrent turns in part 3 (default 500; 40 with --quick)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a small version of everything (smoke run)"
+    )
+    parser.add_argument(
+        "--streams", type=int, help="concurrent turns in part 3 (default 500; 40 with --quick)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     args = parser.parse_args()
     quick = args.quick
@@ -345,14 +497,22 @@ def parse_args() -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace, stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.app_url, timeout=60) as app, \
-            httpx.AsyncClient(base_url=stack.sim_url, timeout=60,
-                              headers={"Authorization": f"Bearer {SIM_KEY}"}) as sim:
+    async with (
+        httpx.AsyncClient(base_url=stack.app_url, timeout=60) as app,
+        httpx.AsyncClient(
+            base_url=stack.sim_url, timeout=60, headers={"Authorization": f"Bearer {SIM_KEY}"}
+        ) as sim,
+    ):
         await login(app, stack.password)
-        print(f"web process pid {stack.web_pid} on {stack.app_url}; simulator on {stack.sim_url}", flush=True)
+        print(
+            f"web process pid {stack.web_pid} on {stack.app_url}; simulator on {stack.sim_url}",
+            flush=True,
+        )
         ttft = await measure_ttft(app, sim, args.samples, args.warmup)
         report_ttft(ttft, args.warmup)
-        chunks = await measure_chunks(app, sim, args.chunk_runs, args.chunk_warmup, args.chunk_latency)
+        chunks = await measure_chunks(
+            app, sim, args.chunk_runs, args.chunk_warmup, args.chunk_latency
+        )
         report_chunks(chunks, args.chunk_warmup, args.chunk_latency)
         print(f"\n3. running {args.streams} concurrent turns…", flush=True)
         report_load(await measure_load(stack, app, args), args)
@@ -367,7 +527,9 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _interrupted)
     arguments = parse_args()
     try:
-        import uvloop  # the client's own overhead is shared with the app on this machine: keep it low
+        # The client's own overhead is shared with the app on this machine: keep it low.
+        import uvloop
+
         loop_factory = uvloop.new_event_loop
     except ImportError:
         loop_factory = None

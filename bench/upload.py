@@ -7,8 +7,8 @@ Starts its own Redis, simulator and one uvicorn web process (bench/_harness.py).
 the time is the same request sent straight to the simulator (the client encodes the image inline,
 as any SDK would). Memory: VmRSS of the web process sampled every 5 ms from just before the
 uploads start until every reply is done; growth is the peak minus the RSS just before, against the
-bytes uploaded in that round. Target: growth under 3× the bytes uploaded.
-"""
+bytes uploaded in that round. Target: growth under 3× the bytes
+uploaded."""
 
 import argparse
 import asyncio
@@ -36,8 +36,11 @@ IMAGE_BYTES = 5 * 1024 * 1024 - 64 * 1024  # "under 5 MB", with room for PNG fra
 
 async def app_turn(client: httpx.AsyncClient, image: bytes, i: int) -> dict:
     started = time.perf_counter()
-    response = await client.post("/playground/send/", data={"model": MODEL, "message": f"What is this? ({i})"},
-                                 files=[("image", (f"photo-{i}.png", image, "image/png"))])
+    response = await client.post(
+        "/playground/send/",
+        data={"model": MODEL, "message": f"What is this? ({i})"},
+        files=[("image", (f"photo-{i}.png", image, "image/png"))],
+    )
     posted = time.perf_counter() - started
     found = STREAM_URL.search(response.text)
     if response.status_code != 200 or not found:
@@ -57,13 +60,25 @@ async def app_turn(client: httpx.AsyncClient, image: bytes, i: int) -> dict:
 
 
 async def direct_turn(client: httpx.AsyncClient, image: bytes, i: int) -> dict:
-    body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": f"What is this? ({i})"},
-        {"type": "image_url", "image_url": {"url": base64.b64encode(image).decode()}}]}]}
+    body = {
+        "model": MODEL,
+        "stream": True,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": f"What is this? ({i})"},
+                    {"type": "image_url", "image_url": {"url": base64.b64encode(image).decode()}},
+                ],
+            }
+        ],
+    }
     started, first = time.perf_counter(), None
     async with client.stream("POST", "/api/paas/v4/chat/completions", json=body) as stream:
         if stream.status_code != 200:
-            raise RuntimeError(f"direct call gave HTTP {stream.status_code}: {(await stream.aread())[:300]}")
+            raise RuntimeError(
+                f"direct call gave HTTP {stream.status_code}: {(await stream.aread())[:300]}"
+            )
         async with contextlib.aclosing(sse_events(stream)) as events:
             async for _, data, arrived in events:
                 if first is None and '"content"' in data:
@@ -79,17 +94,27 @@ async def sample_rss(pid: int, peak: list[int]) -> None:
         await asyncio.sleep(0.005)
 
 
-async def concurrent_round(stack: Stack, client: httpx.AsyncClient, images: list[bytes], round_no: int) -> dict:
+async def concurrent_round(
+    stack: Stack, client: httpx.AsyncClient, images: list[bytes], round_no: int
+) -> dict:
     before = status_kib(stack.web_pid, "VmRSS")
     peak = [before]
     sampler = asyncio.create_task(sample_rss(stack.web_pid, peak))
     started = time.perf_counter()
-    turns = await asyncio.gather(*(app_turn(client, image, 1000 * round_no + i) for i, image in enumerate(images)))
+    turns = await asyncio.gather(
+        *(app_turn(client, image, 1000 * round_no + i) for i, image in enumerate(images))
+    )
     wall = time.perf_counter() - started
     sampler.cancel()
     uploaded = sum(len(image) for image in images)
-    return {"before": before, "peak": peak[0], "growth": (peak[0] - before) * 1024, "uploaded": uploaded,
-            "wall": wall, "slowest": max(t["total"] for t in turns)}
+    return {
+        "before": before,
+        "peak": peak[0],
+        "growth": (peak[0] - before) * 1024,
+        "uploaded": uploaded,
+        "wall": wall,
+        "slowest": max(t["total"] for t in turns),
+    }
 
 
 def ms(values: list[float]) -> tuple[float, float, float]:
@@ -101,9 +126,12 @@ async def main(args, stack: Stack) -> None:
     sizes = ", ".join(f"{len(image) / 1048576:.2f}" for image in images)
     print(f"five PNGs of {sizes} MiB (limit: under 5 MiB); model {MODEL}; web pid {stack.web_pid}")
     timeout = httpx.Timeout(120, connect=30)
-    async with httpx.AsyncClient(base_url=stack.app_url, timeout=timeout) as app, \
-            httpx.AsyncClient(base_url=stack.sim_url, timeout=timeout,
-                              headers={"Authorization": f"Bearer {SIM_KEY}"}) as sim:
+    async with (
+        httpx.AsyncClient(base_url=stack.app_url, timeout=timeout) as app,
+        httpx.AsyncClient(
+            base_url=stack.sim_url, timeout=timeout, headers={"Authorization": f"Bearer {SIM_KEY}"}
+        ) as sim,
+    ):
         await login(app, stack.password)
         await app_turn(app, images[0], 0)  # warm-up: imports, connections, the first JWT
         await direct_turn(sim, images[0], 0)
@@ -114,11 +142,13 @@ async def main(args, stack: Stack) -> None:
             direct_runs.append(await direct_turn(sim, image, i + 1))
         print(f"\n1. One 5 MB image turn, ms ({args.samples} samples each, one at a time)")
         print(f"  {'':<40}{'p50':>10}{'p95':>10}{'mean':>10}")
-        rows = [("direct: POST to the reply's end", [r["total"] for r in direct_runs]),
-                ("app: POST to the reply's end", [r["total"] for r in app_runs]),
-                ("app: POST answered (upload checked)", [r["post"] for r in app_runs]),
-                ("app: first token", [r["first"] for r in app_runs]),
-                ("direct: first token", [r["first"] for r in direct_runs])]
+        rows = [
+            ("direct: POST to the reply's end", [r["total"] for r in direct_runs]),
+            ("app: POST to the reply's end", [r["total"] for r in app_runs]),
+            ("app: POST answered (upload checked)", [r["post"] for r in app_runs]),
+            ("app: first token", [r["first"] for r in app_runs]),
+            ("direct: first token", [r["first"] for r in direct_runs]),
+        ]
         for label, values in rows:
             print(f"  {label:<40}" + "".join(f"{v:>10.1f}" for v in ms(values)))
         ratio = pct([r["total"] for r in app_runs], 50) / pct([r["total"] for r in direct_runs], 50)
@@ -127,20 +157,33 @@ async def main(args, stack: Stack) -> None:
         print(f"\n2. Five uploads at once, {args.rounds} rounds: web process memory")
         rounds = [await concurrent_round(stack, app, images, r + 1) for r in range(args.rounds)]
         for number, r in enumerate(rounds, 1):
-            print(f"  round {number}: RSS {r['before'] / 1024:.0f} → peak {r['peak'] / 1024:.0f} MiB, growth "
-                  f"{r['growth'] / 1048576:.1f} MiB for {r['uploaded'] / 1048576:.1f} MiB uploaded "
-                  f"= {r['growth'] / r['uploaded']:.2f}×; all five done in {r['wall']:.2f} s")
+            print(
+                f"  round {number}: RSS {r['before'] / 1024:.0f} → "
+                f"peak {r['peak'] / 1024:.0f} MiB, growth {r['growth'] / 1048576:.1f} MiB "
+                f"for {r['uploaded'] / 1048576:.1f} MiB uploaded "
+                f"= {r['growth'] / r['uploaded']:.2f}×; all five done in {r['wall']:.2f} s"
+            )
         worst = max(r["growth"] / r["uploaded"] for r in rounds)
-        print(f"  worst growth / bytes uploaded: {worst:.2f}×  (target < 3×: {'met' if worst < 3 else 'NOT met'})")
-        print(f"  VmHWM of the web process over the whole run: {status_kib(stack.web_pid, 'VmHWM') / 1024:.0f} MiB")
+        print(
+            f"  worst growth / bytes uploaded: {worst:.2f}×  (target < 3×: "
+            f"{'met' if worst < 3 else 'NOT met'})"
+        )
+        print(
+            "  VmHWM of the web process over the whole run: "
+            f"{status_kib(stack.web_pid, 'VmHWM') / 1024:.0f} MiB"
+        )
     stack.report_problems("web")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=10, help="single turns per path in part 1")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of five concurrent uploads in part 2")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database, media)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of five concurrent uploads in part 2"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temp dir (logs, database, media)"
+    )
     return parser.parse_args()
 
 

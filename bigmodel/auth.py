@@ -60,8 +60,8 @@ class TokenSigner:
     """Builds the JWT the SDK sends and reuses it until it is due for renewal.
 
     The token lives ``ttl_seconds``; we renew it earlier (``renew_after_seconds``) so a token
-    never expires while a request is in flight. Safe to share between threads.
-    """
+    never expires while a request is in flight. Safe to share between
+    threads."""
 
     def __init__(
         self,
@@ -102,9 +102,7 @@ class TokenSigner:
         with warnings.catch_warnings():
             # Real BigModel secrets are ~16 characters; newer PyJWT warns about short HMAC keys.
             warnings.filterwarnings("ignore", message=".*HMAC key.*")
-            return jwt.encode(
-                payload, self.api_key.secret, algorithm="HS256", headers=_JWT_HEADERS
-            )
+            return jwt.encode(payload, self.api_key.secret, algorithm="HS256", headers=_JWT_HEADERS)
 
     def __repr__(self) -> str:
         return f"TokenSigner({self.api_key!r}, ttl_seconds={self.ttl_seconds})"

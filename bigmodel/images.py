@@ -3,8 +3,8 @@ stored file as bare base64 without ever holding the whole encoding in memory, an
 CogView made from its temporary link.
 
 Checks decode the file (Pillow), never trust its name, and stay cheap: a PNG's chunks are checked
-without inflating its pixels, a JPEG is decoded at 1/8 scale.
-"""
+without inflating its pixels, a JPEG is decoded at 1/8
+scale."""
 
 from __future__ import annotations
 
@@ -70,57 +70,82 @@ def image_file_part(image: ImageFile) -> dict:
     return {"type": "image_url", "image_url": {"url": image}}
 
 
-def uploads_problem(spec: ModelSpec, *, new: int, earlier: int = 0, links: int = 0, earlier_links: int = 0) -> str:
+def uploads_problem(
+    spec: ModelSpec, *, new: int, earlier: int = 0, links: int = 0, earlier_links: int = 0
+) -> str:
     """Why a request to ``spec`` cannot carry ``new`` uploads and ``links`` (web links to images)
     plus the ``earlier`` ones of its conversation, or "". A model that reads no images is sent the
-    conversation's text only, so earlier images are no problem there. Every GLM-4V model takes links;
-    some take no uploads."""
+    conversation's text only, so earlier images are no problem there. Every GLM-4V model takes
+    links; some take no uploads."""
     limits = spec.images
     if limits is None:
-        return f"{spec.label} does not read images; choose a GLM-4V model to ask about one." if new or links else ""
+        return (
+            f"{spec.label} does not read images; choose a GLM-4V model to ask about one."
+            if new or links
+            else ""
+        )
     total = new + earlier + links + earlier_links
     if total == 0:
         return ""
     if not limits.base64 and new + earlier:
         what = "this file" if new else "the images uploaded earlier in this conversation"
-        return (f"{spec.label} takes images only as web links, not uploads: give the image's link instead, "
-                f"or choose another GLM-4V model to ask about {what}.")
+        return (
+            f"{spec.label} takes images only as web links, not uploads: give the image's link "
+            f"instead, or choose another GLM-4V model to ask about {what}."
+        )
     if total <= limits.max_count:
         return ""
     allowed = "one image" if limits.max_count == 1 else f"up to {limits.max_count} images"
     problem = f"{spec.label} takes {allowed} per request (this one would carry {total})."
     if earlier + earlier_links:
-        problem += (f" This conversation already carries {earlier + earlier_links}; start a new one to ask "
-                    "about another.")
+        problem += (
+            f" This conversation already carries {earlier + earlier_links}; "
+            "start a new one to ask about another."
+        )
     return problem
 
 
-def check_image(source: str | os.PathLike | BinaryIO, limits: ImageLimits, *, name: str = "The image") -> ImageInfo:
+def check_image(
+    source: str | os.PathLike | BinaryIO, limits: ImageLimits, *, name: str = "The image"
+) -> ImageInfo:
     """What the image (a path or a binary file) is, when ``limits`` allow it; otherwise
     :class:`ImageRejected`."""
     size = _size_of(source)
     if size > limits.max_bytes:
-        raise ImageRejected(f"{name} is {_megabytes(size)}; images may be at most {_megabytes(limits.max_bytes)}.")
+        raise ImageRejected(
+            f"{name} is {_megabytes(size)}; images may be at most {_megabytes(limits.max_bytes)}."
+        )
     allowed = " or ".join(limits.formats)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as picture:
-                info = ImageInfo(format=picture.format or "", width=picture.width, height=picture.height, size=size)
+                info = ImageInfo(
+                    format=picture.format or "",
+                    width=picture.width,
+                    height=picture.height,
+                    size=size,
+                )
                 if info.format not in limits.formats:
-                    raise ImageRejected(f"{name} is a {info.format or 'different'} file; send {allowed}.")
+                    raise ImageRejected(
+                        f"{name} is a {info.format or 'different'} file; send {allowed}."
+                    )
                 if max(info.width, info.height) > limits.max_side:
                     raise ImageRejected(
                         f"{name} is {info.width}×{info.height} pixels; the limit is "
-                        f"{limits.max_side}×{limits.max_side}.")
+                        f"{limits.max_side}×{limits.max_side}."
+                    )
                 _decode(picture)
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected(f"{name} has too many pixels; the limit is "
-                            f"{limits.max_side}×{limits.max_side}.") from None
+        raise ImageRejected(
+            f"{name} has too many pixels; the limit is {limits.max_side}×{limits.max_side}."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-        raise ImageRejected(f"{name} could not be read as {allowed}; the file may be damaged.") from None
+        raise ImageRejected(
+            f"{name} could not be read as {allowed}; the file may be damaged."
+        ) from None
     return info
 
 
@@ -147,8 +172,8 @@ def _megabytes(size: int) -> str:
 
 @dataclass(frozen=True)
 class FileHosts:
-    """Where a generated file may be fetched from: https on ``domains`` (and their subdomains), and the
-    upstream's own origin as configured (the simulator's http://127.0.0.1:… among them)."""
+    """Where a generated file may be fetched from: https on ``domains`` (and their subdomains), and
+    the upstream's own origin as configured (the simulator's http://127.0.0.1:… among them)."""
 
     domains: tuple[str, ...]
     origin: str
@@ -157,20 +182,26 @@ class FileHosts:
         if f"{url.scheme}://{url.netloc.decode()}" == self.origin.rstrip("/"):
             return True
         host = (url.host or "").lower()
-        return url.scheme == "https" and any(host == d or host.endswith(f".{d}") for d in self.domains)
+        return url.scheme == "https" and any(
+            host == d or host.endswith(f".{d}") for d in self.domains
+        )
 
 
 MAX_REDIRECTS = 3
 
 
-def fetch_file(url: str, target: BinaryIO, *, max_bytes: int, hosts: FileHosts, timeout: float = 60) -> None:
+def fetch_file(
+    url: str, target: BinaryIO, *, max_bytes: int, hosts: FileHosts, timeout: float = 60
+) -> None:
     """Download a generated image's temporary link into ``target``, a chunk at a time: only from the
     upstream's hosts, following a redirect only within the same host."""
     received, current = 0, httpx.URL(url)
     if not hosts.allows(current):
         raise FetchFailed(f"the image link is not on BigModel's file hosts ({current.host})")
     try:
-        with httpx.Client(timeout=httpx.Timeout(timeout, connect=10), follow_redirects=False) as client:
+        with httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=10), follow_redirects=False
+        ) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 with client.stream("GET", current) as response:
                     if response.is_redirect:

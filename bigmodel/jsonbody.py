@@ -14,7 +14,9 @@ from .images import ImageFile
 
 def dumps(body: Any, default=None) -> str:
     # What httpx's json= sends: compact, UTF-8, no NaN.
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=default)
+    return json.dumps(
+        body, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=default
+    )
 
 
 class ImageBody:

@@ -2,8 +2,8 @@
 
 Validation (:func:`validate_chat_params`) runs first, against the model's catalogue ranges, and
 reports problems in plain words. Sanitising (:func:`build_chat_body`) then nudges valid values
-the way the official SDK does, because the server has rejected exact 0 and 1 in the past.
-"""
+the way the official SDK does, because the server has rejected exact 0 and 1 in the
+past."""
 
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ _LOW, _HIGH = 0.01, 0.99
 def validate_chat_params(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, str]:
     """Plain-words problems with ``params`` for ``spec``, by parameter name; empty means fine.
 
-    Looks at ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop``; None is "unset".
-    """
+    Looks at ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop``; None is
+    "unset"."""
     problems = {
-        "temperature": _range_problem(spec, "temperature", spec.temperature, params.get("temperature")),
+        "temperature": _range_problem(
+            spec, "temperature", spec.temperature, params.get("temperature")
+        ),
         "top_p": _range_problem(spec, "top_p", spec.top_p, params.get("top_p")),
         "max_tokens": _max_tokens_problem(spec, params.get("max_tokens")),
         "seed": _seed_problem(params.get("seed")),
@@ -126,8 +128,8 @@ def build_chat_body(
 ) -> dict:
     """The JSON body for ``/chat/completions``, sanitised as the official SDK does.
 
-    Fields left as None are omitted. Image parts lose any ``data:...;base64,`` prefix.
-    """
+    Fields left as None are omitted. Image parts lose any ``data:...;base64,``
+    prefix."""
     if not spec.chats:
         raise ValueError(f"{spec.name} is a {spec.kind} model, not a chat model")
     if temperature is not None:

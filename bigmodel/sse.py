@@ -2,8 +2,8 @@
 
 The parser follows the rules the official SDK follows: ``:`` lines are comments, ``event:``,
 ``id:``, ``retry:`` and (possibly several) ``data:`` fields build an event, a blank line dispatches
-it, and ``data: [DONE]`` ends the stream. Both layers work on sync and async iterators.
-"""
+it, and ``data: [DONE]`` ends the stream. Both layers work on sync and async
+iterators."""
 
 from __future__ import annotations
 
@@ -114,8 +114,8 @@ class LineSplitter:
     """Turns arbitrary byte or text chunks into lines, whatever the chunk boundaries.
 
     Handles ``\\n``, ``\\r\\n`` and ``\\r`` endings, a ``\\r\\n`` split across two chunks, and
-    multi-byte UTF-8 characters split across chunks.
-    """
+    multi-byte UTF-8 characters split across
+    chunks."""
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -209,8 +209,8 @@ class ChatStreamReader:
     """Interprets SSE events as chat chunks and remembers what arrived so far.
 
     Call :meth:`read` for each event and :meth:`finish` when the events run out; ``finish``
-    raises :class:`UpstreamUnavailable` if the stream ended before a finish reason or ``[DONE]``.
-    """
+    raises :class:`UpstreamUnavailable` if the stream ended before a finish reason or
+    ``[DONE]``."""
 
     def __init__(self, *, secrets: Iterable[str] = ()) -> None:
         self.id: str | None = None
@@ -255,9 +255,7 @@ class ChatStreamReader:
             return payload
         if event.event == "error":
             return {"error": {"message": event.data}}
-        raise self._with_partial(
-            UpstreamFailure("malformed stream chunk", retryable=False)
-        )
+        raise self._with_partial(UpstreamFailure("malformed stream chunk", retryable=False))
 
     def _remember(self, chunk: StreamChunk) -> StreamChunk:
         self.id = chunk.id or self.id
@@ -277,8 +275,8 @@ class ChatStreamDecoder:
     """Push-style chat-stream decoding: feed raw body chunks (bytes or text), get StreamChunks.
 
     Used by the HTTP clients, which read the body chunk by chunk. After ``[DONE]`` it ignores
-    further input. :meth:`finish` (at end of body) raises if the stream ended early.
-    """
+    further input. :meth:`finish` (at end of body) raises if the stream ended
+    early."""
 
     def __init__(self, *, secrets: Iterable[str] = ()) -> None:
         self.reader = ChatStreamReader(secrets=secrets)

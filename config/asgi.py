@@ -1,5 +1,5 @@
-"""The ASGI entry point (uvicorn). Static files are served here too, so one process is the whole web app;
-request bodies are held to their limit before Django spools them to disk."""
+"""The ASGI entry point (uvicorn). Static files are served here too, so one process is the whole web
+app; request bodies are held to their limit before Django spools them to disk."""
 
 import os
 

@@ -1,10 +1,10 @@
 """Request bodies held to a size before any of them is written to disk.
 
 Django's ASGI handler spools a whole body to a temporary file before a view (or a middleware) sees
-it, so the limit sits in front of it: a body that says it is too long is refused unread, and one that
-turns out too long while it arrives is cut off there. Uploads may be as large as the catalogue's
-vision models take (their largest image × their most images, and a margin for the form); every other
-body as large as Django itself would read."""
+it, so the limit sits in front of it: a body that says it is too long is refused unread, and one
+that turns out too long while it arrives is cut off there. Uploads may be as large as the
+catalogue's vision models take (their largest image × their most images, and a margin for the form);
+every other body as large as Django itself would read."""
 
 from functools import cache
 
@@ -35,8 +35,8 @@ def _megabytes(size: int) -> str:
 def _refusal(path: str, limit: int) -> tuple[bytes, list]:
     if path in UPLOAD_PATHS:
         text = (
-            f"This message and its images are too large to send: at most {_megabytes(limit)} in all. "
-            "Attach fewer or smaller images; your text is still in the box."
+            f"This message and its images are too large to send: at most {_megabytes(limit)} "
+            "in all. Attach fewer or smaller images; your text is still in the box."
         )
         body = f'<div class="error" role="alert"><p>{text}</p></div>'.encode()
         return body, [

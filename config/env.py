@@ -1,4 +1,5 @@
-"""Strict helpers for reading settings from the environment: a bad value is an error, not a guess."""
+"""Strict helpers for reading settings from the environment: a bad value is an error, not a
+guess."""
 
 import os
 from pathlib import Path
@@ -11,10 +12,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def read_env_file() -> None:
     """Fill in what the environment leaves unset from `.env` (or the file ENV_FILE names; an empty
-    ENV_FILE reads none). The environment always wins: a value given in the shell is the one used."""
+    ENV_FILE reads none). The environment always wins: a value given in the shell is the one
+    used."""
     name = os.environ.get("ENV_FILE", ".env")
     if name:
         load_dotenv(BASE_DIR / name, override=False)
+
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}

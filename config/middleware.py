@@ -10,7 +10,11 @@ def _to_full_page_redirect(request, response):
     """An htmx request whose session expired would swap the login page into a fragment;
     send the browser to the login page instead."""
     location = response.get("Location", "")
-    if request.htmx and response.status_code == 302 and location.startswith(resolve_url(settings.LOGIN_URL)):
+    if (
+        request.htmx
+        and response.status_code == 302
+        and location.startswith(resolve_url(settings.LOGIN_URL))
+    ):
         return HttpResponseClientRedirect(location)
     return response
 

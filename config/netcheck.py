@@ -1,7 +1,7 @@
-"""Is a URL someone gave us on the public internet? Resolved once: every address its host has must be
-global (not loopback, private, link-local — cloud metadata among them —, CGNAT, multicast, reserved or
-unspecified, IPv4-mapped ones included). Used for alert webhooks (which we call) and image links
-(which BigModel fetches)."""
+"""Is a URL someone gave us on the public internet? Resolved once: every address its host has must
+be global (not loopback, private, link-local — cloud metadata among them —, CGNAT, multicast,
+reserved or unspecified, IPv4-mapped ones included). Used for alert webhooks (which we call) and
+image links (which BigModel fetches)."""
 
 import ipaddress
 import socket
@@ -29,7 +29,9 @@ def _public(address: str) -> bool:
 def checked_url(url: str, *, schemes: tuple[str, ...], allow_private: bool = False) -> Checked:
     parts = urlsplit(url.strip())
     if parts.scheme not in schemes or not parts.hostname:
-        raise AddressRefused(f"Use a full {' or '.join(f'{scheme}://' for scheme in schemes)} address.")
+        raise AddressRefused(
+            f"Use a full {' or '.join(f'{scheme}://' for scheme in schemes)} address."
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)

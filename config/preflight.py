@@ -35,8 +35,9 @@ def is_taken(port: int) -> bool:
 def port_problems() -> list[str]:
     """One line per port that another program holds, saying how to pick another."""
     return [
-        f"Port {port.number} ({port.needed_by}) is taken by another program. Stop it, or pick another "
-        f"port: {port.setting}={port.number + 1} make run (or set {port.setting} in .env)."
+        f"Port {port.number} ({port.needed_by}) is taken by another program. Stop it, "
+        f"or pick another port: {port.setting}={port.number + 1} make run "
+        f"(or set {port.setting} in .env)."
         for port in ports_needed()
         if is_taken(port.number)
     ]

@@ -25,8 +25,12 @@ def async_redis() -> redis.asyncio.Redis:
     if client is None:
         # No read timeout: stream readers block in XREAD on purpose, each on its own connection,
         # so the pool must hold one per open stream (redis-py's default stops at 100).
-        client = redis.asyncio.Redis.from_url(settings.REDIS_URL, decode_responses=True,
-                                              socket_timeout=None, socket_connect_timeout=5,
-                                              max_connections=MAX_ASYNC_CONNECTIONS)
+        client = redis.asyncio.Redis.from_url(
+            settings.REDIS_URL,
+            decode_responses=True,
+            socket_timeout=None,
+            socket_connect_timeout=5,
+            max_connections=MAX_ASYNC_CONNECTIONS,
+        )
         _async_clients[loop] = client
     return client

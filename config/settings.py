@@ -17,7 +17,9 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=1 (`make run` writes one to .env).")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required unless DEBUG=1 (`make run` writes one to .env)."
+        )
     SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -81,19 +83,26 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
+        "busy_timeout=10000;",
         "transaction_mode": "IMMEDIATE",
     }
     # The test run names its own file (tests/testenv.py), so two runs never share one.
-    DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME") or str(BASE_DIR / ".test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("TEST_DATABASE_NAME") or str(BASE_DIR / ".test-db.sqlite3")
+    }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Each web request and each running reply holds a connection while it works: size for the load.
-    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": env_int("DATABASE_POOL_SIZE", 20),
-                                                "timeout": 30}}
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 2, "max_size": env_int("DATABASE_POOL_SIZE", 20), "timeout": 30}
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Logins are throttled per username and per address, for the app's login and the admin alike.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
@@ -122,8 +131,10 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "private": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": MEDIA_ROOT / "private", "base_url": None}},
+    "private": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT / "private", "base_url": None},
+    },
 }
 # Larger uploads stream to a temp file; an image is never held whole in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
@@ -132,7 +143,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 ZHIPUAI_API_KEY = env_str("ZHIPUAI_API_KEY")
 if ZHIPUAI_API_KEY:
     try:
-        ApiKey.parse(ZHIPUAI_API_KEY)  # a malformed key stops the app at start, not at the first chat
+        ApiKey.parse(
+            ZHIPUAI_API_KEY
+        )  # a malformed key stops the app at start, not at the first chat
     except ConfigurationError as error:
         raise ImproperlyConfigured(f"ZHIPUAI_API_KEY: {error}") from None
 SIMULATOR_KEY = "simulator-key.simulator-secret"

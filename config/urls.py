@@ -12,7 +12,11 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     # Pages have no icon; a file opened on its own (an image) makes the browser ask for one.
     path("favicon.ico", login_not_required(lambda request: HttpResponse(status=204))),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
     path("playground/", include("playground.urls")),

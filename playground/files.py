@@ -15,7 +15,9 @@ async def _chunks(path: str):
             yield chunk
 
 
-def private_file_response(field_file, *, content_type: str, filename: str, download: bool) -> StreamingHttpResponse:
+def private_file_response(
+    field_file, *, content_type: str, filename: str, download: bool
+) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_chunks(field_file.path), content_type=content_type)
     response["Content-Length"] = str(field_file.size)
     response["Content-Disposition"] = content_disposition_header(download, filename)

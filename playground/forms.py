@@ -44,8 +44,9 @@ class TurnForm(forms.Form):
     conversation = forms.UUIDField(required=False, widget=forms.HiddenInput)
     model = forms.CharField(max_length=64)
     system = forms.CharField(required=False, max_length=20000, strip=False)
-    message = forms.CharField(max_length=100000, strip=False,
-                              error_messages={"required": "Type a message to send."})
+    message = forms.CharField(
+        max_length=100000, strip=False, error_messages={"required": "Type a message to send."}
+    )
     temperature = forms.FloatField(required=False)
     top_p = forms.FloatField(required=False)
     max_tokens = forms.IntegerField(required=False)
@@ -53,8 +54,12 @@ class TurnForm(forms.Form):
     do_sample = forms.BooleanField(required=False)
     stop = forms.CharField(required=False, max_length=64, strip=False)
     image = MultipleImageField()
-    image_urls = forms.CharField(required=False, max_length=10000, widget=forms.Textarea,
-                                 help_text="Links to images, one per line (every GLM-4V model takes them).")
+    image_urls = forms.CharField(
+        required=False,
+        max_length=10000,
+        widget=forms.Textarea,
+        help_text="Links to images, one per line (every GLM-4V model takes them).",
+    )
 
     def __init__(self, *args, require_message: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,7 +68,9 @@ class TurnForm(forms.Form):
         self.uploads = []
 
     def clean_model(self):
-        self.spec = catalogue_spec(ModelEntry.objects.chat(), self.cleaned_data["model"], "a chat model")
+        self.spec = catalogue_spec(
+            ModelEntry.objects.chat(), self.cleaned_data["model"], "a chat model"
+        )
         return self.spec.name
 
     def clean_message(self):
@@ -110,8 +117,13 @@ class TurnForm(forms.Form):
     def check_history_images(self, earlier) -> bool:
         """With the conversation known: can this model take its earlier images with the new ones?"""
         links = len(self.cleaned_data.get("image_urls") or [])
-        problem = uploads_problem(self.spec, new=len(self.uploads), earlier=earlier.uploads, links=links,
-                                  earlier_links=earlier.links)
+        problem = uploads_problem(
+            self.spec,
+            new=len(self.uploads),
+            earlier=earlier.uploads,
+            links=links,
+            earlier_links=earlier.links,
+        )
         if problem:
             self.add_error("image" if self.uploads else "image_urls", problem)
         return not problem
@@ -128,7 +140,9 @@ class ImageForm(forms.Form):
     """A CogView generation. Field names are the API's."""
 
     model = forms.CharField(max_length=64)
-    prompt = forms.CharField(max_length=10000, error_messages={"required": "Describe the image to generate."})
+    prompt = forms.CharField(
+        max_length=10000, error_messages={"required": "Describe the image to generate."}
+    )
     size = forms.CharField(required=False, max_length=16)
 
     def __init__(self, *args, **kwargs):
@@ -136,7 +150,9 @@ class ImageForm(forms.Form):
         self.spec = None
 
     def clean_model(self):
-        self.spec = catalogue_spec(ModelEntry.objects.images(), self.cleaned_data["model"], "an image model")
+        self.spec = catalogue_spec(
+            ModelEntry.objects.images(), self.cleaned_data["model"], "an image model"
+        )
         return self.spec.name
 
     def clean(self):
@@ -146,12 +162,17 @@ class ImageForm(forms.Form):
         prompt = cleaned.get("prompt") or ""
         limit = self.spec.prompt_max_chars
         if limit and len(prompt) > limit:
-            self.add_error("prompt", f"The prompt is {len(prompt)} characters; {self.spec.label} takes at most {limit}.")
+            self.add_error(
+                "prompt",
+                f"The prompt is {len(prompt)} characters; {self.spec.label} takes at most {limit}.",
+            )
         size = cleaned.get("size") or ""
         if not self.spec.sizes:
             cleaned["size"] = ""  # the model takes no size: none is sent
         elif not size:
             cleaned["size"] = self.spec.default_size
         elif size not in self.spec.sizes:
-            self.add_error("size", f"{self.spec.label} makes these sizes: {', '.join(self.spec.sizes)}.")
+            self.add_error(
+                "size", f"{self.spec.label} makes these sizes: {', '.join(self.spec.sizes)}."
+            )
         return cleaned

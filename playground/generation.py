@@ -2,8 +2,8 @@
 
 The runner reads the upstream stream and appends each delta to a Redis stream keyed by the
 message; any number of SSE connections (a reload, a reconnect, a second tab) read from Redis,
-so closing the tab never stops the reply and a reconnect never makes a second upstream call.
-"""
+so closing the tab never stops the reply and a reconnect never makes a second upstream
+call."""
 
 import asyncio
 import contextvars
@@ -46,10 +46,13 @@ def alive_key(message_id: int) -> str:
 
 
 def start_generation(message_id: int, body: dict, billed: BilledCall) -> asyncio.Task:
-    """Start the reply on this process's event loop; it outlives the request that started it.
-    A fresh context: the request's own (its sync-to-async executor among it) ends with the request."""
-    task = asyncio.create_task(run_generation(message_id, body, billed), name=f"generation-{message_id}",
-                               context=contextvars.Context())
+    """Start the reply on this process's event loop; it outlives the request that started it. A
+    fresh context: the request's own (its sync-to-async executor among it) ends with the request."""
+    task = asyncio.create_task(
+        run_generation(message_id, body, billed),
+        name=f"generation-{message_id}",
+        context=contextvars.Context(),
+    )
     _running[message_id] = task
     task.add_done_callback(lambda _: _running.pop(message_id, None))
     return task
@@ -98,8 +101,8 @@ class _Relay:
 
     Writes never hold up reading the upstream: one write is in flight at a time, and deltas that
     arrive meanwhile go out together in the next one, so a busy process makes fewer, larger writes.
-    Each write also tells whether someone asked to stop (from any web process).
-    """
+    Each write also tells whether someone asked to stop (from any web
+    process)."""
 
     def __init__(self, message_id: int):
         self.message_id = message_id
@@ -140,8 +143,11 @@ class _Relay:
                 _, stop = await pipe.execute()
             except RedisError as error:
                 # Live display is lost, the reply is not: keep reading upstream and save it whole.
-                log.warning("Redis unavailable (%r); reply %s continues without live streaming",
-                            error, self.message_id)
+                log.warning(
+                    "Redis unavailable (%r); reply %s continues without live streaming",
+                    error,
+                    self.message_id,
+                )
                 self.mirroring = False
                 return
             self.stop_requested = self.stop_requested or bool(stop)
@@ -202,19 +208,37 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
                 raise asyncio.CancelledError  # Stop pressed in another web process
     finish_reason, usage = stream.finish_reason or "", stream.usage
     if usage is None:  # the upstream left usage out: count it ourselves, flagged
-        return Outcome(status=Message.Status.DONE, content=relay.text, finish_reason=finish_reason,
-                       prompt_tokens=estimate_prompt_tokens(body["messages"]),
-                       completion_tokens=estimate_tokens(relay.text), usage_exact=False,
-                       ttft_ms=relay.ttft_ms, latency_ms=relay.elapsed_ms())
-    return Outcome(status=Message.Status.DONE, content=relay.text, finish_reason=finish_reason,
-                   prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                   ttft_ms=relay.ttft_ms, latency_ms=relay.elapsed_ms())
+        return Outcome(
+            status=Message.Status.DONE,
+            content=relay.text,
+            finish_reason=finish_reason,
+            prompt_tokens=estimate_prompt_tokens(body["messages"]),
+            completion_tokens=estimate_tokens(relay.text),
+            usage_exact=False,
+            ttft_ms=relay.ttft_ms,
+            latency_ms=relay.elapsed_ms(),
+        )
+    return Outcome(
+        status=Message.Status.DONE,
+        content=relay.text,
+        finish_reason=finish_reason,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        ttft_ms=relay.ttft_ms,
+        latency_ms=relay.elapsed_ms(),
+    )
 
 
 def _estimated(relay: _Relay, history: list[dict], **fields) -> Outcome:
-    return Outcome(content=relay.text, prompt_tokens=estimate_prompt_tokens(history),
-                   completion_tokens=estimate_tokens(relay.text), usage_exact=False,
-                   ttft_ms=relay.ttft_ms, latency_ms=relay.elapsed_ms(), **fields)
+    return Outcome(
+        content=relay.text,
+        prompt_tokens=estimate_prompt_tokens(history),
+        completion_tokens=estimate_tokens(relay.text),
+        usage_exact=False,
+        ttft_ms=relay.ttft_ms,
+        latency_ms=relay.elapsed_ms(),
+        **fields,
+    )
 
 
 def _stopped(relay: _Relay, history: list[dict]) -> Outcome:
@@ -229,10 +253,20 @@ def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
     partial = getattr(error, "partial_text", "") or relay.text
     relay.parts = [partial]
     if partial:  # something was delivered (and billed upstream): keep it with an estimate
-        return _estimated(relay, history, status=Message.Status.FAILED, error_code=code,
-                          error_message=f"{text} What had arrived is kept above.")
-    return Outcome(status=Message.Status.FAILED, content="", error_code=code, error_message=text,
-                   latency_ms=relay.elapsed_ms())
+        return _estimated(
+            relay,
+            history,
+            status=Message.Status.FAILED,
+            error_code=code,
+            error_message=f"{text} What had arrived is kept above.",
+        )
+    return Outcome(
+        status=Message.Status.FAILED,
+        content="",
+        error_code=code,
+        error_message=text,
+        latency_ms=relay.elapsed_ms(),
+    )
 
 
 def _save(message_id: int, outcome: Outcome, billed: BilledCall) -> Message | None:
@@ -249,11 +283,15 @@ async def _finish(message_id: int, outcome: Outcome, billed: BilledCall) -> None
         try:
             await asyncio.shield(sync_to_async(publish_final)(message))
         except RedisError:
-            log.warning("Redis unavailable; reply %s is saved, readers will find it on reload", message_id)
+            log.warning(
+                "Redis unavailable; reply %s is saved, readers will find it on reload", message_id
+            )
 
 
 STALE_AFTER = timedelta(seconds=60)
-INTERRUPTED = "The reply was interrupted (the app restarted while writing it); what had arrived is kept."
+INTERRUPTED = (
+    "The reply was interrupted (the app restarted while writing it); what had arrived is kept."
+)
 
 
 def generation_sweep(*, now=None) -> list[int]:
@@ -261,12 +299,16 @@ def generation_sweep(*, now=None) -> list[int]:
     Keeps what reached Redis, with estimated usage. Returns their ids."""
     now = now or timezone.now()
     stale = Message.objects.filter(status=Message.Status.RUNNING, started_at__lt=now - STALE_AFTER)
-    return [message.id for message in stale.select_related("conversation__user") if _finish_if_orphaned(message)]
+    return [
+        message.id
+        for message in stale.select_related("conversation__user")
+        if _finish_if_orphaned(message)
+    ]
 
 
 def _finish_if_orphaned(message: Message) -> bool:
-    """Finish a running reply whose runner is gone (no heartbeat), billed as estimated from what reached
-    Redis. False when its runner is alive, just slow, or it was finished meanwhile."""
+    """Finish a running reply whose runner is gone (no heartbeat), billed as estimated from what
+    reached Redis. False when its runner is alive, just slow, or it was finished meanwhile."""
     redis = redis_client()
     if redis.exists(alive_key(message.id)):
         return False
@@ -274,11 +316,17 @@ def _finish_if_orphaned(message: Message) -> bool:
     text = "".join(fields.get("d", "") for _, fields in entries if fields.get("t") == "delta")
     history = history_for(conversation=message.conversation, before_id=message.id)
     outcome = Outcome(
-        status=Message.Status.FAILED, content=text, error_code="interrupted", error_message=INTERRUPTED,
+        status=Message.Status.FAILED,
+        content=text,
+        error_code="interrupted",
+        error_message=INTERRUPTED,
         prompt_tokens=estimate_prompt_tokens(history) if text else None,
-        completion_tokens=estimate_tokens(text) if text else None, usage_exact=False,
+        completion_tokens=estimate_tokens(text) if text else None,
+        usage_exact=False,
     )
-    final = generation_finish(message_id=message.id, outcome=outcome, billed=BilledCall.of_reply(message))
+    final = generation_finish(
+        message_id=message.id, outcome=outcome, billed=BilledCall.of_reply(message)
+    )
     if final is None:
         return False
     publish_final(final)
@@ -288,7 +336,9 @@ def _finish_if_orphaned(message: Message) -> bool:
 DELETE_WAIT_SECONDS = 5.0
 
 
-async def replies_stop_and_settle(conversation_id: int, *, wait: float = DELETE_WAIT_SECONDS) -> None:
+async def replies_stop_and_settle(
+    conversation_id: int, *, wait: float = DELETE_WAIT_SECONDS
+) -> None:
     """Before a conversation is deleted: stop its running replies and wait until each is saved and
     billed (estimated). A reply whose runner is gone is finished here; one whose runner is alive but
     slow to hear the Stop bills itself from what it holds, whatever became of its rows."""
@@ -299,6 +349,11 @@ async def replies_stop_and_settle(conversation_id: int, *, wait: float = DELETE_
     deadline = time.monotonic() + wait
     while ids and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-        ids = [message_id async for message_id in running.filter(id__in=ids).values_list("id", flat=True)]
-    for message in [m async for m in running.filter(id__in=ids).select_related("conversation__user")]:
+        ids = [
+            message_id
+            async for message_id in running.filter(id__in=ids).values_list("id", flat=True)
+        ]
+    for message in [
+        m async for m in running.filter(id__in=ids).select_related("conversation__user")
+    ]:
         await sync_to_async(_finish_if_orphaned)(message)

@@ -1,6 +1,6 @@
-"""Open live streams per user (replies and costs), counted in Redis so every web process sees the same
-count. Each open stream holds a slot that expires unless renewed, so a process that dies without
-closing its streams frees their slots within a couple of minutes."""
+"""Open live streams per user (replies and costs), counted in Redis so every web process sees the
+same count. Each open stream holds a slot that expires unless renewed, so a process that dies
+without closing its streams frees their slots within a couple of minutes."""
 
 import logging
 import time
@@ -24,8 +24,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1
-"""
+return
+1"""
 
 
 @dataclass

@@ -9,7 +9,9 @@ from django.urls import reverse
 
 class Conversation(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
     title = models.CharField(max_length=200, default="New conversation")
     model = models.CharField(max_length=64)
     system = models.TextField(blank=True)
@@ -43,19 +45,31 @@ class Message(models.Model):
 
     FINAL = (Status.DONE, Status.STOPPED, Status.FAILED)
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DONE)
     model = models.CharField(max_length=64, blank=True)
     params = models.JSONField(default=dict, blank=True, help_text="The parameters sent upstream.")
-    image_urls = models.JSONField(default=list, blank=True, help_text="Images given as web links (user messages).")
+    image_urls = models.JSONField(
+        default=list, blank=True, help_text="Images given as web links (user messages)."
+    )
     request_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                             help_text="Who pays for this reply (assistant messages).")
+    team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who pays for this reply (assistant messages).",
+    )
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    usage_exact = models.BooleanField(default=True, help_text="False when estimated (a stopped reply).")
+    usage_exact = models.BooleanField(
+        default=True, help_text="False when estimated (a stopped reply)."
+    )
     finish_reason = models.CharField(max_length=32, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -96,17 +110,26 @@ STORED_SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png"}
 
 def _upload_path(attachment: "Attachment", filename: str) -> str:
     """The suffix follows what the file was found to be, never the name it came with."""
-    return f"uploads/{attachment.owner_id}/{attachment.public_id.hex}{STORED_SUFFIXES[attachment.content_type]}"
+    suffix = STORED_SUFFIXES[attachment.content_type]
+    return f"uploads/{attachment.owner_id}/{attachment.public_id.hex}{suffix}"
 
 
 class Attachment(models.Model):
     """An image a user sent with a message, exactly as uploaded. Private to its owner."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
-    team = models.ForeignKey("accounts.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-                             help_text="The team the turn was billed to; its owners and admins may audit the image.")
+    team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The team the turn was billed to; its owners and admins may audit the image.",
+    )
     file = models.FileField(storage=private_storage, upload_to=_upload_path, max_length=255)
     name = models.CharField(max_length=255, help_text="The file's name on the user's machine.")
     content_type = models.CharField(max_length=32)
@@ -126,7 +149,9 @@ class Attachment(models.Model):
 
 
 def _generated_path(generation: "ImageGeneration", filename: str) -> str:
-    return f"generated/{generation.user_id}/{generation.public_id.hex}{Path(filename).suffix.lower()}"
+    return (
+        f"generated/{generation.user_id}/{generation.public_id.hex}{Path(filename).suffix.lower()}"
+    )
 
 
 class ImageGeneration(models.Model):
@@ -143,15 +168,23 @@ class ImageGeneration(models.Model):
     LIVE = (Status.QUEUED, Status.RUNNING, Status.STORING)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_generations")
-    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="+", help_text="Who pays.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_generations"
+    )
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.PROTECT, related_name="+", help_text="Who pays."
+    )
     model = models.CharField(max_length=64)
     prompt = models.TextField()
     size = models.CharField(max_length=16, blank=True, help_text="Empty: the model takes no size.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     request_id = models.CharField(max_length=64, unique=True)
-    upstream_url = models.TextField(blank=True, help_text="The temporary link; kept only to retry the download.")
-    file = models.FileField(storage=private_storage, upload_to=_generated_path, max_length=255, blank=True)
+    upstream_url = models.TextField(
+        blank=True, help_text="The temporary link; kept only to retry the download."
+    )
+    file = models.FileField(
+        storage=private_storage, upload_to=_generated_path, max_length=255, blank=True
+    )
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     store_attempts = models.PositiveSmallIntegerField(default=0)
@@ -167,9 +200,9 @@ class ImageGeneration(models.Model):
     def __str__(self) -> str:
         return f"{self.model}: {self.prompt[:40]}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("playground:image", args=[self.public_id])
+
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE
-
-    def get_absolute_url(self) -> str:
-        return reverse("playground:image", args=[self.public_id])

@@ -19,7 +19,11 @@ def get_conversation_for_user(*, user, public_id) -> Conversation:
 
 
 def get_message_for_user(*, user, message_id: int) -> Message:
-    message = Message.objects.select_related("conversation").filter(id=message_id, conversation__user=user).first()
+    message = (
+        Message.objects.select_related("conversation")
+        .filter(id=message_id, conversation__user=user)
+        .first()
+    )
     if message is None:
         raise Http404("No such message.")
     return message
@@ -28,11 +32,18 @@ def get_message_for_user(*, user, message_id: int) -> Message:
 def conversations_for_user(*, user, limit: int = 50):
     """The latest conversations, each with the team its last reply billed (``billed_team_id``,
     ``billed_team_name``, ``billed_personal``)."""
-    last_reply = Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.ASSISTANT).order_by("-id")
-    return (Conversation.objects.filter(user=user).only("public_id", "title", "updated_at")
-            .annotate(billed_team_id=Subquery(last_reply.values("team_id")[:1]),
-                      billed_team_name=Subquery(last_reply.values("team__name")[:1]),
-                      billed_personal=Subquery(last_reply.values("team__personal_for_id")[:1]))[:limit])
+    last_reply = Message.objects.filter(
+        conversation=OuterRef("pk"), role=Message.Role.ASSISTANT
+    ).order_by("-id")
+    return (
+        Conversation.objects.filter(user=user)
+        .only("public_id", "title", "updated_at")
+        .annotate(
+            billed_team_id=Subquery(last_reply.values("team_id")[:1]),
+            billed_team_name=Subquery(last_reply.values("team__name")[:1]),
+            billed_personal=Subquery(last_reply.values("team__personal_for_id")[:1]),
+        )[:limit]
+    )
 
 
 def _counts_in_history(message: Message) -> bool:
@@ -48,8 +59,12 @@ def _kept_in_history(messages: list[Message]) -> list[Message]:
     for index, message in enumerate(messages):
         if message.role == Message.Role.USER:
             reply = messages[index + 1] if index + 1 < len(messages) else None
-            if reply is not None and reply.role == Message.Role.ASSISTANT and reply.is_final \
-                    and not _counts_in_history(reply):
+            if (
+                reply is not None
+                and reply.role == Message.Role.ASSISTANT
+                and reply.is_final
+                and not _counts_in_history(reply)
+            ):
                 continue
             kept.append(message)
         elif _counts_in_history(message):
@@ -69,17 +84,23 @@ def _content(message: Message, *, with_images: bool):
     uploads, then the links)."""
     if not with_images or message.role != Message.Role.USER:
         return message.content
-    images = [image_file_part(ImageFile.at(image.file.path, name=image.name)) for image in message.attachments.all()]
+    images = [
+        image_file_part(ImageFile.at(image.file.path, name=image.name))
+        for image in message.attachments.all()
+    ]
     images += [{"type": "image_url", "image_url": {"url": url}} for url in message.image_urls]
     return [{"type": "text", "text": message.content}, *images] if images else message.content
 
 
-def history_for(*, conversation: Conversation, before_id: int | None = None,
-                with_images: bool = False) -> list[dict]:
+def history_for(
+    *, conversation: Conversation, before_id: int | None = None, with_images: bool = False
+) -> list[dict]:
     """The whole history to send upstream (up to a reply, when given), system first; images as
     stored files (sent as bare base64) when ``with_images``, else text only."""
     kept = _history_messages(conversation, before_id)
-    history = [{"role": "system", "content": conversation.system}] if conversation.system.strip() else []
+    history = (
+        [{"role": "system", "content": conversation.system}] if conversation.system.strip() else []
+    )
     history += [{"role": m.role, "content": _content(m, with_images=with_images)} for m in kept]
     return history
 
@@ -95,21 +116,27 @@ def history_images(*, conversation: Conversation | None) -> HistoryImages:
     if conversation is None:
         return HistoryImages()
     kept = _history_messages(conversation, None)
-    return HistoryImages(uploads=sum(len(m.attachments.all()) for m in kept),
-                         links=sum(len(m.image_urls) for m in kept))
+    return HistoryImages(
+        uploads=sum(len(m.attachments.all()) for m in kept),
+        links=sum(len(m.image_urls) for m in kept),
+    )
 
 
 def _audit_filter(user, owner_field: str) -> Q:
     """Its owner, the owners and admins of the team it was billed to, and site admins."""
     if user.is_staff:
         return Q()
-    managed = Membership.objects.filter(user=user, role__in=(Membership.Role.OWNER, Membership.Role.ADMIN))
+    managed = Membership.objects.filter(
+        user=user, role__in=(Membership.Role.OWNER, Membership.Role.ADMIN)
+    )
     return Q(**{owner_field: user}) | Q(team__in=managed.values("team"))
 
 
 def get_attachment_for_user(*, user, public_id) -> Attachment:
     """An uploaded image for those who may see it (see _audit_filter); 404 for anyone else."""
-    attachment = Attachment.objects.filter(_audit_filter(user, "owner"), public_id=public_id).first()
+    attachment = Attachment.objects.filter(
+        _audit_filter(user, "owner"), public_id=public_id
+    ).first()
     if attachment is None:
         raise Http404("No such image.")
     return attachment
@@ -130,9 +157,12 @@ def get_image_generation_for_user(*, user, public_id, audit: bool = False) -> Im
 
 
 def attach_usage(items) -> None:
-    """Give each message (or image generation) its usage record as ``usage_record``, in one query."""
+    """Give each message (or image generation) its usage record as ``usage_record``, in one
+    query."""
     items = [item for item in items if getattr(item, "request_id", None)]
-    found = UsageRecord.objects.in_bulk([item.request_id for item in items], field_name="request_id")
+    found = UsageRecord.objects.in_bulk(
+        [item.request_id for item in items], field_name="request_id"
+    )
     for item in items:
         item.usage_record = found.get(item.request_id)
 

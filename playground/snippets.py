@@ -1,4 +1,4 @@
-""""View code": the current request as Python (zhipuai SDK), Python (httpx) and curl.
+""" "View code": the current request as Python (zhipuai SDK), Python (httpx) and curl.
 The key is always read from the environment; it is never written into a snippet."""
 
 import json
@@ -19,44 +19,67 @@ class ImageRef(str):
 def _named(content):
     """Stored images by their file's name (a link stays the link it is)."""
     if isinstance(content, list):
-        return [{"type": "image_url", "image_url": {"url": ImageRef(part["image_url"]["url"].name)}}
-                if part.get("type") == "image_url" and not isinstance(part["image_url"]["url"], str) else part
-                for part in content]
+        return [
+            {"type": "image_url", "image_url": {"url": ImageRef(part["image_url"]["url"].name)}}
+            if part.get("type") == "image_url" and not isinstance(part["image_url"]["url"], str)
+            else part
+            for part in content
+        ]
     return content
 
 
-def request_body(*, conversation, spec: ModelSpec, system: str, text: str, params: dict,
-                 image_names: list[str] = (), image_urls: list[str] = ()) -> dict:
+def request_body(
+    *,
+    conversation,
+    spec: ModelSpec,
+    system: str,
+    text: str,
+    params: dict,
+    image_names: list[str] = (),
+    image_urls: list[str] = (),
+) -> dict:
     """What the next turn would send: the history, system first, then the message being typed
     (with the images attached to it, by name)."""
     reads_images = spec.images is not None
-    history = history_for(conversation=conversation, with_images=reads_images) if conversation is not None else []
+    history = (
+        history_for(conversation=conversation, with_images=reads_images)
+        if conversation is not None
+        else []
+    )
     messages = [{**m, "content": _named(m["content"])} for m in history if m["role"] != "system"]
     if system.strip():
         messages.insert(0, {"role": "system", "content": system})
     content = text or "Hello"
     if reads_images and (image_names or image_urls):
-        content = [{"type": "text", "text": content},
-                   *({"type": "image_url", "image_url": {"url": ImageRef(name)}} for name in image_names),
-                   *({"type": "image_url", "image_url": {"url": url}} for url in image_urls)]
+        content = [
+            {"type": "text", "text": content},
+            *({"type": "image_url", "image_url": {"url": ImageRef(name)}} for name in image_names),
+            *({"type": "image_url", "image_url": {"url": url}} for url in image_urls),
+        ]
     messages.append({"role": "user", "content": content})
     return build_chat_body(spec, messages=messages, stream=True, **params)
 
 
 def _has_images(body: dict) -> bool:
     """Whether the snippet must read image files (links need no helper)."""
-    return any(isinstance(m["content"], list) and any(p.get("type") == "image_url"
-                                                      and isinstance(p["image_url"]["url"], ImageRef)
-                                                      for p in m["content"])
-               for m in body["messages"])
+    return any(
+        isinstance(m["content"], list)
+        and any(
+            p.get("type") == "image_url" and isinstance(p["image_url"]["url"], ImageRef)
+            for p in m["content"]
+        )
+        for m in body["messages"]
+    )
 
 
 def _image_helper(body: dict) -> str:
     if not _has_images(body):
         return ""
-    return ("def image(path):\n"
-            '    """GLM-4V takes an image as the bare base64 of the file."""\n'
-            "    return base64.b64encode(Path(path).read_bytes()).decode()\n\n\n")
+    return (
+        "def image(path):\n"
+        '    """GLM-4V takes an image as the bare base64 of the file."""\n'
+        "    return base64.b64encode(Path(path).read_bytes()).decode()\n\n\n"
+    )
 
 
 def _python_imports(body: dict, *modules: str) -> str:
@@ -86,9 +109,15 @@ def _python_literal(value, indent: int) -> str:
     """Like json.dumps(indent=4), in Python's spelling: one message per block, easy to edit."""
     pad, inner = " " * indent, " " * (indent + 4)
     if isinstance(value, dict) and value:
-        items = [f"{inner}{key!r}: {_python_literal(item, indent + 4)}," for key, item in value.items()]
+        items = [
+            f"{inner}{key!r}: {_python_literal(item, indent + 4)}," for key, item in value.items()
+        ]
         return "{\n" + "\n".join(items) + f"\n{pad}}}"
-    if isinstance(value, list) and value and not all(isinstance(item, str | int | float) for item in value):
+    if (
+        isinstance(value, list)
+        and value
+        and not all(isinstance(item, str | int | float) for item in value)
+    ):
         items = [f"{inner}{_python_literal(item, indent + 4)}," for item in value]
         return "[\n" + "\n".join(items) + f"\n{pad}]"
     if isinstance(value, ImageRef):
@@ -100,8 +129,10 @@ def zhipuai_snippet(body: dict, base_url: str) -> str:
     base = "" if base_url == DEFAULT_BASE_URL else f', base_url="{base_url}"'
     args = "\n".join(f"    {key}={_python_literal(value, 4)}," for key, value in body.items())
     return (
-        _python_imports(body, "os") + "from zhipuai import ZhipuAI\n\n" + _image_helper(body) +
-        f'client = ZhipuAI(api_key=os.environ["ZHIPUAI_API_KEY"]{base})\n'
+        _python_imports(body, "os")
+        + "from zhipuai import ZhipuAI\n\n"
+        + _image_helper(body)
+        + f'client = ZhipuAI(api_key=os.environ["ZHIPUAI_API_KEY"]{base})\n'
         f"response = client.chat.completions.create(\n{args}\n)\n"
         "for chunk in response:\n"
         '    print(chunk.choices[0].delta.content or "", end="", flush=True)\n'
@@ -110,10 +141,13 @@ def zhipuai_snippet(body: dict, base_url: str) -> str:
 
 def httpx_snippet(body: dict, base_url: str) -> str:
     return (
-        _python_imports(body, "json", "os") + "import httpx\n\n" + _image_helper(body) +
-        f"body = {_python_literal(body, 0)}\n"
+        _python_imports(body, "json", "os")
+        + "import httpx\n\n"
+        + _image_helper(body)
+        + f"body = {_python_literal(body, 0)}\n"
         'headers = {"Authorization": f"Bearer {os.environ[\'ZHIPUAI_API_KEY\']}"}\n'
-        f'with httpx.stream("POST", "{base_url}/chat/completions", json=body, headers=headers, timeout=300) as r:\n'
+        f'with httpx.stream("POST", "{base_url}/chat/completions", json=body, headers=headers, '
+        "timeout=300) as r:\n"
         "    r.raise_for_status()\n"
         "    for line in r.iter_lines():\n"
         '        if line.startswith("data: ") and line != "data: [DONE]":\n'
@@ -123,7 +157,11 @@ def httpx_snippet(body: dict, base_url: str) -> str:
 
 
 def curl_snippet(body: dict, base_url: str) -> str:
-    note = "# Put the output of `base64 -w0 FILE` where the body says <base64 of FILE>.\n" if _has_images(body) else ""
+    note = (
+        "# Put the output of `base64 -w0 FILE` where the body says <base64 of FILE>.\n"
+        if _has_images(body)
+        else ""
+    )
     return note + (
         f"curl -N {base_url}/chat/completions \\\n"
         '  -H "Authorization: Bearer $ZHIPUAI_API_KEY" \\\n'

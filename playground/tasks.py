@@ -28,16 +28,23 @@ def image_generate(generation_id: int) -> None:
         image_store.delay(generation_id)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, max_retries=STORE_RETRIES)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=STORE_RETRIES,
+)
 def image_store(self, generation_id: int) -> None:
-    """Download the generated image, retried with backoff; kept as "unstored" when it never works."""
+    """Download the generated image, retried with backoff; kept as "unstored" when it never
+    works."""
     try:
         services.image_generation_store(generation_id=generation_id)
     except services.StoreFailed as failure:
         if self.request.retries >= self.max_retries:
             services.image_generation_unstored(generation_id=generation_id, reason=str(failure))
             return
-        raise self.retry(countdown=STORE_BACKOFF_SECONDS * 2 ** self.request.retries) from failure
+        raise self.retry(countdown=STORE_BACKOFF_SECONDS * 2**self.request.retries) from failure
 
 
 def image_generation_sweep(*, now=None) -> int:
@@ -46,7 +53,8 @@ def image_generation_sweep(*, now=None) -> int:
     lost = ImageGeneration.objects.filter(created_at__lt=now - LOST_AFTER)
     for generation_id in lost.filter(status=Status.QUEUED).values_list("id", flat=True):
         image_generate.delay(generation_id)  # its message was lost; the claim makes a resend safe
-    for generation_id in lost.filter(status=Status.STORING, finished_at=None,
-                                     created_at__lt=now - STUCK_AFTER).values_list("id", flat=True):
+    for generation_id in lost.filter(
+        status=Status.STORING, finished_at=None, created_at__lt=now - STUCK_AFTER
+    ).values_list("id", flat=True):
         image_store.delay(generation_id)
     return services.image_generations_interrupted(older_than=now - STUCK_AFTER)

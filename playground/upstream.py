@@ -33,10 +33,16 @@ def async_upstream() -> AsyncBigModelClient:
 
 @functools.cache
 def _sync_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> BigModelClient:
-    return BigModelClient(api_key, base_url, timeout=httpx.Timeout(timeout, connect=8), max_retries=max_retries)
+    return BigModelClient(
+        api_key, base_url, timeout=httpx.Timeout(timeout, connect=8), max_retries=max_retries
+    )
 
 
 def upstream() -> BigModelClient:
     """The blocking client, for Celery tasks; one per process and configuration."""
-    return _sync_client(_api_key(), settings.ZHIPUAI_BASE_URL, settings.UPSTREAM_TIMEOUT_SECONDS,
-                        settings.UPSTREAM_MAX_RETRIES)
+    return _sync_client(
+        _api_key(),
+        settings.ZHIPUAI_BASE_URL,
+        settings.UPSTREAM_TIMEOUT_SECONDS,
+        settings.UPSTREAM_MAX_RETRIES,
+    )

@@ -56,8 +56,11 @@ def _transcript_context(conversation) -> dict:
     messages = list(conversation.messages.prefetch_related("attachments")) if conversation else []
     selectors.attach_usage(messages)
     last_user = next((m for m in reversed(messages) if m.role == Message.Role.USER), None)
-    return {"conversation": conversation, "chat_messages": messages,
-            "last_user_id": last_user.id if last_user else None}
+    return {
+        "conversation": conversation,
+        "chat_messages": messages,
+        "last_user_id": last_user.id if last_user else None,
+    }
 
 
 def _page(request, conversation=None, form=None):
@@ -108,18 +111,29 @@ def _send(request):
         return _refusal(request, form)
     conversation = None
     if form.cleaned_data["conversation"]:
-        conversation = selectors.get_conversation_for_user(user=request.user,
-                                                           public_id=form.cleaned_data["conversation"])
-    if conversation is not None and conversation.messages.filter(status=Message.Status.RUNNING).exists():
+        conversation = selectors.get_conversation_for_user(
+            user=request.user, public_id=form.cleaned_data["conversation"]
+        )
+    if (
+        conversation is not None
+        and conversation.messages.filter(status=Message.Status.RUNNING).exists()
+    ):
         form.add_error(None, "A reply is still being written; wait for it or press Stop.")
         return _refusal(request, form)
     if not form.check_history_images(selectors.history_images(conversation=conversation)):
         return _refusal(request, form)
     try:
-        start = services.turn_start(user=request.user, membership=_payer(request), conversation=conversation,
-                                    spec=form.spec, system=form.cleaned_data["system"],
-                                    text=form.cleaned_data["message"], params=form.params(), images=form.uploads,
-                                    image_urls=form.cleaned_data["image_urls"])
+        start = services.turn_start(
+            user=request.user,
+            membership=_payer(request),
+            conversation=conversation,
+            spec=form.spec,
+            system=form.cleaned_data["system"],
+            text=form.cleaned_data["message"],
+            params=form.params(),
+            images=form.uploads,
+            image_urls=form.cleaned_data["image_urls"],
+        )
     except services.REFUSALS as refusal:
         form.add_error(None, str(refusal))
         return _refusal(request, form)
@@ -130,7 +144,10 @@ def _turn_response(request, reply, *, is_new: bool):
     conversation = reply.conversation
     context = {
         "conversation": conversation,
-        "new_messages": [conversation.messages.filter(id__lt=reply.id, role=Message.Role.USER).last(), reply],
+        "new_messages": [
+            conversation.messages.filter(id__lt=reply.id, role=Message.Role.USER).last(),
+            reply,
+        ],
         "conversations": selectors.conversations_for_user(user=request.user),
         "is_new": is_new,
     }
@@ -158,15 +175,26 @@ async def send(request):
 def _rerun(request, public_id, *, edit: bool):
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     form = TurnForm(request.POST, require_message=edit)
-    if not form.is_valid() or not form.check_history_images(selectors.history_images(conversation=conversation)):
+    if not form.is_valid() or not form.check_history_images(
+        selectors.history_images(conversation=conversation)
+    ):
         return _refusal(request, form)
     try:
         if edit:
-            start = services.turn_edit_last(conversation=conversation, membership=_payer(request), spec=form.spec,
-                                            text=form.cleaned_data["message"], params=form.params())
+            start = services.turn_edit_last(
+                conversation=conversation,
+                membership=_payer(request),
+                spec=form.spec,
+                text=form.cleaned_data["message"],
+                params=form.params(),
+            )
         else:
-            start = services.turn_regenerate(conversation=conversation, membership=_payer(request),
-                                             spec=form.spec, params=form.params())
+            start = services.turn_regenerate(
+                conversation=conversation,
+                membership=_payer(request),
+                spec=form.spec,
+                params=form.params(),
+            )
     except services.REFUSALS as refusal:
         form.add_error(None, str(refusal))
         return _refusal(request, form)
@@ -174,7 +202,9 @@ def _rerun(request, public_id, *, edit: bool):
 
 
 def _transcript_response(request, conversation, *, edit: bool):
-    response = render(request, "playground/index.html#transcript", _transcript_context(conversation))
+    response = render(
+        request, "playground/index.html#transcript", _transcript_context(conversation)
+    )
     response["HX-Retarget"] = "#transcript"
     response["HX-Reswap"] = "innerHTML"
     if edit:
@@ -192,29 +222,40 @@ async def edit_last(request, public_id):
     return await _respond_then_generate(_rerun, request, public_id, edit=True)
 
 
-TOO_MANY_STREAMS = ("Too many live streams are open for you ({limit}): close some tabs of the playground. "
-                    "This one reconnects by itself.")
+TOO_MANY_STREAMS = (
+    "Too many live streams are open for you ({limit}): close some tabs of the playground. "
+    "This one reconnects by itself."
+)
 
 
 async def _event_stream(user, events) -> HttpResponse:
     slot = await stream_slot(user.id)
     if slot is None:
         await events.aclose()
-        return HttpResponse(TOO_MANY_STREAMS.format(limit=settings.MAX_STREAMS_PER_USER), status=429,
-                            content_type="text/plain; charset=utf-8", headers={"Retry-After": "10"})
-    return StreamingHttpResponse(held(events, slot), content_type="text/event-stream", headers=SSE_HEADERS)
+        return HttpResponse(
+            TOO_MANY_STREAMS.format(limit=settings.MAX_STREAMS_PER_USER),
+            status=429,
+            content_type="text/plain; charset=utf-8",
+            headers={"Retry-After": "10"},
+        )
+    return StreamingHttpResponse(
+        held(events, slot), content_type="text/event-stream", headers=SSE_HEADERS
+    )
 
 
 @require_GET
 async def message_stream(request, message_id: int):
     user = await request.auser()
     message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
-    return await _event_stream(user, message_events(message, last_event_id=request.headers.get("Last-Event-ID")))
+    return await _event_stream(
+        user, message_events(message, last_event_id=request.headers.get("Last-Event-ID"))
+    )
 
 
 @require_GET
 async def message_cost(request, message_id: int):
-    """Pushes the reply's cost once its usage is settled (the page shows "cost pending…" until then)."""
+    """Pushes the reply's cost once its usage is settled (the page shows "cost pending…" until
+    then)."""
     user = await request.auser()
     message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
     return await _event_stream(user, cost_events(message))
@@ -235,9 +276,14 @@ async def stop(request, message_id: int):
 def rename(request, public_id):
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     services.conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
-    response = render(request, "playground/index.html#sidebar",
-                      {"conversation": conversation,
-                       "conversations": selectors.conversations_for_user(user=request.user)})
+    response = render(
+        request,
+        "playground/index.html#sidebar",
+        {
+            "conversation": conversation,
+            "conversations": selectors.conversations_for_user(user=request.user),
+        },
+    )
     trigger_client_event(response, "renamed", {"title": conversation.title})
     return response
 
@@ -246,7 +292,9 @@ def rename(request, public_id):
 async def delete(request, public_id):
     """Running replies are stopped, saved and billed first; then the conversation goes."""
     user = await request.auser()
-    conversation = await sync_to_async(selectors.get_conversation_for_user)(user=user, public_id=public_id)
+    conversation = await sync_to_async(selectors.get_conversation_for_user)(
+        user=user, public_id=public_id
+    )
     await replies_stop_and_settle(conversation.id)
     await sync_to_async(services.conversation_delete)(conversation=conversation)
     if request.htmx:
@@ -261,24 +309,38 @@ def view_code(request):
         return _form_errors(request, form)
     conversation = None
     if form.cleaned_data["conversation"]:
-        conversation = selectors.get_conversation_for_user(user=request.user,
-                                                           public_id=form.cleaned_data["conversation"])
-    body = snippets.request_body(conversation=conversation, spec=form.spec, system=form.cleaned_data["system"],
-                                 text=form.cleaned_data["message"], params=form.params(),
-                                 image_names=request.POST.getlist("image_name"),
-                                 image_urls=form.cleaned_data["image_urls"])
-    return render(request, "playground/_code.html", {"snippets": snippets.render_all(body),
-                                                     "body_json": snippets.body_json(body)})
+        conversation = selectors.get_conversation_for_user(
+            user=request.user, public_id=form.cleaned_data["conversation"]
+        )
+    body = snippets.request_body(
+        conversation=conversation,
+        spec=form.spec,
+        system=form.cleaned_data["system"],
+        text=form.cleaned_data["message"],
+        params=form.params(),
+        image_names=request.POST.getlist("image_name"),
+        image_urls=form.cleaned_data["image_urls"],
+    )
+    return render(
+        request,
+        "playground/_code.html",
+        {"snippets": snippets.render_all(body), "body_json": snippets.body_json(body)},
+    )
 
 
 @require_GET
 def attachment(request, public_id):
     image = selectors.get_attachment_for_user(user=request.user, public_id=public_id)
-    return private_file_response(image.file, content_type=image.content_type, filename=image.name,
-                                 download="download" in request.GET)
+    return private_file_response(
+        image.file,
+        content_type=image.content_type,
+        filename=image.name,
+        download="download" in request.GET,
+    )
 
 
 # --------------------------------------------------------------------------- image generation
+
 
 def _images_context(request) -> dict:
     entries = list(ModelEntry.objects.images())
@@ -305,16 +367,24 @@ def _queue_generation(request, *, spec, prompt: str, size: str):
     """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
     is down)."""
     try:
-        generation = services.image_generation_start(user=request.user, membership=_payer(request), spec=spec,
-                                                     prompt=prompt, size=size)
+        generation = services.image_generation_start(
+            user=request.user, membership=_payer(request), spec=spec, prompt=prompt, size=size
+        )
     except services.REFUSALS as refusal:
         return _image_refusal(request, {"__all__": [str(refusal)]})
     try:
         image_generate.delay(generation.id)
     except KombuError:
         services.image_generation_abandon(generation=generation)
-        return _image_refusal(request, {"__all__": [
-            "The job queue (Redis) is not reachable, so nothing was sent. Try again in a moment."]})
+        return _image_refusal(
+            request,
+            {
+                "__all__": [
+                    "The job queue (Redis) is not reachable, so nothing was sent. "
+                    "Try again in a moment."
+                ]
+            },
+        )
     response = render(request, "playground/_image_card.html", {"generation": generation})
     response["HX-Retarget"] = "#gallery"
     response["HX-Reswap"] = "afterbegin"
@@ -328,25 +398,39 @@ def images(request):
         form = ImageForm(request.POST)
         if not form.is_valid():
             return _image_refusal(request, form.errors)
-        return _queue_generation(request, spec=form.spec, prompt=form.cleaned_data["prompt"],
-                                 size=form.cleaned_data["size"])
+        return _queue_generation(
+            request,
+            spec=form.spec,
+            prompt=form.cleaned_data["prompt"],
+            size=form.cleaned_data["size"],
+        )
     return render(request, "playground/images.html", _images_context(request))
 
 
 @require_GET
 def image_card(request, public_id):
-    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id, audit=True)
+    generation = selectors.get_image_generation_for_user(
+        user=request.user, public_id=public_id, audit=True
+    )
     return render(request, "playground/_image_card.html", {"generation": generation})
 
 
 @require_GET
 def image_file(request, public_id):
-    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id, audit=True)
+    generation = selectors.get_image_generation_for_user(
+        user=request.user, public_id=public_id, audit=True
+    )
     if not generation.file:
         raise Http404("This generation has no stored image.")
-    filename = f"{generation.model}-{generation.public_id.hex[:8]}{Path(generation.file.name).suffix}"
-    return private_file_response(generation.file, content_type=mimetypes.guess_type(filename)[0] or "image/png",
-                                 filename=filename, download="download" in request.GET)
+    filename = (
+        f"{generation.model}-{generation.public_id.hex[:8]}{Path(generation.file.name).suffix}"
+    )
+    return private_file_response(
+        generation.file,
+        content_type=mimetypes.guess_type(filename)[0] or "image/png",
+        filename=filename,
+        download="download" in request.GET,
+    )
 
 
 @require_POST
@@ -362,5 +446,9 @@ def image_again(request, public_id):
     previous = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
     entry = ModelEntry.objects.images().filter(name=previous.model).first()
     if entry is None:
-        return _image_refusal(request, {"__all__": [f"{previous.model} is no longer offered; pick another model."]})
-    return _queue_generation(request, spec=entry.as_spec(), prompt=previous.prompt, size=previous.size)
+        return _image_refusal(
+            request, {"__all__": [f"{previous.model} is no longer offered; pick another model."]}
+        )
+    return _queue_generation(
+        request, spec=entry.as_spec(), prompt=previous.prompt, size=previous.size
+    )

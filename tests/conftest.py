@@ -1,5 +1,5 @@
-"""Session-wide real services: Redis, the BigModel simulator, the app under uvicorn, a Celery worker."""
-
+"""Session-wide real services: Redis, the BigModel simulator, the app under uvicorn, a Celery
+worker."""
 
 import pytest
 
@@ -14,11 +14,18 @@ from tests.support import (
 )
 
 SIM_KEY = "sim-test-key.sim-test-secret"
-DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server_url", "celery_worker"}
+DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_setup",
+    "live_server_url",
+    "celery_worker",
+}
 
 
 def pytest_collection_modifyitems(items):
-    """Mark the tests that touch the database, so CI can run them again on PostgreSQL (-m database)."""
+    """Mark the tests that touch the database, so CI can run them again on PostgreSQL (-m
+    database)."""
     for item in items:
         if DATABASE_FIXTURES & set(item.fixturenames) or item.get_closest_marker("django_db"):
             item.add_marker("database")
@@ -56,7 +63,8 @@ def _wire_services(request, settings, redis_server, upstream):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     celery_app.conf.broker_url = redis_server.url
     redis_client.cache_clear()
-    redis_client().flushdb()  # ids restart with each test's database: so do the streams keyed by them
+    # Ids restart with each test's database: so do the streams keyed by them.
+    redis_client().flushdb()
     yield
     redis_client.cache_clear()
 

@@ -29,9 +29,21 @@ class PortTaken(RuntimeError):
 
 def _redis_process(port: int, workdir: Path) -> subprocess.Popen:
     process = subprocess.Popen(
-        [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(REDIS_SERVER),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_until_ours(process, port)
@@ -49,7 +61,9 @@ def _wait_until_ours(process: subprocess.Popen, port: int, timeout: float = 10.0
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    client = redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    client = redis.Redis(
+        port=port, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -99,7 +113,8 @@ def start_redis(workdir: Path, attempts: int = 5) -> RedisServer:
 
 
 class LiveServer:
-    """The real ASGI app (static files included) under uvicorn in a thread: streams are not buffered."""
+    """The real ASGI app (static files included) under uvicorn in a thread: streams are not
+    buffered."""
 
     def __init__(self):
         import uvicorn
@@ -107,8 +122,14 @@ class LiveServer:
         from config.asgi import application
 
         self.port = free_port()
-        config = uvicorn.Config(application, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            application,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
         self.server = uvicorn.Server(config)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, daemon=True, name="live-server")
@@ -148,9 +169,24 @@ class AppProcess:
     def __init__(self, env: dict):
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port",
-             str(self.port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-            cwd=ROOT, env={**os.environ, **env})
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+        )
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:
@@ -175,14 +211,29 @@ class AppProcess:
 def start_worker(env: dict, *, extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
     """A real Celery worker process (prefork pool of one) against the test database and Redis."""
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
-         "--concurrency", "1", "--without-gossip", "--without-mingle", *extra_args],
-        cwd=ROOT, env={**os.environ, **env},
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            *extra_args,
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
     )
 
 
 def database_url_for_tests(settings_dict: dict) -> str:
-    """The URL of the database the test run really uses (test_… on PostgreSQL, the test file on SQLite)."""
+    """The URL of the database the test run really uses (test_… on PostgreSQL, the test file on
+    SQLite)."""
     engine = settings_dict["ENGINE"]
     if engine.endswith("sqlite3"):
         return f"sqlite:///{settings_dict['NAME']}"
@@ -202,7 +253,9 @@ def http_client_for(user, base_url: str) -> httpx.Client:
     django_client = Client()
     django_client.force_login(user)
     session = django_client.cookies[django_settings.SESSION_COOKIE_NAME].value
-    client = httpx.Client(base_url=base_url, cookies={django_settings.SESSION_COOKIE_NAME: session}, timeout=30)
+    client = httpx.Client(
+        base_url=base_url, cookies={django_settings.SESSION_COOKIE_NAME: session}, timeout=30
+    )
     client.get("/playground/")
     token = client.cookies.get(django_settings.CSRF_COOKIE_NAME)
     client.headers.update({"X-CSRFToken": token, "HX-Request": "true"})

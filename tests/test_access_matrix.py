@@ -66,7 +66,11 @@ def world(alice_http, live_server_url):
             Membership.objects.get_or_create(team=team, user=people["member"])[0].id
         ),
         "rule": lambda: AlertRule.objects.get_or_create(team=team, threshold_nano=10**9)[0].id,
-        "channel": lambda: AlertChannel.objects.get_or_create(team=team, kind="email", target="ops@x.example")[0].id,
+        "channel": lambda: (
+            AlertChannel.objects.get_or_create(team=team, kind="email", target="ops@x.example")[
+                0
+            ].id
+        ),
     }
     yield clients, objects, fresh
     for role in people:
@@ -110,7 +114,7 @@ MATRIX = [
 def test_every_object_url_answers_each_kind_of_stranger_as_it_should(world):
     clients, objects, fresh = world
     seen = []
-    for method, template, data, expected in MATRIX:
+    for method, template, data, _expected in MATRIX:
         got = {}
         # The owner last, so the owner deleting a conversation does not hide what the others would meet.
         for role in (*ACTORS[1:], ACTORS[0]):

@@ -4,30 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ModelEntry',
+            name="ModelEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True)),
-                ('kind', models.CharField(choices=[('chat', 'Chat'), ('vision', 'Vision'), ('image', 'Image'), ('embedding', 'Embedding')], max_length=16)),
-                ('label', models.CharField(max_length=128)),
-                ('deprecated', models.BooleanField(default=False)),
-                ('enabled', models.BooleanField(default=True, help_text='Offered in the app.')),
-                ('spec', models.JSONField(help_text='Limits, ranges and defaults; see bigmodel/catalogue.json.')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("chat", "Chat"),
+                            ("vision", "Vision"),
+                            ("image", "Image"),
+                            ("embedding", "Embedding"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("label", models.CharField(max_length=128)),
+                ("deprecated", models.BooleanField(default=False)),
+                ("enabled", models.BooleanField(default=True, help_text="Offered in the app.")),
+                (
+                    "spec",
+                    models.JSONField(
+                        help_text="Limits, ranges and defaults; see bigmodel/catalogue.json."
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'model',
-                'verbose_name_plural': 'model catalogue',
-                'ordering': ['deprecated', 'position', 'name'],
+                "verbose_name": "model",
+                "verbose_name_plural": "model catalogue",
+                "ordering": ["deprecated", "position", "name"],
             },
         ),
     ]

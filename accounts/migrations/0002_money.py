@@ -7,293 +7,786 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AlertChannel',
+            name="AlertChannel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('email', 'Email'), ('webhook', 'Webhook (generic JSON)'), ('feishu', 'Feishu'), ('dingtalk', 'DingTalk'), ('wecom', 'WeCom'), ('slack', 'Slack')], max_length=16)),
-                ('target', models.CharField(help_text="An email address, or the webhook's URL.", max_length=500)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("email", "Email"),
+                            ("webhook", "Webhook (generic JSON)"),
+                            ("feishu", "Feishu"),
+                            ("dingtalk", "DingTalk"),
+                            ("wecom", "WeCom"),
+                            ("slack", "Slack"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "target",
+                    models.CharField(
+                        help_text="An email address, or the webhook's URL.", max_length=500
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('admin', 'Admin'), ('member', 'Member')], default='member', max_length=16)),
-                ('monthly_cap_nano', models.BigIntegerField(blank=True, help_text='Spending cap per calendar month, 10⁻⁹ yuan; empty: none.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("admin", "Admin"), ("member", "Member")],
+                        default="member",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "monthly_cap_nano",
+                    models.BigIntegerField(
+                        blank=True,
+                        help_text="Spending cap per calendar month, 10⁻⁹ yuan; empty: none.",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['team', 'user__username'],
+                "ordering": ["team", "user__username"],
             },
         ),
         migrations.CreateModel(
-            name='Price',
+            name="Price",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=64)),
-                ('effective_from', models.DateTimeField()),
-                ('input_per_1k', models.DecimalField(decimal_places=6, default=0, help_text='¥ per 1,000 prompt tokens (the GLM-4 generation: the one price).', max_digits=18)),
-                ('output_per_1k', models.DecimalField(decimal_places=6, default=0, help_text='¥ per 1,000 completion tokens.', max_digits=18)),
-                ('per_image', models.DecimalField(decimal_places=6, default=0, help_text='¥ per generated image.', max_digits=18)),
-                ('size', models.CharField(blank=True, help_text='Image size this price is for; empty: any.', max_length=16)),
-                ('source', models.CharField(blank=True, help_text='Where and when the figure was taken.', max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=64)),
+                ("effective_from", models.DateTimeField()),
+                (
+                    "input_per_1k",
+                    models.DecimalField(
+                        decimal_places=6,
+                        default=0,
+                        help_text="¥ per 1,000 prompt tokens (the GLM-4 generation: the one price).",
+                        max_digits=18,
+                    ),
+                ),
+                (
+                    "output_per_1k",
+                    models.DecimalField(
+                        decimal_places=6,
+                        default=0,
+                        help_text="¥ per 1,000 completion tokens.",
+                        max_digits=18,
+                    ),
+                ),
+                (
+                    "per_image",
+                    models.DecimalField(
+                        decimal_places=6,
+                        default=0,
+                        help_text="¥ per generated image.",
+                        max_digits=18,
+                    ),
+                ),
+                (
+                    "size",
+                    models.CharField(
+                        blank=True,
+                        help_text="Image size this price is for; empty: any.",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True, help_text="Where and when the figure was taken.", max_length=300
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['model', '-effective_from'],
-                'constraints': [models.UniqueConstraint(fields=('model', 'size', 'effective_from'), name='one_price_per_model_size_date'), models.CheckConstraint(condition=models.Q(('input_per_1k__gte', 0), ('output_per_1k__gte', 0), ('per_image__gte', 0)), name='prices_not_negative')],
+                "ordering": ["model", "-effective_from"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("model", "size", "effective_from"),
+                        name="one_price_per_model_size_date",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("input_per_1k__gte", 0),
+                            ("output_per_1k__gte", 0),
+                            ("per_image__gte", 0),
+                        ),
+                        name="prices_not_negative",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('billing', models.CharField(choices=[('prepaid', 'Prepaid (refuse calls once nothing can pay)'), ('postpaid', 'Postpaid (track and charge; cash may go negative)')], max_length=16)),
-                ('cash_nano', models.BigIntegerField(default=0, help_text='Cash balance in 10⁻⁹ yuan; may go below zero.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('members', models.ManyToManyField(related_name='teams', through='accounts.Membership', to=settings.AUTH_USER_MODEL)),
-                ('personal_for', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='personal_team', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "billing",
+                    models.CharField(
+                        choices=[
+                            ("prepaid", "Prepaid (refuse calls once nothing can pay)"),
+                            ("postpaid", "Postpaid (track and charge; cash may go negative)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "cash_nano",
+                    models.BigIntegerField(
+                        default=0, help_text="Cash balance in 10⁻⁹ yuan; may go below zero."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        related_name="teams",
+                        through="accounts.Membership",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "personal_for",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="personal_team",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Pack',
+            name="Pack",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('purchased', 'Purchased'), ('gift', 'Gift')], default='purchased', max_length=16)),
-                ('unit', models.CharField(choices=[('tokens', 'Tokens'), ('money', 'Money')], default='tokens', max_length=16)),
-                ('size', models.BigIntegerField(help_text='Tokens, or 10⁻⁹ yuan for a money pack.')),
-                ('remaining', models.BigIntegerField()),
-                ('models_scope', models.JSONField(blank=True, default=list, help_text='Model names it pays for; empty: all models.')),
-                ('effective_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('expired', models.BooleanField(default=False, help_text='Marked by the expiry job; an expired pack pays nothing.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='packs', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("purchased", "Purchased"), ("gift", "Gift")],
+                        default="purchased",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "unit",
+                    models.CharField(
+                        choices=[("tokens", "Tokens"), ("money", "Money")],
+                        default="tokens",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "size",
+                    models.BigIntegerField(help_text="Tokens, or 10⁻⁹ yuan for a money pack."),
+                ),
+                ("remaining", models.BigIntegerField()),
+                (
+                    "models_scope",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Model names it pays for; empty: all models.",
+                    ),
+                ),
+                ("effective_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "expired",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Marked by the expiry job; an expired pack pays nothing.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="packs",
+                        to="accounts.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['expires_at', 'id'],
+                "ordering": ["expires_at", "id"],
             },
         ),
         migrations.AddField(
-            model_name='membership',
-            name='team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='accounts.team'),
+            model_name="membership",
+            name="team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="memberships",
+                to="accounts.team",
+            ),
         ),
         migrations.CreateModel(
-            name='Invite',
+            name="Invite",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('admin', 'Admin'), ('member', 'Member')], default='member', max_length=16)),
-                ('token_digest', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('used_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invites', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("admin", "Admin"), ("member", "Member")],
+                        default="member",
+                        max_length=16,
+                    ),
+                ),
+                ("token_digest", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "used_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invites",
+                        to="accounts.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='DailyUsage',
+            name="DailyUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('model', models.CharField(max_length=64)),
-                ('calls', models.PositiveIntegerField(default=0)),
-                ('prompt_tokens', models.BigIntegerField(default=0)),
-                ('completion_tokens', models.BigIntegerField(default=0)),
-                ('images', models.BigIntegerField(default=0)),
-                ('cost_nano', models.BigIntegerField(default=0)),
-                ('packs_nano', models.BigIntegerField(default=0)),
-                ('cash_nano', models.BigIntegerField(default=0)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='daily_usage', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("model", models.CharField(max_length=64)),
+                ("calls", models.PositiveIntegerField(default=0)),
+                ("prompt_tokens", models.BigIntegerField(default=0)),
+                ("completion_tokens", models.BigIntegerField(default=0)),
+                ("images", models.BigIntegerField(default=0)),
+                ("cost_nano", models.BigIntegerField(default=0)),
+                ("packs_nano", models.BigIntegerField(default=0)),
+                ("cash_nano", models.BigIntegerField(default=0)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="daily_usage",
+                        to="accounts.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['day', 'model'],
+                "ordering": ["day", "model"],
             },
         ),
         migrations.CreateModel(
-            name='AlertSend',
+            name="AlertSend",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=120)),
-                ('event', models.CharField(max_length=32)),
-                ('subject', models.CharField(max_length=200)),
-                ('text', models.TextField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sends', to='accounts.alertchannel')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_sends', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=120)),
+                ("event", models.CharField(max_length=32)),
+                ("subject", models.CharField(max_length=200)),
+                ("text", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sends",
+                        to="accounts.alertchannel",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_sends",
+                        to="accounts.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AlertRule',
+            name="AlertRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('threshold_nano', models.BigIntegerField(help_text='Alert when the cash balance falls below this (10⁻⁹ yuan).')),
-                ('armed', models.BooleanField(default=True, help_text='False after firing, until the balance is back above.')),
-                ('crossings', models.PositiveIntegerField(default=0, help_text='How many times it has fired.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_rules', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "threshold_nano",
+                    models.BigIntegerField(
+                        help_text="Alert when the cash balance falls below this (10⁻⁹ yuan)."
+                    ),
+                ),
+                (
+                    "armed",
+                    models.BooleanField(
+                        default=True,
+                        help_text="False after firing, until the balance is back above.",
+                    ),
+                ),
+                (
+                    "crossings",
+                    models.PositiveIntegerField(
+                        default=0, help_text="How many times it has fired."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_rules",
+                        to="accounts.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-threshold_nano'],
+                "ordering": ["-threshold_nano"],
             },
         ),
         migrations.AddField(
-            model_name='alertchannel',
-            name='team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_channels', to='accounts.team'),
+            model_name="alertchannel",
+            name="team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="alert_channels",
+                to="accounts.team",
+            ),
         ),
         migrations.CreateModel(
-            name='TopUp',
+            name="TopUp",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount_nano', models.BigIntegerField()),
-                ('method', models.CharField(choices=[('bank', 'Bank transfer'), ('alipay', 'Alipay'), ('wechat', 'WeChat Pay'), ('cash', 'Cash'), ('adjustment', 'Adjustment'), ('other', 'Other')], default='bank', max_length=16)),
-                ('note', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='topups', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount_nano", models.BigIntegerField()),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("bank", "Bank transfer"),
+                            ("alipay", "Alipay"),
+                            ("wechat", "WeChat Pay"),
+                            ("cash", "Cash"),
+                            ("adjustment", "Adjustment"),
+                            ("other", "Other"),
+                        ],
+                        default="bank",
+                        max_length=16,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="topups",
+                        to="accounts.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='UsageRecord',
+            name="UsageRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_id', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('model', models.CharField(max_length=64)),
-                ('source', models.CharField(choices=[('playground', 'Playground'), ('api', 'Api')], default='playground', max_length=16)),
-                ('prompt_tokens', models.PositiveIntegerField(default=0)),
-                ('completion_tokens', models.PositiveIntegerField(default=0)),
-                ('images', models.PositiveIntegerField(default=0)),
-                ('size', models.CharField(blank=True, help_text='Image size, for per-size prices.', max_length=16)),
-                ('exact', models.BooleanField(default=True, help_text='False when the figures are an estimate (a stopped stream).')),
-                ('status', models.CharField(choices=[('unsettled', 'Unsettled'), ('settled', 'Settled')], default='unsettled', max_length=16)),
-                ('settled_at', models.DateTimeField(blank=True, null=True)),
-                ('input_nano', models.BigIntegerField(default=0, help_text='Unit prices charged (snapshot).')),
-                ('output_nano', models.BigIntegerField(default=0)),
-                ('image_nano', models.BigIntegerField(default=0)),
-                ('cost_nano', models.BigIntegerField(default=0)),
-                ('packs_nano', models.BigIntegerField(default=0, help_text='Part of the cost paid from packs.')),
-                ('cash_nano', models.BigIntegerField(default=0, help_text='Part of the cost paid from cash.')),
-                ('price', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.price')),
-                ('team', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='usage_records', to='accounts.team')),
-                ('user', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='usage_records', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("request_id", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("model", models.CharField(max_length=64)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("playground", "Playground"), ("api", "Api")],
+                        default="playground",
+                        max_length=16,
+                    ),
+                ),
+                ("prompt_tokens", models.PositiveIntegerField(default=0)),
+                ("completion_tokens", models.PositiveIntegerField(default=0)),
+                ("images", models.PositiveIntegerField(default=0)),
+                (
+                    "size",
+                    models.CharField(
+                        blank=True, help_text="Image size, for per-size prices.", max_length=16
+                    ),
+                ),
+                (
+                    "exact",
+                    models.BooleanField(
+                        default=True,
+                        help_text="False when the figures are an estimate (a stopped stream).",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("unsettled", "Unsettled"), ("settled", "Settled")],
+                        default="unsettled",
+                        max_length=16,
+                    ),
+                ),
+                ("settled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "input_nano",
+                    models.BigIntegerField(default=0, help_text="Unit prices charged (snapshot)."),
+                ),
+                ("output_nano", models.BigIntegerField(default=0)),
+                ("image_nano", models.BigIntegerField(default=0)),
+                ("cost_nano", models.BigIntegerField(default=0)),
+                (
+                    "packs_nano",
+                    models.BigIntegerField(
+                        default=0, help_text="Part of the cost paid from packs."
+                    ),
+                ),
+                (
+                    "cash_nano",
+                    models.BigIntegerField(default=0, help_text="Part of the cost paid from cash."),
+                ),
+                (
+                    "price",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.price",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="usage_records",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="usage_records",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='LedgerEntry',
+            name="LedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('usage', 'Usage'), ('topup', 'Topup')], max_length=16)),
-                ('amount_nano', models.BigIntegerField(help_text='Signed: a top-up adds, usage takes away.')),
-                ('tokens', models.BigIntegerField(default=0, help_text='Tokens taken from a token pack.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('pack', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ledger', to='accounts.pack')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='ledger', to='accounts.team')),
-                ('topup', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ledger', to='accounts.topup')),
-                ('usage', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ledger', to='accounts.usagerecord')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("usage", "Usage"), ("topup", "Topup")], max_length=16
+                    ),
+                ),
+                (
+                    "amount_nano",
+                    models.BigIntegerField(help_text="Signed: a top-up adds, usage takes away."),
+                ),
+                (
+                    "tokens",
+                    models.BigIntegerField(default=0, help_text="Tokens taken from a token pack."),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "pack",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger",
+                        to="accounts.pack",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "topup",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger",
+                        to="accounts.topup",
+                    ),
+                ),
+                (
+                    "usage",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger",
+                        to="accounts.usagerecord",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='pack',
-            constraint=models.CheckConstraint(condition=models.Q(('remaining__gte', 0), ('size__gt', 0)), name='pack_amounts_valid'),
+            model_name="pack",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("remaining__gte", 0), ("size__gt", 0)),
+                name="pack_amounts_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pack',
-            constraint=models.CheckConstraint(condition=models.Q(('remaining__lte', models.F('size'))), name='pack_remaining_le_size'),
+            model_name="pack",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("remaining__lte", models.F("size"))),
+                name="pack_remaining_le_size",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('team', 'user'), name='one_membership_per_team'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("team", "user"), name="one_membership_per_team"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.CheckConstraint(condition=models.Q(('monthly_cap_nano__gte', 0), ('monthly_cap_nano', None), _connector='OR'), name='cap_not_negative'),
+            model_name="membership",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("monthly_cap_nano__gte", 0), ("monthly_cap_nano", None), _connector="OR"
+                ),
+                name="cap_not_negative",
+            ),
         ),
         migrations.AddIndex(
-            model_name='dailyusage',
-            index=models.Index(fields=['team', 'day'], name='accounts_da_team_id_a180a7_idx'),
+            model_name="dailyusage",
+            index=models.Index(fields=["team", "day"], name="accounts_da_team_id_a180a7_idx"),
         ),
         migrations.AddConstraint(
-            model_name='dailyusage',
-            constraint=models.UniqueConstraint(fields=('team', 'day', 'model', 'user'), name='one_rollup_row'),
+            model_name="dailyusage",
+            constraint=models.UniqueConstraint(
+                fields=("team", "day", "model", "user"), name="one_rollup_row"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='alertsend',
-            constraint=models.UniqueConstraint(fields=('channel', 'key'), name='one_send_per_event'),
+            model_name="alertsend",
+            constraint=models.UniqueConstraint(
+                fields=("channel", "key"), name="one_send_per_event"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='alertrule',
-            constraint=models.UniqueConstraint(fields=('team', 'threshold_nano'), name='one_rule_per_threshold'),
+            model_name="alertrule",
+            constraint=models.UniqueConstraint(
+                fields=("team", "threshold_nano"), name="one_rule_per_threshold"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='topup',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_nano__gt', 0)), name='topup_positive'),
+            model_name="topup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_nano__gt", 0)), name="topup_positive"
+            ),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['status', 'id'], name='accounts_us_status_ac01a3_idx'),
+            model_name="usagerecord",
+            index=models.Index(fields=["status", "id"], name="accounts_us_status_ac01a3_idx"),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['team', 'created_at'], name='accounts_us_team_id_8d213c_idx'),
+            model_name="usagerecord",
+            index=models.Index(
+                fields=["team", "created_at"], name="accounts_us_team_id_8d213c_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['team', 'user', 'created_at'], name='accounts_us_team_id_724af4_idx'),
+            model_name="usagerecord",
+            index=models.Index(
+                fields=["team", "user", "created_at"], name="accounts_us_team_id_724af4_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['team', 'status', 'price'], name='usage_team_status'),
+            model_name="usagerecord",
+            index=models.Index(fields=["team", "status", "price"], name="usage_team_status"),
         ),
         migrations.AddConstraint(
-            model_name='usagerecord',
-            constraint=models.CheckConstraint(condition=models.Q(('cash_nano__gte', 0), ('cost_nano__gte', 0), ('packs_nano__gte', 0)), name='usage_amounts_not_negative'),
+            model_name="usagerecord",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("cash_nano__gte", 0), ("cost_nano__gte", 0), ("packs_nano__gte", 0)
+                ),
+                name="usage_amounts_not_negative",
+            ),
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['team', 'created_at'], name='accounts_le_team_id_fd89b7_idx'),
+            model_name="ledgerentry",
+            index=models.Index(
+                fields=["team", "created_at"], name="accounts_le_team_id_fd89b7_idx"
+            ),
         ),
     ]

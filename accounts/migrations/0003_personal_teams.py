@@ -8,7 +8,9 @@ def personal_teams(apps, schema_editor):
     Team = apps.get_model("accounts", "Team")
     Membership = apps.get_model("accounts", "Membership")
     for user in User.objects.filter(personal_team=None):
-        team = Team.objects.create(name=user.username, personal_for=user, billing=settings.DEFAULT_TEAM_BILLING)
+        team = Team.objects.create(
+            name=user.username, personal_for=user, billing=settings.DEFAULT_TEAM_BILLING
+        )
         Membership.objects.create(team=team, user=user, role="owner")
 
 

@@ -7,39 +7,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_personal_teams'),
+        ("accounts", "0003_personal_teams"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='held_nano',
-            field=models.BigIntegerField(blank=True, help_text='The worst case held when the call was admitted; empty: no hold.', null=True),
+            model_name="usagerecord",
+            name="held_nano",
+            field=models.BigIntegerField(
+                blank=True,
+                help_text="The worst case held when the call was admitted; empty: no hold.",
+                null=True,
+            ),
         ),
         migrations.CreateModel(
-            name='Hold',
+            name="Hold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_id', models.CharField(max_length=64, unique=True)),
-                ('model', models.CharField(max_length=64)),
-                ('source', models.CharField(choices=[('playground', 'Playground'), ('api', 'Api')], default='playground', max_length=16)),
-                ('prompt_tokens', models.PositiveIntegerField(default=0)),
-                ('completion_tokens', models.PositiveIntegerField(default=0)),
-                ('images', models.PositiveIntegerField(default=0)),
-                ('size', models.CharField(blank=True, max_length=16)),
-                ('amount_nano', models.BigIntegerField(help_text='The worst case at the prices in force when placed.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField(help_text='After this the sweeper releases it (its call died).')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='holds', to='accounts.team')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("request_id", models.CharField(max_length=64, unique=True)),
+                ("model", models.CharField(max_length=64)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("playground", "Playground"), ("api", "Api")],
+                        default="playground",
+                        max_length=16,
+                    ),
+                ),
+                ("prompt_tokens", models.PositiveIntegerField(default=0)),
+                ("completion_tokens", models.PositiveIntegerField(default=0)),
+                ("images", models.PositiveIntegerField(default=0)),
+                ("size", models.CharField(blank=True, max_length=16)),
+                (
+                    "amount_nano",
+                    models.BigIntegerField(
+                        help_text="The worst case at the prices in force when placed."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "expires_at",
+                    models.DateTimeField(
+                        help_text="After this the sweeper releases it (its call died)."
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="holds",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['team', 'user'], name='accounts_ho_team_id_22bbd4_idx'), models.Index(fields=['expires_at'], name='accounts_ho_expires_47b292_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount_nano__gte', 0)), name='hold_not_negative')],
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(fields=["team", "user"], name="accounts_ho_team_id_22bbd4_idx"),
+                    models.Index(fields=["expires_at"], name="accounts_ho_expires_47b292_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount_nano__gte", 0)), name="hold_not_negative"
+                    )
+                ],
             },
         ),
     ]

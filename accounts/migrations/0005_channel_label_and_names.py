@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_holds'),
+        ("accounts", "0004_holds"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='ledgerentry',
-            options={'ordering': ['id'], 'verbose_name_plural': 'ledger entries'},
+            name="ledgerentry",
+            options={"ordering": ["id"], "verbose_name_plural": "ledger entries"},
         ),
         migrations.AddField(
-            model_name='alertchannel',
-            name='label',
-            field=models.CharField(blank=True, help_text='A name to tell channels apart (“ops on call”).', max_length=60),
+            model_name="alertchannel",
+            name="label",
+            field=models.CharField(
+                blank=True,
+                help_text="A name to tell channels apart (“ops on call”).",
+                max_length=60,
+            ),
         ),
     ]

@@ -7,18 +7,30 @@ from urllib.parse import urlsplit
 from django.db import models
 
 from accounts.models.teams import Team
+from accounts.money import yuan
 
 
 class AlertRule(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alert_rules")
-    threshold_nano = models.BigIntegerField(help_text="Alert when the cash balance falls below this (10⁻⁹ yuan).")
-    armed = models.BooleanField(default=True, help_text="False after firing, until the balance is back above.")
+    threshold_nano = models.BigIntegerField(
+        help_text="Alert when the cash balance falls below this (10⁻⁹ yuan)."
+    )
+    armed = models.BooleanField(
+        default=True, help_text="False after firing, until the balance is back above."
+    )
     crossings = models.PositiveIntegerField(default=0, help_text="How many times it has fired.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-threshold_nano"]
-        constraints = [models.UniqueConstraint(fields=["team", "threshold_nano"], name="one_rule_per_threshold")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "threshold_nano"], name="one_rule_per_threshold"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} below {yuan(self.threshold_nano)}"
 
 
 class AlertChannel(models.Model):
@@ -32,7 +44,9 @@ class AlertChannel(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alert_channels")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    label = models.CharField(max_length=60, blank=True, help_text="A name to tell channels apart (“ops on call”).")
+    label = models.CharField(
+        max_length=60, blank=True, help_text="A name to tell channels apart (“ops on call”)."
+    )
     target = models.CharField(max_length=500, help_text="An email address, or the webhook's URL.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -78,4 +92,9 @@ class AlertSend(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["channel", "key"], name="one_send_per_event")]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "key"], name="one_send_per_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.channel} ({self.status})"

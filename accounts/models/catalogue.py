@@ -40,5 +40,12 @@ class ModelEntry(models.Model):
         return self.name
 
     def as_spec(self) -> ModelSpec:
-        return ModelSpec.from_dict({**self.spec, "name": self.name, "kind": self.kind,
-                                    "label": self.label, "deprecated": self.deprecated})
+        return ModelSpec.from_dict(
+            {
+                **self.spec,
+                "name": self.name,
+                "kind": self.kind,
+                "label": self.label,
+                "deprecated": self.deprecated,
+            }
+        )

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models.teams import Team
+from accounts.money import yuan
 
 NANO_PER_YUAN = 10**9
 
@@ -16,21 +17,36 @@ class Price(models.Model):
 
     model = models.CharField(max_length=64)
     effective_from = models.DateTimeField()
-    input_per_1k = models.DecimalField(max_digits=18, decimal_places=6, default=0,
-                                       help_text="¥ per 1,000 prompt tokens (the GLM-4 generation: the one price).")
-    output_per_1k = models.DecimalField(max_digits=18, decimal_places=6, default=0,
-                                        help_text="¥ per 1,000 completion tokens.")
-    per_image = models.DecimalField(max_digits=18, decimal_places=6, default=0, help_text="¥ per generated image.")
-    size = models.CharField(max_length=16, blank=True, help_text="Image size this price is for; empty: any.")
-    source = models.CharField(max_length=300, blank=True, help_text="Where and when the figure was taken.")
+    input_per_1k = models.DecimalField(
+        max_digits=18,
+        decimal_places=6,
+        default=0,
+        help_text="¥ per 1,000 prompt tokens (the GLM-4 generation: the one price).",
+    )
+    output_per_1k = models.DecimalField(
+        max_digits=18, decimal_places=6, default=0, help_text="¥ per 1,000 completion tokens."
+    )
+    per_image = models.DecimalField(
+        max_digits=18, decimal_places=6, default=0, help_text="¥ per generated image."
+    )
+    size = models.CharField(
+        max_length=16, blank=True, help_text="Image size this price is for; empty: any."
+    )
+    source = models.CharField(
+        max_length=300, blank=True, help_text="Where and when the figure was taken."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["model", "-effective_from"]
         constraints = [
-            models.UniqueConstraint(fields=["model", "size", "effective_from"], name="one_price_per_model_size_date"),
-            models.CheckConstraint(condition=models.Q(input_per_1k__gte=0, output_per_1k__gte=0, per_image__gte=0),
-                                   name="prices_not_negative"),
+            models.UniqueConstraint(
+                fields=["model", "size", "effective_from"], name="one_price_per_model_size_date"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(input_per_1k__gte=0, output_per_1k__gte=0, per_image__gte=0),
+                name="prices_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -53,7 +69,8 @@ class Price(models.Model):
 class UsageRecord(models.Model):
     """One upstream call as it will be billed: the ledger's source of truth. Written once, in the
     request path, keyed by the call's request_id, so a retry or a second delivery cannot count it
-    twice. Settlement prices it (snapshotting the unit prices) and pays it from the team's wallet."""
+    twice. Settlement prices it (snapshotting the unit prices) and pays it from the team's
+    wallet."""
 
     class Source(models.TextChoices):
         PLAYGROUND = "playground"
@@ -66,28 +83,40 @@ class UsageRecord(models.Model):
     request_id = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     # The composite indexes below lead with these; single-column ones would only slow settlement.
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="usage_records",
-                             db_index=False)
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="usage_records", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="usage_records",
+        db_index=False,
+    )
+    team = models.ForeignKey(
+        Team, on_delete=models.PROTECT, related_name="usage_records", db_index=False
+    )
     model = models.CharField(max_length=64)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.PLAYGROUND)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True, help_text="Image size, for per-size prices.")
-    exact = models.BooleanField(default=True, help_text="False when the figures are an estimate (a stopped stream).")
+    exact = models.BooleanField(
+        default=True, help_text="False when the figures are an estimate (a stopped stream)."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNSETTLED)
     settled_at = models.DateTimeField(null=True, blank=True)
-    price = models.ForeignKey(Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                              db_index=False)
+    price = models.ForeignKey(
+        Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     input_nano = models.BigIntegerField(default=0, help_text="Unit prices charged (snapshot).")
     output_nano = models.BigIntegerField(default=0)
     image_nano = models.BigIntegerField(default=0)
     cost_nano = models.BigIntegerField(default=0)
     packs_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from packs.")
     cash_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from cash.")
-    held_nano = models.BigIntegerField(null=True, blank=True,
-                                       help_text="The worst case held when the call was admitted; empty: no hold.")
+    held_nano = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The worst case held when the call was admitted; empty: no hold.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -95,12 +124,15 @@ class UsageRecord(models.Model):
             models.Index(fields=["status", "id"]),
             models.Index(fields=["team", "created_at"]),
             models.Index(fields=["team", "user", "created_at"]),
-            # Not partial indexes: SQLite cannot match a partial index's condition to a bound parameter.
+            # Not partial indexes: SQLite cannot match a partial index's condition to a bound
+            # parameter.
             models.Index(fields=["team", "status", "price"], name="usage_team_status"),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(cost_nano__gte=0, packs_nano__gte=0, cash_nano__gte=0),
-                                   name="usage_amounts_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(cost_nano__gte=0, packs_nano__gte=0, cash_nano__gte=0),
+                name="usage_amounts_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -126,20 +158,28 @@ class Hold(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="holds")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     model = models.CharField(max_length=64)
-    source = models.CharField(max_length=16, choices=UsageRecord.Source.choices, default=UsageRecord.Source.PLAYGROUND)
+    source = models.CharField(
+        max_length=16, choices=UsageRecord.Source.choices, default=UsageRecord.Source.PLAYGROUND
+    )
     # The call's worst case, in the usage record's terms, so one rule prices and pays both.
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True)
-    amount_nano = models.BigIntegerField(help_text="The worst case at the prices in force when placed.")
+    amount_nano = models.BigIntegerField(
+        help_text="The worst case at the prices in force when placed."
+    )
     created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(help_text="After this the sweeper releases it (its call died).")
+    expires_at = models.DateTimeField(
+        help_text="After this the sweeper releases it (its call died)."
+    )
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["team", "user"]), models.Index(fields=["expires_at"])]
-        constraints = [models.CheckConstraint(condition=models.Q(amount_nano__gte=0), name="hold_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_nano__gte=0), name="hold_not_negative")
+        ]
 
     def __str__(self) -> str:
         return f"{self.model} {self.request_id}"
@@ -163,19 +203,28 @@ class Pack(models.Model):
     unit = models.CharField(max_length=16, choices=Unit.choices, default=Unit.TOKENS)
     size = models.BigIntegerField(help_text="Tokens, or 10⁻⁹ yuan for a money pack.")
     remaining = models.BigIntegerField()
-    models_scope = models.JSONField(default=list, blank=True, help_text="Model names it pays for; empty: all models.")
+    models_scope = models.JSONField(
+        default=list, blank=True, help_text="Model names it pays for; empty: all models."
+    )
     effective_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
-    expired = models.BooleanField(default=False, help_text="Marked by the expiry job; an expired pack pays nothing.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    expired = models.BooleanField(
+        default=False, help_text="Marked by the expiry job; an expired pack pays nothing."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["expires_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(remaining__gte=0, size__gt=0), name="pack_amounts_valid"),
-            models.CheckConstraint(condition=models.Q(remaining__lte=models.F("size")), name="pack_remaining_le_size"),
+            models.CheckConstraint(
+                condition=models.Q(remaining__gte=0, size__gt=0), name="pack_amounts_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(remaining__lte=models.F("size")), name="pack_remaining_le_size"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -185,7 +234,11 @@ class Pack(models.Model):
         return not self.models_scope or model in self.models_scope
 
     def usable_at(self, moment) -> bool:
-        return not self.expired and self.remaining > 0 and self.effective_at <= moment < self.expires_at
+        return (
+            not self.expired
+            and self.remaining > 0
+            and self.effective_at <= moment < self.expires_at
+        )
 
 
 class TopUp(models.Model):
@@ -201,12 +254,19 @@ class TopUp(models.Model):
     amount_nano = models.BigIntegerField()
     method = models.CharField(max_length=16, choices=Method.choices, default=Method.BANK)
     note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.CheckConstraint(condition=models.Q(amount_nano__gt=0), name="topup_positive")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_nano__gt=0), name="topup_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team}: +{yuan(self.amount_nano)}"
 
 
 class LedgerEntry(models.Model):
@@ -221,9 +281,15 @@ class LedgerEntry(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount_nano = models.BigIntegerField(help_text="Signed: a top-up adds, usage takes away.")
     tokens = models.BigIntegerField(default=0, help_text="Tokens taken from a token pack.")
-    pack = models.ForeignKey(Pack, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger")
-    usage = models.ForeignKey(UsageRecord, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger")
-    topup = models.OneToOneField(TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger")
+    pack = models.ForeignKey(
+        Pack, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger"
+    )
+    usage = models.ForeignKey(
+        UsageRecord, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger"
+    )
+    topup = models.OneToOneField(
+        TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -231,12 +297,23 @@ class LedgerEntry(models.Model):
         indexes = [models.Index(fields=["team", "created_at"])]
         verbose_name_plural = "ledger entries"
 
+    def __str__(self) -> str:
+        return f"{self.team} {self.kind} {yuan(self.amount_nano)}"
+
 
 class DailyUsage(models.Model):
     """Settled usage per team, day (the team's local date), model and member: what the dashboard and
     bills read. Rebuilt from the ledger by the reconcile job, which reports any drift."""
 
-    SUMS = ("calls", "prompt_tokens", "completion_tokens", "images", "cost_nano", "packs_nano", "cash_nano")
+    SUMS = (
+        "calls",
+        "prompt_tokens",
+        "completion_tokens",
+        "images",
+        "cost_nano",
+        "packs_nano",
+        "cash_nano",
+    )
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="daily_usage")
     day = models.DateField()
@@ -252,5 +329,10 @@ class DailyUsage(models.Model):
 
     class Meta:
         ordering = ["day", "model"]
-        constraints = [models.UniqueConstraint(fields=["team", "day", "model", "user"], name="one_rollup_row")]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "day", "model", "user"], name="one_rollup_row")
+        ]
         indexes = [models.Index(fields=["team", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.team} {self.day} {self.model}"

@@ -25,11 +25,16 @@ BURN_DAYS = 7
 
 # --------------------------------------------------------------------------- forecasting
 
+
 def burn_per_day(*, team: Team, today=None) -> int:
     """Average spend per day over the last 7 days (nano)."""
     today = today or timezone.localdate()
-    spent = DailyUsage.objects.filter(team=team, day__gt=today - timedelta(days=BURN_DAYS), day__lte=today).aggregate(
-        total=Sum("cost_nano"))["total"] or 0
+    spent = (
+        DailyUsage.objects.filter(
+            team=team, day__gt=today - timedelta(days=BURN_DAYS), day__lte=today
+        ).aggregate(total=Sum("cost_nano"))["total"]
+        or 0
+    )
     return spent // BURN_DAYS
 
 
@@ -43,15 +48,21 @@ def days_left(*, team: Team, today=None) -> int | None:
 
 # --------------------------------------------------------------------------- raising
 
-def _raise(team: Team, *, key: str, event: str, subject: str, text: str, channels=None) -> list[int]:
+
+def _raise(
+    team: Team, *, key: str, event: str, subject: str, text: str, channels=None
+) -> list[int]:
     """One pending send per enabled channel (or per one of ``channels``); an event already raised on
     a channel is skipped."""
     created = []
-    for channel in channels if channels is not None else AlertChannel.objects.filter(team=team, enabled=True):
+    for channel in (
+        channels if channels is not None else AlertChannel.objects.filter(team=team, enabled=True)
+    ):
         try:
             with transaction.atomic():
-                send = AlertSend.objects.create(team=team, channel=channel, key=key, event=event, subject=subject,
-                                                text=text)
+                send = AlertSend.objects.create(
+                    team=team, channel=channel, key=key, event=event, subject=subject, text=text
+                )
         except IntegrityError:
             continue  # raised already (another worker, or an earlier run): never twice
         created.append(send.id)
@@ -72,7 +83,11 @@ def _enqueue_deliveries(send_ids: list[int]) -> None:
 
 def _forecast(team: Team) -> str:
     left = days_left(team=team)
-    return "" if left is None else f" At the last {BURN_DAYS} days' rate it lasts about {left} more day(s)."
+    return (
+        ""
+        if left is None
+        else f" At the last {BURN_DAYS} days' rate it lasts about {left} more day(s)."
+    )
 
 
 def balance_alerts(*, team: Team) -> None:
@@ -80,27 +95,41 @@ def balance_alerts(*, team: Team) -> None:
     for rule in AlertRule.objects.filter(team=team):
         below = team.cash_nano < rule.threshold_nano
         if below and rule.armed:
-            if not AlertRule.objects.filter(id=rule.id, armed=True).update(armed=False, crossings=F("crossings") + 1):
+            if not AlertRule.objects.filter(id=rule.id, armed=True).update(
+                armed=False, crossings=F("crossings") + 1
+            ):
                 continue  # another worker fired it
             crossing = rule.crossings + 1
-            _raise(team, key=f"balance:{rule.id}:{crossing}:fired", event="balance_low",
-                   subject=f"{team.name}: balance below {money.yuan(rule.threshold_nano)}",
-                   text=f"The cash balance of {team.name} is {money.yuan(team.cash_nano)}, below the "
-                        f"alert threshold of {money.yuan(rule.threshold_nano)}.{_forecast(team)}")
+            _raise(
+                team,
+                key=f"balance:{rule.id}:{crossing}:fired",
+                event="balance_low",
+                subject=f"{team.name}: balance below {money.yuan(rule.threshold_nano)}",
+                text=f"The cash balance of {team.name} is {money.yuan(team.cash_nano)}, below the "
+                f"alert threshold of {money.yuan(rule.threshold_nano)}.{_forecast(team)}",
+            )
         elif not below and not rule.armed:
             if not AlertRule.objects.filter(id=rule.id, armed=False).update(armed=True):
                 continue
-            _raise(team, key=f"balance:{rule.id}:{rule.crossings}:recovered", event="balance_recovered",
-                   subject=f"{team.name}: balance back above {money.yuan(rule.threshold_nano)}",
-                   text=f"The cash balance of {team.name} is {money.yuan(team.cash_nano)} again, above "
-                        f"{money.yuan(rule.threshold_nano)}. The alert is armed again.")
+            _raise(
+                team,
+                key=f"balance:{rule.id}:{rule.crossings}:recovered",
+                event="balance_recovered",
+                subject=f"{team.name}: balance back above {money.yuan(rule.threshold_nano)}",
+                text=f"The cash balance of {team.name} is {money.yuan(team.cash_nano)} again, "
+                "above "
+                f"{money.yuan(rule.threshold_nano)}. The alert is armed again.",
+            )
 
 
 def cap_alerts(*, team: Team, user_ids, now=None) -> None:
     now = now or timezone.now()
     month = timezone.localtime(now).strftime("%Y-%m")
-    capped = Membership.objects.filter(team=team, user_id__in=user_ids).exclude(monthly_cap_nano=None).select_related(
-        "user")
+    capped = (
+        Membership.objects.filter(team=team, user_id__in=user_ids)
+        .exclude(monthly_cap_nano=None)
+        .select_related("user")
+    )
     for membership in capped:
         cap = membership.monthly_cap_nano
         spent = member_month_spend(team=team, user=membership.user, now=now)
@@ -110,11 +139,20 @@ def cap_alerts(*, team: Team, user_ids, now=None) -> None:
         # One notice for the highest step reached: a settlement that passes 80% and 100% at once
         # sends one message, and the 80% one is never sent after it.
         step, name, percent = reached[-1], membership.user.get_username(), spent * 100 // cap
-        _raise(team, key=f"cap:{membership.id}:{month}:{step}", event=f"cap_{step}",
-               subject=f"{team.name}: {name} at {percent}% of their monthly cap",
-               text=f"{name} has spent {money.yuan(spent)} this month in {team.name}, {percent}% of their cap of "
-                    f"{money.yuan(cap)}."
-                    + (" Further calls are refused until the cap is raised or the month ends." if step == 100 else ""))
+        _raise(
+            team,
+            key=f"cap:{membership.id}:{month}:{step}",
+            event=f"cap_{step}",
+            subject=f"{team.name}: {name} at {percent}% of their monthly cap",
+            text=f"{name} has spent {money.yuan(spent)} this month in {team.name}, {percent}% of "
+            "their cap of "
+            f"{money.yuan(cap)}."
+            + (
+                " Further calls are refused until the cap is raised or the month ends."
+                if step == 100
+                else ""
+            ),
+        )
 
 
 def alerts_after_settlement(*, teams: list[Team], records) -> None:
@@ -129,26 +167,48 @@ def alerts_after_settlement(*, teams: list[Team], records) -> None:
 def pack_expiry_alerts(*, now=None) -> int:
     """Packs expiring within PACK_EXPIRY_ALERT_DAYS with something left: one notice per pack."""
     now = now or timezone.now()
-    soon = Pack.objects.filter(expired=False, remaining__gt=0, expires_at__gt=now,
-                               expires_at__lte=now + timedelta(days=settings.PACK_EXPIRY_ALERT_DAYS))
+    soon = Pack.objects.filter(
+        expired=False,
+        remaining__gt=0,
+        expires_at__gt=now,
+        expires_at__lte=now + timedelta(days=settings.PACK_EXPIRY_ALERT_DAYS),
+    )
     raised = 0
     for pack in soon.select_related("team"):
-        left = f"{pack.remaining:,} tokens" if pack.unit == Pack.Unit.TOKENS else f"{money.yuan(pack.remaining)}"
-        raised += len(_raise(pack.team, key=f"pack:{pack.id}:expiring", event="pack_expiring",
-                             subject=f"{pack.team.name}: pack “{pack.name}” expires soon",
-                             text=f"The pack “{pack.name}” expires {timezone.localtime(pack.expires_at):%Y-%m-%d %H:%M} "
-                                  f"with {left} unused."))
+        left = (
+            f"{pack.remaining:,} tokens"
+            if pack.unit == Pack.Unit.TOKENS
+            else f"{money.yuan(pack.remaining)}"
+        )
+        raised += len(
+            _raise(
+                pack.team,
+                key=f"pack:{pack.id}:expiring",
+                event="pack_expiring",
+                subject=f"{pack.team.name}: pack “{pack.name}” expires soon",
+                text=f"The pack “{pack.name}” expires "
+                f"{timezone.localtime(pack.expires_at):%Y-%m-%d %H:%M} "
+                f"with {left} unused.",
+            )
+        )
     return raised
 
 
 def alert_test(*, channel: AlertChannel) -> AlertSend:
     key = f"test:{uuid.uuid4().hex}"
-    _raise(channel.team, key=key, event="test", subject=f"{channel.team.name}: test alert",
-           text="This is a test from GLM Console: alerts for this team reach this channel.", channels=[channel])
+    _raise(
+        channel.team,
+        key=key,
+        event="test",
+        subject=f"{channel.team.name}: test alert",
+        text="This is a test from GLM Console: alerts for this team reach this channel.",
+        channels=[channel],
+    )
     return AlertSend.objects.get(channel=channel, key=key)
 
 
 # --------------------------------------------------------------------------- delivering
+
 
 class DeliveryFailed(Exception):
     pass
@@ -163,8 +223,14 @@ def webhook_payload(kind: str, send: AlertSend) -> dict:
         return {"msgtype": "text", "text": {"content": text}}
     if kind == AlertChannel.Kind.SLACK:
         return {"text": f"*{send.subject}*\n{send.text}"}
-    return {"event": send.event, "team": send.team.name, "subject": send.subject, "text": send.text,
-            "key": send.key, "created_at": send.created_at.isoformat()}
+    return {
+        "event": send.event,
+        "team": send.team.name,
+        "subject": send.subject,
+        "text": send.text,
+        "key": send.key,
+        "created_at": send.created_at.isoformat(),
+    }
 
 
 def _post(url: str, payload: dict) -> None:
@@ -179,14 +245,17 @@ def _post(url: str, payload: dict) -> None:
     # Feishu answers 200 with {"code": …}; DingTalk and WeCom with {"errcode": …}: 0 is success.
     code = body.get("code", body.get("errcode", 0)) if isinstance(body, dict) else 0
     if code not in (0, "0", None):
-        raise DeliveryFailed(f"the webhook refused it: {body.get('msg') or body.get('errmsg') or code}"[:200])
+        raise DeliveryFailed(
+            f"the webhook refused it: {body.get('msg') or body.get('errmsg') or code}"[:200]
+        )
 
 
 def alert_deliver(*, send_id: int) -> bool:
     """Claim the send (pending → sending, once) and deliver it. True when it was sent now; raises
     DeliveryFailed (the send is pending again, for a retry) when the channel failed."""
     if not AlertSend.objects.filter(id=send_id, status=AlertSend.Status.PENDING).update(
-            status=AlertSend.Status.SENDING, attempts=F("attempts") + 1):
+        status=AlertSend.Status.SENDING, attempts=F("attempts") + 1
+    ):
         return False
     send = AlertSend.objects.select_related("channel", "team").get(id=send_id)
     try:
@@ -199,12 +268,22 @@ def alert_deliver(*, send_id: int) -> bool:
             reason = str(error)
         else:  # the details are for the server log, not the page
             log.exception("alert %s could not be sent", send_id)
-            reason = "could not send the email" if send.channel.kind == AlertChannel.Kind.EMAIL else "sending failed"
-        AlertSend.objects.filter(id=send_id).update(status=AlertSend.Status.PENDING, last_error=reason[:500])
+            reason = (
+                "could not send the email"
+                if send.channel.kind == AlertChannel.Kind.EMAIL
+                else "sending failed"
+            )
+        AlertSend.objects.filter(id=send_id).update(
+            status=AlertSend.Status.PENDING, last_error=reason[:500]
+        )
         raise DeliveryFailed(reason) from error
-    AlertSend.objects.filter(id=send_id).update(status=AlertSend.Status.SENT, sent_at=timezone.now(), last_error="")
+    AlertSend.objects.filter(id=send_id).update(
+        status=AlertSend.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
     return True
 
 
 def alert_give_up(*, send_id: int) -> None:
-    AlertSend.objects.filter(id=send_id, status=AlertSend.Status.PENDING).update(status=AlertSend.Status.FAILED)
+    AlertSend.objects.filter(id=send_id, status=AlertSend.Status.PENDING).update(
+        status=AlertSend.Status.FAILED
+    )

@@ -12,7 +12,8 @@ from bigmodel.catalogue import catalogue_entries
 
 @transaction.atomic
 def catalogue_load(*, entries: list[dict] | None = None) -> tuple[int, int]:
-    """Upsert the catalogue's models; returns (created, updated). `enabled` is the admin's to keep."""
+    """Upsert the catalogue's models; returns (created, updated). `enabled` is the admin's to
+    keep."""
     created = updated = 0
     for position, entry in enumerate(entries if entries is not None else catalogue_entries()):
         _, was_created = ModelEntry.objects.update_or_create(
@@ -36,16 +37,22 @@ PRICES_FILE = Path(__file__).resolve().parent.parent / "prices.json"
 @transaction.atomic
 def prices_load(*, rows: list[dict] | None = None) -> int:
     """Add the seed prices that are not there yet (by model, size and date); never changes a row an
-    admin may have edited. Dates are midnight in the app's time zone. Returns how many were added."""
+    admin may have edited. Dates are midnight in the app's time zone. Returns how many were
+    added."""
     rows = rows if rows is not None else json.loads(PRICES_FILE.read_text())["prices"]
     added = 0
     for row in rows:
         start = timezone.make_aware(datetime.combine(date.fromisoformat(row["from"]), time.min))
         _, created = Price.objects.get_or_create(
-            model=row["model"], size=row.get("size", ""), effective_from=start,
-            defaults={"input_per_1k": Decimal(row.get("input_per_1k", "0")),
-                      "output_per_1k": Decimal(row.get("output_per_1k", "0")),
-                      "per_image": Decimal(row.get("per_image", "0")), "source": row.get("source", "")},
+            model=row["model"],
+            size=row.get("size", ""),
+            effective_from=start,
+            defaults={
+                "input_per_1k": Decimal(row.get("input_per_1k", "0")),
+                "output_per_1k": Decimal(row.get("output_per_1k", "0")),
+                "per_image": Decimal(row.get("per_image", "0")),
+                "source": row.get("source", ""),
+            },
         )
         added += created
     return added

@@ -1,9 +1,10 @@
-"""Admission. A call is made only once its worst case (the prompt's estimated tokens plus max_tokens,
-or its images) is held against what the team has available and what the member may still spend.
-Available is the wallet after everything already committed (unsettled records, then holds) is paid
-by the wallet's one rule; so is the member's month. Placing a hold locks the team's row (SQLite's
-IMMEDIATE transactions lock the whole database), so calls racing for the last yuan are admitted one
-after the other and the loser is refused, however many web processes they come through."""
+"""Admission. A call is made only once its worst case (the prompt's estimated tokens plus
+max_tokens, or its images) is held against what the team has available and what the member may still
+spend. Available is the wallet after everything already committed (unsettled records, then holds) is
+paid by the wallet's one rule; so is the member's month. Placing a hold locks the team's row
+(SQLite's IMMEDIATE transactions lock the whole database), so calls racing for the last yuan are
+admitted one after the other and the loser is refused, however many web processes they come
+through."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +21,8 @@ from accounts.services.wallet import Wallet
 
 
 class SpendRefused(Exception):
-    """A call the team or the member cannot pay for, in words for them. Nothing was sent upstream."""
+    """A call the team or the member cannot pay for, in words for them. Nothing was sent
+    upstream."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,8 @@ class Standing:
 
 
 def team_standing(*, team: Team) -> Standing:
-    """The team's cash and packs after paying its unsettled records and then its holds, oldest first,
-    each by the wallet's one rule (packs as they would really be drawn)."""
+    """The team's cash and packs after paying its unsettled records and then its holds, oldest
+    first, each by the wallet's one rule (packs as they would really be drawn)."""
     wallet = Wallet.of(team)
     unsettled = list(
         UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by("id")
@@ -121,8 +123,8 @@ def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now) -> 
     if spent + cost > cap:
         left = max(cap - spent, 0)
         raise SpendRefused(
-            f"This call could cost up to {money.yuan(cost)}, and you have {money.yuan(left)} left of "
-            f"your monthly cap of {money.yuan(cap)} in {team.name} (calls in progress count). "
+            f"This call could cost up to {money.yuan(cost)}, and you have {money.yuan(left)} left "
+            f"of your monthly cap of {money.yuan(cap)} in {team.name} (calls in progress count). "
             "Lower max_tokens, or ask a team admin to raise the cap."
         )
 
@@ -145,8 +147,10 @@ def _check_balance(team: Team, call: WorstCase, price, charge) -> None:
             else ""
         )
         raise SpendRefused(
-            f"{team.name} cannot cover this call: it could cost up to {money.yuan(charge.cost_nano)}, and "
-            f"{money.yuan(max(available, 0))} is available for {call.model} (cash {money.yuan(team.cash_nano)}"
+            f"{team.name} cannot cover this call: it could cost up to "
+            f"{money.yuan(charge.cost_nano)}, and "
+            f"{money.yuan(max(available, 0))} is available for {call.model} (cash "
+            f"{money.yuan(team.cash_nano)}"
             f"{held}; no pack covers the rest). Top up, or lower max_tokens."
         )
 

@@ -27,7 +27,8 @@ class PriceBook:
             self.rows[(row.model, row.size)].append(row)
 
     def in_force(self, model: str, moment, size: str = "") -> Price | None:
-        """The newest row from on or before ``moment``: the size's own price first, then any size."""
+        """The newest row from on or before ``moment``: the size's own price first, then any
+        size."""
         for key in ((model, size), (model, "")) if size else ((model, ""),):
             for row in self.rows.get(key, ()):
                 if row.effective_from <= moment:
@@ -38,10 +39,19 @@ class PriceBook:
         price = self.in_force(record.model, moment or record.created_at, record.size)
         if price is None:
             return FREE
-        cost = (record.images * price.image_nano if record.images else
-                record.prompt_tokens * price.input_nano + record.completion_tokens * price.output_nano)
-        return Charge(price=price, input_nano=price.input_nano, output_nano=price.output_nano,
-                      image_nano=price.image_nano, cost_nano=cost)
+        cost = (
+            record.images * price.image_nano
+            if record.images
+            else record.prompt_tokens * price.input_nano
+            + record.completion_tokens * price.output_nano
+        )
+        return Charge(
+            price=price,
+            input_nano=price.input_nano,
+            output_nano=price.output_nano,
+            image_nano=price.image_nano,
+            cost_nano=cost,
+        )
 
 
 def price_in_force(*, model: str, moment, size: str = "") -> Price | None:

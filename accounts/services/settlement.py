@@ -32,7 +32,8 @@ def _claim(limit: int) -> list[UsageRecord]:
 
 
 def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
-    """Settle up to ``limit`` unsettled records, oldest first; returns them (empty: nothing to do)."""
+    """Settle up to ``limit`` unsettled records, oldest first; returns them (empty: nothing to
+    do)."""
     with transaction.atomic():
         records = _claim(limit)
         if not records:
@@ -43,17 +44,30 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
         locked = Team.objects.select_for_update(no_key=True).filter(id__in=team_ids).order_by("id")
         teams = {team.id: team for team in locked}
         packs = defaultdict(list)
-        for pack in Pack.objects.select_for_update().filter(team_id__in=team_ids, expired=False, remaining__gt=0):
+        for pack in Pack.objects.select_for_update().filter(
+            team_id__in=team_ids, expired=False, remaining__gt=0
+        ):
             packs[pack.team_id].append(pack)
-        wallets = {team_id: Wallet(team.cash_nano, packs[team_id]) for team_id, team in teams.items()}
+        wallets = {
+            team_id: Wallet(team.cash_nano, packs[team_id]) for team_id, team in teams.items()
+        }
         book, now = PriceBook({record.model for record in records}), timezone.now()
         entries, rollups = [], defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
         for record in records:
             charge = book.charge(record)
             payment = wallets[record.team_id].pay(record, charge)
             _settled(record, charge, payment, now)
-            entries += [LedgerEntry(team_id=record.team_id, kind=LedgerEntry.Kind.USAGE, amount_nano=-share.amount_nano,
-                                    tokens=share.tokens, pack=share.pack, usage=record) for share in payment.shares]
+            entries += [
+                LedgerEntry(
+                    team_id=record.team_id,
+                    kind=LedgerEntry.Kind.USAGE,
+                    amount_nano=-share.amount_nano,
+                    tokens=share.tokens,
+                    pack=share.pack,
+                    usage=record,
+                )
+                for share in payment.shares
+            ]
             _add_to_rollup(rollups, record)
         _save_settled(records, now)
         _insert_entries(entries, now)
@@ -87,8 +101,17 @@ def _announce(records: list[UsageRecord]) -> None:
 # Batches are written with executemany: bulk_update's CASE expressions and bulk_create's single
 # huge statement cost far more than the database work at a thousand rows a batch.
 
-SETTLED_FIELDS = ("status", "settled_at", "price_id", "input_nano", "output_nano", "image_nano", "cost_nano",
-                  "packs_nano", "cash_nano")
+SETTLED_FIELDS = (
+    "status",
+    "settled_at",
+    "price_id",
+    "input_nano",
+    "output_nano",
+    "image_nano",
+    "cost_nano",
+    "packs_nano",
+    "cash_nano",
+)
 ENTRY_FIELDS = ("team_id", "kind", "amount_nano", "tokens", "pack_id", "usage_id", "created_at")
 
 
@@ -112,28 +135,43 @@ def _db_time(model, moment):
 def _save_settled(records: list[UsageRecord], now) -> None:
     sets = ", ".join(f"{column} = %s" for column in _columns(UsageRecord, SETTLED_FIELDS))
     settled_at = _db_time(UsageRecord, now)
-    rows = [[settled_at if name == "settled_at" else getattr(record, name) for name in SETTLED_FIELDS] + [record.id]
-            for record in records]
+    rows = [
+        [settled_at if name == "settled_at" else getattr(record, name) for name in SETTLED_FIELDS]
+        + [record.id]
+        for record in records
+    ]
     _executemany(f"UPDATE {_table(UsageRecord)} SET {sets} WHERE id = %s", rows)
 
 
 def _insert_entries(entries: list[LedgerEntry], now) -> None:
     columns = ", ".join(_columns(LedgerEntry, ENTRY_FIELDS))
     created_at = _db_time(LedgerEntry, now)
-    rows = [[created_at if name == "created_at" else getattr(entry, name) for name in ENTRY_FIELDS]
-            for entry in entries]
+    rows = [
+        [created_at if name == "created_at" else getattr(entry, name) for name in ENTRY_FIELDS]
+        for entry in entries
+    ]
     placeholders = ", ".join(["%s"] * len(ENTRY_FIELDS))
     _executemany(f"INSERT INTO {_table(LedgerEntry)} ({columns}) VALUES ({placeholders})", rows)
 
 
 def _settled(record: UsageRecord, charge: Charge, payment: Payment, now) -> None:
     record.status, record.settled_at, record.price = UsageRecord.Status.SETTLED, now, charge.price
-    record.input_nano, record.output_nano, record.image_nano = charge.input_nano, charge.output_nano, charge.image_nano
-    record.cost_nano, record.packs_nano, record.cash_nano = charge.cost_nano, payment.packs_nano, payment.cash_nano
+    record.input_nano, record.output_nano, record.image_nano = (
+        charge.input_nano,
+        charge.output_nano,
+        charge.image_nano,
+    )
+    record.cost_nano, record.packs_nano, record.cash_nano = (
+        charge.cost_nano,
+        payment.packs_nano,
+        payment.cash_nano,
+    )
 
 
 def _add_to_rollup(rollups, record: UsageRecord) -> None:
-    row = rollups[(record.team_id, timezone.localdate(record.created_at), record.model, record.user_id)]
+    row = rollups[
+        (record.team_id, timezone.localdate(record.created_at), record.model, record.user_id)
+    ]
     row["calls"] += 1
     for name in ROLLUP_FIELDS[1:]:  # the record's own fields of the same names
         row[name] += getattr(record, name)
@@ -144,41 +182,83 @@ def _bump_rollups(rollups) -> None:
     insert (a batch touches a few dozen rows; a round trip each would cost more than the batch)."""
     team_ids = {team_id for team_id, _, _, _ in rollups}
     days = {day for _, day, _, _ in rollups}
-    existing = {(row.team_id, row.day, row.model, row.user_id): row.id
-                for row in DailyUsage.objects.filter(team_id__in=team_ids, day__in=days).only(
-                    "id", "team_id", "day", "model", "user_id")}
-    updates = [[*(sums[name] for name in ROLLUP_FIELDS), existing[key]]
-               for key, sums in rollups.items() if key in existing]
+    existing = {
+        (row.team_id, row.day, row.model, row.user_id): row.id
+        for row in DailyUsage.objects.filter(team_id__in=team_ids, day__in=days).only(
+            "id", "team_id", "day", "model", "user_id"
+        )
+    }
+    updates = [
+        [*(sums[name] for name in ROLLUP_FIELDS), existing[key]]
+        for key, sums in rollups.items()
+        if key in existing
+    ]
     if updates:
-        sets = ", ".join(f"{column} = {column} + %s" for column in _columns(DailyUsage, ROLLUP_FIELDS))
+        sets = ", ".join(
+            f"{column} = {column} + %s" for column in _columns(DailyUsage, ROLLUP_FIELDS)
+        )
         _executemany(f"UPDATE {_table(DailyUsage)} SET {sets} WHERE id = %s", updates)
     DailyUsage.objects.bulk_create(
         DailyUsage(team_id=team_id, day=day, model=model, user_id=user_id, **sums)
-        for (team_id, day, model, user_id), sums in rollups.items() if (team_id, day, model, user_id) not in existing)
+        for (team_id, day, model, user_id), sums in rollups.items()
+        if (team_id, day, model, user_id) not in existing
+    )
 
 
 def rollups_reconcile() -> dict:
     """Rebuild the daily rollups from the settled records, and report how far they had drifted."""
     with transaction.atomic():
         truth = defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
-        for record in UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED).only(
-                "team_id", "created_at", "model", "user_id", "prompt_tokens", "completion_tokens", "images",
-                "cost_nano", "packs_nano", "cash_nano").iterator(chunk_size=5000):
+        for record in (
+            UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED)
+            .only(
+                "team_id",
+                "created_at",
+                "model",
+                "user_id",
+                "prompt_tokens",
+                "completion_tokens",
+                "images",
+                "cost_nano",
+                "packs_nano",
+                "cash_nano",
+            )
+            .iterator(chunk_size=5000)
+        ):
             _add_to_rollup(truth, record)
-        stored = {(row.team_id, row.day, row.model, row.user_id): row for row in DailyUsage.objects.all()}
-        drift = [key for key in truth.keys() | stored.keys()
-                 if truth.get(key) != ({name: getattr(stored[key], name) for name in ROLLUP_FIELDS}
-                                       if key in stored else None)]
+        stored = {
+            (row.team_id, row.day, row.model, row.user_id): row for row in DailyUsage.objects.all()
+        }
+        drift = [
+            key
+            for key in truth.keys() | stored.keys()
+            if truth.get(key)
+            != (
+                {name: getattr(stored[key], name) for name in ROLLUP_FIELDS}
+                if key in stored
+                else None
+            )
+        ]
         if drift:
             log.warning("rollups drifted from the ledger in %d rows; rebuilt", len(drift))
             DailyUsage.objects.all().delete()
             DailyUsage.objects.bulk_create(
-                DailyUsage(team_id=t, day=d, model=m, user_id=u, **sums) for (t, d, m, u), sums in truth.items())
+                DailyUsage(team_id=t, day=d, model=m, user_id=u, **sums)
+                for (t, d, m, u), sums in truth.items()
+            )
     return {"rows": len(truth), "drifted": len(drift)}
 
 
 def cash_drift() -> dict[int, int]:
-    """Teams whose cash balance differs from the sum of their cash ledger entries (should be none)."""
-    sums = dict(LedgerEntry.objects.filter(pack=None).values_list("team_id").annotate(total=Sum("amount_nano")))
-    return {team.id: team.cash_nano - sums.get(team.id, 0) for team in Team.objects.all()
-            if team.cash_nano != sums.get(team.id, 0)}
+    """Teams whose cash balance differs from the sum of their cash ledger entries (should be
+    none)."""
+    sums = dict(
+        LedgerEntry.objects.filter(pack=None)
+        .values_list("team_id")
+        .annotate(total=Sum("amount_nano"))
+    )
+    return {
+        team.id: team.cash_nano - sums.get(team.id, 0)
+        for team in Team.objects.all()
+        if team.cash_nano != sums.get(team.id, 0)
+    }

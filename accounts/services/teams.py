@@ -32,8 +32,11 @@ def _billing_for_teams_made_by(user) -> str:
 def team_create(*, name: str, owner, personal: bool = False) -> Team:
     if not personal_team_allowed(user=owner):
         raise TeamError("Only site admins can make teams here.")
-    team = Team.objects.create(name=name, billing=_billing_for_teams_made_by(owner),
-                               personal_for=owner if personal else None)
+    team = Team.objects.create(
+        name=name,
+        billing=_billing_for_teams_made_by(owner),
+        personal_for=owner if personal else None,
+    )
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
     return team
 
@@ -47,8 +50,11 @@ def team_ensure_personal(*, user) -> Team:
 def may_manage_money(*, user, membership: Membership | None) -> bool:
     """Cash top-ups and billing modes are site staff's: the site's key pays for every call. With
     TEAM_OWNERS_MAY_TOP_UP=1 a team's owners may too."""
-    return user.is_staff or (settings.TEAM_OWNERS_MAY_TOP_UP and membership is not None
-                             and membership.role == Membership.Role.OWNER)
+    return user.is_staff or (
+        settings.TEAM_OWNERS_MAY_TOP_UP
+        and membership is not None
+        and membership.role == Membership.Role.OWNER
+    )
 
 
 def team_set_billing(*, team: Team, billing: str) -> Team:
@@ -62,6 +68,7 @@ def team_set_billing(*, team: Team, billing: str) -> Team:
 # Role changes take the team's row lock first, so they happen one at a time per team: two owners
 # demoting each other at once cannot leave the team with none, and whoever acts is re-read as they
 # are now (an owner demoted a moment ago acts as an admin).
+
 
 def _locked(team: Team, by: Membership) -> Membership:
     Team.objects.select_for_update(no_key=True).filter(id=team.id).first()
@@ -86,7 +93,9 @@ def _check_role(role: str) -> None:
 
 
 @transaction.atomic
-def member_add(*, team: Team, user, role: str = Membership.Role.MEMBER, by: Membership) -> Membership:
+def member_add(
+    *, team: Team, user, role: str = Membership.Role.MEMBER, by: Membership
+) -> Membership:
     _check_role(role)
     by = _locked(team, by)
     if role == Membership.Role.OWNER:
@@ -103,7 +112,11 @@ def member_set_role(*, membership: Membership, role: str, by: Membership) -> Mem
     membership.refresh_from_db(fields=["role"])
     if Membership.Role.OWNER in (role, membership.role) and role != membership.role:
         _owner_only(by, "make or unmake owners")
-    if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER and _owners(membership.team) == 1:
+    if (
+        membership.role == Membership.Role.OWNER
+        and role != Membership.Role.OWNER
+        and _owners(membership.team) == 1
+    ):
         raise TeamError("A team needs an owner: make someone else owner first.")
     membership.role = role
     membership.save(update_fields=["role"])
@@ -151,15 +164,23 @@ def invite_create(*, team: Team, role: str, by: Membership) -> tuple[Invite, str
     if role == Membership.Role.OWNER:
         _owner_only(by, "invite an owner")
     token = secrets.token_urlsafe(24)
-    invite = Invite.objects.create(team=team, role=role, token_digest=_digest(token), created_by=by.user,
-                                   expires_at=timezone.now() + timedelta(days=INVITE_DAYS))
+    invite = Invite.objects.create(
+        team=team,
+        role=role,
+        token_digest=_digest(token),
+        created_by=by.user,
+        expires_at=timezone.now() + timedelta(days=INVITE_DAYS),
+    )
     return invite, token
 
 
 def invite_find(*, token: str) -> Invite | None:
     """A usable invite for this token, or None (unknown, used or expired)."""
-    return Invite.objects.select_related("team").filter(
-        token_digest=_digest(token), used_at=None, expires_at__gt=timezone.now()).first()
+    return (
+        Invite.objects.select_related("team")
+        .filter(token_digest=_digest(token), used_at=None, expires_at__gt=timezone.now())
+        .first()
+    )
 
 
 @transaction.atomic
@@ -167,7 +188,9 @@ def invite_accept(*, token: str, username: str, password: str):
     """Make the new user and their membership; the link works once."""
     invite = invite_find(token=token)
     if invite is None:
-        raise TeamError("This invite link is not valid any more (used, or expired); ask for a new one.")
+        raise TeamError(
+            "This invite link is not valid any more (used, or expired); ask for a new one."
+        )
     claimed = Invite.objects.filter(id=invite.id, used_at=None).update(used_at=timezone.now())
     if not claimed:
         raise TeamError("This invite link has just been used.")

@@ -14,19 +14,38 @@ log = logging.getLogger("accounts")
 
 
 @transaction.atomic
-def usage_record(*, request_id: str, user_id: int, team_id: int, model: str, prompt_tokens: int = 0,
-                 completion_tokens: int = 0, images: int = 0, size: str = "", exact: bool = True,
-                 source: str = UsageRecord.Source.PLAYGROUND) -> UsageRecord:
+def usage_record(
+    *,
+    request_id: str,
+    user_id: int,
+    team_id: int,
+    model: str,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    images: int = 0,
+    size: str = "",
+    exact: bool = True,
+    source: str = UsageRecord.Source.PLAYGROUND,
+) -> UsageRecord:
     """Record one upstream call, in place of its hold, and have it settled after commit. Takes ids:
-    the caller records from what it holds itself, whatever became of its rows meanwhile. Idempotent on
-    request_id: a second call returns the first record. If the queue is down the record waits for the
-    sweeper."""
+    the caller records from what it holds itself, whatever became of its rows meanwhile. Idempotent
+    on request_id: a second call returns the first record. If the queue is down the record waits for
+    the sweeper."""
     hold = Hold.objects.filter(request_id=request_id).first()
     record, created = UsageRecord.objects.get_or_create(
         request_id=request_id,
-        defaults={"user_id": user_id, "team_id": team_id, "model": model, "source": source,
-                  "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "images": images,
-                  "size": size, "exact": exact, "held_nano": hold.amount_nano if hold else None},
+        defaults={
+            "user_id": user_id,
+            "team_id": team_id,
+            "model": model,
+            "source": source,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "images": images,
+            "size": size,
+            "exact": exact,
+            "held_nano": hold.amount_nano if hold else None,
+        },
     )
     if hold is not None:
         hold.delete()
@@ -48,7 +67,9 @@ def _enqueue_settlement() -> None:
     try:
         if redis_client().set(SETTLE_PENDING_KEY, "1", nx=True, ex=SETTLE_PENDING_SECONDS):
             settle_usage.delay()
-    except Exception as error:  # a dead Redis or broker must not fail the request: the sweeper settles it
+    except (
+        Exception
+    ) as error:  # a dead Redis or broker must not fail the request: the sweeper settles it
         log.warning("usage left for the sweeper: %s", type(error).__name__)
 
 
@@ -70,10 +91,20 @@ def member_month_spend(*, team: Team, user, now=None, with_holds: bool = False) 
     flight (what admission counts; alerts count only what was spent)."""
     now = now or timezone.now()
     start = _month_start(now)
-    settled = sum(DailyUsage.objects.filter(team=team, user=user, day__gte=start.date()).values_list(
-        "cost_nano", flat=True))
-    pending = list(UsageRecord.objects.filter(team=team, user=user, status=UsageRecord.Status.UNSETTLED,
-                                              created_at__gte=start).order_by())
+    settled = sum(
+        DailyUsage.objects.filter(team=team, user=user, day__gte=start.date()).values_list(
+            "cost_nano", flat=True
+        )
+    )
+    pending = list(
+        UsageRecord.objects.filter(
+            team=team, user=user, status=UsageRecord.Status.UNSETTLED, created_at__gte=start
+        ).order_by()
+    )
     book = PriceBook({record.model for record in pending})
-    held = sum(Hold.objects.filter(team=team, user=user).values_list("amount_nano", flat=True)) if with_holds else 0
+    held = (
+        sum(Hold.objects.filter(team=team, user=user).values_list("amount_nano", flat=True))
+        if with_holds
+        else 0
+    )
     return settled + sum(book.charge(record).cost_nano for record in pending) + held

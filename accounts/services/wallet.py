@@ -65,7 +65,9 @@ class Wallet:
         payment, rest = Payment(), charge.cost_nano
         prompt, completion = call.prompt_tokens, call.completion_tokens
         for pack in self.paying_packs(call) if rest else ():
-            if pack.unit == Pack.Unit.TOKENS:  # tokens 1:1, prompt tokens first, each worth its price
+            if (
+                pack.unit == Pack.Unit.TOKENS
+            ):  # tokens 1:1, prompt tokens first, each worth its price
                 take_prompt = min(pack.remaining, prompt)
                 take_completion = min(pack.remaining - take_prompt, completion)
                 prompt, completion = prompt - take_prompt, completion - take_completion
@@ -89,34 +91,62 @@ class Wallet:
 
 
 @transaction.atomic
-def wallet_topup(*, team: Team, amount_nano: int, method: str = TopUp.Method.BANK, note: str = "", by=None) -> TopUp:
+def wallet_topup(
+    *, team: Team, amount_nano: int, method: str = TopUp.Method.BANK, note: str = "", by=None
+) -> TopUp:
     """Add cash: the top-up, its ledger entry and the balance in one transaction; alerts the
     balance is back above re-arm (with a "recovered" notice)."""
     if amount_nano <= 0:
         raise WalletError("A top-up must be more than zero.")
     if method not in TopUp.Method.values:
         raise WalletError(f"“{method}” is not a payment method.")
-    topup = TopUp.objects.create(team=team, amount_nano=amount_nano, method=method, note=note[:300], created_by=by)
-    LedgerEntry.objects.create(team=team, kind=LedgerEntry.Kind.TOPUP, amount_nano=amount_nano, topup=topup)
+    topup = TopUp.objects.create(
+        team=team, amount_nano=amount_nano, method=method, note=note[:300], created_by=by
+    )
+    LedgerEntry.objects.create(
+        team=team, kind=LedgerEntry.Kind.TOPUP, amount_nano=amount_nano, topup=topup
+    )
     Team.objects.filter(id=team.id).update(cash_nano=F("cash_nano") + amount_nano)
     team.refresh_from_db(fields=["cash_nano"])
     balance_alerts(team=team)
     return topup
 
 
-def pack_add(*, team: Team, name: str, size: int, expires_at, unit: str = Pack.Unit.TOKENS,
-             kind: str = Pack.Kind.PURCHASED, models: list[str] | None = None, effective_at=None, by=None) -> Pack:
-    """A pack of tokens (or money, in nano) for some models (or all), usable from ``effective_at``."""
+def pack_add(
+    *,
+    team: Team,
+    name: str,
+    size: int,
+    expires_at,
+    unit: str = Pack.Unit.TOKENS,
+    kind: str = Pack.Kind.PURCHASED,
+    models: list[str] | None = None,
+    effective_at=None,
+    by=None,
+) -> Pack:
+    """A pack of tokens (or money, in nano) for some models (or all), usable from
+    ``effective_at``."""
     effective_at = effective_at or timezone.now()
     if size <= 0:
         raise WalletError("A pack must hold more than zero.")
     if expires_at <= effective_at:
         raise WalletError("A pack must expire after it starts.")
-    return Pack.objects.create(team=team, name=name, size=size, remaining=size, unit=unit, kind=kind,
-                               models_scope=sorted(set(models or [])), effective_at=effective_at,
-                               expires_at=expires_at, created_by=by)
+    return Pack.objects.create(
+        team=team,
+        name=name,
+        size=size,
+        remaining=size,
+        unit=unit,
+        kind=kind,
+        models_scope=sorted(set(models or [])),
+        effective_at=effective_at,
+        expires_at=expires_at,
+        created_by=by,
+    )
 
 
 def packs_expire(*, now=None) -> int:
     """Mark packs past their expiry; they pay nothing more (what was left stays on record)."""
-    return Pack.objects.filter(expired=False, expires_at__lte=now or timezone.now()).update(expired=True)
+    return Pack.objects.filter(expired=False, expires_at__lte=now or timezone.now()).update(
+        expired=True
+    )

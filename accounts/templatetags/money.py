@@ -19,7 +19,7 @@ def yuan_plain(nano) -> str:
 
 @register.filter
 def countdown(moment) -> str:
-    """"in 3 days", "in 5 hours", "expired"."""
+    """ "in 3 days", "in 5 hours", "expired"."""
     seconds = (moment - timezone.now()).total_seconds()
     if seconds <= 0:
         return "expired"

@@ -186,7 +186,9 @@ def _decode_json_object(content: bytes) -> dict | None:
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
     """In plain words for the page; the exception itself goes to the log only."""
-    logger.warning("transport error talking to BigModel: %s: %s", type(exc).__name__, str(exc).strip())
+    logger.warning(
+        "transport error talking to BigModel: %s: %s", type(exc).__name__, str(exc).strip()
+    )
     if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
         return "could not connect to BigModel"
     if isinstance(exc, httpx.TimeoutException):

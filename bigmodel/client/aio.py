@@ -51,7 +51,9 @@ class AsyncBigModelClient:
             api_key=api_key, base_url=base_url, max_retries=max_retries, backoff_base=backoff_base
         )
         self._http = httpx.AsyncClient(
-            base_url=self._core.base_url + "/", timeout=timeout, transport=transport,
+            base_url=self._core.base_url + "/",
+            timeout=timeout,
+            transport=transport,
             limits=limits,
         )
 
@@ -113,9 +115,7 @@ class AsyncBigModelClient:
         except httpx.TransportError as exc:
             raise self._core.transport_error(exc) from exc
 
-    async def _with_retries(
-        self, method: str, path: str, attempt: Callable[[], Awaitable[T]]
-    ) -> T:
+    async def _with_retries(self, method: str, path: str, attempt: Callable[[], Awaitable[T]]) -> T:
         for number in itertools.count():
             try:
                 return await attempt()
@@ -127,9 +127,7 @@ class AsyncBigModelClient:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _open_stream(
-        self, body: dict
-    ) -> tuple[httpx.Response, bytes, AsyncIterator[bytes]]:
+    async def _open_stream(self, body: dict) -> tuple[httpx.Response, bytes, AsyncIterator[bytes]]:
         """Open the stream and read its first bytes, retrying until then (never after)."""
 
         async def attempt() -> tuple[httpx.Response, bytes, AsyncIterator[bytes]]:
@@ -165,8 +163,7 @@ class AsyncBigModelClient:
 
     def __repr__(self) -> str:
         return (
-            f"AsyncBigModelClient(base_url={self._core.base_url!r}, "
-            f"api_key={self._core.api_key!r})"
+            f"AsyncBigModelClient(base_url={self._core.base_url!r}, api_key={self._core.api_key!r})"
         )
 
 
@@ -185,8 +182,8 @@ class AsyncChatStream:
     :class:`StreamChunk` objects. Leaving the block closes the upstream connection, whether by
     finishing, ``break``, an exception or cancellation of the task, so cancelling the consuming
     task is how to stop a reply upstream. Afterwards ``content``, ``reasoning_content``,
-    ``finish_reason`` and ``usage`` describe what arrived.
-    """
+    ``finish_reason`` and ``usage`` describe what
+    arrived."""
 
     def __init__(self, client: AsyncBigModelClient, body: dict) -> None:
         self._client = client
@@ -244,7 +241,9 @@ class AsyncChatStream:
         except httpx.TransportError as exc:
             raise core.transport_error(exc, partial_text=self.content) from exc
         except BigModelError as error:
-            raise error.scrubbed(core.secrets) from None  # the unscrubbed original stays out of tracebacks
+            raise error.scrubbed(
+                core.secrets
+            ) from None  # the unscrubbed original stays out of tracebacks
 
     # What arrived so far (complete once iteration has finished).
     @property

@@ -35,8 +35,8 @@ class BigModelClient:
     """Talks to BigModel's v4 API. Thread-safe; use one per process and ``close()`` it.
 
     Retries rate limits, server errors and network failures (never billing, parameter,
-    moderation or auth errors) with exponential backoff. A bad key fails here, at construction.
-    """
+    moderation or auth errors) with exponential backoff. A bad key fails here, at
+    construction."""
 
     def __init__(
         self,
@@ -53,7 +53,9 @@ class BigModelClient:
             api_key=api_key, base_url=base_url, max_retries=max_retries, backoff_base=backoff_base
         )
         self._http = httpx.Client(
-            base_url=self._core.base_url + "/", timeout=timeout, transport=transport,
+            base_url=self._core.base_url + "/",
+            timeout=timeout,
+            transport=transport,
             limits=limits,
         )
 
@@ -171,8 +173,8 @@ class ChatStream:
     ``with client.chat_stream(body) as stream:`` opens the request (retrying transient failures
     until the first bytes arrive); iterating yields :class:`StreamChunk` objects; leaving the block
     closes the upstream connection, also on ``break`` or an exception. Afterwards ``content``,
-    ``reasoning_content``, ``finish_reason`` and ``usage`` describe what arrived.
-    """
+    ``reasoning_content``, ``finish_reason`` and ``usage`` describe what
+    arrived."""
 
     def __init__(self, client: BigModelClient, body: dict) -> None:
         self._client = client
@@ -219,7 +221,9 @@ class ChatStream:
         except httpx.TransportError as exc:
             raise core.transport_error(exc, partial_text=self.content) from exc
         except BigModelError as error:
-            raise error.scrubbed(core.secrets) from None  # the unscrubbed original stays out of tracebacks
+            raise error.scrubbed(
+                core.secrets
+            ) from None  # the unscrubbed original stays out of tracebacks
 
     # What arrived so far (complete once iteration has finished).
     @property

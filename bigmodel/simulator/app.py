@@ -24,17 +24,22 @@ log = logging.getLogger("bigmodel.simulator")
 API = handlers.API
 
 
-def create_app(keys: list[str], latency_ms: float = 0, strict: bool = False,
-               default_fault: str | None = None, *,
-               catalogue: dict[str, ModelSpec] | None = None,
-               async_seconds: float = 0.3) -> Starlette:
+def create_app(
+    keys: list[str],
+    latency_ms: float = 0,
+    strict: bool = False,
+    default_fault: str | None = None,
+    *,
+    catalogue: dict[str, ModelSpec] | None = None,
+    async_seconds: float = 0.3,
+) -> Starlette:
     """A wire-compatible fake of ``https://open.bigmodel.cn/api/paas/v4``.
 
     ``keys`` are ``"id.secret"`` strings; ``latency_ms`` sleeps before each streamed
     chunk (once before other replies); ``strict`` refuses temperature/top_p of
     exactly 0 or 1; ``default_fault`` applies a fault spec (e.g. ``"latency=20,drop"``)
-    to every request; ``async_seconds`` is how long async tasks stay PROCESSING.
-    """
+    to every request; ``async_seconds`` is how long async tasks stay
+    PROCESSING."""
     install_log_filter()
     state = SimState(list(keys), latency_ms, strict, default_fault, catalogue, async_seconds)
     routes = [
@@ -73,8 +78,14 @@ def _api(handler):
             response = ApiError(500, "500", MSG_INTERNAL).response()
         status = response.status if isinstance(response, EventStream) else response.status_code
         state.finish(entry, status)
-        log.info("%s %s model=%s auth=%s -> %s", request.method, request.url.path,
-                 entry["model"], entry["auth"], status)
+        log.info(
+            "%s %s model=%s auth=%s -> %s",
+            request.method,
+            request.url.path,
+            entry["model"],
+            entry["auth"],
+            status,
+        )
         return response
 
     return endpoint
@@ -88,8 +99,7 @@ async def _handle(handler, request: Request, state: SimState, entry: dict):
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             entry["model"] = body["model"]
     # Never keep the header itself: only which of the four accepted forms it was.
-    entry["auth"] = authenticate(request.headers.get("authorization"), state.secrets,
-                                 state.strict)
+    entry["auth"] = authenticate(request.headers.get("authorization"), state.secrets, state.strict)
     if parse_error or (request.method == "POST" and not isinstance(body, dict)):
         raise ApiError(400, "1210", MSG_BAD_PARAMS)
     return await handler(request, state, body or {})
@@ -128,12 +138,18 @@ async def _requests(request: Request):
         entries = [e for e in entries if e["path"].endswith(suffix)]
     request_id = request.query_params.get("request_id")
     if request_id:
-        entries = [e for e in entries if isinstance(e["body"], dict) and e["body"].get("request_id") == request_id]
+        entries = [
+            e
+            for e in entries
+            if isinstance(e["body"], dict) and e["body"].get("request_id") == request_id
+        ]
     limit = request.query_params.get("limit")
     if limit and limit.isdigit():
-        entries = entries[-int(limit):] if int(limit) else []
+        entries = entries[-int(limit) :] if int(limit) else []
     oldest = state.log[0]["seq"] if state.log else state.seq + 1
-    return JSONResponse({"requests": entries, "seq": state.seq, "oldest": oldest, "dropped": state.dropped})
+    return JSONResponse(
+        {"requests": entries, "seq": state.seq, "oldest": oldest, "dropped": state.dropped}
+    )
 
 
 async def _stats(request: Request):
@@ -165,11 +181,19 @@ async def _config(request: Request):
                 state.strict = bool(changes["strict"])
         except (ValueError, TypeError, AttributeError) as error:
             return JSONResponse({"ok": False, "error": str(error)}, status_code=400)
-    return JSONResponse({"ok": True, "latency_ms": state.latency_ms, "strict": state.strict,
-                         "default_fault": state.default_fault})
+    return JSONResponse(
+        {
+            "ok": True,
+            "latency_ms": state.latency_ms,
+            "strict": state.strict,
+            "default_fault": state.default_fault,
+        }
+    )
 
 
 async def _http_error(request: Request, exc: HTTPException):
     # Unknown paths and methods still answer in the upstream error shape.
-    return JSONResponse({"error": {"code": str(exc.status_code), "message": exc.detail}},
-                        status_code=exc.status_code)
+    return JSONResponse(
+        {"error": {"code": str(exc.status_code), "message": exc.detail}},
+        status_code=exc.status_code,
+    )

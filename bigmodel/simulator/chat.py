@@ -46,8 +46,13 @@ def last_user_text(messages: list[dict]) -> str:
 
 
 def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
-    seed = reply_seed(req.spec.name, req.messages, body.get("seed"),
-                      body.get("temperature"), body.get("do_sample"))
+    seed = reply_seed(
+        req.spec.name,
+        req.messages,
+        body.get("seed"),
+        body.get("temperature"),
+        body.get("do_sample"),
+    )
     text = compose_reply(seed, last_user_text(req.messages), has_images=req.image_count > 0)
     finish = "stop"
     hits = [text.index(s) for s in req.stop if s in text]
@@ -66,11 +71,13 @@ def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
 def completion_body(reply: Reply, model: str, request_id: str | None) -> dict:
     reply_id = new_id()
     return {
-        "choices": [{
-            "finish_reason": reply.finish_reason,
-            "index": 0,
-            "message": {"content": reply.text, "role": "assistant"},
-        }],
+        "choices": [
+            {
+                "finish_reason": reply.finish_reason,
+                "index": 0,
+                "message": {"content": reply.text, "role": "assistant"},
+            }
+        ],
         "created": int(time.time()),
         "id": reply_id,
         "model": model,

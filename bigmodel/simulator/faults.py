@@ -2,8 +2,8 @@
 
 Markers live in the last user message (or the image prompt / embedding input) and
 may combine: ``[[fault:latency=20]] [[fault:drop]]`` or ``[[fault:latency=20,drop]]``.
-The server-wide ``default_fault`` (``--fault``) uses the same syntax without brackets.
-"""
+The server-wide ``default_fault`` (``--fault``) uses the same syntax without
+brackets."""
 
 from __future__ import annotations
 
@@ -38,8 +38,7 @@ ERROR_FAULTS: dict[str, tuple[int, str, str]] = {
     "1301": (400, "1301", MSG_UNSAFE),
     "500": (500, "500", MSG_INTERNAL),
 }
-FLAGS = {"drop", "nousage", "midstream-error", "sensitive", "network_error", "flaky",
-         "task-fail"}
+FLAGS = {"drop", "nousage", "midstream-error", "sensitive", "network_error", "flaky", "task-fail"}
 FAULT_NAMES = sorted(ERROR_FAULTS) + sorted(FLAGS) + ["latency=<ms>"]
 
 

@@ -52,11 +52,23 @@ async def async_submit(request: Request, state: SimState, body: dict):
     state.gate(faults, request.url.path, body)
     reply = make_reply(req, body, faults)
     request_id = body.get("request_id") or str(secrets.randbelow(10**19))
-    task = AsyncTask(new_task_id(), str(request_id), req.spec.name, time.monotonic(), reply,
-                     fail=faults.task_fail)
+    task = AsyncTask(
+        new_task_id(),
+        str(request_id),
+        req.spec.name,
+        time.monotonic(),
+        reply,
+        fail=faults.task_fail,
+    )
     state.add_task(task)
-    return JSONResponse({"id": task.task_id, "request_id": task.request_id,
-                         "model": task.model, "task_status": "PROCESSING"})
+    return JSONResponse(
+        {
+            "id": task.task_id,
+            "request_id": task.request_id,
+            "model": task.model,
+            "task_status": "PROCESSING",
+        }
+    )
 
 
 async def async_result(request: Request, state: SimState, body: dict):
@@ -73,24 +85,26 @@ async def image_generations(request: Request, state: SimState, body: dict):
     state.gate(faults, request.url.path, body)
     await state.pause(faults)
     name = state.files.issue(strip_markers(prompt), width, height)
-    return JSONResponse({
-        "created": int(time.time()),
-        "data": [{"url": f"{request.base_url}files/{name}"}],
-        "content_filter": [{"role": "assistant", "level": 3}],
-    })
+    return JSONResponse(
+        {
+            "created": int(time.time()),
+            "data": [{"url": f"{request.base_url}files/{name}"}],
+            "content_filter": [{"role": "assistant", "level": 3}],
+        }
+    )
 
 
 async def serve_file(request: Request, state: SimState) -> Response:
     name = request.path_params["name"]
     issued = state.files.lookup(name)
     if issued is None:
-        return JSONResponse({"error": {"code": "404", "message": "文件不存在或已过期"}},
-                            status_code=404)
+        return JSONResponse(
+            {"error": {"code": "404", "message": "文件不存在或已过期"}}, status_code=404
+        )
     png = state.files.cached(name)
     if png is None:
         # Rendering is CPU work; keep the event loop free for open streams.
-        png = await anyio.to_thread.run_sync(render_png, issued.prompt, issued.width,
-                                             issued.height)
+        png = await anyio.to_thread.run_sync(render_png, issued.prompt, issued.width, issued.height)
         state.files.remember(name, png)
     return Response(png, media_type="image/png")
 
@@ -101,20 +115,28 @@ async def embeddings(request: Request, state: SimState, body: dict):
     faults = state.faults_for("\n".join(texts))
     state.gate(faults, request.url.path, body)
     await state.pause(faults)
-    data = [{"embedding": embedding_vector(spec.name, strip_markers(text), dims),
-             "index": i, "object": "embedding"} for i, text in enumerate(texts)]
+    data = [
+        {
+            "embedding": embedding_vector(spec.name, strip_markers(text), dims),
+            "index": i,
+            "object": "embedding",
+        }
+        for i, text in enumerate(texts)
+    ]
     tokens = sum(count_tokens(t) for t in texts)
-    return JSONResponse({
-        "model": spec.name,
-        "object": "list",
-        "data": data,
-        "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens},
-    })
+    return JSONResponse(
+        {
+            "model": spec.name,
+            "object": "list",
+            "data": data,
+            "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens},
+        }
+    )
 
 
 def embedding_vector(model: str, text: str, dims: int) -> list[float]:
     """A unit-length vector seeded by (model, dims, text): equal texts, equal vectors."""
-    seed = hashlib.sha256(f"{model}\0{dims}\0{text}".encode("utf-8")).digest()
+    seed = hashlib.sha256(f"{model}\0{dims}\0{text}".encode()).digest()
     rng = random.Random(seed)
     values = [rng.gauss(0.0, 1.0) for _ in range(dims)]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0

@@ -8,8 +8,8 @@ Token rule (used for prompts, replies, truncation and embeddings alike):
 * whitespace is free.
 
 A message costs its content tokens plus ``MESSAGE_OVERHEAD``; each image part costs
-``IMAGE_TOKENS``. Cutting a text right after its N-th token leaves exactly N tokens.
-"""
+``IMAGE_TOKENS``. Cutting a text right after its N-th token leaves exactly N
+tokens."""
 
 from __future__ import annotations
 
@@ -115,28 +115,94 @@ def _strip_message(message: dict) -> dict:
 
 # --- composition -----------------------------------------------------------------
 
-_OPENERS = ["In short,", "Broadly speaking,", "To be precise,", "In practice,", "Put simply,",
-            "As a rule,", "On balance,", "Notably,", "First of all,", "Equally,"]
-_SUBJECTS = ["the model", "a careful reader", "the team", "this approach", "the request",
-             "a small test", "the console", "each answer", "the budget", "the data"]
-_VERBS = ["balances", "explains", "improves", "measures", "clarifies", "tracks",
-          "summarises", "compares", "reveals", "organises"]
-_OBJECTS = ["the trade-offs involved", "latency against cost", "every token spent",
-            "the main idea", "how the parts fit together", "what matters most",
-            "the edge cases", "the usual pitfalls", "a clear next step", "the numbers"]
-_TAILS = [".", " quite well.", " in a few steps.", " without much fuss.", " over time.",
-          ", which helps.", " for most users.", " at a glance."]
-_ZH = ["这个问题可以从几个方面来理解。", "首先，我们需要明确目标和约束。",
-       "其次，成本与效果之间需要权衡。", "在实际使用中，保持简单往往更可靠。",
-       "每一次调用都会消耗一定数量的令牌。", "建议先用小规模数据进行测试。",
-       "结果会随着参数的变化而有所不同。", "总的来说，这是一个值得尝试的方案。",
-       "需要注意边界情况的处理。", "清晰的提示词能够带来更好的回答。",
-       "团队可以根据用量调整预算。", "换一个角度重新描述问题也很有帮助。"]
-_LIST_ITEMS = ["Keep prompts short and specific", "Watch the token budget",
-               "Prefer small models first", "Log every request", "Retry on rate limits",
-               "Cache repeated answers", "Check the output format", "Measure latency under load"]
-_VISION = ["The image shows a soft colour gradient", "There are a few simple geometric shapes",
-           "The picture looks synthetic and evenly lit", "Bright blocks of colour stand out"]
+_OPENERS = [
+    "In short,",
+    "Broadly speaking,",
+    "To be precise,",
+    "In practice,",
+    "Put simply,",
+    "As a rule,",
+    "On balance,",
+    "Notably,",
+    "First of all,",
+    "Equally,",
+]
+_SUBJECTS = [
+    "the model",
+    "a careful reader",
+    "the team",
+    "this approach",
+    "the request",
+    "a small test",
+    "the console",
+    "each answer",
+    "the budget",
+    "the data",
+]
+_VERBS = [
+    "balances",
+    "explains",
+    "improves",
+    "measures",
+    "clarifies",
+    "tracks",
+    "summarises",
+    "compares",
+    "reveals",
+    "organises",
+]
+_OBJECTS = [
+    "the trade-offs involved",
+    "latency against cost",
+    "every token spent",
+    "the main idea",
+    "how the parts fit together",
+    "what matters most",
+    "the edge cases",
+    "the usual pitfalls",
+    "a clear next step",
+    "the numbers",
+]
+_TAILS = [
+    ".",
+    " quite well.",
+    " in a few steps.",
+    " without much fuss.",
+    " over time.",
+    ", which helps.",
+    " for most users.",
+    " at a glance.",
+]
+_ZH = [
+    "这个问题可以从几个方面来理解。",
+    "首先，我们需要明确目标和约束。",
+    "其次，成本与效果之间需要权衡。",
+    "在实际使用中，保持简单往往更可靠。",
+    "每一次调用都会消耗一定数量的令牌。",
+    "建议先用小规模数据进行测试。",
+    "结果会随着参数的变化而有所不同。",
+    "总的来说，这是一个值得尝试的方案。",
+    "需要注意边界情况的处理。",
+    "清晰的提示词能够带来更好的回答。",
+    "团队可以根据用量调整预算。",
+    "换一个角度重新描述问题也很有帮助。",
+]
+_LIST_ITEMS = [
+    "Keep prompts short and specific",
+    "Watch the token budget",
+    "Prefer small models first",
+    "Log every request",
+    "Retry on rate limits",
+    "Cache repeated answers",
+    "Check the output format",
+    "Measure latency under load",
+]
+_VISION = [
+    "The image shows a soft colour gradient",
+    "There are a few simple geometric shapes",
+    "The picture looks synthetic and evenly lit",
+    "Bright blocks of colour stand out",
+]
 
 
 def compose_reply(seed: int, last_prompt: str, has_images: bool = False) -> str:
@@ -171,8 +237,10 @@ def _intro(rng: random.Random, prompt: str, chinese: bool) -> str:
 
 
 def _sentence(rng: random.Random) -> str:
-    return (f"{rng.choice(_OPENERS)} {rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} "
-            f"{rng.choice(_OBJECTS)}{rng.choice(_TAILS)}")
+    return (
+        f"{rng.choice(_OPENERS)} {rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} "
+        f"{rng.choice(_OBJECTS)}{rng.choice(_TAILS)}"
+    )
 
 
 def _paragraph(rng: random.Random, chinese: bool) -> str:
@@ -189,6 +257,9 @@ def _bullets(rng: random.Random) -> str:
 
 def _code_block(rng: random.Random) -> str:
     name = rng.choice(["total", "average", "largest"])
-    body = {"total": "sum(values)", "average": "sum(values) / len(values)",
-            "largest": "max(values)"}[name]
+    body = {
+        "total": "sum(values)",
+        "average": "sum(values) / len(values)",
+        "largest": "max(values)",
+    }[name]
     return f"```python\ndef {name}(values):\n    return {body}\n\n\nprint({name}([1, 2, 3]))\n```"

@@ -15,8 +15,7 @@ from .app import create_app
 class SimulatorHandle:
     """A running simulator: ``base_url`` is what to give an SDK as ``base_url``."""
 
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int,
-                 app):
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int, app):
         self._server = server
         self._thread = thread
         self.host = host
@@ -54,14 +53,26 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_in_thread(host: str = "127.0.0.1", port: int = 0, keys: list[str] = (), *,
-                    log_level: str = "warning", start_timeout: float = 10.0,
-                    **opts) -> SimulatorHandle:
+def serve_in_thread(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    keys: list[str] = (),
+    *,
+    log_level: str = "warning",
+    start_timeout: float = 10.0,
+    **opts,
+) -> SimulatorHandle:
     """Start a simulator on ``host:port`` in a daemon thread; ``opts`` go to create_app."""
     app = create_app(list(keys), **opts)
     sock = bind_socket(host, port)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
-                            backlog=4096, timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        backlog=4096,
+        timeout_graceful_shutdown=2,
+    )
     server = uvicorn.Server(config)
 
     def run() -> None:

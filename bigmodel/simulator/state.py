@@ -19,7 +19,8 @@ from .images import FileStore
 
 log = logging.getLogger("bigmodel.simulator")
 
-LOG_SIZE = 20_000  # entries are small (long strings summarised); /_sim/requests says when some were dropped
+# Entries are small (long strings summarised); /_sim/requests says when some were dropped.
+LOG_SIZE = 20_000
 MAX_LOGGED_CHARS = 100_000  # longer strings (base64 images) are summarised in the log
 MAX_TASKS = 10_000
 
@@ -47,9 +48,15 @@ class Stats:
 
 
 class SimState:
-    def __init__(self, keys: list[str], latency_ms: float, strict: bool,
-                 default_fault: str | None, catalogue: dict[str, ModelSpec] | None,
-                 async_seconds: float):
+    def __init__(
+        self,
+        keys: list[str],
+        latency_ms: float,
+        strict: bool,
+        default_fault: str | None,
+        catalogue: dict[str, ModelSpec] | None,
+        async_seconds: float,
+    ):
         self.secrets = parse_keys(keys)
         if not self.secrets:
             raise ValueError("the simulator needs at least one API key")
@@ -84,8 +91,16 @@ class SimState:
 
     def record(self, method: str, path: str) -> dict:
         self._seq += 1
-        entry = {"seq": self._seq, "time": time.time(), "method": method, "path": path,
-                 "model": None, "auth": None, "status": None, "body": None}
+        entry = {
+            "seq": self._seq,
+            "time": time.time(),
+            "method": method,
+            "path": path,
+            "model": None,
+            "auth": None,
+            "status": None,
+            "body": None,
+        }
         self.log.append(entry)
         return entry
 

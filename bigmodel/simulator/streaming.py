@@ -2,8 +2,8 @@
 
 A hand-written ASGI response (rather than Starlette's StreamingResponse) lets the
 simulator notice client disconnects reliably, count them, and deliberately drop a
-connection mid-stream without a traceback.
-"""
+connection mid-stream without a
+traceback."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ def sse(data: dict) -> bytes:
     return f"data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 
-async def chat_events(reply: Reply, model: str, faults: Faults,
-                      latency_ms: float) -> AsyncIterator[bytes]:
+async def chat_events(
+    reply: Reply, model: str, faults: Faults, latency_ms: float
+) -> AsyncIterator[bytes]:
     """The upstream chunk sequence, honouring stream faults; sleeps before each chunk."""
     head = {"id": new_id(), "created": int(time.time()), "model": model}
     delay = (faults.latency_ms if faults.latency_ms is not None else latency_ms) / 1000
@@ -55,11 +56,16 @@ async def chat_events(reply: Reply, model: str, faults: Faults,
     if faults.drop:
         raise DropConnection()
     await _pause(delay)
-    final = {**head, "choices": [{
-        "index": 0,
-        "finish_reason": reply.finish_reason,
-        "delta": {"role": "assistant", "content": ""},
-    }]}
+    final = {
+        **head,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": reply.finish_reason,
+                "delta": {"role": "assistant", "content": ""},
+            }
+        ],
+    }
     if not faults.nousage:
         final["usage"] = reply.usage()
     yield sse(final)
@@ -75,11 +81,16 @@ class EventStream:
     """ASGI response streaming ``events``, reporting to ``tracker`` while it runs.
 
     ``tracker.stream_started()`` is called first; ``tracker.stream_ended(outcome)``
-    last, with outcome "complete", "disconnect" or "drop".
-    """
+    last, with outcome "complete", "disconnect" or
+    "drop"."""
 
-    def __init__(self, events: AsyncIterator[bytes], tracker: StreamTracker,
-                 media_type: str = "text/event-stream; charset=utf-8", status: int = 200):
+    def __init__(
+        self,
+        events: AsyncIterator[bytes],
+        tracker: StreamTracker,
+        media_type: str = "text/event-stream; charset=utf-8",
+        status: int = 200,
+    ):
         self.events = events
         self.tracker = tracker
         self.media_type = media_type
@@ -98,11 +109,17 @@ class EventStream:
             self.tracker.stream_ended(outcome)
 
     async def _pump(self, send, gone: asyncio.Event) -> str:
-        await send({"type": "http.response.start", "status": self.status, "headers": [
-            (b"content-type", self.media_type.encode()),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [
+                    (b"content-type", self.media_type.encode()),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
         try:
             async for chunk in self.events:
                 if gone.is_set():

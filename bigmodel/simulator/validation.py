@@ -1,8 +1,8 @@
 """Request checks that mirror the real service's 400s (codes 1210-1214, 1261).
 
 Every optional field may arrive as JSON ``null`` (the SDK sends
-``response_format: null`` and ``thinking: null``), so nulls are dropped first.
-"""
+``response_format: null`` and ``thinking: null``), so nulls are dropped
+first."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ def drop_nulls(body: dict) -> dict:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def resolve_model(body: dict, catalogue: dict[str, ModelSpec], kinds: tuple[str, ...],
-                  method: str) -> ModelSpec:
+def resolve_model(
+    body: dict, catalogue: dict[str, ModelSpec], kinds: tuple[str, ...], method: str
+) -> ModelSpec:
     name = body.get("model")
     if not isinstance(name, str) or not name:
         raise missing("model")
@@ -159,7 +160,9 @@ def check_image(image_url, spec: ModelSpec, where: str) -> None:
         return  # not fetched: the upstream would, the simulator only accepts the form
     limits = spec.images
     if not limits.base64:
-        raise bad_request(1210, f"{MSG_BAD_IMAGE}：{spec.name} 不支持 base64 编码的图片，请传入图片 URL。")
+        raise bad_request(
+            1210, f"{MSG_BAD_IMAGE}：{spec.name} 不支持 base64 编码的图片，请传入图片 URL。"
+        )
     data = url.split(",", 1)[1] if url.startswith("data:") and "," in url else url
     if len(data) > limits.max_bytes * 4 // 3 + 4:
         raise bad_request(1210, f"{MSG_BAD_IMAGE}：图片大小超过{limits.max_bytes // 1048576}MB。")
@@ -182,11 +185,14 @@ def _check_picture(raw: bytes, limits) -> None:
     if kind not in limits.formats:
         raise bad_request(1210, f"{MSG_BAD_IMAGE}：仅支持 {'/'.join(limits.formats)} 格式。")
     if max(size) > limits.max_side:
-        raise bad_request(1210, f"{MSG_BAD_IMAGE}：图片尺寸不能超过{limits.max_side}×{limits.max_side}。")
+        raise bad_request(
+            1210, f"{MSG_BAD_IMAGE}：图片尺寸不能超过{limits.max_side}×{limits.max_side}。"
+        )
 
 
-def check_image_generation(body: dict, catalogue: dict[str, ModelSpec]
-                           ) -> tuple[ModelSpec, str, tuple[int, int]]:
+def check_image_generation(
+    body: dict, catalogue: dict[str, ModelSpec]
+) -> tuple[ModelSpec, str, tuple[int, int]]:
     spec = resolve_model(body, catalogue, ("image",), "images/generations")
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -201,8 +207,9 @@ def check_image_generation(body: dict, catalogue: dict[str, ModelSpec]
     return spec, prompt, (width, height)
 
 
-def check_embeddings(body: dict, catalogue: dict[str, ModelSpec]
-                     ) -> tuple[ModelSpec, list[str], int]:
+def check_embeddings(
+    body: dict, catalogue: dict[str, ModelSpec]
+) -> tuple[ModelSpec, list[str], int]:
     spec = resolve_model(body, catalogue, ("embedding",), "embeddings")
     texts = body.get("input")
     if texts is None:
@@ -221,5 +228,11 @@ def check_embeddings(body: dict, catalogue: dict[str, ModelSpec]
     return spec, texts, int(dims)
 
 
-__all__ = ["ApiError", "ChatRequest", "check_chat", "check_embeddings",
-           "check_image_generation", "drop_nulls"]
+__all__ = [
+    "ApiError",
+    "ChatRequest",
+    "check_chat",
+    "check_embeddings",
+    "check_image_generation",
+    "drop_nulls",
+]

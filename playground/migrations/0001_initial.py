@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,54 +16,110 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('title', models.CharField(default='New conversation', max_length=200)),
-                ('model', models.CharField(max_length=64)),
-                ('system', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("title", models.CharField(default="New conversation", max_length=200)),
+                ("model", models.CharField(max_length=64)),
+                ("system", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="conversations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
+                "ordering": ["-updated_at"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('user', 'User'), ('assistant', 'Assistant')], max_length=16)),
-                ('content', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('stopped', 'Stopped'), ('failed', 'Failed')], default='done', max_length=16)),
-                ('model', models.CharField(blank=True, max_length=64)),
-                ('params', models.JSONField(blank=True, default=dict, help_text='The parameters sent upstream.')),
-                ('request_id', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('prompt_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('completion_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('usage_exact', models.BooleanField(default=True, help_text='False when estimated (a stopped reply).')),
-                ('finish_reason', models.CharField(blank=True, max_length=32)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('ttft_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('error_code', models.CharField(blank=True, max_length=16)),
-                ('error_message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='playground.conversation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("user", "User"), ("assistant", "Assistant")], max_length=16
+                    ),
+                ),
+                ("content", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("stopped", "Stopped"),
+                            ("failed", "Failed"),
+                        ],
+                        default="done",
+                        max_length=16,
+                    ),
+                ),
+                ("model", models.CharField(blank=True, max_length=64)),
+                (
+                    "params",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The parameters sent upstream."
+                    ),
+                ),
+                ("request_id", models.CharField(blank=True, max_length=64, null=True, unique=True)),
+                ("prompt_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("completion_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "usage_exact",
+                    models.BooleanField(
+                        default=True, help_text="False when estimated (a stopped reply)."
+                    ),
+                ),
+                ("finish_reason", models.CharField(blank=True, max_length=32)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("ttft_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("error_code", models.CharField(blank=True, max_length=16)),
+                ("error_message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="playground.conversation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['user', '-updated_at'], name='playground__user_id_621b63_idx'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["user", "-updated_at"], name="playground__user_id_621b63_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.CheckConstraint(condition=models.Q(('role', 'assistant'), ('status', 'done'), _connector='OR'), name='user_messages_are_done'),
+            model_name="message",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("role", "assistant"), ("status", "done"), _connector="OR"),
+                name="user_messages_are_done",
+            ),
         ),
     ]

@@ -10,64 +10,167 @@ import playground.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_personal_teams'),
-        ('playground', '0001_initial'),
+        ("accounts", "0003_personal_teams"),
+        ("playground", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='team',
-            field=models.ForeignKey(blank=True, help_text='Who pays for this reply (assistant messages).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.team'),
+            model_name="message",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Who pays for this reply (assistant messages).",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="accounts.team",
+            ),
         ),
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('file', models.FileField(max_length=255, storage=playground.models.private_storage, upload_to=playground.models._upload_path)),
-                ('name', models.CharField(help_text="The file's name on the user's machine.", max_length=255)),
-                ('content_type', models.CharField(max_length=32)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('size', models.PositiveIntegerField(help_text='Bytes.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='playground.message')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(blank=True, help_text='The team the turn was billed to; its owners and admins may audit the image.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=255,
+                        storage=playground.models.private_storage,
+                        upload_to=playground.models._upload_path,
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="The file's name on the user's machine.", max_length=255
+                    ),
+                ),
+                ("content_type", models.CharField(max_length=32)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("size", models.PositiveIntegerField(help_text="Bytes.")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attachments",
+                        to="playground.message",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attachments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The team the turn was billed to; its owners and admins may audit the image.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ImageGeneration',
+            name="ImageGeneration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('model', models.CharField(max_length=64)),
-                ('prompt', models.TextField()),
-                ('size', models.CharField(blank=True, help_text='Empty: the model takes no size.', max_length=16)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('storing', 'Storing'), ('done', 'Done'), ('failed', 'Failed'), ('unstored', 'Unstored')], default='queued', max_length=16)),
-                ('request_id', models.CharField(max_length=64, unique=True)),
-                ('upstream_url', models.TextField(blank=True, help_text='The temporary link; kept only to retry the download.')),
-                ('file', models.FileField(blank=True, max_length=255, storage=playground.models.private_storage, upload_to=playground.models._generated_path)),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('store_attempts', models.PositiveSmallIntegerField(default=0)),
-                ('error_code', models.CharField(blank=True, max_length=16)),
-                ('error_message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('team', models.ForeignKey(help_text='Who pays.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.team')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='image_generations', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("model", models.CharField(max_length=64)),
+                ("prompt", models.TextField()),
+                (
+                    "size",
+                    models.CharField(
+                        blank=True, help_text="Empty: the model takes no size.", max_length=16
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("storing", "Storing"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("unstored", "Unstored"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("request_id", models.CharField(max_length=64, unique=True)),
+                (
+                    "upstream_url",
+                    models.TextField(
+                        blank=True, help_text="The temporary link; kept only to retry the download."
+                    ),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        blank=True,
+                        max_length=255,
+                        storage=playground.models.private_storage,
+                        upload_to=playground.models._generated_path,
+                    ),
+                ),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                ("store_attempts", models.PositiveSmallIntegerField(default=0)),
+                ("error_code", models.CharField(blank=True, max_length=16)),
+                ("error_message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        help_text="Who pays.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="image_generations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['user', '-created_at'], name='playground__user_id_5f4feb_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["user", "-created_at"], name="playground__user_id_5f4feb_idx"
+                    )
+                ],
             },
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('playground', '0002_images_and_teams'),
+        ("playground", "0002_images_and_teams"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='image_urls',
-            field=models.JSONField(blank=True, default=list, help_text='Images given as web links (user messages).'),
+            model_name="message",
+            name="image_urls",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Images given as web links (user messages)."
+            ),
         ),
     ]

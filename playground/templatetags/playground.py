@@ -21,8 +21,11 @@ def markdown(text: str):
 def _user_message_before(message: Message) -> Message | None:
     """Looked up once per message (the text and the images both need it)."""
     if not hasattr(message, "user_message_before"):
-        message.user_message_before = message.conversation.messages.filter(
-            id__lt=message.id, role=Message.Role.USER).prefetch_related("attachments").last()
+        message.user_message_before = (
+            message.conversation.messages.filter(id__lt=message.id, role=Message.Role.USER)
+            .prefetch_related("attachments")
+            .last()
+        )
     return message.user_message_before
 
 
@@ -56,9 +59,17 @@ def cost_text(record: UsageRecord | None) -> tuple[str, str] | None:
         return "Being priced and settled; it shows here in a moment", "cost pending…"
     if record.price_id is None:
         return "This model has no price yet", "no price"
-    paid = ("paid from packs" if not record.cash_nano else "paid from cash" if not record.packs_nano
-            else f"packs {money.yuan(record.packs_nano)} + cash {money.yuan(record.cash_nano)}")
-    return f"Cost at the prices of {record.created_at:%Y-%m-%d}, {paid}", f"{money.yuan(record.cost_nano)}"
+    paid = (
+        "paid from packs"
+        if not record.cash_nano
+        else "paid from cash"
+        if not record.packs_nano
+        else f"packs {money.yuan(record.packs_nano)} + cash {money.yuan(record.cash_nano)}"
+    )
+    return (
+        f"Cost at the prices of {record.created_at:%Y-%m-%d}, {paid}",
+        f"{money.yuan(record.cost_nano)}",
+    )
 
 
 @register.simple_tag
@@ -69,7 +80,9 @@ def reply_stats(message: Message):
         parts.append(("prompt tokens", f"{message.prompt_tokens} in"))
         parts.append(("completion tokens", f"{message.completion_tokens} out"))
         if not message.usage_exact:
-            parts.append(("The upstream gave no usage for this reply; the app counted it", "estimated"))
+            parts.append(
+                ("The upstream gave no usage for this reply; the app counted it", "estimated")
+            )
         cost = cost_text(usage_of(message))
         if cost:
             parts.append(cost)
@@ -98,6 +111,6 @@ def image_cost(generation):
 
 @register.filter
 def elapsed(moment) -> str:
-    """"12 s", "3 min 5 s": how long something has been waiting, to the second."""
+    """ "12 s", "3 min 5 s": how long something has been waiting, to the second."""
     seconds = max(0, int((timezone.now() - moment).total_seconds()))
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"

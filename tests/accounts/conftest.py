@@ -35,11 +35,30 @@ def bob(db):
     return get_user_model().objects.create_user("bob", password="bob-password-1")
 
 
-def record(user, team=None, *, model="glm-4", prompt=0, completion=0, images=0, when=None, size="", exact=True):
+def record(
+    user,
+    team=None,
+    *,
+    model="glm-4",
+    prompt=0,
+    completion=0,
+    images=0,
+    when=None,
+    size="",
+    exact=True,
+):
     """A usage record as the request path writes it (settlement is left to the test)."""
-    made = usage_record(request_id=f"req-{next(_ids)}", user_id=user.id, team_id=(team or user.personal_team).id,
-                        model=model,
-                        prompt_tokens=prompt, completion_tokens=completion, images=images, size=size, exact=exact)
+    made = usage_record(
+        request_id=f"req-{next(_ids)}",
+        user_id=user.id,
+        team_id=(team or user.personal_team).id,
+        model=model,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        images=images,
+        size=size,
+        exact=exact,
+    )
     if when is not None:
         type(made).objects.filter(id=made.id).update(created_at=when)
         made.refresh_from_db()

@@ -123,8 +123,8 @@ def test_twenty_sends_by_a_member_capped_at_three_worst_cases_admit_three(
 def test_a_near_empty_team_and_a_tiny_cap_admit_none_of_eight_sends(
     make_user, web_process, sim_log
 ):
-    """The case that was found: 8 concurrent sends by a member with a ¥0.000001 cap in a prepaid team
-    with ¥0.000000001 cash were all admitted and billed ¥0.0256."""
+    """The case that was found: 8 concurrent sends by a member with a ¥0.000001 cap in a prepaid
+    team with ¥0.000000001 cash were all admitted and billed ¥0.0256."""
     alice, bob = make_user("alice"), make_user("bob")
     team = alice.personal_team
     Team.objects.filter(id=team.id).update(billing="prepaid")

@@ -17,7 +17,9 @@ from tests.support import owner_of, start_worker
 
 
 def deliver_pending():
-    for send_id in AlertSend.objects.filter(status="pending").order_by("id").values_list("id", flat=True):
+    for send_id in (
+        AlertSend.objects.filter(status="pending").order_by("id").values_list("id", flat=True)
+    ):
         try:
             alerts.alert_deliver(send_id=send_id)
         except alerts.DeliveryFailed:
@@ -35,27 +37,49 @@ def test_a_threshold_fires_once_per_crossing_and_recovers_on_top_up(prices, alic
         settlement.usage_settle_pending()
     deliver_pending()
     assert [m.subject for m in mail.outbox] == [f"{team.name}: balance below ¥5.0000"]
-    assert "¥4.80" in mail.outbox[0].body and "lasts about" in mail.outbox[0].body  # the days-left forecast
+    assert (
+        "¥4.80" in mail.outbox[0].body and "lasts about" in mail.outbox[0].body
+    )  # the days-left forecast
     wallet_topup(team=team, amount_nano=10**9)  # ¥5.20: above again → recovered, re-armed
     deliver_pending()
     assert mail.outbox[-1].subject == f"{team.name}: balance back above ¥5.0000"
     record(alice, prompt=6000)
     settlement.usage_settle_pending()  # ¥4.60: a second crossing fires again
     deliver_pending()
-    assert [send.event for send in AlertSend.objects.order_by("id")] == ["balance_low", "balance_recovered",
-                                                                         "balance_low"]
+    assert [send.event for send in AlertSend.objects.order_by("id")] == [
+        "balance_low",
+        "balance_recovered",
+        "balance_low",
+    ]
     assert AlertRule.objects.get().crossings == 2
 
 
-@pytest.mark.parametrize("kind, shape", [
-    ("webhook", lambda body: body["event"] == "test" and body["text"].startswith("This is a test")),
-    ("feishu", lambda body: body["msg_type"] == "text" and "test alert" in body["content"]["text"]),
-    ("dingtalk", lambda body: body["msgtype"] == "text" and "test alert" in body["text"]["content"]),
-    ("wecom", lambda body: body["msgtype"] == "text" and "test alert" in body["text"]["content"]),
-    ("slack", lambda body: body["text"].startswith("*") and "test alert" in body["text"]),
-])
+@pytest.mark.parametrize(
+    "kind, shape",
+    [
+        (
+            "webhook",
+            lambda body: body["event"] == "test" and body["text"].startswith("This is a test"),
+        ),
+        (
+            "feishu",
+            lambda body: body["msg_type"] == "text" and "test alert" in body["content"]["text"],
+        ),
+        (
+            "dingtalk",
+            lambda body: body["msgtype"] == "text" and "test alert" in body["text"]["content"],
+        ),
+        (
+            "wecom",
+            lambda body: body["msgtype"] == "text" and "test alert" in body["text"]["content"],
+        ),
+        ("slack", lambda body: body["text"].startswith("*") and "test alert" in body["text"]),
+    ],
+)
 def test_each_webhook_gets_its_own_format(db, alice, receiver, kind, shape):
-    channel = AlertChannel.objects.create(team=alice.personal_team, kind=kind, target=receiver.url(f"/{kind}"))
+    channel = AlertChannel.objects.create(
+        team=alice.personal_team, kind=kind, target=receiver.url(f"/{kind}")
+    )
     send = alerts.alert_test(channel=channel)
     assert alerts.alert_deliver(send_id=send.id)
     [(path, body)] = receiver.received
@@ -67,12 +91,18 @@ def test_each_webhook_gets_its_own_format(db, alice, receiver, kind, shape):
 def test_a_refusing_webhook_is_recorded_and_left_for_a_retry(db, alice):
     refusing = Receiver(reply=(200, {"code": 19001, "msg": "bad signature"}))
     try:
-        channel = AlertChannel.objects.create(team=alice.personal_team, kind="feishu", target=refusing.url("/"))
+        channel = AlertChannel.objects.create(
+            team=alice.personal_team, kind="feishu", target=refusing.url("/")
+        )
         send = alerts.alert_test(channel=channel)
         with pytest.raises(alerts.DeliveryFailed):
             alerts.alert_deliver(send_id=send.id)
         send.refresh_from_db()
-        assert (send.status, send.attempts, send.last_error) == ("pending", 1, "the webhook refused it: bad signature")
+        assert (send.status, send.attempts, send.last_error) == (
+            "pending",
+            1,
+            "the webhook refused it: bad signature",
+        )
         alerts.alert_give_up(send_id=send.id)
         send.refresh_from_db()
         assert send.status == "failed"
@@ -80,25 +110,41 @@ def test_a_refusing_webhook_is_recorded_and_left_for_a_retry(db, alice):
         refusing.close()
 
 
-def test_a_jump_past_80_and_100_percent_of_the_cap_is_one_message_with_the_real_figure(prices, alice, bob,
-                                                                                       receiver):
+def test_a_jump_past_80_and_100_percent_of_the_cap_is_one_message_with_the_real_figure(
+    prices, alice, bob, receiver
+):
     team = alice.personal_team
     AlertChannel.objects.create(team=team, kind="webhook", target=receiver.url("/"))
-    member_set_cap(membership=member_add(team=team, user=bob, by=owner_of(team)), cap_nano=10**8,
-                   by=owner_of(team))  # ¥0.10
-    for tokens in (250, 250, 250, 450, 250):  # ¥0.025, …: 25%, 50%, 75%, then 120% at once, then 145%
+    member_set_cap(
+        membership=member_add(team=team, user=bob, by=owner_of(team)),
+        cap_nano=10**8,
+        by=owner_of(team),
+    )  # ¥0.10
+    for tokens in (
+        250,
+        250,
+        250,
+        450,
+        250,
+    ):  # ¥0.025, …: 25%, 50%, 75%, then 120% at once, then 145%
         record(bob, team, prompt=tokens)
         settlement.usage_settle_pending()
     deliver_pending()
     assert [body["event"] for _, body in receiver.received] == ["cap_100"]
     body = receiver.received[0][1]
     assert body["subject"] == f"{team.name}: bob at 120% of their monthly cap"
-    assert "has spent ¥0.1200 this month" in body["text"] and "120% of their cap of ¥0.1000" in body["text"]
+    assert (
+        "has spent ¥0.1200 this month" in body["text"]
+        and "120% of their cap of ¥0.1000" in body["text"]
+    )
     assert Membership.objects.get(team=team, user=bob).monthly_cap_nano == 10**8
 
 
-def test_two_workers_racing_an_alert_send_it_once(prices, alice, receiver, transactional_db, redis_server, upstream):
-    """Two threads raise the same crossing at once; two real worker processes deliver the same send."""
+def test_two_workers_racing_an_alert_send_it_once(
+    prices, alice, receiver, transactional_db, redis_server, upstream
+):
+    """Two threads raise the same crossing at once; two real worker processes deliver the same
+    send."""
     team = alice.personal_team
     AlertChannel.objects.create(team=team, kind="webhook", target=receiver.url("/"))
     AlertRule.objects.create(team=team, threshold_nano=10**9)
@@ -123,11 +169,17 @@ def test_two_workers_racing_an_alert_send_it_once(prices, alice, receiver, trans
     from django.db import connection
 
     from tests.support import database_url_for_tests
-    env = {"REDIS_URL": redis_server.url, "DATABASE_URL": database_url_for_tests(connection.settings_dict),
-           "SECRET_KEY": "test-secret-key", "DJANGO_SETTINGS_MODULE": "config.settings"}
+
+    env = {
+        "REDIS_URL": redis_server.url,
+        "DATABASE_URL": database_url_for_tests(connection.settings_dict),
+        "SECRET_KEY": "test-secret-key",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
     workers = [start_worker(env, extra_args=("-n", f"racer{i}@%h")) for i in range(2)]
     try:
         from accounts.tasks import alert_deliver
+
         for _ in range(4):
             alert_deliver.delay(send.id)
         deadline = time.monotonic() + 30

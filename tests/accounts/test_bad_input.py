@@ -1,5 +1,5 @@
-"""Bad input and abuse get a clear refusal: webhook addresses that point inside, spreadsheet formulas
-in exports, odd usernames, periods out of range."""
+"""Bad input and abuse get a clear refusal: webhook addresses that point inside, spreadsheet
+formulas in exports, odd usernames, periods out of range."""
 
 import csv
 import io

@@ -78,7 +78,8 @@ def test_days_left_is_the_cash_over_the_last_weeks_daily_spend(alice):
         record(alice, prompt=tokens, when=now - timedelta(days=days_ago))
     settle_all()
     team.refresh_from_db()
-    # cash: ¥3.20 − ¥0.10 − ¥0.20 − ¥0.40 − ¥0.90 = ¥1.60; the week spent ¥0.70, ¥0.10 a day: 16 days
+    # cash: ¥3.20 − ¥0.10 − ¥0.20 − ¥0.40 − ¥0.90 = ¥1.60; the week spent ¥0.70, ¥0.10 a day: 16
+    # days
     assert team.cash_nano == 1_600_000_000
     assert days_left(team=team) == 16
     client = Client()

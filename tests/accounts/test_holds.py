@@ -146,7 +146,8 @@ def test_a_member_is_admitted_up_to_exactly_the_cap_and_never_past_it(alice, bob
     record(bob, team, prompt=100)  # ¥0.01, unsettled: it counts
     hold_place(membership=bob_, request_id="a", call=chat(100, 100))  # ¥0.02 held: ¥0.09 committed
     with pytest.raises(
-        SpendRefused, match=r"up to ¥0\.0101, and you have ¥0\.0100 left of your monthly cap of ¥0\.1000"
+        SpendRefused,
+        match=r"up to ¥0\.0101, and you have ¥0\.0100 left of your monthly cap of ¥0\.1000",
     ):
         hold_place(membership=bob_, request_id="b", call=chat(1, 100))  # one token past the cap
     assert hold_place(membership=bob_, request_id="c", call=chat(0, 100))  # exactly at the cap

@@ -32,7 +32,9 @@ def wait_until(predicate, timeout=60.0, interval=0.1):
 
 
 def send(client, text, model="glm-4", conversation=""):
-    return client.post("/playground/send/", data={"model": model, "message": text, "conversation": conversation})
+    return client.post(
+        "/playground/send/", data={"model": model, "message": text, "conversation": conversation}
+    )
 
 
 def test_a_prepaid_team_at_zero_is_refused_before_any_upstream_call(alice_http, sim_log):
@@ -56,17 +58,24 @@ def test_the_cost_of_a_reply_is_pushed_once_it_is_settled(alice_http, celery_wor
     assert record.status == "settled"
     assert record.cost_nano == (reply.prompt_tokens + reply.completion_tokens) * GLM_4
     assert events[0]["event"] == "cost"
-    assert f"{money.yuan(record.cost_nano)}" in events[0]["data"] and "sse-connect" not in events[0]["data"]
+    assert (
+        f"{money.yuan(record.cost_nano)}" in events[0]["data"]
+        and "sse-connect" not in events[0]["data"]
+    )
 
 
-def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(alice_http, celery_worker, make_user,
-                                                                          live_server_url, settings):
+def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(
+    alice_http, celery_worker, make_user, live_server_url, settings
+):
     settings.MAX_RUNNING_REPLIES_PER_USER = 1000
     threads, per_thread = 20, 10
     errors = []
     from django.contrib.auth import get_user_model
+
     alice = get_user_model().objects.get(username="alice")
-    clients = [http_client_for(alice, live_server_url) for _ in range(threads)]  # the ORM stays in this thread
+    clients = [
+        http_client_for(alice, live_server_url) for _ in range(threads)
+    ]  # the ORM stays in this thread
 
     def run(n):
         client = clients[n]
@@ -93,9 +102,15 @@ def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(alice
     team = Team.objects.get(personal_for__username="alice")
     assert UsageRecord.objects.count() == total
     assert UsageRecord.objects.aggregate(total=Sum("cost_nano"))["total"] == expected
-    assert LedgerEntry.objects.aggregate(total=Sum("amount_nano"))["total"] == -expected == team.cash_nano
-    assert DailyUsage.objects.aggregate(total=Sum("cost_nano"), calls=Sum("calls")) == {"total": expected,
-                                                                                      "calls": total}
+    assert (
+        LedgerEntry.objects.aggregate(total=Sum("amount_nano"))["total"]
+        == -expected
+        == team.cash_nano
+    )
+    assert DailyUsage.objects.aggregate(total=Sum("cost_nano"), calls=Sum("calls")) == {
+        "total": expected,
+        "calls": total,
+    }
     today = timezone.localdate().isoformat()
     csv_text = alice_http.get(f"/accounts/usage.csv?start={today}&end={today}").text
     rows = csv_text.strip().splitlines()
@@ -118,9 +133,11 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(transactional_db, celery_worker, make_user,
-                                                                     redis_server, upstream):
-    """SIGKILL the worker (and its pool) while it settles thousands of records, start another, sweep."""
+def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(
+    transactional_db, celery_worker, make_user, redis_server, upstream
+):
+    """SIGKILL the worker (and its pool) while it settles thousands of records, start another,
+    sweep."""
     from accounts.services.catalogue import catalogue_load, prices_load
     from accounts.tasks import settle_usage, usage_sweep
 
@@ -129,9 +146,17 @@ def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(transaction
     user = make_user("carol")
     team = user.personal_team
     count = 20_000
-    UsageRecord.objects.bulk_create(UsageRecord(request_id=f"kill-{n}", user=user, team=team, model="glm-4",
-                                                prompt_tokens=n % 97 + 1, completion_tokens=n % 13)
-                                    for n in range(count))
+    UsageRecord.objects.bulk_create(
+        UsageRecord(
+            request_id=f"kill-{n}",
+            user=user,
+            team=team,
+            model="glm-4",
+            prompt_tokens=n % 97 + 1,
+            completion_tokens=n % 13,
+        )
+        for n in range(count)
+    )
     expected = sum((n % 97 + 1 + n % 13) * GLM_4 for n in range(count))
     settle_usage.delay()
     wait_until(lambda: UsageRecord.objects.filter(status="settled").exists(), interval=0.02)
@@ -142,7 +167,10 @@ def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(transaction
     assert 0 < settled.count() < count, "the kill came too late to test anything"
     # What was committed is whole: every settled record paid exactly once, none of the rest.
     assert LedgerEntry.objects.count() == settled.count()
-    assert Team.objects.get(id=team.id).cash_nano == -settled.aggregate(total=Sum("cost_nano"))["total"]
+    assert (
+        Team.objects.get(id=team.id).cash_nano
+        == -settled.aggregate(total=Sum("cost_nano"))["total"]
+    )
 
     replacement = start_worker(worker_env(redis_server, upstream))
     try:
@@ -167,7 +195,9 @@ def redis_down(server):
         server.restart()
 
 
-def test_a_record_written_while_redis_is_down_is_settled_by_the_sweeper(transactional_db, redis_server, make_user):
+def test_a_record_written_while_redis_is_down_is_settled_by_the_sweeper(
+    transactional_db, redis_server, make_user
+):
     from accounts.services.catalogue import catalogue_load, prices_load
     from accounts.tasks import usage_sweep
 
@@ -175,8 +205,14 @@ def test_a_record_written_while_redis_is_down_is_settled_by_the_sweeper(transact
     prices_load()
     user = make_user("dave")
     with redis_down(redis_server):
-        record = usage_record(request_id="while-down", user_id=user.id, team_id=user.personal_team.id, model="glm-4",
-                              prompt_tokens=10, completion_tokens=5)  # the enqueue fails; the request does not
+        record = usage_record(
+            request_id="while-down",
+            user_id=user.id,
+            team_id=user.personal_team.id,
+            model="glm-4",
+            prompt_tokens=10,
+            completion_tokens=5,
+        )  # the enqueue fails; the request does not
     record.refresh_from_db()
     assert record.status == "unsettled"
     usage_sweep.apply()

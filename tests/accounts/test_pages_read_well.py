@@ -23,7 +23,9 @@ def client_for(user) -> Client:
     return client
 
 
-def test_sub_fen_spend_reads_the_same_on_the_dashboard_the_bill_and_in_the_csv(alice, live_server_url):
+def test_sub_fen_spend_reads_the_same_on_the_dashboard_the_bill_and_in_the_csv(
+    alice, live_server_url
+):
     # glm-4-air is ¥0.0005 per 1K tokens: 5 calls of 231 tokens are 5 × ¥0.0001155 = ¥0.0005775.
     for _ in range(5):
         record(alice, model="glm-4-air", prompt=200, completion=31)
@@ -37,9 +39,15 @@ def test_sub_fen_spend_reads_the_same_on_the_dashboard_the_bill_and_in_the_csv(a
     assert "-¥0.0005775" in dashboard  # the postpaid cash it left, a debt that reads as one
     today = timezone.localdate().isoformat()
     client = http_client_for(alice, live_server_url)
-    rows = list(csv.DictReader(io.StringIO(client.get(f"/accounts/usage.csv?start={today}&end={today}").text)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(client.get(f"/accounts/usage.csv?start={today}&end={today}").text)
+        )
+    )
     client.close()
-    assert rows[-1]["cost_yuan"] == "0.0005775" and {row["cost_yuan"] for row in rows[:-1]} == {"0.0001155"}
+    assert rows[-1]["cost_yuan"] == "0.0005775" and {row["cost_yuan"] for row in rows[:-1]} == {
+        "0.0001155"
+    }
 
 
 def test_a_test_alert_goes_only_to_the_channel_clicked(alice):
@@ -54,9 +62,15 @@ def test_a_test_alert_goes_only_to_the_channel_clicked(alice):
 def test_the_history_names_each_channel(alice):
     team = alice.personal_team
     for label in ("ops on call", "finance"):
-        channel = AlertChannel.objects.create(team=team, kind="webhook", label=label,
-                                              target=f"https://hooks.example.com/{label.replace(' ', '-')}/1234")
-        AlertSend.objects.create(team=team, channel=channel, key=f"k-{label}", event="test", subject="s", text="t")
+        channel = AlertChannel.objects.create(
+            team=team,
+            kind="webhook",
+            label=label,
+            target=f"https://hooks.example.com/{label.replace(' ', '-')}/1234",
+        )
+        AlertSend.objects.create(
+            team=team, channel=channel, key=f"k-{label}", event="test", subject="s", text="t"
+        )
     page = client_for(alice).get("/accounts/alerts/").content.decode()
     history = page.split("<h2>History</h2>")[1]
     assert "ops on call (Webhook (generic JSON): https://hooks.example.com/…1234)" in history
@@ -68,7 +82,11 @@ def test_the_header_calls_ones_own_team_personal(alice):
     lab.memberships.create(user=alice, role="member")
     page = client_for(alice).get("/accounts/").content.decode()
     picker = page.split('id="team-picker"')[1].split("</select>")[0]
-    assert ">Personal</option>" in picker and ">Lab</option>" in picker and ">alice</option>" not in picker
+    assert (
+        ">Personal</option>" in picker
+        and ">Lab</option>" in picker
+        and ">alice</option>" not in picker
+    )
 
 
 def test_pages_that_go_wrong_say_so_with_a_way_back(alice):
@@ -77,6 +95,7 @@ def test_pages_that_go_wrong_say_so_with_a_way_back(alice):
     assert missing.status_code == 404 and "Not found" in missing.content.decode()
     assert 'href="/playground/"' in missing.content.decode()
     from django.template.loader import render_to_string
+
     assert "Back to the playground" in render_to_string("500.html")
 
 

@@ -22,44 +22,83 @@ def settle_all():
 
 
 def ledger_of(usage: UsageRecord):
-    return [(entry.pack.name if entry.pack else "cash", entry.amount_nano, entry.tokens)
-            for entry in LedgerEntry.objects.filter(usage=usage).select_related("pack").order_by("id")]
+    return [
+        (entry.pack.name if entry.pack else "cash", entry.amount_nano, entry.tokens)
+        for entry in LedgerEntry.objects.filter(usage=usage).select_related("pack").order_by("id")
+    ]
 
 
 def test_a_turn_is_split_across_two_packs_and_cash(alice):
     team = alice.personal_team
     wallet_topup(team=team, amount_nano=10 * 10**9)
     now = timezone.now()
-    later = pack_add(team=team, name="later", size=500, models=["glm-4"], expires_at=now + timedelta(days=30),
-                     effective_at=now - timedelta(days=1))
-    sooner = pack_add(team=team, name="sooner", size=300, expires_at=now + timedelta(days=5),  # all models
-                      effective_at=now - timedelta(days=1))
-    other = pack_add(team=team, name="other model", size=10_000, models=["glm-4v"],
-                     expires_at=now + timedelta(days=1), effective_at=now - timedelta(days=1))
+    later = pack_add(
+        team=team,
+        name="later",
+        size=500,
+        models=["glm-4"],
+        expires_at=now + timedelta(days=30),
+        effective_at=now - timedelta(days=1),
+    )
+    sooner = pack_add(
+        team=team,
+        name="sooner",
+        size=300,
+        expires_at=now + timedelta(days=5),  # all models
+        effective_at=now - timedelta(days=1),
+    )
+    other = pack_add(
+        team=team,
+        name="other model",
+        size=10_000,
+        models=["glm-4v"],
+        expires_at=now + timedelta(days=1),
+        effective_at=now - timedelta(days=1),
+    )
     usage = record(alice, prompt=700, completion=400)  # 1,100 tokens at ¥0.1/1K = ¥0.11
     settle_all()
     usage.refresh_from_db()
     assert usage.cost_nano == 1100 * GLM_4 == 110_000_000
     # Soonest-expiring covering pack first (prompt tokens first), then the next, then cash.
-    assert ledger_of(usage) == [("sooner", -300 * GLM_4, 300), ("later", -500 * GLM_4, 500), ("cash", -300 * GLM_4, 0)]
+    assert ledger_of(usage) == [
+        ("sooner", -300 * GLM_4, 300),
+        ("later", -500 * GLM_4, 500),
+        ("cash", -300 * GLM_4, 0),
+    ]
     assert (usage.packs_nano, usage.cash_nano) == (800 * GLM_4, 300 * GLM_4)
     for pack, left in ((sooner, 0), (later, 0), (other, 10_000)):
         pack.refresh_from_db()
         assert pack.remaining == left
     team.refresh_from_db()
     assert team.cash_nano == 10 * 10**9 - 300 * GLM_4
-    assert (usage.input_nano, usage.output_nano, usage.price.source) == (GLM_4, GLM_4, "BigModel price table, January 2024")
+    assert (usage.input_nano, usage.output_nano, usage.price.source) == (
+        GLM_4,
+        GLM_4,
+        "BigModel price table, January 2024",
+    )
 
 
 def test_money_packs_pay_after_token_packs_and_images_skip_token_packs(alice):
     team = alice.personal_team
     now = timezone.now()
-    pack_add(team=team, name="tokens", size=1_000_000, expires_at=now + timedelta(days=2), effective_at=now - timedelta(1))
-    pack_add(team=team, name="voucher", size=10**8, unit=Pack.Unit.MONEY, expires_at=now + timedelta(days=1),
-             effective_at=now - timedelta(1))  # ¥0.10, expiring sooner but paid after token packs
+    pack_add(
+        team=team,
+        name="tokens",
+        size=1_000_000,
+        expires_at=now + timedelta(days=2),
+        effective_at=now - timedelta(1),
+    )
+    pack_add(
+        team=team,
+        name="voucher",
+        size=10**8,
+        unit=Pack.Unit.MONEY,
+        expires_at=now + timedelta(days=1),
+        effective_at=now - timedelta(1),
+    )  # ¥0.10, expiring sooner but paid after token packs
     image = record(alice, model="cogview-3", images=1)  # ¥0.10 per image since 2025-02
     settle_all()
-    assert ledger_of(image) == [("voucher", -10**8, 0)]
+    assert ledger_of(image) == [("voucher", -(10**8), 0)]
     team.refresh_from_db()
     assert team.cash_nano == 0
 
@@ -81,35 +120,53 @@ def test_a_postpaid_team_goes_negative_and_a_free_model_costs_nothing(alice):
 def test_a_price_change_mid_month_prices_each_call_by_its_time_and_never_touches_the_past(alice):
     before = record(alice, model="glm-4-plus", prompt=1000, when=at("2026-03-10 12:00"))
     settle_all()
-    Price.objects.create(model="glm-4-plus", effective_from=at("2026-03-15 00:00"), input_per_1k=Decimal("0.002"),
-                         output_per_1k=Decimal("0.002"), source="test")
+    Price.objects.create(
+        model="glm-4-plus",
+        effective_from=at("2026-03-15 00:00"),
+        input_per_1k=Decimal("0.002"),
+        output_per_1k=Decimal("0.002"),
+        source="test",
+    )
     just_before = record(alice, model="glm-4-plus", prompt=1000, when=at("2026-03-14 23:59:59"))
     after = record(alice, model="glm-4-plus", prompt=1000, when=at("2026-03-15 00:00"))
     settle_all()
     for usage in (before, just_before, after):
         usage.refresh_from_db()
     # glm-4-plus: ¥0.005/1K from 2025-12-29 (seed), then ¥0.002/1K from the 15th
-    assert [before.cost_nano, just_before.cost_nano, after.cost_nano] == [5_000_000, 5_000_000, 2_000_000]
+    assert [before.cost_nano, just_before.cost_nano, after.cost_nano] == [
+        5_000_000,
+        5_000_000,
+        2_000_000,
+    ]
     assert before.settled_at < just_before.settled_at and before.cost_nano == 5_000_000  # unchanged
 
 
 def test_settling_twice_changes_nothing(alice):
     usage = record(alice, prompt=123, completion=456)
     assert [r.id for r in settlement.usage_settle_pending()] == [usage.id]
-    state = (LedgerEntry.objects.count(), list(DailyUsage.objects.values_list("cost_nano", "calls")),
-             Team.objects.get(id=alice.personal_team.id).cash_nano)
+    state = (
+        LedgerEntry.objects.count(),
+        list(DailyUsage.objects.values_list("cost_nano", "calls")),
+        Team.objects.get(id=alice.personal_team.id).cash_nano,
+    )
     assert settlement.usage_settle_pending() == []
     from accounts.tasks import settle_usage
+
     settle_usage.apply()  # a second delivery of the task
-    assert (LedgerEntry.objects.count(), list(DailyUsage.objects.values_list("cost_nano", "calls")),
-            Team.objects.get(id=alice.personal_team.id).cash_nano) == state
+    assert (
+        LedgerEntry.objects.count(),
+        list(DailyUsage.objects.values_list("cost_nano", "calls")),
+        Team.objects.get(id=alice.personal_team.id).cash_nano,
+    ) == state
     assert state[1] == [(579 * GLM_4, 1)]
 
 
 def test_a_pack_is_used_until_its_expiry_and_never_at_or_after_it(alice):
     team = alice.personal_team
     expiry = at("2026-06-30 23:59:59")
-    pack = pack_add(team=team, name="june", size=10_000, expires_at=expiry, effective_at=at("2026-06-01 00:00"))
+    pack = pack_add(
+        team=team, name="june", size=10_000, expires_at=expiry, effective_at=at("2026-06-01 00:00")
+    )
     last_moment = record(alice, prompt=100, when=expiry - timedelta(microseconds=1))
     at_expiry = record(alice, prompt=100, when=expiry)
     too_early = record(alice, prompt=100, when=at("2026-05-31 23:59:59"))
@@ -120,7 +177,9 @@ def test_a_pack_is_used_until_its_expiry_and_never_at_or_after_it(alice):
     assert packs_expire(now=expiry) == 1
     pack.refresh_from_db()
     assert pack.expired and pack.remaining == 9_900  # what was left stays on record
-    late = record(alice, prompt=100, when=expiry - timedelta(hours=1))  # settled after the expiry job
+    late = record(
+        alice, prompt=100, when=expiry - timedelta(hours=1)
+    )  # settled after the expiry job
     settle_all()
     assert ledger_of(late) == [("cash", -100 * GLM_4, 0)]
 

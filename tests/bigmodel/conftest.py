@@ -41,15 +41,18 @@ def http():
 def sim(simulator, http):
     """The shared simulator with a cleared request log, stats and runtime config."""
     http.post(f"{simulator.url}/_sim/reset").raise_for_status()
-    http.post(f"{simulator.url}/_sim/config",
-              json={"default_fault": None, "latency_ms": 0, "strict": False}).raise_for_status()
+    http.post(
+        f"{simulator.url}/_sim/config",
+        json={"default_fault": None, "latency_ms": 0, "strict": False},
+    ).raise_for_status()
     return simulator
 
 
 @pytest.fixture(scope="session")
 def _api_client(simulator):
-    with httpx.Client(base_url=simulator.base_url + "/", timeout=10,
-                      headers={"Authorization": f"Bearer {KEY}"}) as client:
+    with httpx.Client(
+        base_url=simulator.base_url + "/", timeout=10, headers={"Authorization": f"Bearer {KEY}"}
+    ) as client:
         yield client
 
 

@@ -1,8 +1,8 @@
 """The clients against ``httpx.MockTransport`` standing in for BigModel.
 
 Most behaviour is checked for both clients through ``call`` / ``stream``, which run the same
-scenario on the blocking client or (in a fresh event loop) on the asyncio one.
-"""
+scenario on the blocking client or (in a fresh event loop) on the asyncio
+one."""
 
 import asyncio
 import json
@@ -581,7 +581,7 @@ def test_sync_stream_early_exit_closes_upstream():
     upstream = Upstream(stream_ok(body=body))
     with BigModelClient(KEY, BASE, **client_options(upstream)) as client:
         with client.chat_stream(BODY) as s:
-            for chunk in s:
+            for _chunk in s:
                 break
         assert body.closed
         assert s.content == "a"

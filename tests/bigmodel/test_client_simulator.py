@@ -17,7 +17,11 @@ def body(text: str, **params) -> dict:
 
 
 def chat_calls(http, sim) -> int:
-    return len(http.get(f"{sim.url}/_sim/requests", params={"path": "/chat/completions"}).json()["requests"])
+    return len(
+        http.get(f"{sim.url}/_sim/requests", params={"path": "/chat/completions"}).json()[
+            "requests"
+        ]
+    )
 
 
 @pytest.fixture
@@ -32,8 +36,10 @@ def test_a_transient_failure_is_retried_and_succeeds(client, sim, http):
     assert chat_calls(http, sim) == 2
 
 
-@pytest.mark.parametrize(("marker", "error"), [("1113", InsufficientBalance), ("1261", PromptTooLong),
-                                               ("1301", UnsafeContent)])
+@pytest.mark.parametrize(
+    ("marker", "error"),
+    [("1113", InsufficientBalance), ("1261", PromptTooLong), ("1301", UnsafeContent)],
+)
 def test_permanent_errors_are_not_retried(client, sim, http, marker, error):
     with pytest.raises(error) as raised:
         client.chat(body(f"Hello [[fault:{marker}]]"))
@@ -65,10 +71,14 @@ def test_the_stream_carries_exact_usage(client):
 def test_async_stream_cancellation_closes_the_upstream(sim, http, simulator_key):
     async def run():
         async with AsyncBigModelClient(simulator_key, sim.base_url, max_retries=0) as client:
+
             async def read():
-                async with client.chat_stream(body("Long [[long]] [[fault:latency=30]]", stream=True)) as s:
+                async with client.chat_stream(
+                    body("Long [[long]] [[fault:latency=30]]", stream=True)
+                ) as s:
                     async for _ in s:
                         pass
+
             task = asyncio.create_task(read())
             await asyncio.sleep(0.3)
             task.cancel()
@@ -103,16 +113,31 @@ def _vision_body(image) -> dict:
     from bigmodel.images import image_file_part
 
     spec = default_catalogue()["glm-4v-plus"]
-    return build_chat_body(spec, messages=[{"role": "user", "content": [
-        {"type": "text", "text": "What is in the picture?"}, image_file_part(image)]}], stream=True)
+    return build_chat_body(
+        spec,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in the picture?"},
+                    image_file_part(image),
+                ],
+            }
+        ],
+        stream=True,
+    )
 
 
 def _last_image_sent(http, sim) -> str:
-    last = http.get(f"{sim.url}/_sim/requests", params={"path": "/chat/completions"}).json()["requests"][-1]
+    last = http.get(f"{sim.url}/_sim/requests", params={"path": "/chat/completions"}).json()[
+        "requests"
+    ][-1]
     return last["body"]["messages"][0]["content"][1]["image_url"]["url"]
 
 
-def test_a_stored_image_reaches_the_upstream_as_the_bare_base64_of_its_bytes(client, sim, http, tmp_path):
+def test_a_stored_image_reaches_the_upstream_as_the_bare_base64_of_its_bytes(
+    client, sim, http, tmp_path
+):
     import base64
     import hashlib
 

@@ -199,7 +199,9 @@ def test_temperature_out_of_range():
 
 
 def test_top_p_out_of_range():
-    assert validate_chat_params(SPEC, {"top_p": 2}) == {"top_p": "top_p must be between 0 and 1 for GLM-Test (got 2)."}
+    assert validate_chat_params(SPEC, {"top_p": 2}) == {
+        "top_p": "top_p must be between 0 and 1 for GLM-Test (got 2)."
+    }
 
 
 @pytest.mark.parametrize("value", ["warm", True, float("nan"), [0.5]])
@@ -214,14 +216,22 @@ def test_numeric_strings_are_accepted():
 
 
 def test_max_tokens_problems():
-    assert validate_chat_params(SPEC, {"max_tokens": 0}) == {"max_tokens": "max_tokens must be at least 1."}
-    assert validate_chat_params(SPEC, {"max_tokens": 5000}) == {"max_tokens": "max_tokens can be at most 4095 for GLM-Test (got 5000)."}
-    assert validate_chat_params(SPEC, {"max_tokens": 1.5}) == {"max_tokens": "max_tokens must be a whole number."}
+    assert validate_chat_params(SPEC, {"max_tokens": 0}) == {
+        "max_tokens": "max_tokens must be at least 1."
+    }
+    assert validate_chat_params(SPEC, {"max_tokens": 5000}) == {
+        "max_tokens": "max_tokens can be at most 4095 for GLM-Test (got 5000)."
+    }
+    assert validate_chat_params(SPEC, {"max_tokens": 1.5}) == {
+        "max_tokens": "max_tokens must be a whole number."
+    }
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "abc", True])
 def test_seed_problems(seed):
-    assert validate_chat_params(SPEC, {"seed": seed}) == {"seed": "seed must be a whole number, 0 or more."}
+    assert validate_chat_params(SPEC, {"seed": seed}) == {
+        "seed": "seed must be a whole number, 0 or more."
+    }
 
 
 def test_stop_problems():

@@ -43,7 +43,7 @@ def sse_events(text: str) -> list:
     out = []
     for line in text.split("\n"):
         if line.startswith("data: "):
-            data = line[len("data: "):]
+            data = line[len("data: ") :]
             out.append(data if data == "[DONE]" else json.loads(data))
     return out
 
@@ -56,8 +56,11 @@ def stream(api: httpx.Client, body: dict) -> list:
 
 
 def streamed_text(events: list) -> str:
-    return "".join(e["choices"][0]["delta"].get("content") or ""
-                   for e in events if isinstance(e, dict) and "choices" in e)
+    return "".join(
+        e["choices"][0]["delta"].get("content") or ""
+        for e in events
+        if isinstance(e, dict) and "choices" in e
+    )
 
 
 def reply(api: httpx.Client, body: dict) -> dict:
@@ -94,13 +97,16 @@ def wait_for(predicate, timeout: float = 3.0) -> bool:
 # --- token rule ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, tokens", [
-    ("", 0),
-    ("Hello, world!", 4),
-    ("你好世界", 4),
-    ("GLM-4 costs 0.1元", 8),
-    ("snake_case  words\n\nhere", 3),
-])
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("", 0),
+        ("Hello, world!", 4),
+        ("你好世界", 4),
+        ("GLM-4 costs 0.1元", 8),
+        ("snake_case  words\n\nhere", 3),
+    ],
+)
 def test_count_tokens_rule(text, tokens):
     assert count_tokens(text) == tokens
 
@@ -108,16 +114,20 @@ def test_count_tokens_rule(text, tokens):
 # --- auth ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("header, form", [
-    (f"Bearer {KEY}", "bearer-key"),
-    ("Bearer {jwt}", "bearer-jwt"),
-    ("{jwt}", "jwt"),
-    (KEY, "key"),
-])
+@pytest.mark.parametrize(
+    "header, form",
+    [
+        (f"Bearer {KEY}", "bearer-key"),
+        ("Bearer {jwt}", "bearer-jwt"),
+        ("{jwt}", "jwt"),
+        (KEY, "key"),
+    ],
+)
 def test_each_authorization_form_is_accepted(sim, header, form):
     header = header.format(jwt=make_jwt(KEY))
-    response = HTTP.post(f"{sim.base_url}/{CHAT}", json=chat_body(),
-                          headers={"Authorization": header})
+    response = HTTP.post(
+        f"{sim.base_url}/{CHAT}", json=chat_body(), headers={"Authorization": header}
+    )
     assert response.status_code == 200, response.text
     [entry] = HTTP.get(f"{sim.root_url}/_sim/requests").json()["requests"]
     assert entry["auth"] == form
@@ -132,24 +142,28 @@ def expired_jwt() -> str:
 def seconds_jwt() -> str:
     # A common client bug: exp in seconds. Read as milliseconds it is long expired.
     payload = {"api_key": KEY_ID, "exp": int(time.time()) + 3600, "timestamp": int(time.time())}
-    return jwt.encode(payload, SECRET, algorithm="HS256",
-                      headers={"alg": "HS256", "sign_type": "SIGN"})
+    return jwt.encode(
+        payload, SECRET, algorithm="HS256", headers={"alg": "HS256", "sign_type": "SIGN"}
+    )
 
 
-@pytest.mark.parametrize("header, code", [
-    (None, "1001"),
-    ("", "1001"),
-    ("Bearer", "1001"),
-    ("Bearer unknown-id.whatever", "1002"),
-    ("Bearer not-a-key-at-all", "1002"),
-    ("Bearer a.b.c.d", "1002"),
-    ("Bearer aaa.bbb.ccc", "1002"),
-    (f"Bearer {KEY_ID}.wrong-secret", "1000"),
-    (f"{KEY_ID}.wrong-secret", "1000"),
-    ("expired", "1003"),
-    ("seconds", "1003"),
-    ("badsig", "1004"),
-])
+@pytest.mark.parametrize(
+    "header, code",
+    [
+        (None, "1001"),
+        ("", "1001"),
+        ("Bearer", "1001"),
+        ("Bearer unknown-id.whatever", "1002"),
+        ("Bearer not-a-key-at-all", "1002"),
+        ("Bearer a.b.c.d", "1002"),
+        ("Bearer aaa.bbb.ccc", "1002"),
+        (f"Bearer {KEY_ID}.wrong-secret", "1000"),
+        (f"{KEY_ID}.wrong-secret", "1000"),
+        ("expired", "1003"),
+        ("seconds", "1003"),
+        ("badsig", "1004"),
+    ],
+)
 def test_auth_failures(sim, header, code):
     tokens = {
         "expired": lambda: f"Bearer {expired_jwt()}",
@@ -298,33 +312,65 @@ def test_stop_cuts_before_the_stop_word(api, as_list):
 
 
 def test_null_optional_fields_are_tolerated(api):
-    nulls = dict.fromkeys(["response_format", "thinking", "tools", "tool_choice", "stop",
-                           "max_tokens", "temperature", "top_p", "seed", "request_id"])
+    nulls = dict.fromkeys(
+        [
+            "response_format",
+            "thinking",
+            "tools",
+            "tool_choice",
+            "stop",
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "seed",
+            "request_id",
+        ]
+    )
     assert reply(api, chat_body(**nulls))["choices"][0]["finish_reason"] == "stop"
 
 
 # --- validation ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body, expected", [
-    ({"model": "glm-9000", "messages": user("hi")}, (400, "1211", "模型不存在，请检查模型代码。")),
-    ({"messages": user("hi")}, (400, "1213", None)),
-    ({"model": "glm-4-flash"}, (400, "1213", None)),
-    ({"model": "glm-4-flash", "messages": []}, (400, "1214", "messages 参数非法。请检查文档。")),
-    ({"model": "glm-4-flash", "messages": [{"role": "system", "content": "Be nice."}]},
-     (400, "1214", "messages 参数非法。请检查文档。")),
-    ({"model": "glm-4-flash", "messages": [{"role": "wizard", "content": "hi"}]},
-     (400, "1214", None)),
-    ({"model": "glm-4-flash", "messages": user("hi") + [{"role": "assistant", "content": "x"}]},
-     (400, "1214", None)),
-    ({"model": "embedding-3", "messages": user("hi")}, (400, "1212", None)),
-    (chat_body(temperature=1.5), (400, "1214", None)),
-    (chat_body(top_p=-0.1), (400, "1214", None)),
-    (chat_body(max_tokens=0), (400, "1210", "max_tokens参数非法：限制数值范围[1,4095]")),
-    (chat_body(max_tokens=5000), (400, "1210", "max_tokens参数非法：限制数值范围[1,4095]")),
-    ({"model": "charglm-3", "messages": user("word " * 5000)},
-     (400, "1261", "Prompt exceeds max length")),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (
+            {"model": "glm-9000", "messages": user("hi")},
+            (400, "1211", "模型不存在，请检查模型代码。"),
+        ),
+        ({"messages": user("hi")}, (400, "1213", None)),
+        ({"model": "glm-4-flash"}, (400, "1213", None)),
+        (
+            {"model": "glm-4-flash", "messages": []},
+            (400, "1214", "messages 参数非法。请检查文档。"),
+        ),
+        (
+            {"model": "glm-4-flash", "messages": [{"role": "system", "content": "Be nice."}]},
+            (400, "1214", "messages 参数非法。请检查文档。"),
+        ),
+        (
+            {"model": "glm-4-flash", "messages": [{"role": "wizard", "content": "hi"}]},
+            (400, "1214", None),
+        ),
+        (
+            {
+                "model": "glm-4-flash",
+                "messages": user("hi") + [{"role": "assistant", "content": "x"}],
+            },
+            (400, "1214", None),
+        ),
+        ({"model": "embedding-3", "messages": user("hi")}, (400, "1212", None)),
+        (chat_body(temperature=1.5), (400, "1214", None)),
+        (chat_body(top_p=-0.1), (400, "1214", None)),
+        (chat_body(max_tokens=0), (400, "1210", "max_tokens参数非法：限制数值范围[1,4095]")),
+        (chat_body(max_tokens=5000), (400, "1210", "max_tokens参数非法：限制数值范围[1,4095]")),
+        (
+            {"model": "charglm-3", "messages": user("word " * 5000)},
+            (400, "1261", "Prompt exceeds max length"),
+        ),
+    ],
+)
 def test_chat_validation(api, body, expected):
     status, code, message = error_of(api.post(CHAT, json=body))
     assert (status, code) == expected[:2]
@@ -374,12 +420,15 @@ def test_vision_accepts_http_urls_even_on_flash(api):
     reply(api, vision_body("https://example.com/cat.jpg", model="glm-4v-flash"))
 
 
-@pytest.mark.parametrize("url, fragment", [
-    ("!!!not base64!!!", "base64"),
-    (base64.b64encode(b"just some bytes, not an image").decode(), "图片"),
-    (base64.b64encode(picture("PNG"))[:-12].decode(), "图片"),
-    (base64.b64encode(picture("GIF")).decode(), "JPEG"),
-])
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("!!!not base64!!!", "base64"),
+        (base64.b64encode(b"just some bytes, not an image").decode(), "图片"),
+        (base64.b64encode(picture("PNG"))[:-12].decode(), "图片"),
+        (base64.b64encode(picture("GIF")).decode(), "JPEG"),
+    ],
+)
 def test_vision_refuses_bad_images(api, url, fragment):
     status, code, message = error_of(api.post(CHAT, json=vision_body(url)))
     assert (status, code) == (400, "1210") and fragment in message
@@ -410,16 +459,24 @@ def test_images_to_a_text_model_are_refused(api):
 # --- faults -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("marker, status, code, message", [
-    ("429", 429, "1302", "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。"),
-    ("1305", 429, "1305", "当前API请求过多，请稍后重试。"),
-    ("1113", 429, "1113", "余额不足或无可用资源包,请充值。"),
-    ("1214", 400, "1214", "messages 参数非法。请检查文档。"),
-    ("1261", 400, "1261", "Prompt exceeds max length"),
-    ("500", 500, "500", "内部错误"),
-    ("1301", 400, "1301", "系统检测到输入或生成内容可能包含不安全或敏感内容，"
-                          "请您避免输入易产生敏感内容的提示语，感谢您的配合。"),
-])
+@pytest.mark.parametrize(
+    "marker, status, code, message",
+    [
+        ("429", 429, "1302", "您当前使用该API的并发数过高，请降低并发，或联系客服增加限额。"),
+        ("1305", 429, "1305", "当前API请求过多，请稍后重试。"),
+        ("1113", 429, "1113", "余额不足或无可用资源包,请充值。"),
+        ("1214", 400, "1214", "messages 参数非法。请检查文档。"),
+        ("1261", 400, "1261", "Prompt exceeds max length"),
+        ("500", 500, "500", "内部错误"),
+        (
+            "1301",
+            400,
+            "1301",
+            "系统检测到输入或生成内容可能包含不安全或敏感内容，"
+            "请您避免输入易产生敏感内容的提示语，感谢您的配合。",
+        ),
+    ],
+)
 @pytest.mark.parametrize("streamed", [False, True])
 def test_error_faults(api, marker, status, code, message, streamed):
     body = chat_body(f"hello [[fault:{marker}]]", stream=streamed)
@@ -430,8 +487,11 @@ def test_error_faults(api, marker, status, code, message, streamed):
 
 
 def test_fault_marker_only_counts_in_the_last_user_message(api):
-    messages = [{"role": "user", "content": "[[fault:500]]"},
-                {"role": "assistant", "content": "ok"}, {"role": "user", "content": "hi"}]
+    messages = [
+        {"role": "user", "content": "[[fault:500]]"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "hi"},
+    ]
     reply(api, {"model": "glm-4-flash", "messages": messages})
 
 
@@ -447,8 +507,9 @@ def test_drop_fault_sends_a_few_chunks_first(sim):
     seen = []
     body = chat_body("[[fault:latency=5]] [[fault:drop]] hi", stream=True)
     with pytest.raises(httpx.RemoteProtocolError):
-        with HTTP.stream("POST", f"{sim.base_url}/{CHAT}", headers={"Authorization": KEY},
-                         json=body) as response:
+        with HTTP.stream(
+            "POST", f"{sim.base_url}/{CHAT}", headers={"Authorization": KEY}, json=body
+        ) as response:
             for line in response.iter_lines():
                 seen.append(line)
     events = sse_events("\n".join(seen))
@@ -507,8 +568,10 @@ def test_default_fault_applies_to_every_request(api, sim):
     assert error_of(api.post(CHAT, json=chat_body()))[:2] == (429, "1113")
     embedding = api.post("embeddings", json={"model": "embedding-3", "input": "x"})
     assert error_of(embedding)[1] == "1113"
-    assert HTTP.post(f"{sim.root_url}/_sim/config",
-                      json={"default_fault": "nonsense"}).status_code == 400
+    assert (
+        HTTP.post(f"{sim.root_url}/_sim/config", json={"default_fault": "nonsense"}).status_code
+        == 400
+    )
 
 
 def test_unknown_fault_names_are_rejected_at_startup():
@@ -534,16 +597,19 @@ def test_client_disconnect_is_counted(sim):
 
 
 def _raw_post(path: str, body: bytes) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer {KEY}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
     return head.encode() + body
 
 
 def test_holds_500_concurrent_streams(sim):
     async def one(i: int) -> bytes:
-        body = json.dumps(chat_body(f"stream {i} [[fault:latency=40]]", stream=True,
-                                    max_tokens=16)).encode()
+        body = json.dumps(
+            chat_body(f"stream {i} [[fault:latency=40]]", stream=True, max_tokens=16)
+        ).encode()
         reader, writer = await asyncio.open_connection(sim.host, sim.port)
         writer.write(_raw_post("/api/paas/v4/chat/completions", body))
         await writer.drain()
@@ -578,8 +644,9 @@ def test_async_submit_and_poll(api):
 
 
 def test_async_task_fail_and_unknown_id(api):
-    task_id = api.post("async/chat/completions",
-                       json=chat_body("x [[fault:task-fail]]")).json()["id"]
+    task_id = api.post("async/chat/completions", json=chat_body("x [[fault:task-fail]]")).json()[
+        "id"
+    ]
     assert wait_for(lambda: api.get(f"async-result/{task_id}").json()["task_status"] == "FAIL")
     response = api.get("async-result/123-456")
     assert error_of(response) == (404, "1233", "任务不存在")
@@ -589,8 +656,9 @@ def test_async_task_fail_and_unknown_id(api):
 
 
 def test_image_generation_serves_a_png(api, sim):
-    payload = api.post("images/generations",
-                       json={"model": "cogview-3-flash", "prompt": "a red fox"}).json()
+    payload = api.post(
+        "images/generations", json={"model": "cogview-3-flash", "prompt": "a red fox"}
+    ).json()
     assert set(payload) == {"created", "data", "content_filter"}
     url = payload["data"][0]["url"]
     assert url.startswith(f"{sim.root_url}/files/") and url.endswith("_0.png")
@@ -601,31 +669,40 @@ def test_image_generation_serves_a_png(api, sim):
 
 
 def test_image_generation_sizes(api):
-    payload = api.post("images/generations", json={
-        "model": "cogview-3-plus", "prompt": "a tall tower", "size": "768x1344"}).json()
+    payload = api.post(
+        "images/generations",
+        json={"model": "cogview-3-plus", "prompt": "a tall tower", "size": "768x1344"},
+    ).json()
     image = Image.open(io.BytesIO(HTTP.get(payload["data"][0]["url"]).content))
     assert image.size == (768, 1344) and image.format == "PNG"
-    refused = api.post("images/generations", json={
-        "model": "cogview-3", "prompt": "a tall tower", "size": "768x1344"})
+    refused = api.post(
+        "images/generations",
+        json={"model": "cogview-3", "prompt": "a tall tower", "size": "768x1344"},
+    )
     assert error_of(refused)[:2] == (400, "1214")
-    odd = api.post("images/generations", json={
-        "model": "cogview-3-plus", "prompt": "x", "size": "100x100"})
+    odd = api.post(
+        "images/generations", json={"model": "cogview-3-plus", "prompt": "x", "size": "100x100"}
+    )
     assert error_of(odd)[:2] == (400, "1214")
 
 
-@pytest.mark.parametrize("body, code", [
-    ({"model": "cogview-3-plus"}, "1213"),
-    ({"model": "cogview-3-plus", "prompt": "x" * 834}, "1261"),
-    ({"model": "glm-4-flash", "prompt": "x"}, "1212"),
-    ({"model": "cogview-3-plus", "prompt": "x [[fault:1301]]"}, "1301"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"model": "cogview-3-plus"}, "1213"),
+        ({"model": "cogview-3-plus", "prompt": "x" * 834}, "1261"),
+        ({"model": "glm-4-flash", "prompt": "x"}, "1212"),
+        ({"model": "cogview-3-plus", "prompt": "x [[fault:1301]]"}, "1301"),
+    ],
+)
 def test_image_generation_validation(api, body, code):
     assert error_of(api.post("images/generations", json=body))[1] == code
 
 
 def test_expired_files_404(api, sim):
-    url = api.post("images/generations",
-                   json={"model": "cogview-3", "prompt": "a boat"}).json()["data"][0]["url"]
+    url = api.post("images/generations", json={"model": "cogview-3", "prompt": "a boat"}).json()[
+        "data"
+    ][0]["url"]
     assert HTTP.get(url).status_code == 200
     assert HTTP.post(f"{sim.root_url}/_sim/expire-files").json()["expired"] >= 1
     assert HTTP.get(url).status_code == 404
@@ -634,12 +711,15 @@ def test_expired_files_404(api, sim):
 # --- embeddings ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("extra, dims", [
-    ({"model": "embedding-2"}, 1024),
-    ({"model": "embedding-3"}, 2048),
-    ({"model": "embedding-3", "dimensions": 256}, 256),
-    ({"model": "embedding-3", "dimensions": None}, 2048),
-])
+@pytest.mark.parametrize(
+    "extra, dims",
+    [
+        ({"model": "embedding-2"}, 1024),
+        ({"model": "embedding-3"}, 2048),
+        ({"model": "embedding-3", "dimensions": 256}, 256),
+        ({"model": "embedding-3", "dimensions": None}, 2048),
+    ],
+)
 def test_embedding_dimensions(api, extra, dims):
     payload = api.post("embeddings", json={"input": "hello world", **extra}).json()
     assert payload["object"] == "list" and payload["model"] == extra["model"]
@@ -652,22 +732,26 @@ def test_embedding_dimensions(api, extra, dims):
 
 def test_embeddings_list_input_is_deterministic(api):
     texts = ["first text", "第二段文字", "first text"]
-    payload = api.post("embeddings", json={"model": "embedding-3", "input": texts,
-                                           "dimensions": 512}).json()
+    payload = api.post(
+        "embeddings", json={"model": "embedding-3", "input": texts, "dimensions": 512}
+    ).json()
     vectors = [d["embedding"] for d in payload["data"]]
     assert [d["index"] for d in payload["data"]] == [0, 1, 2]
     assert vectors[0] == vectors[2] != vectors[1]
     assert payload["usage"]["prompt_tokens"] == sum(count_tokens(t) for t in texts)
 
 
-@pytest.mark.parametrize("body, code", [
-    ({"model": "embedding-3"}, "1213"),
-    ({"model": "embedding-3", "input": []}, "1214"),
-    ({"model": "embedding-3", "input": "x", "dimensions": 300}, "1214"),
-    ({"model": "embedding-2", "input": "x", "dimensions": 256}, "1214"),
-    ({"model": "embedding-3", "input": ["x"] * 65}, "1214"),
-    ({"model": "glm-4-flash", "input": "x"}, "1212"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"model": "embedding-3"}, "1213"),
+        ({"model": "embedding-3", "input": []}, "1214"),
+        ({"model": "embedding-3", "input": "x", "dimensions": 300}, "1214"),
+        ({"model": "embedding-2", "input": "x", "dimensions": 256}, "1214"),
+        ({"model": "embedding-3", "input": ["x"] * 65}, "1214"),
+        ({"model": "glm-4-flash", "input": "x"}, "1212"),
+    ],
+)
 def test_embedding_validation(api, body, code):
     assert error_of(api.post("embeddings", json=body))[1] == code
 
@@ -691,7 +775,9 @@ def test_request_log_and_reset(api, sim):
     assert HTTP.get(f"{sim.root_url}/_sim/health").json() == {"ok": True}
 
 
-def test_the_request_log_answers_since_a_point_by_request_id_and_says_when_it_dropped_some(api, sim, monkeypatch):
+def test_the_request_log_answers_since_a_point_by_request_id_and_says_when_it_dropped_some(
+    api, sim, monkeypatch
+):
     from bigmodel.simulator import state
 
     start = HTTP.get(f"{sim.root_url}/_sim/requests").json()["seq"]
@@ -700,7 +786,9 @@ def test_the_request_log_answers_since_a_point_by_request_id_and_says_when_it_dr
     since = HTTP.get(f"{sim.root_url}/_sim/requests", params={"since": start}).json()
     assert [e["body"]["request_id"] for e in since["requests"]] == ["id-0", "id-1", "id-2"]
     assert since["dropped"] == 0 and since["seq"] == start + 3
-    one = HTTP.get(f"{sim.root_url}/_sim/requests", params={"request_id": "id-1"}).json()["requests"]
+    one = HTTP.get(f"{sim.root_url}/_sim/requests", params={"request_id": "id-1"}).json()[
+        "requests"
+    ]
     assert [e["seq"] for e in one] == [start + 2]
     log = sim.app.state.sim.log
     monkeypatch.setattr(sim.app.state.sim, "log", state.deque(log, maxlen=2))

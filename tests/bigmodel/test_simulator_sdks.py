@@ -25,8 +25,12 @@ def last_request(http: httpx.Client, sim) -> dict:
 @pytest.fixture(params=["api-key", "jwt"])
 def zhipu(request, sim):
     """Both auth styles of the SDK: ``Bearer <api_key>`` (default) and ``Bearer <jwt>``."""
-    client = ZhipuAI(api_key=KEY, base_url=sim.base_url, max_retries=0,
-                     disable_token_cache=request.param == "api-key")
+    client = ZhipuAI(
+        api_key=KEY,
+        base_url=sim.base_url,
+        max_retries=0,
+        disable_token_cache=request.param == "api-key",
+    )
     yield client
     client.close()
 
@@ -59,8 +63,9 @@ def test_zhipuai_sends_nulls_and_clamps_temperature(zhipu, sim, http):
 
 
 def test_zhipuai_stream(zhipu):
-    chunks = list(zhipu.chat.completions.create(model="glm-4-flash", messages=MESSAGES,
-                                                stream=True))
+    chunks = list(
+        zhipu.chat.completions.create(model="glm-4-flash", messages=MESSAGES, stream=True)
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].usage.completion_tokens == count_tokens(text) > 0
@@ -81,8 +86,9 @@ def test_zhipuai_async_chat(zhipu):
 
 
 def test_zhipuai_images(zhipu, http):
-    result = zhipu.images.generations(model="cogview-3-plus", prompt="a lighthouse",
-                                      size="1344x768")
+    result = zhipu.images.generations(
+        model="cogview-3-plus", prompt="a lighthouse", size="1344x768"
+    )
     png = http.get(result.data[0].url)
     assert Image.open(io.BytesIO(png.content)).size == (1344, 768)
 
@@ -94,12 +100,15 @@ def test_zhipuai_embeddings(zhipu):
     assert len(zhipu.embeddings.create(model="embedding-2", input="a").data[0].embedding) == 1024
 
 
-@pytest.mark.parametrize("marker, error, status, code", [
-    ("1113", zhipuai.APIReachLimitError, 429, "1113"),
-    ("1305", zhipuai.APIReachLimitError, 429, "1305"),
-    ("1214", zhipuai.APIRequestFailedError, 400, "1214"),
-    ("500", zhipuai.APIInternalError, 500, "500"),
-])
+@pytest.mark.parametrize(
+    "marker, error, status, code",
+    [
+        ("1113", zhipuai.APIReachLimitError, 429, "1113"),
+        ("1305", zhipuai.APIReachLimitError, 429, "1305"),
+        ("1214", zhipuai.APIRequestFailedError, 400, "1214"),
+        ("500", zhipuai.APIInternalError, 500, "500"),
+    ],
+)
 def test_zhipuai_errors(zhipu, marker, error, status, code):
     messages = [{"role": "user", "content": f"hi [[fault:{marker}]]"}]
     with pytest.raises(error) as caught:
@@ -149,8 +158,7 @@ def test_openai_chat(oai, sim, http):
 
 
 def test_openai_stream(oai):
-    chunks = list(oai.chat.completions.create(model="glm-4-flash", messages=MESSAGES,
-                                              stream=True))
+    chunks = list(oai.chat.completions.create(model="glm-4-flash", messages=MESSAGES, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].usage.completion_tokens == count_tokens(text) > 0
@@ -168,11 +176,14 @@ def test_openai_embeddings(oai):
     assert result.usage.prompt_tokens == 1
 
 
-@pytest.mark.parametrize("marker, error, code", [
-    ("1113", openai.RateLimitError, "1113"),
-    ("1214", openai.BadRequestError, "1214"),
-    ("1301", openai.BadRequestError, "1301"),
-])
+@pytest.mark.parametrize(
+    "marker, error, code",
+    [
+        ("1113", openai.RateLimitError, "1113"),
+        ("1214", openai.BadRequestError, "1214"),
+        ("1301", openai.BadRequestError, "1301"),
+    ],
+)
 def test_openai_errors(oai, marker, error, code):
     messages = [{"role": "user", "content": f"hi [[fault:{marker}]]"}]
     with pytest.raises(error) as caught:

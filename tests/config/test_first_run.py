@@ -1,5 +1,5 @@
-"""The README's commands from a plain shell: the environment wins over .env, which fills in only what
-is unset; the first run takes its key and login from the environment; a taken port is named."""
+"""The README's commands from a plain shell: the environment wins over .env, which fills in only
+what is unset; the first run takes its key and login from the environment; a taken port is named."""
 
 import os
 import re
@@ -51,7 +51,8 @@ def manage(*args, env) -> subprocess.CompletedProcess:
 
 
 def show_setting(names: str, env) -> str:
-    code = f"from django.conf import settings; print(*(getattr(settings, n) for n in {names.split()!r}))"
+    wanted = names.split()
+    code = f"from django.conf import settings; print(*(getattr(settings, n) for n in {wanted!r}))"
     result = manage("shell", "--no-imports", "-c", code, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -69,7 +70,10 @@ def test_the_environment_wins_over_the_env_file_which_fills_in_the_rest(tmp_path
 
 
 def test_money_is_the_site_staffs_unless_configured_otherwise():
-    defaults = "PERSONAL_TEAM_BILLING PERSONAL_TEAMS TEAM_OWNERS_MAY_TOP_UP DEFAULT_TEAM_BILLING WEBHOOK_ALLOW_PRIVATE"
+    defaults = (
+        "PERSONAL_TEAM_BILLING PERSONAL_TEAMS TEAM_OWNERS_MAY_TOP_UP DEFAULT_TEAM_BILLING "
+        "WEBHOOK_ALLOW_PRIVATE"
+    )
     assert (
         show_setting(defaults, plain_shell(SECRET_KEY="s", ENV_FILE=""))
         == "prepaid True False postpaid False"

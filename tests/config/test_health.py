@@ -25,8 +25,14 @@ def test_healthy_with_a_live_worker(client, celery_worker):
         response = healthz(client)
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert body == {"upstream_mode": "simulator", "database": "ok", "redis": "ok", "worker": "ok",
-                    "upstream": "ok", "status": "ok"}
+    assert body == {
+        "upstream_mode": "simulator",
+        "database": "ok",
+        "redis": "ok",
+        "worker": "ok",
+        "upstream": "ok",
+        "status": "ok",
+    }
 
 
 @pytest.mark.django_db
@@ -67,7 +73,9 @@ def test_healthz_needs_no_login_and_leaks_no_key(client, settings):
 @pytest.mark.django_db
 def test_anyone_learns_only_up_or_down(client, django_user_model):
     anonymous = healthz(client, token=None)
-    assert anonymous.status_code == 503 and anonymous.json() == {"status": "degraded"}  # no worker here
+    assert anonymous.status_code == 503 and anonymous.json() == {
+        "status": "degraded"
+    }  # no worker here
     assert healthz(client, token="wrong").json() == {"status": "degraded"}
     assert "redis" in healthz(client).json()
     staff = django_user_model.objects.create_user("root", is_staff=True)

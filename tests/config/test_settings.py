@@ -1,4 +1,5 @@
-"""Settings come from the environment, strictly: a bad value stops the app at start with a clear message."""
+"""Settings come from the environment, strictly: a bad value stops the app at start with a clear
+message."""
 
 import os
 import subprocess
@@ -8,9 +9,19 @@ from tests.support import ROOT
 
 
 def start_up(**env) -> subprocess.CompletedProcess:
-    base = {key: value for key, value in os.environ.items() if key not in ("ZHIPUAI_API_KEY", "DEBUG", "SECRET_KEY")}
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True,
-                          env={**base, **env}, timeout=60)
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("ZHIPUAI_API_KEY", "DEBUG", "SECRET_KEY")
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        timeout=60,
+    )
 
 
 def test_a_key_without_id_and_secret_is_a_start_up_error_that_does_not_echo_it():

@@ -29,5 +29,7 @@ def test_the_dashboard_shows_balance_spend_and_charts(page, live_server_url, cel
     expect(page.locator("#balance")).to_contain_text("Cash")
     expect(page.locator("svg.chart rect").first).to_be_attached()
     record = UsageRecord.objects.get()
-    expect(page.locator("#totals [data-total]")).to_have_attribute("data-total", str(record.cost_nano))
+    expect(page.locator("#totals [data-total]")).to_have_attribute(
+        "data-total", str(record.cost_nano)
+    )
     expect(page.locator("#team-picker")).to_have_value(str(record.team_id))

@@ -1,6 +1,7 @@
-"""The pages people live in, in Chromium at a phone's width, a laptop's and a desktop's: nothing wider
-than the screen, the composer in view beside a long conversation, replies rendered as they stream,
-changes confirmed where they were made. (Every test here also fails on any console error.)"""
+"""The pages people live in, in Chromium at a phone's width, a laptop's and a desktop's: nothing
+wider than the screen, the composer in view beside a long conversation, replies rendered as they
+stream, changes confirmed where they were made. (Every test here also fails on any console
+error.)"""
 
 from datetime import timedelta
 
@@ -21,27 +22,49 @@ SIZES = [(375, 740), (1366, 900), (1920, 1080)]
 
 @pytest.fixture
 def lead(transactional_db, live_server_url):
-    """A site admin who owns a team with a month of usage, members, alerts and a long conversation."""
+    """A site admin who owns a team with a month of usage, members, alerts and a long
+    conversation."""
     User = get_user_model()
     lead = User.objects.create_user("lead", password="lead-password-1", is_staff=True)
     member = User.objects.create_user("member-with-a-long-name")
-    team = Team.objects.create(name="Research and development", billing="prepaid", cash_nano=50 * 10**9)
+    team = Team.objects.create(
+        name="Research and development", billing="prepaid", cash_nano=50 * 10**9
+    )
     Membership.objects.create(team=team, user=lead, role="owner")
     Membership.objects.create(team=team, user=member, role="member", monthly_cap_nano=5 * 10**9)
     now = timezone.now()
-    models = ["glm-4-plus", "glm-4-air", "glm-4v-plus", "cogview-3-plus", "glm-3-turbo", "glm-4v", "charglm-3"]
+    models = [
+        "glm-4-plus",
+        "glm-4-air",
+        "glm-4v-plus",
+        "cogview-3-plus",
+        "glm-3-turbo",
+        "glm-4v",
+        "charglm-3",
+    ]
     for n in range(60):
         model = models[n % len(models)]
         images = 1 if model.startswith("cogview") else 0
-        UsageRecord.objects.create(request_id=f"page-{n}", user=(lead, member)[n % 2], team=team, model=model,
-                                   prompt_tokens=0 if images else 100 + 37 * n, completion_tokens=0 if images else 90,
-                                   images=images, size="1024x1024" if images else "",
-                                   created_at=now - timedelta(days=n % 28, hours=n % 5))
+        UsageRecord.objects.create(
+            request_id=f"page-{n}",
+            user=(lead, member)[n % 2],
+            team=team,
+            model=model,
+            prompt_tokens=0 if images else 100 + 37 * n,
+            completion_tokens=0 if images else 90,
+            images=images,
+            size="1024x1024" if images else "",
+            created_at=now - timedelta(days=n % 28, hours=n % 5),
+        )
     while settlement.usage_settle_pending():
         pass
     AlertRule.objects.create(team=team, threshold_nano=10 * 10**9)
-    AlertChannel.objects.create(team=team, kind="feishu", label="ops on call",
-                                target="https://open.feishu.cn/open-apis/bot/v2/hook/0123456789abcdef")
+    AlertChannel.objects.create(
+        team=team,
+        kind="feishu",
+        label="ops on call",
+        target="https://open.feishu.cn/open-apis/bot/v2/hook/0123456789abcdef",
+    )
     return lead, team
 
 
@@ -66,9 +89,20 @@ def test_no_page_is_wider_than_the_screen(context, live_server_url, lead, consol
     open_as(page, live_server_url, user, team)
     conversation = long_conversation(page, turns=1)
     month = timezone.localdate().strftime("%Y-%m")
-    paths = ["/playground/", conversation, "/playground/images/", "/accounts/", "/accounts/bills/",
-             f"/accounts/bills/{month}/", "/accounts/pricing/", "/accounts/topups/", "/accounts/team/",
-             "/accounts/alerts/", "/accounts/site/", "/nowhere/"]
+    paths = [
+        "/playground/",
+        conversation,
+        "/playground/images/",
+        "/accounts/",
+        "/accounts/bills/",
+        f"/accounts/bills/{month}/",
+        "/accounts/pricing/",
+        "/accounts/topups/",
+        "/accounts/team/",
+        "/accounts/alerts/",
+        "/accounts/site/",
+        "/nowhere/",
+    ]
     wide = []
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
@@ -79,7 +113,9 @@ def test_no_page_is_wider_than_the_screen(context, live_server_url, lead, consol
                 wide.append((width, path, scroll_width))
     assert wide == []
     # The one error expected: the browser reports the not-found page's own 404.
-    console_errors[:] = [error for error in console_errors if "/nowhere/: Failed to load resource" not in error]
+    console_errors[:] = [
+        error for error in console_errors if "/nowhere/: Failed to load resource" not in error
+    ]
 
 
 def test_the_login_page_keeps_its_width_when_it_says_no(context, live_server_url, transactional_db):
@@ -96,16 +132,22 @@ def test_the_login_page_keeps_its_width_when_it_says_no(context, live_server_url
 
 
 @pytest.mark.parametrize(("width", "height"), [(375, 740), (1366, 900)])
-def test_a_long_conversation_keeps_the_composer_and_its_end_in_view(page, live_server_url, width, height):
+def test_a_long_conversation_keeps_the_composer_and_its_end_in_view(
+    page, live_server_url, width, height
+):
     page.set_viewport_size({"width": width, "height": height})
     conversation = long_conversation(page)
     page.goto(conversation)  # a reload lands at the end
     viewport_height = page.evaluate("window.innerHeight")
-    assert page.evaluate("document.documentElement.scrollHeight") <= viewport_height  # the page does not grow
+    assert (
+        page.evaluate("document.documentElement.scrollHeight") <= viewport_height
+    )  # the page does not grow
     send_button = page.locator("#send").bounding_box()
     assert 0 <= send_button["y"] and send_button["y"] + send_button["height"] <= viewport_height
     transcript = page.locator("#transcript")
-    expect(transcript).to_have_js_property("scrollTop", transcript.evaluate("t => t.scrollHeight - t.clientHeight"))
+    expect(transcript).to_have_js_property(
+        "scrollTop", transcript.evaluate("t => t.scrollHeight - t.clientHeight")
+    )
     last = last_reply(page).bounding_box()
     box = transcript.bounding_box()
     assert last["y"] + last["height"] <= box["y"] + box["height"] + 1
@@ -158,9 +200,12 @@ def test_a_cap_saved_on_the_team_page_says_so_in_its_row(context, live_server_ur
     row.locator("input[name=cap]").fill("lots")
     row.locator("button", has_text="Save").click()
     expect(page.locator(f"#member-{member.id} .field-error")).to_contain_text(
-        "member-with-a-long-name's monthly cap:")
+        "member-with-a-long-name's monthly cap:"
+    )
     page.locator(f"#member-{member.id} input[name=cap]").fill("7.5")
     page.locator(f"#member-{member.id} button", has_text="Save").click()
-    expect(page.locator(f"#member-{member.id} .saved")).to_have_text("Saved: member, cap ¥7.5000 a month")
+    expect(page.locator(f"#member-{member.id} .saved")).to_have_text(
+        "Saved: member, cap ¥7.5000 a month"
+    )
     member.refresh_from_db()
     assert member.monthly_cap_nano == 7_500_000_000

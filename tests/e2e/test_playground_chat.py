@@ -13,7 +13,9 @@ pytestmark = pytest.mark.e2e
 
 
 def chat_requests(upstream, request_id=None) -> list[dict]:
-    entries = httpx.get(f"{upstream.url}/_sim/requests", params={"path": "/chat/completions"}).json()["requests"]
+    entries = httpx.get(
+        f"{upstream.url}/_sim/requests", params={"path": "/chat/completions"}
+    ).json()["requests"]
     bodies = [entry["body"] for entry in entries]
     if request_id is not None:
         bodies = [body for body in bodies if body.get("request_id") == request_id]
@@ -75,8 +77,10 @@ def test_streamed_multi_turn_conversation_with_parameters(page, live_server_url,
     assert body["temperature"] == 0.5 and body["top_p"] == 0.8
     assert body["max_tokens"] == 300 and body["seed"] == 42 and body["stop"] == ["zebra"]
     assert body["stream"] is True
-    assert body["messages"] == [{"role": "system", "content": "You are terse."},
-                                {"role": "user", "content": "Tell me about rivers [[fault:latency=25]]"}]
+    assert body["messages"] == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Tell me about rivers [[fault:latency=25]]"},
+    ]
 
     # The second turn carries the whole history, system first.
     send(page, "And lakes?")
@@ -90,7 +94,9 @@ def test_streamed_multi_turn_conversation_with_parameters(page, live_server_url,
     # A reload returns to the same conversation, with everything in it.
     page.reload()
     expect(page.locator("#transcript .message")).to_have_count(4)
-    expect(page.locator("#sidebar .conversations li.current")).to_contain_text("Tell me about rivers")
+    expect(page.locator("#sidebar .conversations li.current")).to_contain_text(
+        "Tell me about rivers"
+    )
     expect(page.locator("#id_model")).to_have_value("glm-4-flash")
     expect(page.locator("#id_seed")).to_have_value("42")
 
@@ -119,7 +125,9 @@ def test_closing_the_tab_does_not_stop_the_reply(context, page, live_server_url,
     url = page.url
     page.close()
 
-    reply = wait_for(lambda: Message.objects.filter(role="assistant", status="done").first(), timeout=30)
+    reply = wait_for(
+        lambda: Message.objects.filter(role="assistant", status="done").first(), timeout=30
+    )
     assert reply.usage_exact and reply.completion_tokens > 0
     assert len(chat_requests(upstream, reply.request_id)) == 1
     # Opening it again shows the finished reply.
@@ -128,8 +136,9 @@ def test_closing_the_tab_does_not_stop_the_reply(context, page, live_server_url,
     expect(again.locator("#transcript .message.assistant.done .body")).to_have_count(1)
 
 
-def test_reopening_a_running_reply_resumes_it_without_a_second_upstream_call(context, page, live_server_url,
-                                                                              upstream):
+def test_reopening_a_running_reply_resumes_it_without_a_second_upstream_call(
+    context, page, live_server_url, upstream
+):
     send(page, "Describe mountains [[fault:latency=40]]")
     expect(page.locator("#transcript .message.assistant.live .body")).not_to_be_empty()
     page.wait_for_url(re.compile(r"/playground/c/"))
@@ -170,7 +179,9 @@ def test_a_bad_parameter_is_refused_before_any_upstream_call(page, live_server_u
     # Past the browser (a hand-made request), the server refuses it in plain words.
     page.eval_on_selector("#id_temperature", "el => { el.removeAttribute('max'); }")
     page.click("#send")
-    expect(page.locator("#form-errors .error")).to_contain_text("temperature must be between 0 and 1")
+    expect(page.locator("#form-errors .error")).to_contain_text(
+        "temperature must be between 0 and 1"
+    )
     expect(page.locator("#id_message")).to_have_value("Keep this text")
     assert chat_requests(upstream) == []
     assert not Conversation.objects.exists()
@@ -193,8 +204,13 @@ def test_regenerate_and_edit_the_last_message(page, live_server_url, upstream):
     page.click("#transcript .editor button.primary")
     expect(page.locator("#transcript .message.user .body")).to_have_text("Name a fruit")
     expect(page.locator("#transcript .message.assistant.done")).to_have_count(1)
-    edited = wait_for(lambda: Message.objects.filter(role="assistant", status="done").exclude(
-        id=regenerated.id).first())
+    edited = wait_for(
+        lambda: (
+            Message.objects.filter(role="assistant", status="done")
+            .exclude(id=regenerated.id)
+            .first()
+        )
+    )
     body = chat_requests(upstream, edited.request_id)[0]
     assert body["messages"][-1] == {"role": "user", "content": "Name a fruit"}
     assert Message.objects.filter(role="user").count() == 1

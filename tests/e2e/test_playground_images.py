@@ -28,7 +28,9 @@ def test_ask_about_an_attached_image_then_follow_up(page, upstream, tmp_path):
     expect(page.locator("#previews img")).to_have_count(1)
     send(page, "What is in this photo? [[fault:latency=20]]")
 
-    expect(page.locator("#transcript .message.assistant.live .body")).not_to_be_empty()  # it streams
+    expect(
+        page.locator("#transcript .message.assistant.live .body")
+    ).not_to_be_empty()  # it streams
     expect(last_reply(page)).to_have_attribute("data-status", "done")
     expect(page.locator("#previews img")).to_have_count(0)  # sent: the composer is empty again
     thumb = page.locator("#transcript .message.user .thumbs a")
@@ -52,23 +54,31 @@ def test_ask_about_an_attached_image_then_follow_up(page, upstream, tmp_path):
     assert opened.value.evaluate("document.images[0].naturalWidth") == 300
 
 
-@pytest.mark.parametrize("name, data, words", [
-    ("big.jpg", pictures.oversized_jpeg(), "images may be at most 5 MB"),
-    ("broken.png", pictures.truncated_png(), "the file may be damaged"),
-    ("anim.gif", pictures.gif(), "is a GIF file"),
-    ("huge.png", pictures.huge_png(7000), "the limit is 6000×6000"),
-])
-def test_a_bad_image_is_refused_and_the_typed_message_stays(page, upstream, tmp_path, name, data, words):
+@pytest.mark.parametrize(
+    "name, data, words",
+    [
+        ("big.jpg", pictures.oversized_jpeg(), "images may be at most 5 MB"),
+        ("broken.png", pictures.truncated_png(), "the file may be damaged"),
+        ("anim.gif", pictures.gif(), "is a GIF file"),
+        ("huge.png", pictures.huge_png(7000), "the limit is 6000×6000"),
+    ],
+)
+def test_a_bad_image_is_refused_and_the_typed_message_stays(
+    page, upstream, tmp_path, name, data, words
+):
     before = len(chat_requests(upstream))
     page.select_option("#id_model", "glm-4v-plus")
     page.fill("#id_message", "Please describe it")
     # The page's own picker only takes image types; the checks must hold for whatever arrives.
-    page.evaluate("""([name, b64]) => {
+    page.evaluate(
+        """([name, b64]) => {
         const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
         const files = new DataTransfer();
         files.items.add(new File([bytes], name, {type: "image/png"}));
         document.getElementById("id_image").files = files.files;
-    }""", [name, base64.b64encode(data).decode()])
+    }""",
+        [name, base64.b64encode(data).decode()],
+    )
     page.click("#send")
     expect(page.locator("#form-errors")).to_contain_text(words)
     expect(page.locator("#id_message")).to_have_value("Please describe it")
@@ -83,7 +93,9 @@ def test_switching_to_a_text_model_asks_before_dropping_the_image(page, tmp_path
 
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.select_option("#id_model", "glm-4-flash")
-    expect(page.locator("#id_model")).to_have_value("glm-4v-plus")  # cancelled: model and image kept
+    expect(page.locator("#id_model")).to_have_value(
+        "glm-4v-plus"
+    )  # cancelled: model and image kept
     expect(page.locator("#previews img")).to_have_count(1)
 
     messages = []
@@ -94,7 +106,9 @@ def test_switching_to_a_text_model_asks_before_dropping_the_image(page, tmp_path
     assert "does not read images" in messages[0]
 
 
-def test_generate_an_image_that_outlives_the_upstream_link(page, live_server_url, upstream, celery_worker):
+def test_generate_an_image_that_outlives_the_upstream_link(
+    page, live_server_url, upstream, celery_worker
+):
     page.goto(f"{live_server_url}/playground/images/")
     page.select_option("#id_image_model", "cogview-3-plus")
     page.select_option("#id_size", "1344x768")
@@ -102,8 +116,12 @@ def test_generate_an_image_that_outlives_the_upstream_link(page, live_server_url
     page.click("#generate")
 
     card = page.locator("#gallery .image-card").first
-    expect(card).to_have_attribute("data-status", "done", timeout=30000)  # no reload: the card updates
-    expect(page.locator("#id_prompt")).to_have_value("A quiet harbour at dawn")  # kept, to try variations
+    expect(card).to_have_attribute(
+        "data-status", "done", timeout=30000
+    )  # no reload: the card updates
+    expect(page.locator("#id_prompt")).to_have_value(
+        "A quiet harbour at dawn"
+    )  # kept, to try variations
     generation = ImageGeneration.objects.get()
     assert (generation.size, generation.width, generation.height) == ("1344x768", 1344, 768)
     src = card.locator("img").get_attribute("src")

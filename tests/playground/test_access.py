@@ -11,10 +11,18 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def alice_conversation(django_user_model):
     alice = django_user_model.objects.create_user("alice", password="alice-password-1")
-    conversation = Conversation.objects.create(user=alice, model="glm-4-flash", title="Alice's secrets")
+    conversation = Conversation.objects.create(
+        user=alice, model="glm-4-flash", title="Alice's secrets"
+    )
     Message.objects.create(conversation=conversation, role="user", content="my secret plan")
-    reply = Message.objects.create(conversation=conversation, role="assistant", status="done",
-                                   content="noted", model="glm-4-flash", request_id="r1")
+    reply = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        status="done",
+        content="noted",
+        model="glm-4-flash",
+        request_id="r1",
+    )
     return conversation, reply
 
 
@@ -61,11 +69,15 @@ def test_an_expired_session_on_an_htmx_request_sends_the_whole_page_to_login(cli
 def test_rename_and_delete_ones_own_conversation(alice_conversation, client):
     conversation, _ = alice_conversation
     client.force_login(conversation.user)
-    response = client.post(f"/playground/c/{conversation.public_id}/rename/", {"title": "  Plans  for   May "})
+    response = client.post(
+        f"/playground/c/{conversation.public_id}/rename/", {"title": "  Plans  for   May "}
+    )
     assert response.status_code == 200 and b"Plans for May" in response.content
     conversation.refresh_from_db()
     assert conversation.title == "Plans for May"
-    response = client.post(f"/playground/c/{conversation.public_id}/delete/", headers={"HX-Request": "true"})
+    response = client.post(
+        f"/playground/c/{conversation.public_id}/delete/", headers={"HX-Request": "true"}
+    )
     assert response["HX-Redirect"] == "/playground/"
     assert not Conversation.objects.filter(id=conversation.id).exists()
     assert not Message.objects.exists()
@@ -83,7 +95,9 @@ def test_the_upstream_key_never_reaches_a_page(client, django_user_model, settin
     assert b"BigModel API" in page and b"Offline simulator" not in page
 
 
-def test_the_sidebar_says_which_team_paid_for_each_conversation(client, django_user_model, catalogue):
+def test_the_sidebar_says_which_team_paid_for_each_conversation(
+    client, django_user_model, catalogue
+):
     from accounts.models import Team
     from playground.models import Conversation, Message
 
@@ -91,10 +105,20 @@ def test_the_sidebar_says_which_team_paid_for_each_conversation(client, django_u
     lab = Team.objects.create(name="Lab", billing="postpaid")
     for title, team in (("Mine", alice.personal_team), ("For the lab", lab)):
         conversation = Conversation.objects.create(user=alice, title=title, model="glm-4")
-        Message.objects.create(conversation=conversation, role="assistant", status="done", team=team,
-                               request_id=f"r-{title}")
+        Message.objects.create(
+            conversation=conversation,
+            role="assistant",
+            status="done",
+            team=team,
+            request_id=f"r-{title}",
+        )
     client.force_login(alice)
-    sidebar = client.get("/playground/").content.decode().split('class="conversations"')[1].split("</ul>")[0]
+    sidebar = (
+        client.get("/playground/")
+        .content.decode()
+        .split('class="conversations"')[1]
+        .split("</ul>")[0]
+    )
     assert f'data-team="{lab.id}"' in sidebar and '<span class="billed">Lab</span>' in sidebar
     assert '<span class="billed">Personal</span>' in sidebar
 

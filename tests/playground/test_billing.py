@@ -1,5 +1,6 @@
-"""Every reply that reached the upstream is billed exactly once, however it ends and whatever becomes
-of its rows; the team picked in the header pays; a Stop reaches a reply in another web process."""
+"""Every reply that reached the upstream is billed exactly once, however it ends and whatever
+becomes of its rows; the team picked in the header pays; a Stop reaches a reply in another web
+process."""
 
 import pytest
 from django.contrib.auth import get_user_model

@@ -19,11 +19,15 @@ from tests.support import http_client_for, owner_of
 
 
 def image_requests(upstream) -> list[dict]:
-    return httpx.get(f"{upstream.url}/_sim/requests", params={"path": "/images/generations"}).json()["requests"]
+    return httpx.get(
+        f"{upstream.url}/_sim/requests", params={"path": "/images/generations"}
+    ).json()["requests"]
 
 
 def generate(client, prompt, **fields):
-    return client.post("/playground/images/", data={"model": "cogview-3-plus", "prompt": prompt, **fields})
+    return client.post(
+        "/playground/images/", data={"model": "cogview-3-plus", "prompt": prompt, **fields}
+    )
 
 
 def wait_until_final(client, generation: ImageGeneration, timeout: float = 30) -> ImageGeneration:
@@ -31,16 +35,16 @@ def wait_until_final(client, generation: ImageGeneration, timeout: float = 30) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         card = client.get(f"/playground/images/{generation.public_id}/").text
-        if "hx-trigger=\"every 1s\"" not in card:
+        if 'hx-trigger="every 1s"' not in card:
             generation.refresh_from_db()
             return generation
         time.sleep(0.2)
     raise AssertionError(f"generation still {ImageGeneration.objects.get(id=generation.id).status}")
 
 
-def test_a_generation_at_a_chosen_size_is_stored_and_outlives_the_upstream_link(alice_http, celery_worker,
-                                                                              upstream, make_user,
-                                                                              live_server_url):
+def test_a_generation_at_a_chosen_size_is_stored_and_outlives_the_upstream_link(
+    alice_http, celery_worker, upstream, make_user, live_server_url
+):
     response = generate(alice_http, "A lighthouse at dusk", size="768x1344")
     assert response.status_code == 200 and response.headers["HX-Retarget"] == "#gallery"
     generation = wait_until_final(alice_http, ImageGeneration.objects.get())
@@ -48,21 +52,35 @@ def test_a_generation_at_a_chosen_size_is_stored_and_outlives_the_upstream_link(
     assert (generation.width, generation.height) == (768, 1344)
 
     sent = image_requests(upstream)[-1]["body"]
-    assert sent == {"model": "cogview-3-plus", "prompt": "A lighthouse at dusk", "size": "768x1344",
-                    "request_id": generation.request_id}
+    assert sent == {
+        "model": "cogview-3-plus",
+        "prompt": "A lighthouse at dusk",
+        "size": "768x1344",
+        "request_id": generation.request_id,
+    }
     served = alice_http.get(f"/playground/images/{generation.public_id}/file/")
     assert served.status_code == 200 and served.content == open(generation.file.path, "rb").read()
     assert Image.open(io.BytesIO(served.content)).size == (768, 1344)
 
     httpx.post(f"{upstream.url}/_sim/expire-files")
     assert httpx.get(generation.upstream_url).status_code == 404
-    assert alice_http.get(f"/playground/images/{generation.public_id}/file/").content == served.content
+    assert (
+        alice_http.get(f"/playground/images/{generation.public_id}/file/").content == served.content
+    )
     gallery = alice_http.get("/playground/images/").text
-    assert f"/playground/images/{generation.public_id}/file/" in gallery and generation.upstream_url not in gallery
+    assert (
+        f"/playground/images/{generation.public_id}/file/" in gallery
+        and generation.upstream_url not in gallery
+    )
 
     record = UsageRecord.objects.get()
     assert (record.request_id, record.model, record.images, record.prompt_tokens, record.exact) == (
-        generation.request_id, "cogview-3-plus", 1, 0, True)
+        generation.request_id,
+        "cogview-3-plus",
+        1,
+        0,
+        True,
+    )
     assert record.held_nano == 60_000_000 and not Hold.objects.exists()  # ¥0.06 held, then replaced
 
     bob = http_client_for(make_user("bob"), live_server_url)
@@ -79,7 +97,12 @@ def test_generate_again_and_delete_keep_the_bill(alice_http, celery_worker):
     again = alice_http.post(f"/playground/images/{first.public_id}/again/")
     assert again.headers["HX-Reswap"] == "afterbegin"
     second = wait_until_final(alice_http, ImageGeneration.objects.exclude(id=first.id).get())
-    assert (second.model, second.prompt, second.size, second.status) == (first.model, first.prompt, first.size, "done")
+    assert (second.model, second.prompt, second.size, second.status) == (
+        first.model,
+        first.prompt,
+        first.size,
+        "done",
+    )
 
     path = first.file.path
     assert alice_http.post(f"/playground/images/{first.public_id}/delete/").status_code == 200
@@ -94,15 +117,20 @@ def test_an_unsafe_prompt_fails_in_plain_words_and_is_not_billed(alice_http, cel
     assert generation.status == "failed" and generation.error_code == "1301"
     card = alice_http.get(f"/playground/images/{generation.public_id}/").text
     assert "(1301)" in card and generation.error_message.split(" (")[0] in card
-    assert not UsageRecord.objects.exists() and not Hold.objects.exists()  # nothing billed, nothing held
+    assert (
+        not UsageRecord.objects.exists() and not Hold.objects.exists()
+    )  # nothing billed, nothing held
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"prompt": "x" * 834}, "The prompt is 834 characters; CogView-3-Plus takes at most 833."),
-    ({"prompt": "A boat", "size": "100x100"}, "CogView-3-Plus makes these sizes: 1024x1024"),
-    ({"prompt": "A boat", "model": "glm-4"}, "“glm-4” is not an image model"),
-    ({"prompt": ""}, "Describe the image to generate."),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"prompt": "x" * 834}, "The prompt is 834 characters; CogView-3-Plus takes at most 833."),
+        ({"prompt": "A boat", "size": "100x100"}, "CogView-3-Plus makes these sizes: 1024x1024"),
+        ({"prompt": "A boat", "model": "glm-4"}, "“glm-4” is not an image model"),
+        ({"prompt": ""}, "Describe the image to generate."),
+    ],
+)
 def test_bad_requests_are_refused_before_anything_is_queued(alice_http, upstream, fields, words):
     before = len(image_requests(upstream))
     response = generate(alice_http, **{"prompt": "", **fields})
@@ -118,18 +146,26 @@ def test_a_model_without_sizes_is_sent_none(alice_http, celery_worker, upstream)
     assert "size" not in image_requests(upstream)[-1]["body"]
 
 
-def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_billed(transactional_db, upstream,
-                                                                                  make_user):
+def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_billed(
+    transactional_db, upstream, make_user
+):
     user = make_user("carol")
     from accounts.models import ModelEntry
     from accounts.services.catalogue import catalogue_load
 
     catalogue_load()
     spec = ModelEntry.objects.get(name="cogview-3-plus").as_spec()
-    generation = services.image_generation_start(user=user, membership=owner_of(user.personal_team), spec=spec,
-                                                 prompt="A bridge", size="1024x1024")
+    generation = services.image_generation_start(
+        user=user,
+        membership=owner_of(user.personal_team),
+        spec=spec,
+        prompt="A bridge",
+        size="1024x1024",
+    )
     assert services.image_generation_run(generation_id=generation.id, client=upstream_client())
-    assert not services.image_generation_run(generation_id=generation.id, client=upstream_client())  # claimed once
+    assert not services.image_generation_run(
+        generation_id=generation.id, client=upstream_client()
+    )  # claimed once
     httpx.post(f"{upstream.url}/_sim/expire-files")
 
     tasks.image_store.apply(args=[generation.id])  # eager: each retry runs at once
@@ -138,16 +174,39 @@ def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_bill
     assert generation.store_attempts == tasks.STORE_RETRIES + 1
     assert "HTTP 404" in generation.error_message and "billed" in generation.error_message
     assert UsageRecord.objects.get().request_id == generation.request_id
-    assert len([r for r in image_requests(upstream) if r["body"]["request_id"] == generation.request_id]) == 1
+    assert (
+        len(
+            [
+                r
+                for r in image_requests(upstream)
+                if r["body"]["request_id"] == generation.request_id
+            ]
+        )
+        == 1
+    )
 
 
 def test_the_sweeper_fails_calls_whose_worker_died(transactional_db, make_user):
     user = make_user("dave")
-    stuck = ImageGeneration.objects.create(user=user, team=user.personal_team, model="cogview-3", prompt="p",
-                                           request_id="stuck", status=ImageGeneration.Status.RUNNING)
-    ImageGeneration.objects.filter(id=stuck.id).update(created_at=timezone.now() - timedelta(minutes=11))
-    recent = ImageGeneration.objects.create(user=user, team=user.personal_team, model="cogview-3", prompt="p",
-                                            request_id="recent", status=ImageGeneration.Status.RUNNING)
+    stuck = ImageGeneration.objects.create(
+        user=user,
+        team=user.personal_team,
+        model="cogview-3",
+        prompt="p",
+        request_id="stuck",
+        status=ImageGeneration.Status.RUNNING,
+    )
+    ImageGeneration.objects.filter(id=stuck.id).update(
+        created_at=timezone.now() - timedelta(minutes=11)
+    )
+    recent = ImageGeneration.objects.create(
+        user=user,
+        team=user.personal_team,
+        model="cogview-3",
+        prompt="p",
+        request_id="recent",
+        status=ImageGeneration.Status.RUNNING,
+    )
     assert tasks.image_generation_sweep() == 1
     stuck.refresh_from_db()
     recent.refresh_from_db()
@@ -158,8 +217,14 @@ def test_generate_again_with_a_model_no_longer_offered_says_so(alice_http):
     from accounts.models import ModelEntry
 
     user = get_user_model().objects.get(username="alice")
-    old = ImageGeneration.objects.create(user=user, team=user.personal_team, model="cogview-3", prompt="p",
-                                         request_id="old", status=ImageGeneration.Status.DONE)
+    old = ImageGeneration.objects.create(
+        user=user,
+        team=user.personal_team,
+        model="cogview-3",
+        prompt="p",
+        request_id="old",
+        status=ImageGeneration.Status.DONE,
+    )
     ModelEntry.objects.filter(name="cogview-3").update(enabled=False)
     response = alice_http.post(f"/playground/images/{old.public_id}/again/")
     assert response.status_code == 200 and response.headers["HX-Retarget"] == "#image-errors"

@@ -46,23 +46,27 @@ def test_stream_relays_deltas_then_the_rendered_message(alice_http):
     assert events[-1]["event"] == "done"
     reply.refresh_from_db()
     assert reply.status == "done"
-    assert "".join(e["data"] for e in deltas).replace("\n", "") .strip()
+    assert "".join(e["data"] for e in deltas).replace("\n", "").strip()
     assert f"{reply.completion_tokens} out" in events[-1]["data"]
 
 
 def chat_requests_for(upstream, request_id):
-    entries = httpx.get(f"{upstream.url}/_sim/requests", params={"path": "/chat/completions"}).json()["requests"]
+    entries = httpx.get(
+        f"{upstream.url}/_sim/requests", params={"path": "/chat/completions"}
+    ).json()["requests"]
     return [e for e in entries if (e["body"] or {}).get("request_id") == request_id]
 
 
-def test_a_reconnect_with_last_event_id_resumes_without_repeating_or_calling_upstream_again(alice_http,
-                                                                                           upstream):
+def test_a_reconnect_with_last_event_id_resumes_without_repeating_or_calling_upstream_again(
+    alice_http, upstream
+):
     reply = start_turn(alice_http, "Tell me a story [[fault:latency=20]]")
     with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
         first = read_events(response, stop_after=4)  # reset + 3 deltas, then the connection drops
     last_id = first[-1]["id"]
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/",
-                           headers={"Last-Event-ID": last_id}) as response:
+    with alice_http.stream(
+        "GET", f"/playground/m/{reply.id}/stream/", headers={"Last-Event-ID": last_id}
+    ) as response:
         rest = read_events(response)
     assert rest[0]["event"] == "delta"  # no reset: the browser keeps what it has
     ids = [e["id"] for e in first[1:] + rest[:-1]]
@@ -71,7 +75,8 @@ def test_a_reconnect_with_last_event_id_resumes_without_repeating_or_calling_ups
     reply.refresh_from_db()
     assert reply.status == "done"
     assert text.replace("\n", "") == reply.content.replace("\n", "").replace("&", "&amp;").replace(
-        "<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace("'", "&#x27;")
+        "<", "&lt;"
+    ).replace(">", "&gt;").replace('"', "&quot;").replace("'", "&#x27;")
     assert len(chat_requests_for(upstream, reply.request_id)) == 1
 
 
@@ -106,12 +111,15 @@ def wait_until_final(reply, timeout=15):
     raise AssertionError(f"reply still {reply.status}")
 
 
-@pytest.mark.parametrize(("marker", "code", "words"), [
-    ("[[fault:1261]]", "1261", "too long"),
-    ("[[fault:1301]]", "1301", "unsafe"),
-    ("[[fault:429]]", "1302", "too many"),
-    ("[[fault:500]]", "500", "BigModel"),
-])
+@pytest.mark.parametrize(
+    ("marker", "code", "words"),
+    [
+        ("[[fault:1261]]", "1261", "too long"),
+        ("[[fault:1301]]", "1301", "unsafe"),
+        ("[[fault:429]]", "1302", "too many"),
+        ("[[fault:500]]", "500", "BigModel"),
+    ],
+)
 def test_upstream_errors_are_saved_in_plain_words_with_the_code(alice_http, marker, code, words):
     reply = wait_until_final(start_turn(alice_http, f"Hello {marker}"))
     assert reply.status == "failed" and reply.error_code == code
@@ -142,7 +150,6 @@ def test_abnormal_finishes_are_kept_and_marked(alice_http, reason):
     assert reply.status == "done" and reply.finish_reason == reason
     page = alice_http.get(reply.conversation.get_absolute_url()).text
     assert ("content moderation" if reason == "sensitive" else "cut at max_tokens") in page
-
 
 
 def test_with_redis_down_the_reply_is_still_saved_with_exact_usage(alice_http, settings):

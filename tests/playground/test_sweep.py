@@ -16,12 +16,18 @@ def make_running_reply(user, *, started_ago: int) -> Message:
     conversation = Conversation.objects.create(user=user, model="glm-4-flash", title="t")
     Message.objects.create(conversation=conversation, role="user", content="Hello there")
     return Message.objects.create(
-        conversation=conversation, role="assistant", status="running", model="glm-4-flash",
-        request_id=f"req-{started_ago}", started_at=timezone.now() - timedelta(seconds=started_ago),
+        conversation=conversation,
+        role="assistant",
+        status="running",
+        model="glm-4-flash",
+        request_id=f"req-{started_ago}",
+        started_at=timezone.now() - timedelta(seconds=started_ago),
     )
 
 
-def test_the_sweeper_finishes_a_dead_runners_reply_and_keeps_what_arrived(transactional_db, celery_worker):
+def test_the_sweeper_finishes_a_dead_runners_reply_and_keeps_what_arrived(
+    transactional_db, celery_worker
+):
     user = get_user_model().objects.create_user("bob", password="x-password-1")
     dead = make_running_reply(user, started_ago=600)
     alive = make_running_reply(user, started_ago=601)

@@ -16,13 +16,18 @@ from tests.support import http_client_for, owner_of
 
 
 def chat_requests(upstream) -> list[dict]:
-    return httpx.get(f"{upstream.url}/_sim/requests", params={"path": "/chat/completions"}).json()["requests"]
+    return httpx.get(f"{upstream.url}/_sim/requests", params={"path": "/chat/completions"}).json()[
+        "requests"
+    ]
 
 
 def send(client, text, *, model="glm-4v-plus", images=(), conversation=""):
     files = [("image", (name, data, "application/octet-stream")) for name, data in images]
-    return client.post("/playground/send/", data={"model": model, "message": text, "conversation": conversation},
-                       files=files or None)
+    return client.post(
+        "/playground/send/",
+        data={"model": model, "message": text, "conversation": conversation},
+        files=files or None,
+    )
 
 
 def finish(client, reply_id: int) -> Message:
@@ -45,7 +50,9 @@ def test_an_image_turn_sends_the_uploaded_bytes_and_a_follow_up_carries_them(ali
     first = chat_requests(upstream)[-1]["body"]
     parts = first["messages"][-1]["content"]
     assert parts[0] == {"type": "text", "text": "What is in this picture?"}
-    assert base64.b64decode(parts[1]["image_url"]["url"], validate=True) == photo  # bare base64, no data: prefix
+    assert (
+        base64.b64decode(parts[1]["image_url"]["url"], validate=True) == photo
+    )  # bare base64, no data: prefix
 
     conversation = reply.conversation
     send(alice_http, "And what colour is it?", conversation=str(conversation.public_id))
@@ -58,39 +65,61 @@ def test_an_image_turn_sends_the_uploaded_bytes_and_a_follow_up_carries_them(ali
 
     attachment = Attachment.objects.get()
     assert (attachment.name, attachment.width, attachment.height, attachment.content_type) == (
-        "cat.jpg", 320, 240, "image/jpeg")
+        "cat.jpg",
+        320,
+        240,
+        "image/jpeg",
+    )
     page = alice_http.get(conversation.get_absolute_url()).text
-    assert attachment.get_absolute_url() in page  # the transcript's thumbnail links to the full image
+    assert (
+        attachment.get_absolute_url() in page
+    )  # the transcript's thumbnail links to the full image
 
     records = UsageRecord.objects.order_by("id")
     assert [(r.request_id, r.prompt_tokens, r.completion_tokens, r.exact) for r in records] == [
-        (m.request_id, m.prompt_tokens, m.completion_tokens, True) for m in (reply, follow_up)]
+        (m.request_id, m.prompt_tokens, m.completion_tokens, True) for m in (reply, follow_up)
+    ]
 
 
-@pytest.mark.parametrize("name, data, words", [
-    ("big.jpg", pictures.oversized_jpeg(), "is 6 MB; images may be at most 5 MB"),
-    ("broken.png", pictures.truncated_png(), "could not be read as JPEG or PNG"),
-    ("anim.gif", pictures.gif(), "is a GIF file; send JPEG or PNG"),
-    ("huge.png", pictures.huge_png(7000), "is 7000×7000 pixels; the limit is 6000×6000"),
-])
-def test_a_bad_image_is_refused_with_its_limit_and_no_upstream_call(alice_http, upstream, name, data, words):
+@pytest.mark.parametrize(
+    "name, data, words",
+    [
+        ("big.jpg", pictures.oversized_jpeg(), "is 6 MB; images may be at most 5 MB"),
+        ("broken.png", pictures.truncated_png(), "could not be read as JPEG or PNG"),
+        ("anim.gif", pictures.gif(), "is a GIF file; send JPEG or PNG"),
+        ("huge.png", pictures.huge_png(7000), "is 7000×7000 pixels; the limit is 6000×6000"),
+    ],
+)
+def test_a_bad_image_is_refused_with_its_limit_and_no_upstream_call(
+    alice_http, upstream, name, data, words
+):
     before = len(chat_requests(upstream))
     response = send(alice_http, "Describe this", images=[(name, data)])
-    assert response.headers["HX-Retarget"] == "#form-errors"  # only the error area changes: the box keeps its text
+    assert (
+        response.headers["HX-Retarget"] == "#form-errors"
+    )  # only the error area changes: the box keeps its text
     assert words in response.text and name in response.text
     assert len(chat_requests(upstream)) == before
     assert not Message.objects.exists() and not Attachment.objects.exists()
 
 
-@pytest.mark.parametrize("model, images, words", [
-    ("glm-4-flash", 1, "does not read images"),
-    ("glm-4v-flash", 1, "takes images only as web links"),
-    ("glm-4v", 2, "takes one image per request (this one would carry 2)"),
-    ("glm-4v-plus", 6, "takes up to 5 images per request (this one would carry 6)"),
-])
+@pytest.mark.parametrize(
+    "model, images, words",
+    [
+        ("glm-4-flash", 1, "does not read images"),
+        ("glm-4v-flash", 1, "takes images only as web links"),
+        ("glm-4v", 2, "takes one image per request (this one would carry 2)"),
+        ("glm-4v-plus", 6, "takes up to 5 images per request (this one would carry 6)"),
+    ],
+)
 def test_models_refuse_uploads_they_cannot_take(alice_http, upstream, model, images, words):
     before = len(chat_requests(upstream))
-    response = send(alice_http, "Look", model=model, images=[(f"p{i}.png", pictures.png()) for i in range(images)])
+    response = send(
+        alice_http,
+        "Look",
+        model=model,
+        images=[(f"p{i}.png", pictures.png()) for i in range(images)],
+    )
     assert words in response.text
     assert len(chat_requests(upstream)) == before
 
@@ -99,31 +128,52 @@ def test_a_second_image_for_glm_4v_in_the_same_conversation_is_refused(alice_htt
     send(alice_http, "First", model="glm-4v", images=[("a.png", pictures.png())])
     reply = finish(alice_http, latest_reply().id)
     before = len(chat_requests(upstream))
-    response = send(alice_http, "Second", model="glm-4v", images=[("b.png", pictures.png())],
-                    conversation=str(reply.conversation.public_id))
+    response = send(
+        alice_http,
+        "Second",
+        model="glm-4v",
+        images=[("b.png", pictures.png())],
+        conversation=str(reply.conversation.public_id),
+    )
     assert "already carries 1; start a new one" in response.text
     assert len(chat_requests(upstream)) == before
 
 
-def test_uploads_are_private_to_their_owner_their_team_admins_and_site_admins(alice_http, make_user, live_server_url):
+def test_uploads_are_private_to_their_owner_their_team_admins_and_site_admins(
+    alice_http, make_user, live_server_url
+):
     photo = pictures.png(40, 30)
     send(alice_http, "Mine", images=[("mine.png", photo)])
     finish(alice_http, latest_reply().id)
     url = Attachment.objects.get().get_absolute_url()
 
     own = alice_http.get(url)
-    assert own.status_code == 200 and own.content == photo and own.headers["content-type"] == "image/png"
-    assert alice_http.get(url, params={"download": 1}).headers["content-disposition"] == 'attachment; filename="mine.png"'
+    assert (
+        own.status_code == 200
+        and own.content == photo
+        and own.headers["content-type"] == "image/png"
+    )
+    assert (
+        alice_http.get(url, params={"download": 1}).headers["content-disposition"]
+        == 'attachment; filename="mine.png"'
+    )
 
     bob = http_client_for(make_user("bob"), live_server_url)
     assert bob.get(url).status_code == 404
     from accounts.models import Team
     from accounts.services.teams import member_add
+
     team = Team.objects.get(personal_for__username="alice")
     member_add(team=team, user=make_user("carol"), role="admin", by=owner_of(team))
     member_add(team=team, user=make_user("dave"), role="member", by=owner_of(team))
-    assert http_client_for(team.members.get(username="carol"), live_server_url).get(url).content == photo  # audit
-    assert http_client_for(team.members.get(username="dave"), live_server_url).get(url).status_code == 404
+    assert (
+        http_client_for(team.members.get(username="carol"), live_server_url).get(url).content
+        == photo
+    )  # audit
+    assert (
+        http_client_for(team.members.get(username="dave"), live_server_url).get(url).status_code
+        == 404
+    )
     admin = make_user("root")
     admin.is_staff = True
     admin.save()
@@ -140,15 +190,29 @@ def test_deleting_a_conversation_deletes_its_uploaded_files(alice_http):
 
 
 def test_a_stored_upload_takes_its_suffix_from_what_it_is_not_its_name(alice_http):
-    send(alice_http, "Look", images=[("holiday.exe", pictures.png(20, 20)), ("scan.PHP", pictures.jpeg(20, 20))])
+    send(
+        alice_http,
+        "Look",
+        images=[("holiday.exe", pictures.png(20, 20)), ("scan.PHP", pictures.jpeg(20, 20))],
+    )
     stored = [Path(attachment.file.name).suffix for attachment in Attachment.objects.order_by("id")]
     assert stored == [".png", ".jpg"]
-    assert [attachment.name for attachment in Attachment.objects.order_by("id")] == ["holiday.exe", "scan.PHP"]
+    assert [attachment.name for attachment in Attachment.objects.order_by("id")] == [
+        "holiday.exe",
+        "scan.PHP",
+    ]
 
 
 def send_links(client, text, links, *, model="glm-4v-flash", conversation=""):
-    return client.post("/playground/send/", data={"model": model, "message": text, "conversation": conversation,
-                                                  "image_urls": "\n".join(links)})
+    return client.post(
+        "/playground/send/",
+        data={
+            "model": model,
+            "message": text,
+            "conversation": conversation,
+            "image_urls": "\n".join(links),
+        },
+    )
 
 
 def test_a_model_that_takes_links_is_sent_the_link_and_a_follow_up_carries_it(alice_http, upstream):
@@ -158,28 +222,43 @@ def test_a_model_that_takes_links_is_sent_the_link_and_a_follow_up_carries_it(al
     reply = finish(alice_http, latest_reply().id)
     assert reply.status == "done"
     parts = chat_requests(upstream)[-1]["body"]["messages"][-1]["content"]
-    assert parts == [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": link}}]
+    assert parts == [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": link}},
+    ]
     send_links(alice_http, "And the colour?", [], conversation=str(reply.conversation.public_id))
     finish(alice_http, latest_reply().id)
     first = chat_requests(upstream)[-1]["body"]["messages"][0]["content"]
     assert first[1] == {"type": "image_url", "image_url": {"url": link}}
-    assert "🖼 https://93.184.216.34/cat.jpg" in alice_http.get(reply.conversation.get_absolute_url()).text
+    assert (
+        "🖼 https://93.184.216.34/cat.jpg"
+        in alice_http.get(reply.conversation.get_absolute_url()).text
+    )
 
 
-@pytest.mark.parametrize("link, words", [
-    ("http://127.0.0.1:8000/secret.png", "not on the public internet"),
-    ("https://10.0.0.7/a.png", "not on the public internet"),
-    ("https://169.254.169.254/latest/meta-data/", "not on the public internet"),
-    ("ftp://93.184.216.34/a.png", "Use a full https:// or http:// address."),
-])
-def test_a_link_inside_or_not_http_is_refused_before_anything_is_sent(alice_http, sim_log, link, words):
+@pytest.mark.parametrize(
+    "link, words",
+    [
+        ("http://127.0.0.1:8000/secret.png", "not on the public internet"),
+        ("https://10.0.0.7/a.png", "not on the public internet"),
+        ("https://169.254.169.254/latest/meta-data/", "not on the public internet"),
+        ("ftp://93.184.216.34/a.png", "Use a full https:// or http:// address."),
+    ],
+)
+def test_a_link_inside_or_not_http_is_refused_before_anything_is_sent(
+    alice_http, sim_log, link, words
+):
     response = send_links(alice_http, "Look", [link])
     assert response.headers["HX-Retarget"] == "#form-errors" and words in response.text
     assert sim_log.calls() == [] and not Message.objects.exists()
 
 
 def test_links_count_with_uploads_against_the_models_limit(alice_http, sim_log):
-    response = alice_http.post("/playground/send/", data={"model": "glm-4v", "message": "Both?",
-                                                          "image_urls": "https://93.184.216.34/b.jpg"},
-                               files=[("image", ("a.png", pictures.png(), "image/png"))])
-    assert "one image per request (this one would carry 2)" in response.text and sim_log.calls() == []
+    response = alice_http.post(
+        "/playground/send/",
+        data={"model": "glm-4v", "message": "Both?", "image_urls": "https://93.184.216.34/b.jpg"},
+        files=[("image", ("a.png", pictures.png(), "image/png"))],
+    )
+    assert (
+        "one image per request (this one would carry 2)" in response.text and sim_log.calls() == []
+    )

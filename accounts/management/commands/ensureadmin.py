@@ -22,11 +22,17 @@ class Command(BaseCommand):
             User.objects.create_superuser(username=username, email="", password=password)
             self.stdout.write(self.style.SUCCESS(f"Created admin login '{username}'."))
             if generated:
-                self.stdout.write(self.style.WARNING(f"  username: {username}\n  password: {password}\n"
-                                                     "  (shown once; change it in the app's admin)"))
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"  username: {username}\n  password: {password}\n"
+                        "  (shown once; change it in the app's admin)"
+                    )
+                )
         elif password and not user.check_password(password):
             user.set_password(password)
             user.save(update_fields=["password"])
-            self.stdout.write(f"Admin login '{username}': password set from DJANGO_SUPERUSER_PASSWORD.")
+            self.stdout.write(
+                f"Admin login '{username}': password set from DJANGO_SUPERUSER_PASSWORD."
+            )
         else:
             self.stdout.write(f"Admin login '{username}' exists.")

@@ -4,7 +4,10 @@ from accounts.services.catalogue import catalogue_load, prices_load
 
 
 class Command(BaseCommand):
-    help = "Load (or refresh) the model catalogue (bigmodel/catalogue.json) and add the seed prices (accounts/prices.json)."
+    help = (
+        "Load (or refresh) the model catalogue (bigmodel/catalogue.json) and add the seed prices "
+        "(accounts/prices.json)."
+    )
 
     def handle(self, *args, **options):
         created, updated = catalogue_load()

@@ -7,7 +7,10 @@ from accounts.services.wallet import WalletError, wallet_topup
 
 
 class Command(BaseCommand):
-    help = "Add cash to a team's wallet: topup TEAM YUAN [--note TEXT] [--method bank|alipay|wechat|cash|other]."
+    help = (
+        "Add cash to a team's wallet: topup TEAM YUAN [--note TEXT] "
+        "[--method bank|alipay|wechat|cash|other]."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("team", help="team name, id, or the username of a personal team")
@@ -18,10 +21,16 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         team = find_team(options["team"])
         try:
-            topup = wallet_topup(team=team, amount_nano=money.to_nano(options["yuan"]), method=options["method"],
-                                 note=options["note"])
+            topup = wallet_topup(
+                team=team,
+                amount_nano=money.to_nano(options["yuan"]),
+                method=options["method"],
+                note=options["note"],
+            )
         except (ValueError, WalletError) as problem:
             raise CommandError(str(problem)) from None
         team.refresh_from_db()
-        self.stdout.write(f"Added {money.yuan(topup.amount_nano)} to {team.name}; cash is now "
-                          f"{money.yuan(team.cash_nano)}.")
+        self.stdout.write(
+            f"Added {money.yuan(topup.amount_nano)} to {team.name}; cash is now "
+            f"{money.yuan(team.cash_nano)}."
+        )
