@@ -123,11 +123,11 @@ class NewTeamForm(forms.Form):
 
 
 class AcceptInviteForm(forms.Form):
-    username = forms.CharField(
+    username = forms.CharField(  # Django's own rule for usernames
         max_length=150,
         validators=[UnicodeUsernameValidator()],
         help_text="Letters, digits and @ . + - _ only.",
-    )  # Django's own rule
+    )
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
 
     def clean_username(self):

@@ -1,10 +1,10 @@
-"""Reads for accounts: whose team is active, who may see what, and the figures the pages show."""
+"""Reads for accounts: whose team is active, who may see what. Nothing here writes."""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from accounts.models import Membership, Team
-from accounts.services.teams import personal_team_allowed, team_ensure_personal
 
 SESSION_KEY = "active_team_id"
 NO_TEAM = (
@@ -23,19 +23,14 @@ def memberships_for(*, user):
 
 def active_membership(request) -> Membership | None:
     """The membership of the team the user picked in the header (their personal team by default);
-    None for a user in no team where personal teams are switched off."""
+    None for a user in no team (personal teams are made with the user, and at login)."""
     memberships = list(memberships_for(user=request.user))
     chosen = request.session.get(SESSION_KEY)
     for membership in memberships:
         if membership.team_id == chosen:
             return membership
     personal = next((m for m in memberships if m.team.personal_for_id == request.user.id), None)
-    if personal is None and not memberships:
-        if not personal_team_allowed(user=request.user):
-            return None
-        team_ensure_personal(user=request.user)
-        return active_membership(request)
-    return personal or memberships[0]
+    return personal or (memberships[0] if memberships else None)
 
 
 def require_membership(request) -> Membership:
@@ -48,18 +43,10 @@ def require_membership(request) -> Membership:
 
 
 def get_membership_for_user(*, user, team_id) -> Membership:
-    membership = (
-        Membership.objects.select_related("team").filter(user=user, team_id=team_id).first()
-    )
-    if membership is None:
+    if not str(team_id).isdigit():
         raise Http404("No such team.")
-    return membership
+    return get_object_or_404(Membership.objects.select_related("team"), user=user, team_id=team_id)
 
 
 def team_for_member(*, team: Team, membership_id: int) -> Membership:
-    membership = (
-        Membership.objects.select_related("user").filter(team=team, id=membership_id).first()
-    )
-    if membership is None:
-        raise Http404("No such member.")
-    return membership
+    return get_object_or_404(Membership.objects.select_related("user"), team=team, id=membership_id)

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -11,3 +12,11 @@ def personal_team(sender, instance, created, raw=False, **kwargs) -> None:
     unless personal teams are switched off (PERSONAL_TEAMS=0; site staff still get theirs)."""
     if created and not raw and personal_team_allowed(user=instance):
         team_ensure_personal(user=instance)
+
+
+@receiver(user_logged_in)
+def personal_team_at_login(sender, request, user, **kwargs) -> None:
+    """A user from before personal teams (or before PERSONAL_TEAMS was switched on) gets theirs
+    when they log in."""
+    if personal_team_allowed(user=user) and not user.memberships.exists():
+        team_ensure_personal(user=user)

@@ -5,8 +5,9 @@ import logging
 
 from celery import shared_task
 
+from accounts import queue
 from accounts.models import AlertSend
-from accounts.services import alerts, holds, settlement, usage, wallet
+from accounts.services import alerts, holds, settlement, wallet
 from config.redis import redis_client
 
 log = logging.getLogger("accounts")
@@ -34,10 +35,10 @@ def single_flight(seconds: int):
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def settle_usage() -> int:
+def settle_usage_task() -> int:
     """Settle what is waiting, in batches. Idempotent: records are claimed by the batch that settles
     them."""
-    usage.settlement_started()
+    queue.settlement_started()
     total = 0
     while batch := settlement.usage_settle_pending():
         total += len(batch)
@@ -46,35 +47,35 @@ def settle_usage() -> int:
 
 @shared_task(ignore_result=True)
 @single_flight(55)
-def usage_sweep() -> int:
+def usage_sweep_task() -> int:
     """Beat: settle records a lost message or a dead worker left behind; release holds whose call
     died; deliver stuck alerts."""
     released = holds.holds_expire()
     if released:
         log.warning("released %d holds whose calls died", released)
-    settled = settle_usage()
+    settled = settle_usage_task()
     for send_id in AlertSend.objects.filter(
         status=AlertSend.Status.PENDING, attempts=0
     ).values_list("id", flat=True):
-        alert_deliver.delay(send_id)
+        alert_deliver_task.delay(send_id)
     return settled
 
 
 @shared_task(ignore_result=True)
 @single_flight(55)
-def packs_expire() -> int:
+def packs_expire_task() -> int:
     return wallet.packs_expire()
 
 
 @shared_task(ignore_result=True)
 @single_flight(600)
-def packs_expiring_alerts() -> int:
+def pack_expiry_alerts_task() -> int:
     return alerts.pack_expiry_alerts()
 
 
 @shared_task(ignore_result=True)
 @single_flight(600)
-def rollups_reconcile() -> dict:
+def rollups_reconcile_task() -> dict:
     report = settlement.rollups_reconcile()
     drift = settlement.cash_drift()
     if drift:
@@ -83,7 +84,7 @@ def rollups_reconcile() -> dict:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=ALERT_RETRIES)
-def alert_deliver(self, send_id: int) -> None:
+def alert_deliver_task(self, send_id: int) -> None:
     try:
         alerts.alert_deliver(send_id=send_id)
     except alerts.DeliveryFailed as failure:

@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from bigmodel.auth import ApiKey
+from bigmodel.client import DEFAULT_BASE_URL
 from bigmodel.errors import ConfigurationError
 from config.env import env_bool, env_choice, env_int, env_list, env_str
 
@@ -143,18 +144,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 ZHIPUAI_API_KEY = env_str("ZHIPUAI_API_KEY")
 if ZHIPUAI_API_KEY:
     try:
-        ApiKey.parse(
-            ZHIPUAI_API_KEY
-        )  # a malformed key stops the app at start, not at the first chat
+        # A malformed key stops the app at start, not at the first chat.
+        ApiKey.parse(ZHIPUAI_API_KEY)
     except ConfigurationError as error:
         raise ImproperlyConfigured(f"ZHIPUAI_API_KEY: {error}") from None
 SIMULATOR_KEY = "simulator-key.simulator-secret"
 SIMULATOR_PORT = env_int("SIMULATOR_PORT", 8765)
 UPSTREAM_MODE = "bigmodel" if ZHIPUAI_API_KEY else "simulator"
 ZHIPUAI_BASE_URL = env_str("ZHIPUAI_BASE_URL") or (
-    "https://open.bigmodel.cn/api/paas/v4"
-    if ZHIPUAI_API_KEY
-    else f"http://127.0.0.1:{SIMULATOR_PORT}/api/paas/v4"
+    DEFAULT_BASE_URL if ZHIPUAI_API_KEY else f"http://127.0.0.1:{SIMULATOR_PORT}/api/paas/v4"
 )
 # Generated images are fetched only over https from these hosts (and their subdomains), or from the
 # upstream's own address (the simulator's, offline).
@@ -178,11 +176,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
-    "generation-sweep": {"task": "playground.tasks.generation_sweep", "schedule": 60.0},
-    "usage-sweep": {"task": "accounts.tasks.usage_sweep", "schedule": 60.0},
-    "packs-expire": {"task": "accounts.tasks.packs_expire", "schedule": 60.0},
-    "packs-expiring-alerts": {"task": "accounts.tasks.packs_expiring_alerts", "schedule": 3600.0},
-    "rollups-reconcile": {"task": "accounts.tasks.rollups_reconcile", "schedule": 3600.0},
+    "generation-sweep": {"task": "playground.tasks.generation_sweep_task", "schedule": 60.0},
+    "usage-sweep": {"task": "accounts.tasks.usage_sweep_task", "schedule": 60.0},
+    "packs-expire": {"task": "accounts.tasks.packs_expire_task", "schedule": 60.0},
+    "packs-expiring-alerts": {"task": "accounts.tasks.pack_expiry_alerts_task", "schedule": 3600.0},
+    "rollups-reconcile": {"task": "accounts.tasks.rollups_reconcile_task", "schedule": 3600.0},
 }
 
 # Money. Every call is paid with the site's one upstream key. Teams site staff make (and the first

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.db.models import OuterRef, Q, Subquery
-from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from accounts.models import Membership, UsageRecord
 from bigmodel.images import ImageFile, image_file_part
@@ -12,21 +12,13 @@ from playground.models import Attachment, Conversation, ImageGeneration, Message
 
 def get_conversation_for_user(*, user, public_id) -> Conversation:
     """The user's own conversation, or 404 (never 403: another user's ids do not exist for you)."""
-    conversation = Conversation.objects.filter(public_id=public_id, user=user).first()
-    if conversation is None:
-        raise Http404("No such conversation.")
-    return conversation
+    return get_object_or_404(Conversation, public_id=public_id, user=user)
 
 
 def get_message_for_user(*, user, message_id: int) -> Message:
-    message = (
-        Message.objects.select_related("conversation")
-        .filter(id=message_id, conversation__user=user)
-        .first()
+    return get_object_or_404(
+        Message.objects.select_related("conversation"), id=message_id, conversation__user=user
     )
-    if message is None:
-        raise Http404("No such message.")
-    return message
 
 
 def conversations_for_user(*, user, limit: int = 50):
@@ -134,12 +126,9 @@ def _audit_filter(user, owner_field: str) -> Q:
 
 def get_attachment_for_user(*, user, public_id) -> Attachment:
     """An uploaded image for those who may see it (see _audit_filter); 404 for anyone else."""
-    attachment = Attachment.objects.filter(
-        _audit_filter(user, "owner"), public_id=public_id
-    ).first()
-    if attachment is None:
-        raise Http404("No such image.")
-    return attachment
+    return get_object_or_404(
+        Attachment.objects.filter(_audit_filter(user, "owner")), public_id=public_id
+    )
 
 
 def image_generations_for_user(*, user, limit: int = 60):
@@ -150,10 +139,7 @@ def get_image_generation_for_user(*, user, public_id, audit: bool = False) -> Im
     """A generation for its owner; with ``audit`` (looking, not changing) also for those in
     _audit_filter. 404 for anyone else."""
     who = _audit_filter(user, "user") if audit else Q(user=user)
-    generation = ImageGeneration.objects.filter(who, public_id=public_id).first()
-    if generation is None:
-        raise Http404("No such image.")
-    return generation
+    return get_object_or_404(ImageGeneration.objects.filter(who), public_id=public_id)
 
 
 def attach_usage(items) -> None:

@@ -6,10 +6,9 @@ import json
 from django.conf import settings
 
 from bigmodel.catalogue import ModelSpec
+from bigmodel.client import DEFAULT_BASE_URL
 from bigmodel.params import build_chat_body
 from playground.selectors import history_for
-
-DEFAULT_BASE_URL = "https://open.bigmodel.cn/api/paas/v4"
 
 
 class ImageRef(str):

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from playground import services
-from playground.generation import generation_sweep as sweep
+from playground.generation import generation_sweep
 from playground.models import ImageGeneration
 from playground.upstream import upstream
 
@@ -15,17 +15,17 @@ LOST_AFTER = timedelta(minutes=2)
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def generation_sweep() -> int:
+def generation_sweep_task() -> int:
     """Beat, every minute: finish replies whose runner died, and look after image generations
     whose task was lost or whose worker died."""
-    return len(sweep()) + image_generation_sweep()
+    return len(generation_sweep()) + image_generation_sweep()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def image_generate(generation_id: int) -> None:
+def image_generate_task(generation_id: int) -> None:
     """Call CogView, then keep the image. Safe to deliver twice: the call is claimed once."""
     if services.image_generation_run(generation_id=generation_id, client=upstream()):
-        image_store.delay(generation_id)
+        image_store_task.delay(generation_id)
 
 
 @shared_task(
@@ -35,7 +35,7 @@ def image_generate(generation_id: int) -> None:
     ignore_result=True,
     max_retries=STORE_RETRIES,
 )
-def image_store(self, generation_id: int) -> None:
+def image_store_task(self, generation_id: int) -> None:
     """Download the generated image, retried with backoff; kept as "unstored" when it never
     works."""
     try:
@@ -52,9 +52,10 @@ def image_generation_sweep(*, now=None) -> int:
     Status = ImageGeneration.Status
     lost = ImageGeneration.objects.filter(created_at__lt=now - LOST_AFTER)
     for generation_id in lost.filter(status=Status.QUEUED).values_list("id", flat=True):
-        image_generate.delay(generation_id)  # its message was lost; the claim makes a resend safe
+        # Its message was lost; the claim makes a resend safe.
+        image_generate_task.delay(generation_id)
     for generation_id in lost.filter(
         status=Status.STORING, finished_at=None, created_at__lt=now - STUCK_AFTER
     ).values_list("id", flat=True):
-        image_store.delay(generation_id)
+        image_store_task.delay(generation_id)
     return services.image_generations_interrupted(older_than=now - STUCK_AFTER)

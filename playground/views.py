@@ -8,7 +8,13 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    push_url,
+    reswap,
+    retarget,
+    trigger_client_event,
+)
 from kombu.exceptions import KombuError
 
 from accounts.models import ModelEntry
@@ -21,7 +27,7 @@ from playground.limits import held, stream_slot
 from playground.models import Message
 from playground.rendering import browser_rules
 from playground.streaming import cost_events, message_events
-from playground.tasks import image_generate
+from playground.tasks import image_generate_task
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -87,8 +93,8 @@ def conversation_detail(request, public_id):
 def _form_errors(request, form) -> HttpResponse:
     """Refusals keep everything the user typed: only the error area changes."""
     response = render(request, "playground/index.html#form-errors", {"form": form})
-    response["HX-Retarget"] = "#form-errors"
-    response["HX-Reswap"] = "innerHTML"
+    retarget(response, "#form-errors")
+    reswap(response, "innerHTML")
     return response
 
 
@@ -205,8 +211,8 @@ def _transcript_response(request, conversation, *, edit: bool):
     response = render(
         request, "playground/index.html#transcript", _transcript_context(conversation)
     )
-    response["HX-Retarget"] = "#transcript"
-    response["HX-Reswap"] = "innerHTML"
+    retarget(response, "#transcript")
+    reswap(response, "innerHTML")
     if edit:
         trigger_client_event(response, "turn-sent")
     return response
@@ -358,8 +364,8 @@ def _image_refusal(request, errors) -> HttpResponse:
     """Only the error area changes (``errors``: field → messages, "__all__" for the form's own):
     the prompt and settings stay as typed."""
     response = render(request, "playground/images.html#image-errors", {"errors": errors})
-    response["HX-Retarget"] = "#image-errors"
-    response["HX-Reswap"] = "innerHTML"
+    retarget(response, "#image-errors")
+    reswap(response, "innerHTML")
     return response
 
 
@@ -373,7 +379,7 @@ def _queue_generation(request, *, spec, prompt: str, size: str):
     except services.REFUSALS as refusal:
         return _image_refusal(request, {"__all__": [str(refusal)]})
     try:
-        image_generate.delay(generation.id)
+        image_generate_task.delay(generation.id)
     except KombuError:
         services.image_generation_abandon(generation=generation)
         return _image_refusal(
@@ -386,8 +392,8 @@ def _queue_generation(request, *, spec, prompt: str, size: str):
             },
         )
     response = render(request, "playground/_image_card.html", {"generation": generation})
-    response["HX-Retarget"] = "#gallery"
-    response["HX-Reswap"] = "afterbegin"
+    retarget(response, "#gallery")
+    reswap(response, "afterbegin")
     trigger_client_event(response, "image-queued")
     return response
 

@@ -6,9 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models.teams import Team
-from accounts.money import yuan
-
-NANO_PER_YUAN = 10**9
+from accounts.money import NANO_PER_YUAN, yuan
 
 
 class Price(models.Model):

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from accounts import money
+from accounts import money, queue
 from accounts.models import AlertChannel, AlertRule, AlertSend, DailyUsage, Membership, Pack, Team
 from accounts.services.usage import member_month_spend
 from accounts.webhooks import WebhookFailed, WebhookRefused, webhook_post
@@ -46,6 +46,30 @@ def days_left(*, team: Team, today=None) -> int | None:
     return max(team.cash_nano, 0) // burn
 
 
+# --------------------------------------------------------------------------- rules and channels
+
+
+def alert_rule_add(*, team: Team, threshold_nano: int) -> AlertRule:
+    """A balance threshold (once per amount); it fires at once if the balance is already below."""
+    rule, _ = AlertRule.objects.get_or_create(team=team, threshold_nano=threshold_nano)
+    balance_alerts(team=team)
+    return rule
+
+
+def alert_rule_remove(*, rule: AlertRule) -> None:
+    rule.delete()
+
+
+def alert_channel_add(*, team: Team, kind: str, label: str, target: str) -> AlertChannel:
+    """A channel to send to; its address was checked by the form (webhooks again on every send)."""
+    return AlertChannel.objects.create(team=team, kind=kind, label=label, target=target)
+
+
+def alert_channel_remove(*, channel: AlertChannel) -> None:
+    """The channel and its history go."""
+    channel.delete()
+
+
 # --------------------------------------------------------------------------- raising
 
 
@@ -67,18 +91,8 @@ def _raise(
             continue  # raised already (another worker, or an earlier run): never twice
         created.append(send.id)
     if created:
-        transaction.on_commit(lambda: _enqueue_deliveries(created))
+        transaction.on_commit(lambda: queue.alert_deliveries(created))
     return created
-
-
-def _enqueue_deliveries(send_ids: list[int]) -> None:
-    from accounts.tasks import alert_deliver
-
-    for send_id in send_ids:
-        try:
-            alert_deliver.delay(send_id)
-        except Exception as error:  # the sweeper delivers pending sends later
-            log.warning("alert %s waits for the sweeper: %s", send_id, type(error).__name__)
 
 
 def _forecast(team: Team) -> str:

@@ -3,6 +3,9 @@
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.db.models import Sum
+from django.utils import timezone
+
 from accounts.models import Price, UsageRecord
 
 
@@ -56,3 +59,34 @@ class PriceBook:
 
 def price_in_force(*, model: str, moment, size: str = "") -> Price | None:
     return PriceBook([model]).in_force(model, moment, size)
+
+
+def rerate(*, team, period) -> list[dict]:
+    """The re-rate preview. Per model: what the period's settled calls were charged (each at the
+    price in force when it was made), and what the same usage would cost at today's prices."""
+    start, end = period.bounds()
+    records = UsageRecord.objects.filter(
+        team=team, status=UsageRecord.Status.SETTLED, created_at__gte=start, created_at__lt=end
+    )
+    grouped = records.values("model", "size").annotate(
+        prompt=Sum("prompt_tokens"),
+        completion=Sum("completion_tokens"),
+        images=Sum("images"),
+        charged=Sum("cost_nano"),
+    )
+    book, now, out = PriceBook({row["model"] for row in grouped}), timezone.now(), {}
+    for row in grouped:
+        probe = UsageRecord(
+            model=row["model"],
+            size=row["size"],
+            prompt_tokens=row["prompt"],
+            completion_tokens=row["completion"],
+            images=row["images"],
+        )
+        line = out.setdefault(row["model"], {"model": row["model"], "charged": 0, "today": 0})
+        line["charged"] += row["charged"]
+        line["today"] += book.charge(probe, now).cost_nano
+    lines = sorted(out.values(), key=lambda line: line["model"])
+    for line in lines:
+        line["difference"] = line["today"] - line["charged"]
+    return lines

@@ -4,11 +4,10 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
-from redis.exceptions import RedisError
 
+from accounts import queue
 from accounts.models import DailyUsage, Hold, Team, UsageRecord
 from accounts.services.pricing import PriceBook
-from config.redis import redis_client
 
 log = logging.getLogger("accounts")
 
@@ -50,34 +49,8 @@ def usage_record(
     if hold is not None:
         hold.delete()
     if created:
-        transaction.on_commit(_enqueue_settlement)
+        transaction.on_commit(queue.settlement)
     return record
-
-
-SETTLE_PENDING_KEY = "settle:pending"
-SETTLE_PENDING_SECONDS = 30
-
-
-def _enqueue_settlement() -> None:
-    """Ask for a settlement run unless one is already asked for: a run settles everything waiting,
-    so a thousand calls a second need a few runs, not a thousand. The run clears the flag as it
-    starts, so a record committed after that asks for the next run."""
-    from accounts.tasks import settle_usage  # tasks import services; keep the cycle at run time
-
-    try:
-        if redis_client().set(SETTLE_PENDING_KEY, "1", nx=True, ex=SETTLE_PENDING_SECONDS):
-            settle_usage.delay()
-    except (
-        Exception
-    ) as error:  # a dead Redis or broker must not fail the request: the sweeper settles it
-        log.warning("usage left for the sweeper: %s", type(error).__name__)
-
-
-def settlement_started() -> None:
-    try:
-        redis_client().delete(SETTLE_PENDING_KEY)
-    except RedisError:
-        pass
 
 
 def _month_start(moment):

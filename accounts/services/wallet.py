@@ -65,9 +65,8 @@ class Wallet:
         payment, rest = Payment(), charge.cost_nano
         prompt, completion = call.prompt_tokens, call.completion_tokens
         for pack in self.paying_packs(call) if rest else ():
-            if (
-                pack.unit == Pack.Unit.TOKENS
-            ):  # tokens 1:1, prompt tokens first, each worth its price
+            # Tokens 1:1, prompt tokens first, each worth its price.
+            if pack.unit == Pack.Unit.TOKENS:
                 take_prompt = min(pack.remaining, prompt)
                 take_completion = min(pack.remaining - take_prompt, completion)
                 prompt, completion = prompt - take_prompt, completion - take_completion

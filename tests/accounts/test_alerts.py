@@ -178,10 +178,10 @@ def test_two_workers_racing_an_alert_send_it_once(
     }
     workers = [start_worker(env, extra_args=("-n", f"racer{i}@%h")) for i in range(2)]
     try:
-        from accounts.tasks import alert_deliver
+        from accounts.tasks import alert_deliver_task
 
         for _ in range(4):
-            alert_deliver.delay(send.id)
+            alert_deliver_task.delay(send.id)
         deadline = time.monotonic() + 30
         while AlertSend.objects.get(id=send.id).status != "sent" and time.monotonic() < deadline:
             time.sleep(0.1)

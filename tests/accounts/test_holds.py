@@ -118,9 +118,9 @@ def test_a_call_that_made_nothing_gives_its_hold_back_and_the_sweeper_frees_a_de
     assert holds_expire(now=dead.expires_at) == 1
     again = hold_place(membership=owner, request_id="again", call=chat(10, 100))
     Hold.objects.filter(id=again.id).update(expires_at=timezone.now() - timedelta(seconds=1))
-    from accounts.tasks import usage_sweep
+    from accounts.tasks import usage_sweep_task
 
-    usage_sweep.apply()  # the beat job does it
+    usage_sweep_task.apply()  # the beat job does it
     assert not Hold.objects.exists()
 
 

@@ -139,7 +139,7 @@ def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(
     """SIGKILL the worker (and its pool) while it settles thousands of records, start another,
     sweep."""
     from accounts.services.catalogue import catalogue_load, prices_load
-    from accounts.tasks import settle_usage, usage_sweep
+    from accounts.tasks import settle_usage_task, usage_sweep_task
 
     catalogue_load()
     prices_load()
@@ -158,7 +158,7 @@ def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(
         for n in range(count)
     )
     expected = sum((n % 97 + 1 + n % 13) * GLM_4 for n in range(count))
-    settle_usage.delay()
+    settle_usage_task.delay()
     wait_until(lambda: UsageRecord.objects.filter(status="settled").exists(), interval=0.02)
     for pid in _children(celery_worker.pid) + [celery_worker.pid]:
         os.kill(pid, signal.SIGKILL)
@@ -174,7 +174,7 @@ def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(
 
     replacement = start_worker(worker_env(redis_server, upstream))
     try:
-        usage_sweep.delay()
+        usage_sweep_task.delay()
         wait_until(lambda: not UsageRecord.objects.filter(status="unsettled").exists(), timeout=120)
     finally:
         replacement.terminate()
@@ -199,7 +199,7 @@ def test_a_record_written_while_redis_is_down_is_settled_by_the_sweeper(
     transactional_db, redis_server, make_user
 ):
     from accounts.services.catalogue import catalogue_load, prices_load
-    from accounts.tasks import usage_sweep
+    from accounts.tasks import usage_sweep_task
 
     catalogue_load()
     prices_load()
@@ -215,6 +215,6 @@ def test_a_record_written_while_redis_is_down_is_settled_by_the_sweeper(
         )  # the enqueue fails; the request does not
     record.refresh_from_db()
     assert record.status == "unsettled"
-    usage_sweep.apply()
+    usage_sweep_task.apply()
     record.refresh_from_db()
     assert record.status == "settled" and record.cost_nano == 15 * GLM_4

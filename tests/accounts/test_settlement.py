@@ -150,9 +150,9 @@ def test_settling_twice_changes_nothing(alice):
         Team.objects.get(id=alice.personal_team.id).cash_nano,
     )
     assert settlement.usage_settle_pending() == []
-    from accounts.tasks import settle_usage
+    from accounts.tasks import settle_usage_task
 
-    settle_usage.apply()  # a second delivery of the task
+    settle_usage_task.apply()  # a second delivery of the task
     assert (
         LedgerEntry.objects.count(),
         list(DailyUsage.objects.values_list("cost_nano", "calls")),

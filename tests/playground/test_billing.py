@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from accounts.models import Hold, Team, UsageRecord
 from accounts.services import settlement
 from playground.models import Conversation, ImageGeneration, Message
-from playground.tasks import generation_sweep
+from playground.tasks import generation_sweep_task
 from tests.accounts.test_metering import wait_until
 from tests.playground.test_streaming import read_events, start_turn, wait_until_final
 from tests.playground.test_sweep import make_running_reply
@@ -55,7 +55,7 @@ def interrupted(client):
     user = get_user_model().objects.get(username="alice")
     reply = make_running_reply(user, started_ago=600)
     redis_client().xadd(stream_key(reply.id), {"t": "delta", "d": "Half a sentence"})
-    generation_sweep.apply()
+    generation_sweep_task.apply()
     reply.refresh_from_db()
     return reply
 

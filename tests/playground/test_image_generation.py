@@ -168,7 +168,7 @@ def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_bill
     )  # claimed once
     httpx.post(f"{upstream.url}/_sim/expire-files")
 
-    tasks.image_store.apply(args=[generation.id])  # eager: each retry runs at once
+    tasks.image_store_task.apply(args=[generation.id])  # eager: each retry runs at once
     generation.refresh_from_db()
     assert generation.status == "unstored" and not generation.file
     assert generation.store_attempts == tasks.STORE_RETRIES + 1

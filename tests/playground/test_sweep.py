@@ -9,7 +9,7 @@ from django.utils import timezone
 from config.redis import redis_client
 from playground.generation import alive_key, stream_key
 from playground.models import Conversation, Message
-from playground.tasks import generation_sweep
+from playground.tasks import generation_sweep_task
 
 
 def make_running_reply(user, *, started_ago: int) -> Message:
@@ -36,7 +36,7 @@ def test_the_sweeper_finishes_a_dead_runners_reply_and_keeps_what_arrived(
     redis.xadd(stream_key(dead.id), {"t": "delta", "d": "sentence"})
     redis.set(alive_key(alive.id), "1", ex=60)
 
-    generation_sweep.delay()
+    generation_sweep_task.delay()
 
     deadline = time.monotonic() + 30
     while Message.objects.get(id=dead.id).status == "running" and time.monotonic() < deadline:

@@ -1,0 +1,149 @@
+"""The CSV exports' contents: every call of a period (streamed a batch at a time, with how each was
+paid and a total row) and the top-ups. Every cell is formula-safe."""
+
+import csv
+import io
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from accounts import money
+from accounts.models import LedgerEntry, TopUp, UsageRecord
+
+USAGE_COLUMNS = [
+    "time",
+    "request_id",
+    "user",
+    "team",
+    "model",
+    "source",
+    "prompt_tokens",
+    "completion_tokens",
+    "images",
+    "exact",
+    "unit_price",
+    "cost_yuan",
+    "paid_from",
+]
+CSV_BATCH = 2000
+
+
+def _unit_price(record: UsageRecord) -> str:
+    if record.status != UsageRecord.Status.SETTLED:
+        return ""
+    if record.price_id is None:
+        return "no price"
+    if record.images:
+        return f"{money.exact(record.image_nano)} per image"
+    per_1k_in, per_1k_out = (
+        money.exact(record.input_nano * 1000),
+        money.exact(record.output_nano * 1000),
+    )
+    if per_1k_in == per_1k_out:
+        return f"{per_1k_in} per 1K tokens"
+    return f"in {per_1k_in} / out {per_1k_out} per 1K tokens"
+
+
+def _paid_from(record: UsageRecord, entries: list[LedgerEntry]) -> str:
+    if record.status != UsageRecord.Status.SETTLED:
+        return "unsettled"
+    parts = [
+        f"pack {entry.pack.name} {money.exact(-entry.amount_nano)}"
+        + (f" ({entry.tokens} tokens)" if entry.tokens else "")
+        if entry.pack_id
+        else f"cash {money.exact(-entry.amount_nano)}"
+        for entry in entries
+    ]
+    return "; ".join(parts) or "free"
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value) -> str:
+    """A cell a spreadsheet will not run: text that would start a formula gets a leading '
+    (OWASP)."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_line(values) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow([formula_safe(value) for value in values])
+    return out.getvalue()
+
+
+def _usage_batch(records_query, after_id: int) -> list[tuple[UsageRecord, list[LedgerEntry]]]:
+    records = list(
+        records_query.filter(id__gt=after_id)
+        .order_by("id")
+        .select_related("user", "team")[:CSV_BATCH]
+    )
+    entries: dict[int, list[LedgerEntry]] = {}
+    for entry in (
+        LedgerEntry.objects.filter(usage__in=records).select_related("pack").order_by("id")
+    ):
+        entries.setdefault(entry.usage_id, []).append(entry)
+    return [(record, entries.get(record.id, [])) for record in records]
+
+
+async def usage_lines(records_query):
+    """Rows a batch at a time (an async iterator: under ASGI a sync one is read whole first)."""
+    yield csv_line(USAGE_COLUMNS)
+    last, cost, prompt, completion, images = 0, 0, 0, 0, 0
+    while batch := await sync_to_async(_usage_batch)(records_query, last):
+        lines = []
+        for record, entries in batch:
+            settled = record.status == UsageRecord.Status.SETTLED
+            lines.append(
+                csv_line(
+                    [
+                        timezone.localtime(record.created_at).isoformat(),
+                        record.request_id,
+                        record.user.get_username(),
+                        record.team.name,
+                        record.model,
+                        record.source,
+                        record.prompt_tokens,
+                        record.completion_tokens,
+                        record.images,
+                        "exact" if record.exact else "estimated",
+                        _unit_price(record),
+                        money.exact(record.cost_nano) if settled else "",
+                        _paid_from(record, entries),
+                    ]
+                )
+            )
+            cost += record.cost_nano if settled else 0
+            prompt, completion, images = (
+                prompt + record.prompt_tokens,
+                completion + record.completion_tokens,
+                images + record.images,
+            )
+            last = record.id
+        yield "".join(lines)
+    yield csv_line(
+        ["total", "", "", "", "", "", prompt, completion, images, "", "", money.exact(cost), ""]
+    )
+
+
+def topups_text(team) -> str:
+    """Every top-up of ``team``, oldest first, and their total."""
+    rows = [["time", "team", "amount_yuan", "method", "note", "by"]]
+    total = 0
+    for topup in (
+        TopUp.objects.filter(team=team).select_related("created_by").order_by("created_at", "id")
+    ):
+        rows.append(
+            [
+                timezone.localtime(topup.created_at).isoformat(),
+                team.name,
+                money.exact(topup.amount_nano),
+                topup.method,
+                topup.note,
+                topup.created_by.get_username() if topup.created_by else "",
+            ]
+        )
+        total += topup.amount_nano
+    rows.append(["total", "", money.exact(total), "", "", ""])
+    return "".join(csv_line(row) for row in rows)

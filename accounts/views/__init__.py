@@ -1,0 +1,1 @@
+"""The money pages, one module a page (the URLs name them)."""
