@@ -2,15 +2,15 @@
 
 The parser follows the rules the official SDK follows: ``:`` lines are comments, ``event:``,
 ``id:``, ``retry:`` and (possibly several) ``data:`` fields build an event, a blank line dispatches
-it, and ``data: [DONE]`` ends the stream. Both layers work on sync and async
-iterators."""
+it, and ``data: [DONE]`` ends the stream. Both layers are fed: the client pushes each body chunk
+in as it arrives (:class:`ChatStreamDecoder`)."""
 
 from __future__ import annotations
 
 import codecs
 import json
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,34 +82,6 @@ class SSEDecoder:
         return event
 
 
-def iter_sse_events(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
-    """Events from an iterator of lines. Yields the ``[DONE]`` event, then stops reading."""
-    decoder = SSEDecoder()
-    for line in lines:
-        event = decoder.feed(line)
-        if event is not None:
-            yield event
-            if event.is_done:
-                return
-    event = decoder.flush()
-    if event is not None:
-        yield event
-
-
-async def aiter_sse_events(lines: AsyncIterable[str]) -> AsyncIterator[ServerSentEvent]:
-    """The async twin of :func:`iter_sse_events`."""
-    decoder = SSEDecoder()
-    async for line in lines:
-        event = decoder.feed(line)
-        if event is not None:
-            yield event
-            if event.is_done:
-                return
-    event = decoder.flush()
-    if event is not None:
-        yield event
-
-
 class LineSplitter:
     """Turns arbitrary byte or text chunks into lines, whatever the chunk boundaries.
 
@@ -143,22 +115,6 @@ class LineSplitter:
         *lines, rest = _LINE_END.split(buffer)
         self._buffer = rest + held
         return lines
-
-
-def iter_lines(chunks: Iterable[bytes | str]) -> Iterator[str]:
-    splitter = LineSplitter()
-    for chunk in chunks:
-        yield from splitter.feed(chunk)
-    yield from splitter.flush()
-
-
-async def aiter_lines(chunks: AsyncIterable[bytes | str]) -> AsyncIterator[str]:
-    splitter = LineSplitter()
-    async for chunk in chunks:
-        for line in splitter.feed(chunk):
-            yield line
-    for line in splitter.flush():
-        yield line
 
 
 # --------------------------------------------------------------------------- chat streams
@@ -324,27 +280,3 @@ def _first_choice(choices: Any) -> dict:
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         return choices[0]
     return {}
-
-
-def iter_chat_chunks(
-    lines: Iterable[str], *, reader: ChatStreamReader | None = None
-) -> Iterator[StreamChunk]:
-    """Chat chunks from SSE lines; raises mapped errors and on a stream that ends early."""
-    reader = reader or ChatStreamReader()
-    for event in iter_sse_events(lines):
-        chunk = reader.read(event)
-        if chunk is not None:
-            yield chunk
-    reader.finish()
-
-
-async def aiter_chat_chunks(
-    lines: AsyncIterable[str], *, reader: ChatStreamReader | None = None
-) -> AsyncIterator[StreamChunk]:
-    """The async twin of :func:`iter_chat_chunks`."""
-    reader = reader or ChatStreamReader()
-    async for event in aiter_sse_events(lines):
-        chunk = reader.read(event)
-        if chunk is not None:
-            yield chunk
-    reader.finish()

@@ -1,4 +1,5 @@
-"""HTTP clients for BigModel's v4 API: :class:`BigModelClient` and :class:`AsyncBigModelClient`.
+"""The HTTP client for BigModel's v4 API: :class:`AsyncBigModelClient`, and
+:class:`BigModelClient`, which runs it for code that blocks.
 
 Both have the same methods (``chat``, ``chat_stream``, ``async_chat_submit``,
 ``async_chat_result``, ``images_generate``, ``embeddings``); the async ones are coroutines.

@@ -1,5 +1,6 @@
-"""What the sync and async clients share: results, the retry policy, credentials and headers,
-and turning HTTP responses and transport failures into results or typed errors."""
+"""The client's parts that do no I/O: results, the retry policy, credentials and headers, what a
+stream has delivered, and turning HTTP responses and transport failures into results or typed
+errors."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ..errors import (
     error_from_payload,
     error_from_response,
 )
-from ..sse import Usage, is_abnormal_finish
+from ..sse import ChatStreamDecoder, Usage, is_abnormal_finish
 
 logger = logging.getLogger("bigmodel")
 
@@ -95,7 +96,7 @@ class RetryPolicy:
 
 
 class ClientCore:
-    """Credentials, headers and response handling, independent of sync or async I/O."""
+    """Credentials, headers and response handling."""
 
     def __init__(
         self, *, api_key: str, base_url: str, max_retries: int, backoff_base: float
@@ -164,6 +165,37 @@ class ClientCore:
         return f"ClientCore(base_url={self.base_url!r}, api_key={self.api_key!r})"
 
 
+class StreamProgress:
+    """What a chat stream has delivered so far (complete once iteration has finished)."""
+
+    _body: dict
+    _decoder: ChatStreamDecoder
+
+    @property
+    def id(self) -> str | None:
+        return self._decoder.reader.id
+
+    @property
+    def request_id(self) -> str | None:
+        return self._body.get("request_id")
+
+    @property
+    def content(self) -> str:
+        return self._decoder.reader.text
+
+    @property
+    def reasoning_content(self) -> str:
+        return self._decoder.reader.reasoning_text
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self._decoder.reader.finish_reason
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._decoder.reader.usage
+
+
 def needs_body_read(response: httpx.Response) -> bool:
     """A stream response that is not an event stream: an error status or a JSON body."""
     content_type = response.headers.get("content-type", "")
@@ -202,12 +234,12 @@ def without_none(**fields: Any) -> dict:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def request_args(body: Any, headers: dict[str, str], *, asynchronous: bool = False) -> dict:
+def request_args(body: Any, headers: dict[str, str]) -> dict:
     """``build_request`` arguments: the JSON body (streamed when it carries stored images) and
     the headers."""
     if body is None:
         return {"headers": headers}
     content, body_headers = jsonbody.encode(body)
-    if asynchronous and isinstance(content, jsonbody.ImageBody):
+    if isinstance(content, jsonbody.ImageBody):
         content = jsonbody.AsyncImageBody(content)
     return {"content": content, "headers": {**headers, **body_headers}}

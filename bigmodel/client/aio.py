@@ -1,4 +1,5 @@
-"""The asyncio client, on ``httpx.AsyncClient``; the same surface as the blocking one."""
+"""The client, on ``httpx.AsyncClient``: every endpoint, the retries, the error mapping and the
+stream state. The blocking client in ``sync.py`` runs this same code."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ..errors import BigModelError, UpstreamUnavailable
-from ..sse import ChatStreamDecoder, StreamChunk, Usage
+from ..sse import ChatStreamDecoder, StreamChunk
 from ._base import (
     ASYNC_CHAT_PATH,
     CHAT_PATH,
@@ -23,6 +24,7 @@ from ._base import (
     IMAGES_PATH,
     ChatResult,
     ClientCore,
+    StreamProgress,
     async_result_path,
     needs_body_read,
     request_args,
@@ -34,7 +36,11 @@ T = TypeVar("T")
 
 
 class AsyncBigModelClient:
-    """The asyncio twin of :class:`~bigmodel.client.BigModelClient`; ``await aclose()`` it."""
+    """Talks to BigModel's v4 API; one per event loop, ``await aclose()`` it.
+
+    Retries rate limits, server errors and network failures (never billing, parameter,
+    moderation or auth errors) with exponential backoff. A bad key fails here, at
+    construction."""
 
     def __init__(
         self,
@@ -108,7 +114,7 @@ class AsyncBigModelClient:
 
     async def _send(self, method: str, path: str, *, json: Any, stream: bool) -> httpx.Response:
         request = self._http.build_request(
-            method, path, **request_args(json, self._core.headers(stream=stream), asynchronous=True)
+            method, path, **request_args(json, self._core.headers(stream=stream))
         )
         try:
             return await self._http.send(request, stream=stream)
@@ -174,7 +180,7 @@ async def _first_nonempty(chunks: AsyncIterator[bytes]) -> bytes:
     return b""
 
 
-class AsyncChatStream:
+class AsyncChatStream(StreamProgress):
     """A streamed chat reply, for asyncio.
 
     ``async with client.chat_stream(body) as stream:`` opens the request (retrying transient
@@ -244,31 +250,6 @@ class AsyncChatStream:
             raise error.scrubbed(
                 core.secrets
             ) from None  # the unscrubbed original stays out of tracebacks
-
-    # What arrived so far (complete once iteration has finished).
-    @property
-    def id(self) -> str | None:
-        return self._decoder.reader.id
-
-    @property
-    def request_id(self) -> str | None:
-        return self._body.get("request_id")
-
-    @property
-    def content(self) -> str:
-        return self._decoder.reader.text
-
-    @property
-    def reasoning_content(self) -> str:
-        return self._decoder.reader.reasoning_text
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self._decoder.reader.finish_reason
-
-    @property
-    def usage(self) -> Usage | None:
-        return self._decoder.reader.usage
 
 
 async def _close_quietly(generator: AsyncIterator[Any] | None) -> None:

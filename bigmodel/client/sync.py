@@ -1,161 +1,72 @@
-"""The blocking client, on ``httpx.Client``."""
+"""Blocking calls for code without an event loop (Celery tasks, commands, scripts).
+
+:class:`BigModelClient` runs :class:`~bigmodel.client.AsyncBigModelClient` on a private event
+loop in a thread of its own, so there is one implementation of the endpoints, retries, errors
+and streams. Callers in any thread may share one client; their calls run concurrently there."""
 
 from __future__ import annotations
 
-import itertools
-import time
-from collections.abc import Callable, Iterator
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
-import httpx
-
-from ..errors import BigModelError, UpstreamUnavailable
-from ..sse import ChatStreamDecoder, StreamChunk, Usage
-from ._base import (
-    ASYNC_CHAT_PATH,
-    CHAT_PATH,
-    DEFAULT_BASE_URL,
-    DEFAULT_LIMITS,
-    DEFAULT_TIMEOUT,
-    EMBEDDINGS_PATH,
-    IMAGES_PATH,
-    ChatResult,
-    ClientCore,
-    async_result_path,
-    needs_body_read,
-    request_args,
-    without_none,
-)
+from ..sse import StreamChunk
+from ._base import ChatResult, StreamProgress
+from .aio import AsyncBigModelClient, AsyncChatStream
 
 T = TypeVar("T")
 
 
 class BigModelClient:
-    """Talks to BigModel's v4 API. Thread-safe; use one per process and ``close()`` it.
+    """The blocking face of :class:`AsyncBigModelClient`; takes the same arguments (the
+    ``transport``, if given, must be an async one, such as ``httpx.MockTransport``).
+    ``close()`` it, or use it as a context manager."""
 
-    Retries rate limits, server errors and network failures (never billing, parameter,
-    moderation or auth errors) with exponential backoff. A bad key fails here, at
-    construction."""
-
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
-        backoff_base: float = 0.5,
-        transport: httpx.BaseTransport | None = None,
-        limits: httpx.Limits = DEFAULT_LIMITS,
-    ) -> None:
-        self._core = ClientCore(
-            api_key=api_key, base_url=base_url, max_retries=max_retries, backoff_base=backoff_base
+    def __init__(self, api_key: str, *args: Any, **options: Any) -> None:
+        self._client = AsyncBigModelClient(api_key, *args, **options)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="bigmodel-client", daemon=True
         )
-        self._http = httpx.Client(
-            base_url=self._core.base_url + "/",
-            timeout=timeout,
-            transport=transport,
-            limits=limits,
-        )
+        self._thread.start()
 
-    # ------------------------------------------------------------------ endpoints
+    def run(self, call: Coroutine[Any, Any, T]) -> T:
+        """Wait for one of the async client's coroutines, run on the client's loop."""
+        if not self._thread.is_alive():  # closed, or inherited across a fork without its thread
+            call.close()
+            raise RuntimeError("this BigModelClient is closed; make one per process")
+        future: Future[T] = asyncio.run_coroutine_threadsafe(call, self._loop)
+        return future.result()
 
     def chat(self, body: dict) -> ChatResult:
-        """One non-streamed completion (``stream`` is forced off)."""
-        reply = self._request_json("POST", CHAT_PATH, json={**body, "stream": False})
-        return ChatResult.from_response(reply)
+        return self.run(self._client.chat(body))
 
     def chat_stream(self, body: dict) -> ChatStream:
         """A :class:`ChatStream`; use it as a context manager and iterate it inside."""
-        return ChatStream(self, {**body, "stream": True})
+        return ChatStream(self, self._client.chat_stream(body))
 
     def async_chat_submit(self, body: dict) -> dict:
-        """Queue a completion; the reply has the task ``id`` and ``task_status``."""
-        submit = {key: value for key, value in body.items() if key != "stream"}
-        return self._request_json("POST", ASYNC_CHAT_PATH, json=submit)
+        return self.run(self._client.async_chat_submit(body))
 
     def async_chat_result(self, task_id: str) -> dict:
-        """Poll a queued completion: ``task_status`` is PROCESSING, SUCCESS or FAIL."""
-        return self._request_json("GET", async_result_path(task_id))
+        return self.run(self._client.async_chat_result(task_id))
 
-    def images_generate(
-        self,
-        *,
-        model: str,
-        prompt: str,
-        size: str | None = None,
-        request_id: str | None = None,
-        user_id: str | None = None,
-    ) -> dict:
-        body = without_none(
-            model=model, prompt=prompt, size=size, request_id=request_id, user_id=user_id
-        )
-        return self._request_json("POST", IMAGES_PATH, json=body)
+    def images_generate(self, **fields: Any) -> dict:
+        return self.run(self._client.images_generate(**fields))
 
-    def embeddings(
-        self, *, model: str, input: str | list[str], dimensions: int | None = None
-    ) -> dict:
-        body = without_none(model=model, input=input, dimensions=dimensions)
-        return self._request_json("POST", EMBEDDINGS_PATH, json=body)
-
-    # ------------------------------------------------------------------ plumbing
-
-    def _request_json(self, method: str, path: str, *, json: dict | None = None) -> dict:
-        def attempt() -> dict:
-            response = self._send(method, path, json=json, stream=False)
-            return self._core.json_result(response)
-
-        return self._with_retries(method, path, attempt)
-
-    def _send(self, method: str, path: str, *, json: Any, stream: bool) -> httpx.Response:
-        request = self._http.build_request(
-            method, path, **request_args(json, self._core.headers(stream=stream))
-        )
-        try:
-            return self._http.send(request, stream=stream)
-        except httpx.TransportError as exc:
-            raise self._core.transport_error(exc) from exc
-
-    def _with_retries(self, method: str, path: str, attempt: Callable[[], T]) -> T:
-        for number in itertools.count():
-            try:
-                return attempt()
-            except BigModelError as error:
-                error.scrubbed(self._core.secrets)
-                if not self._core.retry.should_retry(error, attempt=number):
-                    raise
-                delay = self._core.retry_delay(error, method=method, path=path, attempt=number)
-                time.sleep(delay)
-        raise AssertionError("unreachable")
-
-    def _open_stream(self, body: dict) -> tuple[httpx.Response, bytes, Iterator[bytes]]:
-        """Open the stream and read its first bytes, retrying until then (never after)."""
-
-        def attempt() -> tuple[httpx.Response, bytes, Iterator[bytes]]:
-            response = self._send("POST", CHAT_PATH, json=body, stream=True)
-            try:
-                if needs_body_read(response):
-                    response.read()
-                    raise self._core.stream_open_error(response)
-                body_chunks = response.iter_bytes()
-                first = next((chunk for chunk in body_chunks if chunk), b"")
-                if not first:
-                    raise UpstreamUnavailable("the stream ended before any data")
-                return response, first, body_chunks
-            except httpx.TransportError as exc:
-                response.close()
-                raise self._core.transport_error(exc) from exc
-            except BaseException:
-                response.close()
-                raise
-
-        return self._with_retries("POST", CHAT_PATH, attempt)
-
-    # ------------------------------------------------------------------ lifecycle
+    def embeddings(self, **fields: Any) -> dict:
+        return self.run(self._client.embeddings(**fields))
 
     def close(self) -> None:
-        self._http.close()
+        if self._loop.is_closed():
+            return
+        self.run(self._client.aclose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
     def __enter__(self) -> BigModelClient:
         return self
@@ -164,28 +75,24 @@ class BigModelClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"BigModelClient(base_url={self._core.base_url!r}, api_key={self._core.api_key!r})"
+        return repr(self._client).replace("AsyncBigModelClient", "BigModelClient", 1)
 
 
-class ChatStream:
-    """A streamed chat reply.
+class ChatStream(StreamProgress):
+    """A streamed chat reply: ``with client.chat_stream(body) as stream: for chunk in stream``.
 
-    ``with client.chat_stream(body) as stream:`` opens the request (retrying transient failures
-    until the first bytes arrive); iterating yields :class:`StreamChunk` objects; leaving the block
-    closes the upstream connection, also on ``break`` or an exception. Afterwards ``content``,
-    ``reasoning_content``, ``finish_reason`` and ``usage`` describe what
-    arrived."""
+    Opening retries transient failures until the first bytes arrive; leaving the block closes
+    the upstream connection, also on ``break`` or an exception."""
 
-    def __init__(self, client: BigModelClient, body: dict) -> None:
+    def __init__(self, client: BigModelClient, stream: AsyncChatStream) -> None:
         self._client = client
-        self._body = body
-        self._decoder = ChatStreamDecoder(secrets=client._core.secrets)
-        self._response: httpx.Response | None = None
-        self._chunks: Iterator[StreamChunk] | None = None
+        self._stream = stream
+        self._body, self._decoder = stream._body, stream._decoder
+        self._open = False
 
     def __enter__(self) -> ChatStream:
-        self._response, first, body_chunks = self._client._open_stream(self._body)
-        self._chunks = self._decode(first, body_chunks)
+        self._client.run(self._stream.__aenter__())
+        self._open = True
         return self
 
     def __exit__(
@@ -200,52 +107,17 @@ class ChatStream:
         return self
 
     def __next__(self) -> StreamChunk:
-        if self._chunks is None:
+        if not self._open:
             raise RuntimeError("open the stream first: `with client.chat_stream(body) as stream:`")
-        return next(self._chunks)
+        chunk = self._client.run(_next_or_none(self._stream))
+        if chunk is None:
+            raise StopIteration
+        return chunk
 
     def close(self) -> None:
-        if self._chunks is not None:
-            self._chunks.close()
-        if self._response is not None:
-            self._response.close()
+        self._client.run(self._stream.aclose())
 
-    def _decode(self, first: bytes, body_chunks: Iterator[bytes]) -> Iterator[StreamChunk]:
-        core = self._client._core
-        try:
-            for raw in itertools.chain([first], body_chunks):
-                yield from self._decoder.feed(raw)
-                if self._decoder.done:
-                    return
-            yield from self._decoder.finish()
-        except httpx.TransportError as exc:
-            raise core.transport_error(exc, partial_text=self.content) from exc
-        except BigModelError as error:
-            raise error.scrubbed(
-                core.secrets
-            ) from None  # the unscrubbed original stays out of tracebacks
 
-    # What arrived so far (complete once iteration has finished).
-    @property
-    def id(self) -> str | None:
-        return self._decoder.reader.id
-
-    @property
-    def request_id(self) -> str | None:
-        return self._body.get("request_id")
-
-    @property
-    def content(self) -> str:
-        return self._decoder.reader.text
-
-    @property
-    def reasoning_content(self) -> str:
-        return self._decoder.reader.reasoning_text
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self._decoder.reader.finish_reason
-
-    @property
-    def usage(self) -> Usage | None:
-        return self._decoder.reader.usage
+async def _next_or_none(stream: AsyncChatStream) -> StreamChunk | None:
+    # A future cannot carry StopAsyncIteration across threads cleanly: the end is None instead.
+    return await anext(stream, None)

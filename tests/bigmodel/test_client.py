@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 import random
-import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jwt
@@ -204,10 +204,33 @@ def test_bad_base_url_fails_at_construction(cls):
 
 def test_defaults():
     client = BigModelClient(KEY)
+    shared = client._client  # the blocking client runs the async one
     assert DEFAULT_BASE_URL == "https://open.bigmodel.cn/api/paas/v4"
-    assert client._http.timeout == httpx.Timeout(300, connect=8)
-    assert client._core.retry == RetryPolicy(max_retries=2, backoff_base=0.5)
+    assert shared._http.timeout == httpx.Timeout(300, connect=8)
+    assert shared._core.retry == RetryPolicy(max_retries=2, backoff_base=0.5)
     client.close()
+
+
+def test_one_blocking_client_serves_many_threads_at_once():
+    # Each reply waits until all four requests are in flight, so serial calls would deadlock.
+    arrived = asyncio.Barrier(4)
+
+    async def respond(request):
+        await asyncio.wait_for(arrived.wait(), timeout=5)
+        return httpx.Response(200, json=CHAT_REPLY)
+
+    with BigModelClient(KEY, BASE, **client_options(respond)) as client:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: client.chat(BODY).content, range(4)))
+    assert results == ["Hello!"] * 4
+
+
+def test_a_closed_blocking_client_says_so():
+    client = BigModelClient(KEY, BASE, **client_options(Upstream(ok())))
+    client.close()
+    client.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        client.chat(BODY)
 
 
 @pytest.mark.parametrize("cls", [BigModelClient, AsyncBigModelClient])
@@ -440,13 +463,17 @@ def test_200_that_is_not_json_is_not_retried(flavour):
     assert upstream.attempts == 1
 
 
-def test_backoff_schedule(monkeypatch):
+def test_backoff_schedule(flavour, monkeypatch):
     sleeps: list[float] = []
-    monkeypatch.setattr(time, "sleep", sleeps.append)
+
+    async def fake_sleep(delay):
+        sleeps.append(delay)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
     monkeypatch.setattr(random, "random", lambda: 0.0)
     upstream = Upstream(err(500, "500"))
     with pytest.raises(UpstreamFailure):
-        call("sync", upstream, "chat", BODY, options={"backoff_base": 0.5, "max_retries": 3})
+        call(flavour, upstream, "chat", BODY, options={"backoff_base": 0.5, "max_retries": 3})
     assert sleeps == [0.5, 1.0, 2.0]
 
 

@@ -6,18 +6,46 @@ from bigmodel.errors import InvalidParameter, UnsafeContent, UpstreamFailure, Up
 from bigmodel.sse import (
     ABNORMAL_FINISH_REASONS,
     ChatStreamDecoder,
+    ChatStreamReader,
     LineSplitter,
     ServerSentEvent,
+    SSEDecoder,
     StreamChunk,
     Usage,
-    aiter_chat_chunks,
-    aiter_lines,
-    aiter_sse_events,
     is_abnormal_finish,
-    iter_chat_chunks,
-    iter_lines,
-    iter_sse_events,
 )
+
+# Pull-style readers over the decoders, for writing the cases below line by line.
+
+
+def iter_sse_events(lines):
+    """Events from lines; yields the ``[DONE]`` event, then stops reading."""
+    decoder = SSEDecoder()
+    for line in lines:
+        event = decoder.feed(line)
+        if event is not None:
+            yield event
+            if event.is_done:
+                return
+    event = decoder.flush()
+    if event is not None:
+        yield event
+
+
+def iter_lines(chunks):
+    splitter = LineSplitter()
+    for chunk in chunks:
+        yield from splitter.feed(chunk)
+    yield from splitter.flush()
+
+
+def iter_chat_chunks(lines):
+    reader = ChatStreamReader()
+    for event in iter_sse_events(lines):
+        chunk = reader.read(event)
+        if chunk is not None:
+            yield chunk
+    reader.finish()
 
 
 def chunk(content="", *, finish=None, usage=None, reasoning=None, id="20250101000000abc") -> str:
@@ -39,15 +67,6 @@ DONE = "data: [DONE]\n\n"
 
 def lines_of(text: str) -> list[str]:
     return list(iter_lines([text]))
-
-
-async def alist(aiterable):
-    return [item async for item in aiterable]
-
-
-async def agen(items):
-    for item in items:
-        yield item
 
 
 # --------------------------------------------------------------------------- raw SSE
@@ -125,11 +144,6 @@ def test_trailing_event_without_blank_line_is_flushed():
     assert [e.data for e in iter_sse_events(["data: a", "", "data: [DONE]"])] == ["a", "[DONE]"]
 
 
-async def test_async_events():
-    events = await alist(aiter_sse_events(agen(["event: x", "data: 1", "", "data: [DONE]", ""])))
-    assert [(e.event, e.data) for e in events] == [("x", "1"), (None, "[DONE]")]
-
-
 # --------------------------------------------------------------------------- line splitting
 
 
@@ -159,12 +173,6 @@ def test_line_splitter_holds_cr_until_it_knows():
     assert splitter.feed("data: a\r") == []
     assert splitter.feed("\ndata: b") == ["data: a"]
     assert splitter.flush() == ["data: b"]
-
-
-async def test_async_line_splitting():
-    raw = (chunk("hi") + DONE).encode()
-    lines = await alist(aiter_lines(agen([raw[:5], raw[5:17], raw[17:]])))
-    assert lines == lines_of(raw.decode())
 
 
 # --------------------------------------------------------------------------- chat streams
@@ -308,19 +316,6 @@ def test_malformed_json_chunk():
 def test_unknown_event_types_are_skipped():
     text = "event: ping\ndata: {}\n\n" + chunk("a", finish="stop") + DONE
     assert [c.delta for c in iter_chat_chunks(lines_of(text))] == ["a"]
-
-
-async def test_async_chat_chunks():
-    text = chunk("Hel") + chunk("lo", finish="stop", usage=USAGE) + DONE
-    chunks = await alist(aiter_chat_chunks(agen(lines_of(text))))
-    assert "".join(c.delta for c in chunks) == "Hello"
-    assert chunks[-1].usage.total_tokens == 82
-
-
-async def test_async_early_end():
-    with pytest.raises(UpstreamUnavailable) as caught:
-        await alist(aiter_chat_chunks(agen(lines_of(chunk("Hel")))))
-    assert caught.value.partial_text == "Hel"
 
 
 # --------------------------------------------------------------------------- push decoder
