@@ -39,12 +39,13 @@ ERROR_FAULTS: dict[str, tuple[int, str, str]] = {
     "500": (500, "500", MSG_INTERNAL),
 }
 FLAGS = {"drop", "nousage", "midstream-error", "sensitive", "network_error", "flaky", "task-fail"}
-FAULT_NAMES = sorted(ERROR_FAULTS) + sorted(FLAGS) + ["latency=<ms>"]
+FAULT_NAMES = sorted(ERROR_FAULTS) + sorted(FLAGS) + ["latency=<ms>", "ttft=<ms>"]
 
 
 @dataclass
 class Faults:
     latency_ms: float | None = None
+    ttft_ms: float = 0  # an extra wait before the first chunk (a model that thinks first)
     error: str | None = None
     drop: bool = False
     nousage: bool = False
@@ -59,6 +60,8 @@ class Faults:
             return
         if name.startswith("latency="):
             self.latency_ms = float(name.split("=", 1)[1])
+        elif name.startswith("ttft="):
+            self.ttft_ms = float(name.split("=", 1)[1])
         elif name in ERROR_FAULTS:
             self.error = name
         elif name in ("sensitive", "network_error"):

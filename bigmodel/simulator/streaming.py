@@ -44,6 +44,7 @@ async def chat_events(
     """The upstream chunk sequence, honouring stream faults; sleeps before each chunk."""
     head = {"id": new_id(), "created": int(time.time()), "model": model}
     delay = (faults.latency_ms if faults.latency_ms is not None else latency_ms) / 1000
+    await _pause(faults.ttft_ms / 1000)
     for sent, piece in enumerate(chunk_text(reply.text)):
         if sent == DROP_AFTER and faults.drop:
             raise DropConnection()

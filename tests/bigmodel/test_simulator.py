@@ -556,6 +556,20 @@ def test_latency_fault_applies_per_chunk(api):
     assert streamed_text(events) == streamed_text(stream(api, body))
 
 
+def test_ttft_fault_delays_only_the_first_chunk(api):
+    body = chat_body("Say a little [[fault:ttft=300]]", max_tokens=12, stream=True)
+    started = time.monotonic()
+    with api.stream("POST", CHAT, json=body) as response:
+        lines = response.iter_lines()
+        next(line for line in lines if line.startswith("data:"))
+        first = time.monotonic() - started
+        rest = [line for line in lines if line.startswith("data:")]
+        last = time.monotonic() - started
+    assert first >= 0.3
+    assert last - first < 0.3  # the other chunks come at the usual pace (none here)
+    assert len(rest) >= 2
+
+
 def test_combined_markers(api):
     with pytest.raises(httpx.RemoteProtocolError):
         api.post(CHAT, json=chat_body("[[fault:latency=5]] [[fault:drop]] go", stream=True))
