@@ -8,8 +8,8 @@ table, stops everything. Fairness in parts 1 and 2: every app turn is a fresh co
 (deleted afterwards, untimed), so the app sends exactly the one user message the direct call
 sends (same model, seed and text, hence the same reply and chunking); app and direct samples
 alternate, and which goes first alternates too. The machine, the simulator and this client are
-shared by both
-paths."""
+shared by both paths. An app turn is what the page does: it names the reply, opens the reply's
+stream and POSTs the turn at the same moment."""
 
 import argparse
 import asyncio
@@ -20,6 +20,7 @@ import re
 import signal
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,13 @@ from _harness import SIM_KEY, Stack, cpu_seconds, login, pct, sse_events, status
 from bigmodel.simulator.replies import count_tokens  # noqa: E402
 
 MODEL = "glm-4-flash"
-FLOOR_URL = "/playground/m/0/stream/"
-STREAM_URL = re.compile(r'sse-connect="(/playground/m/\d+/stream/)"')
+FLOOR_URL = "/playground/m/0/cost/"  # an authenticated request that finds nothing (404)
 FINAL_STATUS = re.compile(r'data-status="(\w+)"')
 CONVERSATION = re.compile(r'id="id_conversation" value="([0-9a-f-]+)"')
+
+
+def stream_url(reply: str) -> str:
+    return f"/playground/r/{reply}/stream/"
 
 
 @dataclass
@@ -44,28 +48,18 @@ class Run:
 
     arrivals: list[float] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
-    post_s: float = 0.0  # app only: the POST's round trip, then the stream's first event (`reset`)
+    # App only, from the turn's start: the stream's first event (`reset`), the POST's answer.
     reset_s: float = 0.0
+    post_s: float = 0.0
     status: str | None = None  # the final status ("done", "failed", …); None: no end seen
     conversation: str = ""
 
 
-async def app_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
-    run, started = Run(), time.perf_counter()
-    response = await client.post(
-        "/playground/send/",
-        data={"model": MODEL, "message": text, "do_sample": "true", "seed": "7", **params},
-    )
-    run.post_s = time.perf_counter() - started
-    found, conversation = STREAM_URL.search(response.text), CONVERSATION.search(response.text)
-    if response.status_code != 200 or not found or not conversation:
-        raise RuntimeError(
-            f"POST /playground/send/ gave HTTP {response.status_code}: {response.text[:300]}"
-        )
-    run.conversation = conversation.group(1)
-    async with client.stream("GET", found.group(1)) as stream:
+async def listen(client: httpx.AsyncClient, reply: str, started: float, run: Run) -> None:
+    """The reply's stream, as the page opens it: at once, beside the POST that creates it."""
+    async with client.stream("GET", stream_url(reply)) as stream:
         if stream.status_code != 200:
-            raise RuntimeError(f"GET {found.group(1)} gave HTTP {stream.status_code}")
+            raise RuntimeError(f"GET {stream_url(reply)} gave HTTP {stream.status_code}")
         async with contextlib.aclosing(sse_events(stream)) as events:
             async for event, data, arrived in events:
                 if event == "reset":
@@ -76,7 +70,33 @@ async def app_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
                 elif event == "done":
                     found = FINAL_STATUS.search(data)
                     run.status = found.group(1) if found else "?"
-                    break
+                    return
+
+
+def turn_data(text: str, reply: str, **params) -> dict:
+    return {"model": MODEL, "message": text, "do_sample": "true", "reply": reply, **params}
+
+
+def accepted(response: httpx.Response) -> bool:
+    return response.status_code == 200 and "turn-sent" in response.headers.get("HX-Trigger", "")
+
+
+async def app_turn(client: httpx.AsyncClient, text: str, **params) -> Run:
+    """The page's way: name the reply, listen for it and send the turn, at the same moment."""
+    run, reply, started = Run(), str(uuid.uuid4()), time.perf_counter()
+    listening = asyncio.create_task(listen(client, reply, started, run))
+    response = await client.post(
+        "/playground/send/", data=turn_data(text, reply, seed="7", **params)
+    )
+    run.post_s = time.perf_counter() - started
+    conversation = CONVERSATION.search(response.text)
+    if not accepted(response) or not conversation:
+        listening.cancel()
+        raise RuntimeError(
+            f"POST /playground/send/ gave HTTP {response.status_code}: {response.text[:300]}"
+        )
+    run.conversation = conversation.group(1)
+    await listening
     return run
 
 
@@ -178,12 +198,33 @@ class Load:
     deltas: int = 0
     errors: Counter = field(default_factory=Counter)
     ttft: list[float] = field(default_factory=list)
-    pace: list[float] = field(
-        default_factory=list
-    )  # 2nd half of a reply's deltas, over the upstream's pacing
+    # 2nd half of a reply's deltas, over the upstream's pacing
+    pace: list[float] = field(default_factory=list)
+    answered: int = 0  # POSTs answered
     open_now: int = 0
     peak_open: int = 0
     last_open: float = 0.0
+
+
+async def load_stream(
+    client: httpx.AsyncClient, load: Load, reply: str, started: float, args
+) -> str | None:
+    """One turn's stream, held open until `done`; what went wrong, or None."""
+    deadline = 60 + 2 * args.load_tokens / 2 * args.load_latency / 1000  # twice the reply, + 60 s
+    async with client.stream("GET", stream_url(reply)) as stream:
+        if stream.status_code != 200:
+            return f"stream HTTP {stream.status_code}"
+        load.open_now += 1
+        load.peak_open, load.last_open = max(load.peak_open, load.open_now), time.perf_counter()
+        try:
+            # The app's keep-alives would outlast any read timeout.
+            async with asyncio.timeout(deadline):
+                status, text = await read_to_done(stream, started, load, args.load_latency)
+            return verdict(status, text, tokens=args.load_tokens)
+        except TimeoutError:
+            return f"no done within {deadline:.0f} s"
+        finally:
+            load.open_now -= 1
 
 
 async def load_turn(
@@ -191,49 +232,28 @@ async def load_turn(
 ) -> None:
     """One turn of part 3; everything that is not a `done` reply is counted as an error, by kind."""
     text = f"load sample {i} [[long]] [[fault:latency={args.load_latency}]]"
-    deadline = (
-        60 + 2 * args.load_tokens / 2 * args.load_latency / 1000
-    )  # twice the reply's length, + 60 s
+    reply, listening = str(uuid.uuid4()), None
     try:
-        async with gate:  # ramp the POSTs; the streams themselves all stay open together
+        async with gate:  # ramp the turns; the streams themselves all stay open together
             started = time.perf_counter()
-            response = await client.post(
-                "/playground/send/",
-                data={
-                    "model": MODEL,
-                    "message": text,
-                    "do_sample": "true",
-                    "max_tokens": str(args.load_tokens),
-                },
-            )
-        found = STREAM_URL.search(response.text)
-        if response.status_code != 200 or not found:
+            listening = asyncio.create_task(load_stream(client, load, reply, started, args))
+            data = turn_data(text, reply, max_tokens=str(args.load_tokens))
+            response = await client.post("/playground/send/", data=data)
+        if not accepted(response):
+            listening.cancel()
             load.errors[f"POST HTTP {response.status_code}"] += 1
             return
-        async with client.stream("GET", found.group(1)) as stream:
-            if stream.status_code != 200:
-                load.errors[f"stream HTTP {stream.status_code}"] += 1
-                return
-            load.open_now += 1
-            load.peak_open, load.last_open = max(load.peak_open, load.open_now), time.perf_counter()
-            try:
-                async with asyncio.timeout(
-                    deadline
-                ):  # the app's keep-alives would outlast any read timeout
-                    problem = verdict(
-                        *await read_to_done(stream, started, load, args.load_latency),
-                        tokens=args.load_tokens,
-                    )
-            except TimeoutError:
-                problem = f"no done within {deadline:.0f} s"
-            finally:
-                load.open_now -= 1
-        if problem:
-            load.errors[problem] += 1
-        else:
-            load.done += 1
+        load.answered += 1
+        problem = await listening
     except httpx.HTTPError as error:
+        if listening is not None:
+            listening.cancel()
         load.errors[f"{type(error).__name__}: {error}"[:90]] += 1
+        return
+    if problem:
+        load.errors[problem] += 1
+    else:
+        load.done += 1
 
 
 def verdict(status: str | None, text: str, *, tokens: int) -> str | None:
@@ -275,11 +295,38 @@ async def read_to_done(
     return None, "".join(parts)
 
 
-async def watch(pid: int, load: Load, rss: dict, started: float) -> None:
-    """Peak RSS during the load (VmHWM covers the process's whole life), and a progress line."""
+@dataclass
+class Steady:
+    """The web process's CPU and the deltas delivered while every stream is open and no POST is
+    left: the cost of relaying alone."""
+
+    cpu0: float | None = None
+    deltas0: int = 0
+    cpu: float = 0.0
+    deltas: int = 0
+    seconds: float = 0.0
+    started: float = 0.0
+
+    def tick(self, pid: int, load: Load, n: int) -> None:
+        all_open = load.answered == n and load.open_now == n
+        if self.cpu0 is None and all_open:
+            self.cpu0, self.deltas0, self.started = (
+                cpu_seconds(pid),
+                load.deltas,
+                time.perf_counter(),
+            )
+        elif self.cpu0 is not None and not self.seconds and not all_open:
+            self.cpu, self.deltas = cpu_seconds(pid) - self.cpu0, load.deltas - self.deltas0
+            self.seconds = time.perf_counter() - self.started
+
+
+async def watch(pid: int, load: Load, rss: dict, started: float, steady: Steady, n: int) -> None:
+    """Peak RSS during the load (VmHWM covers the process's whole life), the steady window, and a
+    progress line."""
     tick = 0
     while True:
         rss["peak"] = max(rss["peak"], status_kib(pid, "VmRSS"))
+        steady.tick(pid, load, n)
         tick += 1
         if tick % 50 == 0:
             print(
@@ -292,7 +339,7 @@ async def watch(pid: int, load: Load, rss: dict, started: float) -> None:
 
 
 async def measure_load(stack: Stack, app: httpx.AsyncClient, args) -> dict:
-    """N turns at once, each POST then its SSE stream held open until `done`."""
+    """N turns at once, each one's SSE stream opened with its POST and held open until `done`."""
     n, load = args.streams, Load()
     limits = httpx.Limits(max_connections=n + 50, max_keepalive_connections=n + 50)
     async with (
@@ -317,7 +364,8 @@ async def measure_load(stack: Stack, app: httpx.AsyncClient, args) -> dict:
             {"before": status_kib(stack.web_pid, "VmRSS"), "peak": 0},
         )
         started = time.perf_counter()
-        watcher = asyncio.create_task(watch(stack.web_pid, load, rss, started))
+        steady = Steady()
+        watcher = asyncio.create_task(watch(stack.web_pid, load, rss, started, steady, n))
         gate = asyncio.Semaphore(args.ramp)
         await asyncio.gather(*(load_turn(client, load, gate, i, args) for i in range(n)))
         wall = time.perf_counter() - started
@@ -337,6 +385,7 @@ async def measure_load(stack: Stack, app: httpx.AsyncClient, args) -> dict:
         "hwm": status_kib(stack.web_pid, "VmHWM"),
         "cpu": cpu,
         "web_cpu_s": cpu_used["web"],
+        "steady": steady,
     }
 
 
@@ -476,6 +525,21 @@ def report_load(r: dict, args) -> None:
             f"{r['web_cpu_s'] / load.deltas * 1e6:.0f} µs of web CPU per delta "
             f"(POSTs and reply saves included), {load.deltas / r['wall']:.0f} deltas/s"
         )
+    steady: Steady = r["steady"]
+    if steady.deltas:
+        per_delta_ms = steady.cpu / steady.deltas * 1000
+        print(
+            f"  all {r['n']} streams open, no POST left ({steady.seconds:.0f} s): "
+            f"{steady.deltas} deltas, {per_delta_ms * 1000:.0f} µs of web CPU per delta, "
+            f"{steady.cpu / steady.seconds * 100:.0f}% of a core"
+        )
+    else:
+        per_delta_ms = r["web_cpu_s"] / load.deltas * 1000 if load.deltas else float("nan")
+        print("  no window with every stream open and no POST left: the overall figure counts")
+    verdict = "met" if per_delta_ms <= 0.4 else "NOT met"
+    print(f"  target: at most 0.4 ms of web CPU per delta: {verdict}")
+    verdict = "met" if per <= 100 else "NOT met"
+    print(f"  target: at most 100 KiB of web memory per open stream: {verdict}")
 
 
 # --- main --------------------------------------------------------------------------------------

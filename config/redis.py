@@ -23,8 +23,9 @@ def async_redis() -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        # No read timeout: stream readers block in XREAD on purpose, each on its own connection,
-        # so the pool must hold one per open stream (redis-py's default stops at 100).
+        # No read timeout: the shared stream reader (config.streams) blocks on its subscribed
+        # connection on purpose. Every running reply writes its deltas through this pool, so it
+        # may need one connection per reply at once (redis-py's default stops at 100).
         client = redis.asyncio.Redis.from_url(
             settings.REDIS_URL,
             decode_responses=True,

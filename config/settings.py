@@ -164,7 +164,7 @@ UPSTREAM_MAX_RETRIES = env_int("UPSTREAM_MAX_RETRIES", 2)
 REDIS_PORT = env_int("REDIS_PORT", 6390)
 BUNDLED_REDIS = not env_str("REDIS_URL")
 REDIS_URL = env_str("REDIS_URL") or f"redis://127.0.0.1:{REDIS_PORT}/0"
-GENERATION_STREAM_TTL_SECONDS = env_int("GENERATION_STREAM_TTL_SECONDS", 3600)
+REPLY_STREAM_TTL_SECONDS = env_int("REPLY_STREAM_TTL_SECONDS", 3600)
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
@@ -176,7 +176,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
-    "generation-sweep": {"task": "playground.tasks.generation_sweep_task", "schedule": 60.0},
+    "playground-sweep": {"task": "playground.tasks.sweep_task", "schedule": 60.0},
     "usage-sweep": {"task": "accounts.tasks.usage_sweep_task", "schedule": 60.0},
     "packs-expire": {"task": "accounts.tasks.packs_expire_task", "schedule": 60.0},
     "packs-expiring-alerts": {"task": "accounts.tasks.pack_expiry_alerts_task", "schedule": 3600.0},

@@ -4,7 +4,7 @@ from accounts.models import ModelEntry
 from bigmodel.images import ImageRejected, check_image, uploads_problem
 from bigmodel.params import validate_chat_params
 from config.netcheck import AddressRefused, checked_url
-from playground.services import Upload
+from playground.services.turns import Upload
 
 PARAM_NAMES = ("temperature", "top_p", "max_tokens", "seed", "do_sample", "stop")
 
@@ -42,6 +42,8 @@ class TurnForm(forms.Form):
     """A chat turn. Field names are exactly the API's parameter names."""
 
     conversation = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The reply's name, chosen by the page so it can listen before this request is answered.
+    reply = forms.UUIDField(required=False, widget=forms.HiddenInput)
     model = forms.CharField(max_length=64)
     system = forms.CharField(required=False, max_length=20000, strip=False)
     message = forms.CharField(

@@ -45,6 +45,8 @@ class Message(models.Model):
 
     FINAL = (Status.DONE, Status.STOPPED, Status.FAILED)
 
+    # Names the reply's live stream; the browser may choose it, to listen before the reply exists.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )

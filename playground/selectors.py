@@ -21,6 +21,19 @@ def get_message_for_user(*, user, message_id: int) -> Message:
     )
 
 
+def get_reply_for_user(*, user, public_id) -> Message:
+    return get_object_or_404(
+        Message.objects.select_related("conversation"),
+        public_id=public_id,
+        conversation__user=user,
+    )
+
+
+async def reply_if_any(*, public_id) -> Message | None:
+    """The reply with this public id whoever owns it, or None (it may not exist yet)."""
+    return await Message.objects.select_related("conversation").filter(public_id=public_id).afirst()
+
+
 def conversations_for_user(*, user, limit: int = 50):
     """The latest conversations, each with the team its last reply billed (``billed_team_id``,
     ``billed_team_name``, ``billed_personal``)."""

@@ -1,8 +1,8 @@
-"""The SSE side of a reply: relay the message's Redis stream to one browser connection.
+"""The browser's side of a reply: its live stream, and then its cost, as server-sent events.
 
-A connection without Last-Event-ID starts with `reset` and replays the stream from its
-start, so a reload or a fresh EventSource shows the whole reply without duplicating it.
-"""
+A connection without Last-Event-ID starts with `reset` and replays the stream from its start, so
+a reload or a fresh EventSource shows the whole reply without duplicating it. A connection may
+open before its reply exists (the page listens while its POST saves the turn)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -14,12 +14,15 @@ from redis.exceptions import RedisError
 
 from accounts.models import UsageRecord
 from accounts.services.settlement import settled_key
-from config.redis import async_redis
-from playground.generation import render_final, stream_key
+from config import streams
+from playground.chat_reply import render_final
 from playground.models import Message
+from playground.reply_stream import ReplyStream
 
-BLOCK_MS = 15000
+KEEP_ALIVE_SECONDS = 15.0
 DATABASE_POLL_SECONDS = 1.0
+# A stream opened for a reply that was never saved (its POST was refused or never came).
+UNBORN_GIVE_UP_SECONDS = 600.0
 
 
 def sse(event: str, data: str, event_id: str | None = None) -> str:
@@ -29,60 +32,79 @@ def sse(event: str, data: str, event_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-async def _final_from_database(message_id: int) -> str | None:
-    message = await Message.objects.select_related("conversation").aget(id=message_id)
-    if message.is_final:
-        return await sync_to_async(render_final)(message)
-    return None
+def _final_html(stream: ReplyStream, message: Message | None = None) -> tuple[bool, str | None]:
+    """(whether the reply exists, its final rendering once it is final); ``message`` when the
+    caller has just read it."""
+    if message is None:
+        message = (
+            Message.objects.select_related("conversation")
+            .filter(public_id=stream.public_id, conversation__user_id=stream.user_id)
+            .first()
+        )
+    if message is None:
+        return False, None
+    return True, render_final(message) if message.is_final else None
 
 
-async def message_events(message: Message, *, last_event_id: str | None) -> AsyncIterator[str]:
+async def reply_events(
+    stream: ReplyStream, message: Message | None, *, last_event_id: str | None
+) -> AsyncIterator[str]:
+    """``message``: the reply as the view found it (None: not saved yet)."""
     try:
-        async for event in _relay_from_redis(message, last_event_id=last_event_id):
+        async for event in _relay(stream, message, last_event_id=last_event_id):
             yield event
     except RedisError:
         # No live deltas without Redis, but the reply still arrives whole once it is saved.
-        yield await _final_when_saved(message.id)
+        yield await _final_when_saved(stream)
 
 
-async def _final_when_saved(message_id: int) -> str:
-    while (final := await _final_from_database(message_id)) is None:
+async def _final_when_saved(stream: ReplyStream) -> str:
+    while True:
+        exists, final = await sync_to_async(_final_html)(stream)
+        if final is not None or not exists:
+            return sse("done", final or "")
         await asyncio.sleep(DATABASE_POLL_SECONDS)
-    return sse("done", final)
 
 
-async def _relay_from_redis(message: Message, *, last_event_id: str | None) -> AsyncIterator[str]:
-    redis = async_redis()
-    key = stream_key(message.id)
-    cursor = last_event_id or "0-0"
-    if message.is_final and not await redis.exists(key):
+async def _relay(
+    stream: ReplyStream, message: Message | None, *, last_event_id: str | None
+) -> AsyncIterator[str]:
+    exists, final = (False, None)
+    if message is not None:
+        exists, final = await sync_to_async(_final_html)(stream, message)
+    if final is not None and not await stream.exists():
         # Long over (the stream expired): the saved message is the whole story.
-        yield sse("done", await sync_to_async(render_final)(message))
+        yield sse("done", final)
         return
     if last_event_id is None:
         yield sse("reset", "")
+    waited = 0.0
     # If the browser goes away this generator is cancelled; the reply carries on without it.
-    while True:
-        batch = await redis.xread({key: cursor}, block=BLOCK_MS, count=256)
-        if not batch:
-            final = await _final_from_database(message.id)
-            if final is not None and not await redis.exists(key):
-                yield sse("done", final)
-                return
-            yield ": keep-alive\n\n"
-            continue
-        # One write to the browser per batch: under load a batch holds many deltas.
-        events = []
-        for entry_id, fields in batch[0][1]:
-            cursor = entry_id
-            if fields["t"] != "delta":
-                yield "".join(events) + sse("done", fields["html"], entry_id)
-                return
-            events.append(sse("delta", escape(fields["d"]), entry_id))
-        yield "".join(events)
+    async with stream.follow(last_event_id) as reader:
+        while True:
+            pieces = await reader.pieces(timeout=KEEP_ALIVE_SECONDS)
+            if not pieces:
+                exists, final = await sync_to_async(_final_html)(stream)
+                if final is not None and not await stream.exists():
+                    yield sse("done", final)
+                    return
+                waited = 0.0 if exists else waited + KEEP_ALIVE_SECONDS
+                if waited >= UNBORN_GIVE_UP_SECONDS:
+                    yield sse("done", "")  # nothing will come: the page drops its placeholder
+                    return
+                yield ": keep-alive\n\n"
+                continue
+            # One write to the browser per batch: under load a batch holds many deltas.
+            events = []
+            for piece in pieces:
+                if piece.is_final:
+                    yield "".join(events) + sse("done", piece.final_html or "", piece.id)
+                    return
+                events.append(sse("delta", escape(piece.text), piece.id))
+            yield "".join(events)
 
 
-COST_WAIT_MS = 30000
+COST_WAIT_SECONDS = 30.0
 
 
 def _stats(message: Message) -> tuple[str, bool]:
@@ -99,7 +121,8 @@ async def cost_events(message: Message) -> AsyncIterator[str]:
     html, settled = await sync_to_async(_stats)(message)
     if not settled:
         try:
-            await async_redis().xread({settled_key(message.request_id): "0-0"}, block=COST_WAIT_MS)
+            async with streams.follow(settled_key(message.request_id)) as announcements:
+                await announcements.batch(timeout=COST_WAIT_SECONDS)
         except RedisError:
             await asyncio.sleep(DATABASE_POLL_SECONDS * 5)
         html, settled = await sync_to_async(_stats)(message)

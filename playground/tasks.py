@@ -3,9 +3,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from playground import services
-from playground.generation import generation_sweep
+from playground.chat_reply import replies_sweep
 from playground.models import ImageGeneration
+from playground.services import images
 from playground.upstream import upstream
 
 STORE_RETRIES = 5
@@ -15,16 +15,16 @@ LOST_AFTER = timedelta(minutes=2)
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def generation_sweep_task() -> int:
+def sweep_task() -> int:
     """Beat, every minute: finish replies whose runner died, and look after image generations
     whose task was lost or whose worker died."""
-    return len(generation_sweep()) + image_generation_sweep()
+    return len(replies_sweep()) + image_generation_sweep()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def image_generate_task(generation_id: int) -> None:
     """Call CogView, then keep the image. Safe to deliver twice: the call is claimed once."""
-    if services.image_generation_run(generation_id=generation_id, client=upstream()):
+    if images.image_generation_run(generation_id=generation_id, client=upstream()):
         image_store_task.delay(generation_id)
 
 
@@ -39,10 +39,10 @@ def image_store_task(self, generation_id: int) -> None:
     """Download the generated image, retried with backoff; kept as "unstored" when it never
     works."""
     try:
-        services.image_generation_store(generation_id=generation_id)
-    except services.StoreFailed as failure:
+        images.image_generation_store(generation_id=generation_id)
+    except images.StoreFailed as failure:
         if self.request.retries >= self.max_retries:
-            services.image_generation_unstored(generation_id=generation_id, reason=str(failure))
+            images.image_generation_unstored(generation_id=generation_id, reason=str(failure))
             return
         raise self.retry(countdown=STORE_BACKOFF_SECONDS * 2**self.request.retries) from failure
 
@@ -58,4 +58,4 @@ def image_generation_sweep(*, now=None) -> int:
         status=Status.STORING, finished_at=None, created_at__lt=now - STUCK_AFTER
     ).values_list("id", flat=True):
         image_store_task.delay(generation_id)
-    return services.image_generations_interrupted(older_than=now - STUCK_AFTER)
+    return images.image_generations_interrupted(older_than=now - STUCK_AFTER)

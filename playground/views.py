@@ -19,14 +19,17 @@ from kombu.exceptions import KombuError
 
 from accounts.models import ModelEntry
 from accounts.selectors import NO_TEAM, active_membership
-from playground import selectors, services, snippets
+from playground import selectors, snippets
+from playground.chat_reply import replies_stop_and_settle, reply_start, reply_stop, reply_stream_of
 from playground.files import private_file_response
 from playground.forms import ImageForm, TurnForm
-from playground.generation import replies_stop_and_settle, reply_stop, start_generation
 from playground.limits import held, stream_slot
 from playground.models import Message
 from playground.rendering import browser_rules
-from playground.streaming import cost_events, message_events
+from playground.reply_stream import ReplyStream
+from playground.services import images as image_writes
+from playground.services import turns
+from playground.streaming import cost_events, reply_events
 from playground.tasks import image_generate_task
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -106,7 +109,7 @@ def _payer(request):
     """The membership of the team that pays: the one picked in the header."""
     membership = active_membership(request)
     if membership is None:
-        raise services.TurnRefused(NO_TEAM)
+        raise turns.TurnRefused(NO_TEAM)
     return membership
 
 
@@ -129,7 +132,7 @@ def _send(request):
     if not form.check_history_images(selectors.history_images(conversation=conversation)):
         return _refusal(request, form)
     try:
-        start = services.turn_start(
+        start = turns.turn_start(
             user=request.user,
             membership=_payer(request),
             conversation=conversation,
@@ -139,25 +142,35 @@ def _send(request):
             params=form.params(),
             images=form.uploads,
             image_urls=form.cleaned_data["image_urls"],
+            reply_id=form.cleaned_data["reply"],
         )
-    except services.REFUSALS as refusal:
+    except turns.REFUSALS as refusal:
         form.add_error(None, str(refusal))
         return _refusal(request, form)
-    return start, partial(_turn_response, request, start.message, is_new=conversation is None)
+    listening = form.cleaned_data["reply"] is not None
+    return start, partial(
+        _turn_response, request, start, is_new=conversation is None, listening=listening
+    )
 
 
-def _turn_response(request, reply, *, is_new: bool):
+def _turn_response(request, start: turns.ReplyStart, *, is_new: bool, listening: bool):
+    """What changed: the user's message (and the reply, unless the page already shows it,
+    listening), and for a new conversation its place in the sidebar and the page's URL."""
+    reply = start.message
     conversation = reply.conversation
+    if is_new:  # its sidebar entry names the team that pays, as the listed ones do
+        conversation.billed_team_id = reply.team_id
+        conversation.billed_team_name = reply.team.name
+        conversation.billed_personal = reply.team.personal_for_id
     context = {
         "conversation": conversation,
-        "new_messages": [
-            conversation.messages.filter(id__lt=reply.id, role=Message.Role.USER).last(),
-            reply,
-        ],
-        "conversations": selectors.conversations_for_user(user=request.user),
+        "new_messages": [start.user_message] if listening else [start.user_message, reply],
         "is_new": is_new,
     }
     response = render(request, "playground/_turn.html", context)
+    if listening:  # in front of the reply the page put up
+        retarget(response, f"#reply-{reply.public_id}")
+        reswap(response, "beforebegin")
     if is_new:
         push_url(response, conversation.get_absolute_url())
     trigger_client_event(response, "turn-sent")
@@ -169,7 +182,7 @@ async def _respond_then_generate(prepare, *args, **kwargs):
     (where it outlives the request) before rendering, so the upstream call begins at once."""
     start, respond = await sync_to_async(prepare)(*args, **kwargs)
     if start is not None:
-        start_generation(start.message.id, start.body, start.billed)
+        reply_start(start.message.id, start.stream, start.body, start.billed)
     return await sync_to_async(respond)()
 
 
@@ -187,7 +200,7 @@ def _rerun(request, public_id, *, edit: bool):
         return _refusal(request, form)
     try:
         if edit:
-            start = services.turn_edit_last(
+            start = turns.turn_edit_last(
                 conversation=conversation,
                 membership=_payer(request),
                 spec=form.spec,
@@ -195,13 +208,13 @@ def _rerun(request, public_id, *, edit: bool):
                 params=form.params(),
             )
         else:
-            start = services.turn_regenerate(
+            start = turns.turn_regenerate(
                 conversation=conversation,
                 membership=_payer(request),
                 spec=form.spec,
                 params=form.params(),
             )
-    except services.REFUSALS as refusal:
+    except turns.REFUSALS as refusal:
         form.add_error(None, str(refusal))
         return _refusal(request, form)
     return start, partial(_transcript_response, request, conversation, edit=edit)
@@ -250,12 +263,16 @@ async def _event_stream(user, events) -> HttpResponse:
 
 
 @require_GET
-async def message_stream(request, message_id: int):
+async def reply_stream(request, reply_id):
+    """The reply's live stream; it may open before the reply exists (the page's POST is on its
+    way), and then waits for it."""
     user = await request.auser()
-    message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
-    return await _event_stream(
-        user, message_events(message, last_event_id=request.headers.get("Last-Event-ID"))
-    )
+    message = await selectors.reply_if_any(public_id=reply_id)
+    if message is not None and message.conversation.user_id != user.id:
+        raise Http404("No such reply.")
+    stream = ReplyStream(user_id=user.id, public_id=reply_id)
+    last_event_id = request.headers.get("Last-Event-ID")
+    return await _event_stream(user, reply_events(stream, message, last_event_id=last_event_id))
 
 
 @require_GET
@@ -268,20 +285,19 @@ async def message_cost(request, message_id: int):
 
 
 @require_POST
-async def stop(request, message_id: int):
-    """Cancel upstream; the runner keeps the partial reply, marked stopped. The flag in Redis
-    reaches a runner in another web process; a local one is cancelled at once."""
+async def stop(request, reply_id):
+    """Cancel upstream; the runner keeps the partial reply, marked stopped, wherever it runs."""
     user = await request.auser()
-    message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
+    message = await sync_to_async(selectors.get_reply_for_user)(user=user, public_id=reply_id)
     if message.is_live:
-        await reply_stop(message.id)
+        await reply_stop(reply_stream_of(message), message.id)
     return HttpResponse(status=204)
 
 
 @require_POST
 def rename(request, public_id):
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
-    services.conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
+    turns.conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
     response = render(
         request,
         "playground/index.html#sidebar",
@@ -302,7 +318,7 @@ async def delete(request, public_id):
         user=user, public_id=public_id
     )
     await replies_stop_and_settle(conversation.id)
-    await sync_to_async(services.conversation_delete)(conversation=conversation)
+    await sync_to_async(turns.conversation_delete)(conversation=conversation)
     if request.htmx:
         return HttpResponseClientRedirect(reverse("playground:index"))
     return redirect("playground:index")
@@ -373,15 +389,15 @@ def _queue_generation(request, *, spec, prompt: str, size: str):
     """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
     is down)."""
     try:
-        generation = services.image_generation_start(
+        generation = image_writes.image_generation_start(
             user=request.user, membership=_payer(request), spec=spec, prompt=prompt, size=size
         )
-    except services.REFUSALS as refusal:
+    except turns.REFUSALS as refusal:
         return _image_refusal(request, {"__all__": [str(refusal)]})
     try:
         image_generate_task.delay(generation.id)
     except KombuError:
-        services.image_generation_abandon(generation=generation)
+        image_writes.image_generation_abandon(generation=generation)
         return _image_refusal(
             request,
             {
@@ -442,7 +458,7 @@ def image_file(request, public_id):
 @require_POST
 def image_delete(request, public_id):
     generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
-    services.image_generation_delete(generation=generation)
+    image_writes.image_generation_delete(generation=generation)
     return HttpResponse("")
 
 

@@ -155,7 +155,7 @@ class LiveServer:
 
     def stop(self) -> None:
         # Replies still running would otherwise write into the next test's database and Redis.
-        from playground.generation import stop_all_local
+        from playground.chat_reply import stop_all_local
 
         asyncio.run_coroutine_threadsafe(stop_all_local(), self.loop).result(15)
         self.server.should_exit = True

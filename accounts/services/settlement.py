@@ -15,7 +15,7 @@ from accounts.models import DailyUsage, LedgerEntry, Pack, Team, UsageRecord
 from accounts.services.alerts import alerts_after_settlement
 from accounts.services.pricing import Charge, PriceBook
 from accounts.services.wallet import Payment, Wallet
-from config.redis import redis_client
+from config import streams
 
 log = logging.getLogger("accounts")
 
@@ -89,11 +89,13 @@ def settled_key(request_id: str) -> str:
 
 def _announce(records: list[UsageRecord]) -> None:
     try:
-        with redis_client().pipeline(transaction=False) as pipe:
-            for record in records:
-                pipe.xadd(settled_key(record.request_id), {"cost": record.cost_nano})
-                pipe.expire(settled_key(record.request_id), ANNOUNCE_TTL_SECONDS)
-            pipe.execute()
+        streams.append_all(
+            (
+                (settled_key(record.request_id), {"cost": str(record.cost_nano)})
+                for record in records
+            ),
+            keep_seconds=ANNOUNCE_TTL_SECONDS,
+        )
     except RedisError as error:  # pages show the cost on their next load instead
         log.warning("could not announce settled costs: %s", type(error).__name__)
 

@@ -188,13 +188,49 @@
     if (event.target.closest("[data-drawer-close]")) playground.classList.remove("show-side", "show-params");
   });
 
-  // A turn went through (fired on receipt, before the swap): empty the box.
+  // A turn listens for its reply before its POST is answered: the page names the reply, puts up
+  // its placeholder (whose EventSource opens at once) and sends the name; the POST saves the
+  // reply under it and answers with the user's message, placed in front. A refused or failed
+  // POST takes the placeholder away.
+  const NIL = "00000000-0000-0000-0000-000000000000";
+  const replyTemplate = document.getElementById("reply-template");
+  let pending = null;
+  function newReplyId() {  // crypto.randomUUID needs a secure context; this does not
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt !== form) return;
+    const id = newReplyId();
+    event.detail.parameters.set("reply", id);
+    const holder = document.createElement("div");
+    holder.innerHTML = replyTemplate.innerHTML.replaceAll(NIL, id);
+    pending = holder.firstElementChild;
+    pending.querySelector(".model").textContent = modelSelect.value;
+    transcript.append(pending);
+    htmx.process(pending);
+    follow();
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.elt !== form || !pending) return;
+    // Refused or failed (an accepted turn's turn-sent let go of it): a "delete" swap also
+    // closes the placeholder's EventSource.
+    htmx.swap(pending, "", { swapStyle: "delete" });
+    pending = null;
+  });
+
+  // A turn went through (fired on receipt, before the swap): empty the box. Its reply may have
+  // failed already (it streams while the POST is on its way): then it gives its message back now.
   document.body.addEventListener("turn-sent", function () {
     box.value = "";
     linksBox.value = "";
     attached = [];
     showAttachments();
     document.getElementById("form-errors").innerHTML = "";
+    pending = null;
+    giveBackFailed();
   });
 
   // New messages in the transcript: a failed reply gives its message back to the box, so nothing
@@ -204,13 +240,18 @@
   transcript.querySelectorAll(".message.failed").forEach((failed) => { failed.dataset.restored = "1"; });
   // htmx settles a swapped element's new attributes a moment after inserting it, so look at
   // class changes too, and handle each failed reply once.
-  new MutationObserver(function () {
+  // While a turn's POST is on its way the box still holds its message: wait for the answer.
+  function giveBackFailed() {
+    if (pending) return;
     transcript.querySelectorAll(".message.failed[data-restore]:not([data-restored])").forEach(function (failed) {
       failed.dataset.restored = "1";
       if (!box.value.trim()) box.value = failed.dataset.restore;
       if (!linksBox.value.trim()) linksBox.value = failed.dataset.restoreLinks || "";
       if (!attached.length) restoreImages(JSON.parse(failed.dataset.restoreImages || "[]"));
     });
+  }
+  new MutationObserver(function () {
+    giveBackFailed();
     const articles = transcript.querySelectorAll(".message");
     articles.forEach(function (article, index) {
       if (index < articles.length - 2) {

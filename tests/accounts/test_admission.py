@@ -56,7 +56,7 @@ def race(user, urls: list[str], sends: int, team: Team) -> list:
 def stop_and_settle(user, url: str) -> None:
     client = http_client_for(user, url)
     for reply in Message.objects.filter(role="assistant", status="running"):
-        client.post(f"/playground/m/{reply.id}/stop/")
+        client.post(f"/playground/r/{reply.public_id}/stop/")
     client.close()
     wait_until(lambda: not Message.objects.filter(status="running").exists())
     while settlement.usage_settle_pending():

@@ -49,7 +49,7 @@ def test_a_prepaid_team_at_zero_is_refused_before_any_upstream_call(alice_http, 
 def test_the_cost_of_a_reply_is_pushed_once_it_is_settled(alice_http, celery_worker):
     send(alice_http, "What does a reply cost?")
     reply = Message.objects.filter(role="assistant").get()
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         read_events(response)
     with alice_http.stream("GET", f"/playground/m/{reply.id}/cost/", timeout=60) as response:
         events = read_events(response, stop_after=1)

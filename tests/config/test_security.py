@@ -71,7 +71,7 @@ def test_a_body_within_the_limit_goes_through(alice_http):
 def test_live_streams_are_limited_per_user_and_freed_when_they_close(alice_http, settings):
     settings.MAX_STREAMS_PER_USER = 2
     reply = start_turn(alice_http, "Long [[long]] [[fault:latency=50]]")
-    url = f"/playground/m/{reply.id}/stream/"
+    url = f"/playground/r/{reply.public_id}/stream/"
     with alice_http.stream("GET", url) as first, alice_http.stream("GET", url) as second:
         assert (first.status_code, second.status_code) == (200, 200)
         third = alice_http.get(url)
@@ -81,7 +81,7 @@ def test_live_streams_are_limited_per_user_and_freed_when_they_close(alice_http,
     with alice_http.stream("GET", url) as again:  # the two closed: their slots are free
         assert again.status_code == 200
         read_events(again, stop_after=1)
-    alice_http.post(f"/playground/m/{reply.id}/stop/")
+    alice_http.post(f"/playground/r/{reply.public_id}/stop/")
 
 
 def test_pages_carry_a_content_security_policy_of_their_own_origin(client):

@@ -37,6 +37,31 @@ def send(page, text):
     page.click("#send")
 
 
+ANSWER_TURNS_LATE = """
+(() => {
+  const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+    this.turn = String(url).endsWith("/playground/send/");
+    return open.call(this, method, url, ...rest);
+  };
+  XMLHttpRequest.prototype.send = function (body) {
+    const loaded = this.onload;
+    if (this.turn && loaded) {
+      this.onload = (event) => setTimeout(() => loaded.call(this, event), 500);
+    }
+    return send.call(this, body);
+  };
+})();
+"""
+
+
+def hold_the_post(page):
+    """The page hears the answers to its turns half a second late, as on a slow link: their
+    replies stream first."""
+    page.add_init_script(ANSWER_TURNS_LATE)
+    page.reload()
+
+
 def last_reply(page):
     return page.locator("#transcript .message.assistant").last
 
@@ -167,8 +192,26 @@ def test_upstream_error_shows_in_plain_words_and_keeps_the_typed_message(page, l
     expect(page.locator("#transcript .message.user")).to_have_count(2)
 
 
+COUNT_OPEN_STREAMS = """
+(() => {
+  const opened = [];
+  const Original = window.EventSource;
+  window.EventSource = function (...args) {
+    const source = new Original(...args);
+    opened.push(source);
+    return source;
+  };
+  window.EventSource.prototype = Original.prototype;
+  Object.assign(window.EventSource, { CONNECTING: 0, OPEN: 1, CLOSED: 2 });
+  window.openStreams = () => opened.filter((source) => source.readyState !== 2).length;
+})();
+"""
+
+
 def test_a_bad_parameter_is_refused_before_any_upstream_call(page, live_server_url, upstream):
     httpx.post(f"{upstream.url}/_sim/reset")
+    page.add_init_script(COUNT_OPEN_STREAMS)
+    hold_the_post(page)
     page.select_option("#id_model", "glm-4-flash")
     # The control knows the model's range, so the browser says what is wrong before sending.
     expect(page.locator("#id_max_tokens")).to_have_attribute("max", "4095")
@@ -185,6 +228,9 @@ def test_a_bad_parameter_is_refused_before_any_upstream_call(page, live_server_u
     expect(page.locator("#id_message")).to_have_value("Keep this text")
     assert chat_requests(upstream) == []
     assert not Conversation.objects.exists()
+    # The reply's placeholder, listening since the click, is gone, and its stream closed.
+    assert page.locator("#transcript .message").count() == 0
+    assert page.evaluate("() => window.openStreams()") == 0
 
 
 def test_regenerate_and_edit_the_last_message(page, live_server_url, upstream):

@@ -9,7 +9,13 @@ from playwright.sync_api import expect
 
 from playground.models import Attachment, ImageGeneration
 from tests import pictures
-from tests.e2e.test_playground_chat import chat_requests, last_reply, send, wait_for
+from tests.e2e.test_playground_chat import (
+    chat_requests,
+    hold_the_post,
+    last_reply,
+    send,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -146,10 +152,12 @@ def test_sizes_follow_the_model(page, live_server_url):
 
 
 def test_a_failed_image_turn_gives_back_its_text_and_its_image(page, tmp_path):
+    hold_the_post(page)  # the reply fails before the page hears its turn was saved
     page.select_option("#id_model", "glm-4v-plus")
     attach(page, tmp_path, "cat.png", pictures.png(40, 30))
     send(page, "Is this safe? [[fault:1301]]")
     expect(last_reply(page)).to_have_attribute("data-status", "failed")
+    expect(page.locator("#transcript .message.user")).to_have_count(1)  # the POST's answer too
     expect(page.locator("#id_message")).to_have_value("Is this safe? [[fault:1301]]")
     expect(page.locator("#previews img")).to_have_count(1)
     assert page.locator("#id_image").evaluate("input => input.files.length") == 1

@@ -38,8 +38,8 @@ def test_another_users_conversation_is_404_everywhere(alice_conversation, bob):
     conversation, reply = alice_conversation
     public_id = conversation.public_id
     assert bob.get(f"/playground/c/{public_id}/").status_code == 404
-    assert bob.get(f"/playground/m/{reply.id}/stream/").status_code == 404
-    assert bob.post(f"/playground/m/{reply.id}/stop/").status_code == 404
+    assert bob.get(f"/playground/r/{reply.public_id}/stream/").status_code == 404
+    assert bob.post(f"/playground/r/{reply.public_id}/stop/").status_code == 404
     params = {"model": "glm-4-flash", "message": "x"}
     assert bob.post(f"/playground/c/{public_id}/regenerate/", params).status_code == 404
     assert bob.post(f"/playground/c/{public_id}/edit/", params).status_code == 404

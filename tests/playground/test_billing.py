@@ -3,12 +3,14 @@ becomes of its rows; the team picked in the header pays; a Stop reaches a reply 
 process."""
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 
 from accounts.models import Hold, Team, UsageRecord
 from accounts.services import settlement
+from playground.chat_reply import reply_stream_of
 from playground.models import Conversation, ImageGeneration, Message
-from playground.tasks import generation_sweep_task
+from playground.tasks import sweep_task
 from tests.accounts.test_metering import wait_until
 from tests.playground.test_streaming import read_events, start_turn, wait_until_final
 from tests.playground.test_sweep import make_running_reply
@@ -33,9 +35,9 @@ def the_one_record(request_id: str) -> UsageRecord:
 
 def stopped_over_http(client):
     reply = start_turn(client, f"Write at length {SLOW}", model="glm-4")
-    with client.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with client.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         read_events(response, stop_after=3)
-    client.post(f"/playground/m/{reply.id}/stop/")
+    client.post(f"/playground/r/{reply.public_id}/stop/")
     return wait_until_final(reply)
 
 
@@ -49,13 +51,10 @@ def without_usage(client):
 
 def interrupted(client):
     """A runner that died mid-reply (no heartbeat): the beat sweeper finishes it from Redis."""
-    from config.redis import redis_client
-    from playground.generation import stream_key
-
     user = get_user_model().objects.get(username="alice")
     reply = make_running_reply(user, started_ago=600)
-    redis_client().xadd(stream_key(reply.id), {"t": "delta", "d": "Half a sentence"})
-    generation_sweep_task.apply()
+    async_to_sync(reply_stream_of(reply).publish)("Half a sentence")
+    sweep_task.apply()
     reply.refresh_from_db()
     return reply
 
@@ -73,7 +72,7 @@ def test_a_conversation_deleted_while_its_reply_runs_stops_it_and_bills_it_once(
     alice_http, sim_log
 ):
     reply = start_turn(alice_http, f"Write at length {SLOW}", model="glm-4")
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         read_events(response, stop_after=3)
     response = alice_http.post(f"/playground/c/{reply.conversation.public_id}/delete/")
     assert response.status_code == 200 and response.headers["HX-Redirect"] == "/playground/"
@@ -100,9 +99,11 @@ def test_stop_through_redis_alone_reaches_a_reply_in_another_web_process(
     alice = get_user_model().objects.get(username="alice")
     there = http_client_for(alice, other.url)
     reply = start_turn(there, f"Write at length {SLOW}", model="glm-4")  # runs in the other process
-    with there.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with there.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         read_events(response, stop_after=3)
-    assert alice_http.post(f"/playground/m/{reply.id}/stop/").status_code == 204  # asked here
+    assert (
+        alice_http.post(f"/playground/r/{reply.public_id}/stop/").status_code == 204
+    )  # asked here
     reply = wait_until_final(reply)
     assert reply.status == "stopped" and reply.usage_exact is False
     assert the_one_record(reply.request_id).exact is False
@@ -116,7 +117,7 @@ def test_a_delete_here_stops_and_bills_a_reply_running_in_another_web_process(
     alice = get_user_model().objects.get(username="alice")
     there = http_client_for(alice, other.url)
     reply = start_turn(there, f"Write at length {SLOW}", model="glm-4")
-    with there.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with there.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         read_events(response, stop_after=3)
     alice_http.post(f"/playground/c/{reply.conversation.public_id}/delete/")
     assert not Message.objects.exists()
@@ -166,7 +167,7 @@ def test_replies_running_at_once_are_limited_per_user(alice_http, settings):
     refused = alice_http.post("/playground/send/", data={"model": "glm-4", "message": "A third"})
     assert "You have 2 replies being written already (at most 2 at a time)" in refused.text
     for reply in running:
-        alice_http.post(f"/playground/m/{reply.id}/stop/")
+        alice_http.post(f"/playground/r/{reply.public_id}/stop/")
         wait_until_final(reply)
     assert (
         alice_http.post("/playground/send/", data={"model": "glm-4", "message": "Now"}).headers.get(

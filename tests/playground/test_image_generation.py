@@ -12,8 +12,9 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import Hold, UsageRecord
-from playground import services, tasks
+from playground import tasks
 from playground.models import ImageGeneration
+from playground.services import images as services
 from playground.upstream import upstream as upstream_client
 from tests.support import http_client_for, owner_of
 

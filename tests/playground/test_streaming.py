@@ -1,16 +1,24 @@
 """The stream endpoint over real HTTP: relay, resume with Last-Event-ID, one upstream call."""
 
+import threading
 import time
+import uuid
 
 import httpx
 import pytest
+from django.utils.html import escape
 
 from playground.models import Message
+from tests.support import http_client_for
 
 
-def read_events(response, stop_after=None):
+def read_events(response, stop_after=None, lines=None):
+    """The stream's events up to `done` (or ``stop_after`` of them); ``lines`` gets each line as
+    it comes."""
     events, current = [], {}
     for line in response.iter_lines():
+        if lines is not None:
+            lines.append(line)
         if line == "":
             if current:
                 events.append(current)
@@ -37,7 +45,7 @@ def start_turn(client, text, **params):
 
 def test_stream_relays_deltas_then_the_rendered_message(alice_http):
     reply = start_turn(alice_http, "Hello [[fault:latency=5]]")
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = read_events(response)
     assert events[0]["event"] == "reset"
@@ -57,15 +65,82 @@ def chat_requests_for(upstream, request_id):
     return [e for e in entries if (e["body"] or {}).get("request_id") == request_id]
 
 
+def listen_in_background(client, reply_id, *, read_timeout=20.0):
+    """The page's way: the reply's stream opened before its turn is sent; read in a thread."""
+    heard: dict = {}
+
+    def run():
+        try:
+            url = f"/playground/r/{reply_id}/stream/"
+            with client.stream("GET", url, timeout=httpx.Timeout(5, read=read_timeout)) as response:
+                heard["status"], heard["lines"] = response.status_code, []
+                heard["events"] = read_events(response, lines=heard["lines"])
+        except httpx.ReadTimeout:
+            heard["timed_out"] = True
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, heard
+
+
+def test_a_stream_opened_before_its_turn_carries_the_whole_reply(alice_http):
+    reply_id = uuid.uuid4()
+    thread, heard = listen_in_background(alice_http, reply_id)
+    time.sleep(0.3)  # the stream is open and waiting before the reply exists
+    response = alice_http.post(
+        "/playground/send/",
+        data={"model": "glm-4-flash", "message": "Hello", "reply": str(reply_id)},
+    )
+    thread.join(20)
+    reply = Message.objects.get(role="assistant")
+    assert reply.public_id == reply_id
+    # The POST answers with the user's message only, placed in front of the page's placeholder.
+    assert response.headers["HX-Retarget"] == f"#reply-{reply_id}"
+    assert response.headers["HX-Reswap"] == "beforebegin"
+    assert "Hello" in response.text and 'class="message assistant' not in response.text
+    events = heard["events"]
+    assert heard["status"] == 200 and events[0]["event"] == "reset"
+    assert events[-1]["event"] == "done" and f"{reply.completion_tokens} out" in events[-1]["data"]
+    deltas = "".join(e["data"] for e in events if e["event"] == "delta")
+    assert deltas.replace("\n", "") == escape(reply.content).replace("\n", "")
+
+
+def test_a_reply_id_is_taken_once(alice_http):
+    reply_id = str(uuid.uuid4())
+    data = {"model": "glm-4-flash", "message": "Hello", "reply": reply_id}
+    assert "turn-sent" in alice_http.post("/playground/send/", data=data).headers["HX-Trigger"]
+    again = alice_http.post("/playground/send/", data={**data, "message": "Again"})
+    assert "already used" in again.text and "HX-Trigger" not in again.headers
+    assert Message.objects.filter(role="user").count() == 1
+
+
+def test_nobody_else_hears_a_reply_even_by_its_id(alice_http, make_user, live_server_url):
+    bob = http_client_for(make_user("bob"), live_server_url)
+    reply_id = uuid.uuid4()
+    thread, heard = listen_in_background(bob, reply_id, read_timeout=3)
+    time.sleep(0.3)  # bob listens first, under alice's coming reply's id
+    alice_http.post(
+        "/playground/send/",
+        data={"model": "glm-4-flash", "message": "Hello", "reply": str(reply_id)},
+    )
+    wait_until_final(Message.objects.get(role="assistant"))
+    thread.join(10)
+    # bob's stream, open all along, carried nothing of alice's reply.
+    assert heard["status"] == 200 and heard["timed_out"] and "events" not in heard
+    assert [line for line in heard["lines"] if line.startswith("event:")] == ["event: reset"]
+    assert bob.get(f"/playground/r/{reply_id}/stream/").status_code == 404
+    bob.close()
+
+
 def test_a_reconnect_with_last_event_id_resumes_without_repeating_or_calling_upstream_again(
     alice_http, upstream
 ):
     reply = start_turn(alice_http, "Tell me a story [[fault:latency=20]]")
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         first = read_events(response, stop_after=4)  # reset + 3 deltas, then the connection drops
     last_id = first[-1]["id"]
     with alice_http.stream(
-        "GET", f"/playground/m/{reply.id}/stream/", headers={"Last-Event-ID": last_id}
+        "GET", f"/playground/r/{reply.public_id}/stream/", headers={"Last-Event-ID": last_id}
     ) as response:
         rest = read_events(response)
     assert rest[0]["event"] == "delta"  # no reset: the browser keeps what it has
@@ -82,19 +157,19 @@ def test_a_reconnect_with_last_event_id_resumes_without_repeating_or_calling_ups
 
 def test_a_finished_reply_streams_as_one_done_event(alice_http):
     reply = start_turn(alice_http, "Quick one")
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         read_events(response)
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         again = read_events(response)
     assert [e["event"] for e in again if e["event"] != "delta"][-1] == "done"
 
 
 def test_stop_over_http_keeps_the_partial_reply(alice_http):
     reply = start_turn(alice_http, "A long one [[long]] [[fault:latency=30]]")
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         read_events(response, stop_after=3)
-    assert alice_http.post(f"/playground/m/{reply.id}/stop/").status_code == 204
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    assert alice_http.post(f"/playground/r/{reply.public_id}/stop/").status_code == 204
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         events = read_events(response)
     assert events[-1]["event"] == "done" and "stopped" in events[-1]["data"]
     reply.refresh_from_db()
@@ -155,7 +230,7 @@ def test_abnormal_finishes_are_kept_and_marked(alice_http, reason):
 def test_with_redis_down_the_reply_is_still_saved_with_exact_usage(alice_http, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     reply = start_turn(alice_http, "Hello without Redis")
-    with alice_http.stream("GET", f"/playground/m/{reply.id}/stream/") as response:
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         events = read_events(response)
     assert events[-1]["event"] == "done"
     reply = wait_until_final(reply)

@@ -3,13 +3,14 @@
 import time
 from datetime import timedelta
 
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from config.redis import redis_client
-from playground.generation import alive_key, stream_key
+from playground.chat_reply import reply_stream_of
 from playground.models import Conversation, Message
-from playground.tasks import generation_sweep_task
+from playground.reply_stream import keep_alive
+from playground.tasks import sweep_task
 
 
 def make_running_reply(user, *, started_ago: int) -> Message:
@@ -31,12 +32,12 @@ def test_the_sweeper_finishes_a_dead_runners_reply_and_keeps_what_arrived(
     user = get_user_model().objects.create_user("bob", password="x-password-1")
     dead = make_running_reply(user, started_ago=600)
     alive = make_running_reply(user, started_ago=601)
-    redis = redis_client()
-    redis.xadd(stream_key(dead.id), {"t": "delta", "d": "Half a "})
-    redis.xadd(stream_key(dead.id), {"t": "delta", "d": "sentence"})
-    redis.set(alive_key(alive.id), "1", ex=60)
+    stream = reply_stream_of(dead)
+    async_to_sync(stream.publish)("Half a ")
+    async_to_sync(stream.publish)("sentence")
+    async_to_sync(keep_alive)([reply_stream_of(alive)])
 
-    generation_sweep_task.delay()
+    sweep_task.delay()
 
     deadline = time.monotonic() + 30
     while Message.objects.get(id=dead.id).status == "running" and time.monotonic() < deadline:
@@ -46,10 +47,9 @@ def test_the_sweeper_finishes_a_dead_runners_reply_and_keeps_what_arrived(
     assert dead.content == "Half a sentence"
     assert dead.usage_exact is False and dead.completion_tokens > 0
     # Readers are told it is over (just after the save).
-    while redis.xrange(stream_key(dead.id))[-1][1]["t"] != "done" and time.monotonic() < deadline:
+    while not stream.pieces_so_far()[-1].is_final and time.monotonic() < deadline:
         time.sleep(0.05)
-    entries = redis.xrange(stream_key(dead.id))
-    last = entries[-1][1]
-    assert last["t"] == "done" and "Half a sentence" in last["html"], entries
+    pieces = stream.pieces_so_far()
+    assert pieces[-1].is_final and "Half a sentence" in pieces[-1].final_html, pieces
     # A runner with a heartbeat is left alone.
     assert Message.objects.get(id=alive.id).status == "running"

@@ -31,7 +31,8 @@ def send(client, text, *, model="glm-4v-plus", images=(), conversation=""):
 
 
 def finish(client, reply_id: int) -> Message:
-    with client.stream("GET", f"/playground/m/{reply_id}/stream/") as response:
+    public_id = Message.objects.get(id=reply_id).public_id
+    with client.stream("GET", f"/playground/r/{public_id}/stream/") as response:
         read_events(response)
     return Message.objects.get(id=reply_id)
 

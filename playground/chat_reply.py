@@ -1,119 +1,170 @@
-"""Running a reply detached from the browser.
+"""A chat reply, from its one upstream call to its final row: the runner, what it produces
+(:class:`Outcome`) and finishing the reply, plus stopping replies and finishing orphaned ones.
 
-The runner reads the upstream stream and appends each delta to a Redis stream keyed by the
-message; any number of SSE connections (a reload, a reconnect, a second tab) read from Redis,
-so closing the tab never stops the reply and a reconnect never makes a second upstream
-call."""
+The runner runs on the event loop of the web process that saved the reply, detached from any
+request: it reads the upstream stream and publishes each delta to the reply's stream in Redis
+(:mod:`playground.reply_stream`), which every browser connection reads, so closing the tab never
+stops the reply and a reconnect never makes a second upstream call."""
+
+from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from bigmodel.errors import BigModelError
 from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
-from config.redis import async_redis, redis_client
-from playground.models import Message
+from playground.models import Conversation, Message
+from playground.reply_stream import ReplyStream, keep_alive
 from playground.selectors import history_for
-from playground.services import BilledCall, Outcome, generation_finish
+from playground.services.billing import BilledCall
 from playground.upstream import async_upstream
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 2
-HEARTBEAT_TTL_SECONDS = 30
-STOP_FLAG_SECONDS = 600
-_running: dict[int, asyncio.Task] = {}
 
 
-def stream_key(message_id: int) -> str:
-    return f"gen:{message_id}"
+@dataclass(frozen=True)
+class Outcome:
+    """How a reply ended, as its runner (or the sweeper) saw it."""
+
+    status: str
+    content: str
+    finish_reason: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    usage_exact: bool = True
+    ttft_ms: int | None = None
+    latency_ms: int | None = None
+    error_code: str = ""
+    error_message: str = ""
 
 
-def stop_key(message_id: int) -> str:
-    return f"gen:{message_id}:stop"
-
-
-def alive_key(message_id: int) -> str:
-    return f"gen:{message_id}:alive"
-
-
-def start_generation(message_id: int, body: dict, billed: BilledCall) -> asyncio.Task:
-    """Start the reply on this process's event loop; it outlives the request that started it. A
-    fresh context: the request's own (its sync-to-async executor among it) ends with the request."""
-    task = asyncio.create_task(
-        run_generation(message_id, body, billed),
-        name=f"generation-{message_id}",
-        context=contextvars.Context(),
+@transaction.atomic
+def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Message | None:
+    """running → final, once, and the call billed (or its hold released) from ``billed`` even when
+    the message is gone. Returns None when the message had already been finished or deleted."""
+    if outcome.prompt_tokens is not None:  # the upstream worked on it: it is billed
+        billed.record(
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens or 0,
+            exact=outcome.usage_exact,
+        )
+    else:
+        billed.release()
+    updated = Message.objects.filter(id=message_id, status=Message.Status.RUNNING).update(
+        status=outcome.status,
+        content=outcome.content,
+        finish_reason=outcome.finish_reason,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        usage_exact=outcome.usage_exact,
+        ttft_ms=outcome.ttft_ms,
+        latency_ms=outcome.latency_ms,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message,
+        finished_at=timezone.now(),
     )
-    _running[message_id] = task
-    task.add_done_callback(lambda _: _running.pop(message_id, None))
-    return task
-
-
-def cancel_local(message_id: int) -> bool:
-    task = _running.get(message_id)
-    if task is None:
-        return False
-    task.cancel()
-    return True
-
-
-async def reply_stop(message_id: int) -> None:
-    """Stop a running reply wherever it runs: at once when it runs here, and through Redis for a
-    runner in another web process (it looks at each write and each heartbeat)."""
-    if not cancel_local(message_id):
-        await async_redis().set(stop_key(message_id), "1", ex=STOP_FLAG_SECONDS)
-
-
-async def stop_all_local() -> None:
-    """Stop every reply this process runs and wait until each is saved (a shutdown)."""
-    tasks = list(_running.values())
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    if not updated:
+        return None
+    message = Message.objects.select_related("conversation__user", "team").get(id=message_id)
+    Conversation.objects.filter(id=message.conversation_id).update(updated_at=timezone.now())
+    return message
 
 
 def render_final(message: Message) -> str:
     return render_to_string("playground/_message.html", {"message": message, "final_event": True})
 
 
-def publish_final(message: Message) -> None:
-    """Tell every reader the reply is over (sync: the sweeper uses it too)."""
-    client = redis_client()
-    key = stream_key(message.id)
-    with client.pipeline() as pipe:
-        pipe.xadd(key, {"t": "done", "html": render_final(message)})
-        pipe.expire(key, settings.GENERATION_STREAM_TTL_SECONDS)
-        pipe.delete(alive_key(message.id), stop_key(message.id))
-        pipe.execute()
+def _publish_final(stream: ReplyStream, message: Message) -> None:
+    stream.finish(render_final(message))
+
+
+# --------------------------------------------------------------------------- running here
+
+
+@dataclass
+class _Running:
+    task: asyncio.Task
+    stream: ReplyStream
+
+
+_running: dict[int, _Running] = {}
+_heartbeat: asyncio.Task | None = None
+
+
+def reply_start(message_id: int, stream: ReplyStream, body: dict, billed: BilledCall) -> None:
+    """Start the reply on this process's event loop; it outlives the request that started it. A
+    fresh context: the request's own (its sync-to-async executor among it) ends with the request."""
+    global _heartbeat
+    task = asyncio.create_task(
+        _run(message_id, stream, body, billed),
+        name=f"reply-{message_id}",
+        context=contextvars.Context(),
+    )
+    _running[message_id] = _Running(task, stream)
+    task.add_done_callback(lambda _: _running.pop(message_id, None))
+    if _heartbeat is None or _heartbeat.done() or _heartbeat.get_loop() is not task.get_loop():
+        _heartbeat = asyncio.create_task(_beat(), name="reply-heartbeat")
+
+
+async def _beat() -> None:
+    """Tells the sweeper that this process's replies are alive, however long the upstream is
+    silent: one write for all of them every couple of seconds, while there are any."""
+    while _running:
+        try:
+            await keep_alive(running.stream for running in list(_running.values()))
+        except RedisError:
+            pass  # the sweeper cannot run without Redis either
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+async def reply_stop(stream: ReplyStream, message_id: int) -> None:
+    """Stop a running reply wherever it runs: at once when it runs here, and through its stop
+    stream for a runner in another web process."""
+    running = _running.get(message_id)
+    if running is not None:
+        running.task.cancel()
+    else:
+        await stream.ask_stop()
+
+
+async def stop_all_local() -> None:
+    """Stop every reply this process runs and wait until each is saved (a shutdown)."""
+    tasks = [running.task for running in _running.values()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# --------------------------------------------------------------------------- the runner
 
 
 class _Relay:
-    """Collects the reply and mirrors it into Redis as it arrives.
+    """Collects the reply and mirrors it into its stream as it arrives.
 
     Writes never hold up reading the upstream: one write is in flight at a time, and deltas that
-    arrive meanwhile go out together in the next one, so a busy process makes fewer, larger writes.
-    Each write also tells whether someone asked to stop (from any web
-    process)."""
+    arrive meanwhile go out together in the next one, so a busy process makes fewer, larger
+    writes."""
 
-    def __init__(self, message_id: int):
-        self.message_id = message_id
-        self.redis = async_redis()
+    def __init__(self, stream: ReplyStream):
+        self.stream = stream
         self.parts: list[str] = []
         self.unsent: list[str] = []
         self.writer: asyncio.Task | None = None
         self.started = time.monotonic()
         self.ttft_ms: int | None = None
         self.mirroring = True
-        self.stop_requested = False
 
     @property
     def text(self) -> str:
@@ -136,21 +187,16 @@ class _Relay:
         while self.unsent and self.mirroring:
             text = "".join(self.unsent)
             self.unsent.clear()
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.xadd(stream_key(self.message_id), {"t": "delta", "d": text})
-            pipe.exists(stop_key(self.message_id))
             try:
-                _, stop = await pipe.execute()
+                await self.stream.publish(text)
             except RedisError as error:
                 # Live display is lost, the reply is not: keep reading upstream and save it whole.
                 log.warning(
                     "Redis unavailable (%r); reply %s continues without live streaming",
                     error,
-                    self.message_id,
+                    self.stream.public_id,
                 )
                 self.mirroring = False
-                return
-            self.stop_requested = self.stop_requested or bool(stop)
 
     async def drain(self) -> None:
         """Let the last write land, so the final event follows every delta."""
@@ -158,11 +204,11 @@ class _Relay:
             await asyncio.shield(self.writer)
 
 
-async def run_generation(message_id: int, body: dict, billed: BilledCall) -> None:
+async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledCall) -> None:
     """The one upstream call of a running reply, saved and billed however it ends."""
     history = body["messages"]
-    relay = _Relay(message_id)
-    heartbeat = asyncio.create_task(_heartbeat(message_id, asyncio.current_task()))
+    relay = _Relay(stream)
+    watcher = asyncio.create_task(_stop_when_asked(stream, asyncio.current_task()))
     try:
         outcome = await _stream(body, relay)
     except asyncio.CancelledError:
@@ -170,33 +216,25 @@ async def run_generation(message_id: int, body: dict, billed: BilledCall) -> Non
     except BigModelError as error:
         outcome = _failed(relay, history, error)
     except Exception as error:  # never leave a reply running because of a bug; log it
-        log.exception("generation %s failed", message_id)
+        log.exception("reply %s failed", message_id)
         outcome = _failed(relay, history, error)
     finally:
-        heartbeat.cancel()
-    try:
+        watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):  # a Stop as it ended: it is over either way
         await relay.drain()
-    except asyncio.CancelledError:
-        pass  # a Stop that came as the reply ended: it is over either way, and is saved below
-    await _finish(message_id, outcome, billed)
+    await _finish(message_id, stream, outcome, billed)
 
 
-async def _heartbeat(message_id: int, runner: asyncio.Task | None) -> None:
-    """Tells the sweeper this reply's runner is alive, however long the upstream is silent, and
-    hears a Stop from another web process while no delta is being written."""
-    redis = async_redis()
-    while True:
-        try:
-            pipe = redis.pipeline(transaction=False)
-            pipe.set(alive_key(message_id), "1", ex=HEARTBEAT_TTL_SECONDS)
-            pipe.exists(stop_key(message_id))
-            _, stop = await pipe.execute()
-        except RedisError:
-            stop = False  # the sweeper cannot run without Redis either
-        if stop and runner is not None:
-            runner.cancel()
-            return
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+async def _stop_when_asked(stream: ReplyStream, runner: asyncio.Task | None) -> None:
+    """A Stop pressed in another web process arrives on the reply's stop stream."""
+    try:
+        async with stream.stop_requests() as requests:
+            while not await requests.batch(timeout=3600):
+                pass
+    except RedisError:
+        return  # without Redis only this process can stop it, which it does directly
+    if runner is not None:
+        runner.cancel()
 
 
 async def _stream(body: dict, relay: _Relay) -> Outcome:
@@ -204,19 +242,10 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
         async for chunk in stream:
             if chunk.delta:
                 relay.delta(chunk.delta)
-            if relay.stop_requested:
-                raise asyncio.CancelledError  # Stop pressed in another web process
     finish_reason, usage = stream.finish_reason or "", stream.usage
     if usage is None:  # the upstream left usage out: count it ourselves, flagged
-        return Outcome(
-            status=Message.Status.DONE,
-            content=relay.text,
-            finish_reason=finish_reason,
-            prompt_tokens=estimate_prompt_tokens(body["messages"]),
-            completion_tokens=estimate_tokens(relay.text),
-            usage_exact=False,
-            ttft_ms=relay.ttft_ms,
-            latency_ms=relay.elapsed_ms(),
+        return _estimated(
+            relay, body["messages"], status=Message.Status.DONE, finish_reason=finish_reason
         )
     return Outcome(
         status=Message.Status.DONE,
@@ -269,24 +298,27 @@ def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
     )
 
 
-def _save(message_id: int, outcome: Outcome, billed: BilledCall) -> Message | None:
+def _save(message_id: int, stream: ReplyStream, outcome: Outcome, billed: BilledCall) -> None:
     try:
-        return generation_finish(message_id=message_id, outcome=outcome, billed=billed)
+        message = reply_finish(message_id=message_id, outcome=outcome, billed=billed)
+        if message is None:
+            return
+        try:
+            _publish_final(stream, message)
+        except RedisError:
+            log.warning(
+                "Redis unavailable; reply %s is saved, readers find it on reload", message_id
+            )
     finally:
         close_old_connections()  # outside a request nothing else hands the connection back
 
 
-async def _finish(message_id: int, outcome: Outcome, billed: BilledCall) -> None:
+async def _finish(message_id: int, stream: ReplyStream, outcome: Outcome, billed: BilledCall):
     # Shielded: a second cancel (server shutting down) must not lose the saved reply.
-    message = await asyncio.shield(sync_to_async(_save)(message_id, outcome, billed))
-    if message is not None:
-        try:
-            await asyncio.shield(sync_to_async(publish_final)(message))
-        except RedisError:
-            log.warning(
-                "Redis unavailable; reply %s is saved, readers will find it on reload", message_id
-            )
+    await asyncio.shield(sync_to_async(_save)(message_id, stream, outcome, billed))
 
+
+# --------------------------------------------------------------------------- orphans
 
 STALE_AFTER = timedelta(seconds=60)
 INTERRUPTED = (
@@ -294,7 +326,11 @@ INTERRUPTED = (
 )
 
 
-def generation_sweep(*, now=None) -> list[int]:
+def reply_stream_of(message: Message) -> ReplyStream:
+    return ReplyStream(user_id=message.conversation.user_id, public_id=message.public_id)
+
+
+def replies_sweep(*, now: datetime | None = None) -> list[int]:
     """Finish replies whose runner died (a restart, a crash): running with no heartbeat.
     Keeps what reached Redis, with estimated usage. Returns their ids."""
     now = now or timezone.now()
@@ -309,11 +345,10 @@ def generation_sweep(*, now=None) -> list[int]:
 def _finish_if_orphaned(message: Message) -> bool:
     """Finish a running reply whose runner is gone (no heartbeat), billed as estimated from what
     reached Redis. False when its runner is alive, just slow, or it was finished meanwhile."""
-    redis = redis_client()
-    if redis.exists(alive_key(message.id)):
+    stream = reply_stream_of(message)
+    if stream.runner_alive():
         return False
-    entries = redis.xrange(stream_key(message.id))
-    text = "".join(fields.get("d", "") for _, fields in entries if fields.get("t") == "delta")
+    text = stream.delivered_text()
     history = history_for(conversation=message.conversation, before_id=message.id)
     outcome = Outcome(
         status=Message.Status.FAILED,
@@ -324,12 +359,12 @@ def _finish_if_orphaned(message: Message) -> bool:
         completion_tokens=estimate_tokens(text) if text else None,
         usage_exact=False,
     )
-    final = generation_finish(
+    final = reply_finish(
         message_id=message.id, outcome=outcome, billed=BilledCall.of_reply(message)
     )
     if final is None:
         return False
-    publish_final(final)
+    _publish_final(stream, final)
     return True
 
 
@@ -342,10 +377,13 @@ async def replies_stop_and_settle(
     """Before a conversation is deleted: stop its running replies and wait until each is saved and
     billed (estimated). A reply whose runner is gone is finished here; one whose runner is alive but
     slow to hear the Stop bills itself from what it holds, whatever became of its rows."""
-    running = Message.objects.filter(conversation_id=conversation_id, status=Message.Status.RUNNING)
-    ids = [message_id async for message_id in running.values_list("id", flat=True)]
-    for message_id in ids:
-        await reply_stop(message_id)
+    running = Message.objects.filter(
+        conversation_id=conversation_id, status=Message.Status.RUNNING
+    ).select_related("conversation__user")
+    replies = [message async for message in running]
+    for message in replies:
+        await reply_stop(reply_stream_of(message), message.id)
+    ids = [message.id for message in replies]
     deadline = time.monotonic() + wait
     while ids and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -353,7 +391,5 @@ async def replies_stop_and_settle(
             message_id
             async for message_id in running.filter(id__in=ids).values_list("id", flat=True)
         ]
-    for message in [
-        m async for m in running.filter(id__in=ids).select_related("conversation__user")
-    ]:
+    for message in [m async for m in running.filter(id__in=ids)]:
         await sync_to_async(_finish_if_orphaned)(message)

@@ -1,0 +1,242 @@
+"""Redis streams that browsers follow, read through one shared connection per web process.
+
+A writer appends an entry with :func:`append` (or :func:`aappend`): XADD, and a PUBLISH of the
+same entry on a channel named after the stream, in one script, so one round trip. A reader
+follows a stream from a cursor with :func:`follow`: what the stream holds past the cursor comes
+first (one XREAD), then every new entry as it is published. However many readers a process has,
+they share one subscribed connection that hands each entry to the readers of its stream; no
+reader holds a connection of its own or polls.
+
+An entry is ``(id, fields)`` as XREAD gives it: ids are ``"<ms>-<seq>"`` and grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from config.redis import async_redis, redis_client
+
+log = logging.getLogger(__name__)
+Entry = tuple[str, dict[str, str]]
+
+# KEYS: the stream, then keys to delete once it is over. ARGV: the seconds the stream is kept
+# after this entry ("0": it goes on), then the entry's fields as name, value pairs. Returns the
+# entry's id. The published message is "<id> <fields as a JSON array>".
+APPEND = """
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+redis.call('PUBLISH', KEYS[1], id .. ' ' .. cjson.encode({unpack(ARGV, 2)}))
+local ttl = tonumber(ARGV[1])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+end
+return id
+"""
+
+
+def _args(fields: dict[str, str], keep_seconds: int) -> list[str]:
+    return [str(keep_seconds), *(part for pair in fields.items() for part in pair)]
+
+
+_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _append_script(client: Any) -> Any:
+    # One per client: a Script hashes its source once and then runs by EVALSHA.
+    script = _scripts.get(client)
+    if script is None:
+        script = _scripts[client] = client.register_script(APPEND)
+    return script
+
+
+def append(
+    key: str, fields: dict[str, str], *, keep_seconds: int = 0, delete: Iterable[str] = ()
+) -> str:
+    """Add an entry and tell the stream's readers; with ``keep_seconds`` it is the last one: the
+    stream expires that long after, and the ``delete`` keys go now."""
+    script = _append_script(redis_client())
+    return script(keys=[key, *delete], args=_args(fields, keep_seconds))
+
+
+def append_all(entries: Iterable[tuple[str, dict[str, str]]], *, keep_seconds: int) -> None:
+    """Many last entries (``(key, fields)``) in one round trip, as :func:`append` adds one."""
+    client = redis_client()
+    script = _append_script(client)
+    with client.pipeline(transaction=False) as pipe:
+        for key, fields in entries:
+            script(keys=[key], args=_args(fields, keep_seconds), client=pipe)
+        pipe.execute()
+
+
+async def aappend(
+    key: str, fields: dict[str, str], *, keep_seconds: int = 0, delete: Iterable[str] = ()
+) -> str:
+    script = _append_script(async_redis())
+    return await script(keys=[key, *delete], args=_args(fields, keep_seconds))
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Follower:
+    """One reader's place in one stream: entries past its cursor, handed over in batches."""
+
+    def __init__(self, key: str, cursor: str) -> None:
+        self.key = key
+        self.cursor = cursor
+        self._pending: list[Entry] = []
+        self._ready = asyncio.Event()
+        self._error: BaseException | None = None
+
+    def deliver(self, entries: list[Entry]) -> None:
+        fresh = [entry for entry in entries if _order(entry[0]) > _order(self.cursor)]
+        if fresh:
+            self._pending += fresh
+            self.cursor = fresh[-1][0]
+            self._ready.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._ready.set()
+
+    async def batch(self, *, timeout: float) -> list[Entry]:
+        """The entries that arrived since the last batch, waiting up to ``timeout`` seconds for
+        one; [] when none came. Raises the shared connection's RedisError."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        batch, self._pending = self._pending, []
+        self._ready.clear()
+        return batch
+
+
+class SharedReader:
+    """The process's subscribed connection and the readers of each stream (one per event loop).
+
+    A reader subscribes to its stream's channel and waits for Redis to confirm before it reads
+    what the stream already holds, so no entry falls between the two."""
+
+    def __init__(self) -> None:
+        self._pubsub: PubSub | None = None
+        self._listener: asyncio.Task | None = None
+        self._followers: dict[str, set[Follower]] = {}
+        # Per channel, a future for each SUBSCRIBE sent and not yet confirmed, oldest first: Redis
+        # confirms each one, in order.
+        self._confirmations: dict[str, deque[asyncio.Future]] = {}
+        self._connecting = asyncio.Lock()
+
+    async def _ensure_listening(self) -> PubSub:
+        # Readers that come at once must not each open a connection: the first sets it up.
+        async with self._connecting:
+            if self._pubsub is None:
+                pubsub = async_redis().pubsub()
+                # A channel of its own keeps the connection subscribed while no stream is followed.
+                await pubsub.subscribe(f"streams:reader:{uuid.uuid4().hex}")
+                self._listener = asyncio.create_task(self._listen(pubsub), name="stream-reader")
+                self._pubsub = pubsub
+            return self._pubsub
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is not None:
+                    self._dispatch(message)
+        except RedisError as error:
+            log.warning("stream reader lost Redis: %s", type(error).__name__)
+            self._fail_all(error)
+        except asyncio.CancelledError:
+            self._fail_all(RedisError("the stream reader stopped"))
+            raise
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message["channel"]
+        if message["type"] == "subscribe":
+            waiting = self._confirmations.get(channel)
+            if waiting:
+                confirmed = waiting.popleft()
+                if not waiting:
+                    del self._confirmations[channel]
+                if not confirmed.done():
+                    confirmed.set_result(None)
+        elif message["type"] == "message":
+            entry_id, _, flat = message["data"].partition(" ")
+            parts = json.loads(flat)
+            entry = (entry_id, dict(zip(parts[::2], parts[1::2], strict=True)))
+            for follower in list(self._followers.get(channel, ())):
+                follower.deliver([entry])
+
+    def _fail_all(self, error: BaseException) -> None:
+        for followers in self._followers.values():
+            for follower in followers:
+                follower.fail(error)
+        for waiting in self._confirmations.values():
+            for confirmed in waiting:
+                if not confirmed.done():
+                    confirmed.set_exception(error)
+        self._followers.clear()
+        self._confirmations.clear()
+        self._pubsub = None  # the next reader starts afresh
+
+    async def join(self, follower: Follower) -> None:
+        pubsub = await self._ensure_listening()
+        followers = self._followers.setdefault(follower.key, set())
+        first = not followers
+        followers.add(follower)
+        if first:
+            confirmed = asyncio.get_running_loop().create_future()
+            self._confirmations.setdefault(follower.key, deque()).append(confirmed)
+            await pubsub.subscribe(follower.key)
+            await asyncio.shield(confirmed)
+        elif follower.key in self._confirmations:  # another reader's SUBSCRIBE is on its way
+            await asyncio.shield(self._confirmations[follower.key][-1])
+        held = await async_redis().xread({follower.key: follower.cursor})
+        follower.deliver(held[0][1] if held else [])
+
+    async def leave(self, follower: Follower) -> None:
+        followers = self._followers.get(follower.key)
+        if followers is None:
+            return
+        followers.discard(follower)
+        if not followers:
+            del self._followers[follower.key]
+            if self._pubsub is not None:
+                with contextlib.suppress(RedisError):
+                    await self._pubsub.unsubscribe(follower.key)
+
+
+_readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def shared_reader() -> SharedReader:
+    loop = asyncio.get_running_loop()
+    reader = _readers.get(loop)
+    if reader is None:
+        reader = _readers[loop] = SharedReader()
+    return reader
+
+
+@contextlib.asynccontextmanager
+async def follow(key: str, cursor: str = "0-0") -> AsyncIterator[Follower]:
+    """Follow the stream ``key`` from past ``cursor``: ``await follower.batch(timeout=…)``."""
+    follower, reader = Follower(key, cursor), shared_reader()
+    try:
+        await reader.join(follower)
+        yield follower
+    finally:
+        await reader.leave(follower)

@@ -1,0 +1,216 @@
+"""Writes for chat turns: conversations, the user's message, and the reply-to-be with its worst
+case held (the reply itself runs in :mod:`playground.chat_reply`)."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Membership
+from accounts.services.holds import SpendRefused, WorstCase, hold_place
+from bigmodel.catalogue import ModelSpec
+from bigmodel.images import ImageInfo
+from bigmodel.params import build_chat_body
+from bigmodel.tokens import estimate_prompt_tokens
+from playground.models import Attachment, Conversation, Message
+from playground.reply_stream import ReplyStream
+from playground.selectors import history_for
+from playground.services.billing import BilledCall
+
+TITLE_LENGTH = 60
+
+
+class TurnRefused(Exception):
+    """A turn that cannot start now, in words for the user; nothing was saved or sent."""
+
+
+# What a view shows in place of a turn or a generation that was not started.
+REFUSALS = (TurnRefused, SpendRefused)
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ReplyStart:
+    """A reply saved as running, its live stream, the exact request body its runner sends
+    upstream, and who pays."""
+
+    message: Message
+    stream: ReplyStream
+    body: dict
+    billed: BilledCall
+    user_message: Message | None = None  # the turn's, when the turn has a new one
+
+
+def reply_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
+    """The most a reply can cost: the prompt as estimated, and every token max_tokens allows (the
+    model's default when none is sent)."""
+    most = body.get("max_tokens") or spec.default_max_tokens or spec.max_output_tokens
+    return WorstCase(
+        model=spec.name,
+        prompt_tokens=estimate_prompt_tokens(body["messages"]),
+        completion_tokens=most,
+    )
+
+
+def _check_running_replies(user) -> None:
+    # One admission per user at a time; NO KEY UPDATE leaves rows that point at the user writable.
+    get_user_model().objects.select_for_update(no_key=True).filter(id=user.id).first()
+    running = Message.objects.filter(conversation__user=user, status=Message.Status.RUNNING).count()
+    if running >= settings.MAX_RUNNING_REPLIES_PER_USER:
+        raise TurnRefused(
+            f"You have {running} replies being written already (at most "
+            f"{settings.MAX_RUNNING_REPLIES_PER_USER} at a time); "
+            "wait for one to finish or stop one."
+        )
+
+
+def _start_reply(
+    *,
+    conversation: Conversation,
+    spec: ModelSpec,
+    params: dict,
+    membership: Membership,
+    reply_id: uuid.UUID | None = None,
+) -> ReplyStart:
+    """The assistant message for the next upstream call, with its worst case held. It is running
+    from birth: the process that saves it starts its one runner straight away (a dead process is
+    the sweeper's to tidy). ``reply_id`` names it when the browser chose the name, to listen to
+    its stream while this request runs."""
+    _check_running_replies(conversation.user)
+    reply_id = reply_id or uuid.uuid4()
+    if Message.objects.filter(public_id=reply_id).exists():
+        raise TurnRefused("This page sent a reply id that is already used; reload the page.")
+    request_id = uuid.uuid4().hex
+    messages = history_for(conversation=conversation, with_images=spec.images is not None)
+    body = build_chat_body(spec, messages=messages, stream=True, request_id=request_id, **params)
+    hold_place(membership=membership, request_id=request_id, call=reply_worst_case(spec, body))
+    sent = {
+        key: value for key, value in body.items() if key not in ("messages", "stream", "request_id")
+    }
+    message = Message.objects.create(
+        public_id=reply_id,
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.RUNNING,
+        model=spec.name,
+        params=sent,
+        request_id=request_id,
+        team=membership.team,
+        started_at=timezone.now(),
+    )
+    billed = BilledCall(
+        request_id=request_id,
+        user_id=conversation.user_id,
+        team_id=membership.team_id,
+        model=spec.name,
+    )
+    stream = ReplyStream(user_id=conversation.user_id, public_id=reply_id)
+    return ReplyStart(message=message, stream=stream, body=body, billed=billed)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image file the user attached, already checked."""
+
+    file: UploadedFile
+    info: ImageInfo
+
+
+@transaction.atomic
+def turn_start(
+    *,
+    user,
+    membership: Membership,
+    conversation: Conversation | None,
+    spec: ModelSpec,
+    system: str,
+    text: str,
+    params: dict,
+    images: Sequence[Upload] = (),
+    image_urls: Sequence[str] = (),
+    reply_id: uuid.UUID | None = None,
+) -> ReplyStart:
+    """Save the user's message (with its images, moved into private storage) and its reply-to-be.
+    Raises one of REFUSALS, leaving nothing saved."""
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            user=user, title=_title_from(text), model=spec.name, system=system
+        )
+    else:
+        conversation.model = spec.name
+        conversation.system = system
+        conversation.save(update_fields=["model", "system", "updated_at"])
+    message = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, content=text, image_urls=list(image_urls)
+    )
+    for upload in images:
+        Attachment.objects.create(
+            owner=user,
+            team=membership.team,
+            message=message,
+            file=upload.file,
+            name=upload.file.name[:255],
+            content_type=upload.info.content_type,
+            width=upload.info.width,
+            height=upload.info.height,
+            size=upload.info.size,
+        )
+    start = _start_reply(
+        conversation=conversation,
+        spec=spec,
+        params=params,
+        membership=membership,
+        reply_id=reply_id,
+    )
+    return replace(start, user_message=message)
+
+
+@transaction.atomic
+def turn_regenerate(
+    *, conversation: Conversation, membership: Membership, spec: ModelSpec, params: dict
+) -> ReplyStart:
+    """Replace the last reply with a new one from the same history."""
+    last = conversation.messages.last()
+    if last is not None and last.role == Message.Role.ASSISTANT:
+        if last.is_live:
+            raise TurnRefused("The last reply is still being written; stop it first.")
+        last.delete()
+    conversation.save(update_fields=["updated_at"])
+    return _start_reply(conversation=conversation, spec=spec, params=params, membership=membership)
+
+
+@transaction.atomic
+def turn_edit_last(
+    *, conversation: Conversation, membership: Membership, spec: ModelSpec, text: str, params: dict
+) -> ReplyStart:
+    """Change the last user message and send it again (the reply after it is replaced)."""
+    last_user = conversation.messages.filter(role=Message.Role.USER).last()
+    if last_user is None:
+        raise TurnRefused("There is no message to edit yet.")
+    later = conversation.messages.filter(id__gt=last_user.id)
+    if any(message.is_live for message in later):
+        raise ValueError("The last reply is still being written; stop it first.")
+    later.delete()
+    last_user.content = text
+    last_user.save(update_fields=["content"])
+    conversation.save(update_fields=["updated_at"])
+    return _start_reply(conversation=conversation, spec=spec, params=params, membership=membership)
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    conversation.title = _title_from(title) or conversation.title
+    conversation.save(update_fields=["title", "updated_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()

@@ -1,0 +1,85 @@
+"""Followed Redis streams: one subscribed connection per process, no entry lost or repeated."""
+
+import asyncio
+import contextlib
+
+import pytest
+from redis.exceptions import RedisError
+
+from config import streams
+from config.redis import redis_client
+
+pytestmark = pytest.mark.asyncio
+
+
+async def texts(follower: streams.Follower, count: int, timeout: float = 5.0) -> list[str]:
+    """The next ``count`` entries' "d" fields, failing if they do not come in time."""
+    got: list[str] = []
+    async with asyncio.timeout(timeout):
+        while len(got) < count:
+            got += [fields["d"] for _, fields in await follower.batch(timeout=timeout)]
+    return got
+
+
+def subscribed_connections() -> int:
+    """Connections subscribed to a channel (earlier tests' loops may have left theirs)."""
+    return sum(1 for client in redis_client().client_list() if int(client["sub"]) > 0)
+
+
+async def test_a_reader_gets_what_the_stream_held_then_what_comes_in_order_once():
+    streams.append("s:held", {"d": "one"})
+    streams.append("s:held", {"d": "two"})
+    async with streams.follow("s:held") as follower:
+        assert await texts(follower, 2) == ["one", "two"]
+        await streams.aappend("s:held", {"d": "three"})
+        streams.append("s:held", {"d": "four"}, keep_seconds=60)
+        assert await texts(follower, 2) == ["three", "four"]
+        assert await follower.batch(timeout=0.2) == []
+    assert 0 < redis_client().ttl("s:held") <= 60
+
+
+async def test_a_reader_from_a_cursor_gets_only_what_came_after_it():
+    first = streams.append("s:cursor", {"d": "seen"})
+    streams.append("s:cursor", {"d": "new"})
+    async with streams.follow("s:cursor", first) as follower:
+        assert await texts(follower, 1) == ["new"]
+
+
+async def test_readers_that_open_at_once_in_a_fresh_process_all_hear_their_streams():
+    keys, before = [f"s:fresh:{i}" for i in range(20)], subscribed_connections()
+    # Each test has a loop of its own, hence a reader that has not connected yet, as in a
+    # process that just started: the first joins race to set up its connection.
+    async with contextlib.AsyncExitStack() as stack:
+        followers = await asyncio.gather(
+            *(stack.enter_async_context(streams.follow(key)) for key in keys)
+        )
+        for key in keys:
+            streams.append(key, {"d": key})
+        for key, follower in zip(keys, followers, strict=True):
+            assert await texts(follower, 1) == [key]
+        assert subscribed_connections() == before + 1
+
+
+async def test_many_readers_of_many_streams_share_one_connection():
+    before = subscribed_connections()
+    async with (
+        streams.follow("s:a") as a1,
+        streams.follow("s:a") as a2,
+        streams.follow("s:b") as b,
+    ):
+        assert subscribed_connections() == before + 1
+        streams.append("s:a", {"d": "for a"})
+        streams.append("s:b", {"d": "for b"})
+        assert await texts(a1, 1) == ["for a"]
+        assert await texts(a2, 1) == ["for a"]
+        assert await texts(b, 1) == ["for b"]
+
+
+async def test_a_lost_connection_reaches_its_readers_and_the_next_reader_starts_afresh():
+    async with streams.follow("s:lost") as follower:
+        redis_client().client_kill_filter(_type="pubsub")
+        with pytest.raises(RedisError):
+            await follower.batch(timeout=5)
+    async with streams.follow("s:lost") as follower:
+        streams.append("s:lost", {"d": "after"})
+        assert await texts(follower, 1) == ["after"]
