@@ -151,7 +151,7 @@ class UsageRecordAdmin(ReadOnly):
     ]
     list_filter = ["status", "model", "source", "exact"]
     search_fields = ["request_id"]
-    fields = [
+    fields = readonly_fields = (
         "request_id",
         "created_at",
         "user",
@@ -170,8 +170,7 @@ class UsageRecordAdmin(ReadOnly):
         "packs",
         "cash",
         "held",
-    ]
-    readonly_fields = fields
+    )
     cost = yuan_column("cost_nano", "cost")
     packs = yuan_column("packs_nano", "paid from packs")
     cash = yuan_column("cash_nano", "paid from cash")
@@ -182,15 +181,23 @@ class UsageRecordAdmin(ReadOnly):
 class LedgerEntryAdmin(ReadOnly):
     list_display = ["created_at", "team", "kind", "amount", "tokens", "pack", "usage"]
     list_filter = ["kind"]
-    fields = ["created_at", "team", "kind", "amount", "tokens", "pack", "usage", "topup"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "created_at",
+        "team",
+        "kind",
+        "amount",
+        "tokens",
+        "pack",
+        "usage",
+        "topup",
+    )
     amount = yuan_column("amount_nano", "amount")
 
 
 @admin.register(Hold)
 class HoldAdmin(ReadOnly):
     list_display = ["created_at", "request_id", "user", "team", "model", "amount", "expires_at"]
-    fields = [
+    fields = readonly_fields = (
         "request_id",
         "created_at",
         "expires_at",
@@ -203,8 +210,7 @@ class HoldAdmin(ReadOnly):
         "images",
         "size",
         "amount",
-    ]
-    readonly_fields = fields
+    )
     amount = yuan_column("amount_nano", "worst case")
 
 

@@ -50,7 +50,7 @@ def _paid_from(record: UsageRecord, entries: list[LedgerEntry]) -> str:
     parts = [
         f"pack {entry.pack.name} {money.exact(-entry.amount_nano)}"
         + (f" ({entry.tokens} tokens)" if entry.tokens else "")
-        if entry.pack_id
+        if entry.pack is not None
         else f"cash {money.exact(-entry.amount_nano)}"
         for entry in entries
     ]
@@ -83,6 +83,7 @@ def _usage_batch(records_query, after_id: int) -> list[tuple[UsageRecord, list[L
     for entry in (
         LedgerEntry.objects.filter(usage__in=records).select_related("pack").order_by("id")
     ):
+        assert entry.usage_id is not None  # filtered on usage__in above
         entries.setdefault(entry.usage_id, []).append(entry)
     return [(record, entries.get(record.id, [])) for record in records]
 

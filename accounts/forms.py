@@ -73,7 +73,7 @@ class DateRangeForm(forms.Form):
         return cleaned
 
     def problems(self) -> str:
-        return " ".join(error for errors in self.errors.values() for error in errors)
+        return " ".join(str(error) for errors in self.errors.values() for error in errors)
 
 
 class PeriodForm(DateRangeForm):
@@ -111,7 +111,7 @@ class MemberForm(forms.Form):
     cap = YuanField(required=False, allow_zero=True, label="Monthly cap (¥)")
 
     def problems(self) -> str:
-        return " ".join(error for errors in self.errors.values() for error in errors)
+        return " ".join(str(error) for errors in self.errors.values() for error in errors)
 
 
 class BillingForm(forms.Form):

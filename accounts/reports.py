@@ -2,8 +2,10 @@
 not settled yet or for one record at a time, from the usage records."""
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any, TypedDict
 
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
@@ -76,8 +78,8 @@ def totals(rows) -> dict:
 
 def by_day_and_model(rows, period: Period) -> tuple[list[date], list[str], dict]:
     """Days, models (biggest first), and cost per (day, model)."""
-    cost = defaultdict(int)
-    per_model = defaultdict(int)
+    cost: defaultdict[tuple[date, str], int] = defaultdict(int)
+    per_model: defaultdict[str, int] = defaultdict(int)
     for day, model, nano in (
         rows.values("day", "model")
         .annotate(total=Sum("cost_nano"))
@@ -202,7 +204,12 @@ def months_with_usage(team: Team) -> list[date]:
     return list(days)
 
 
-def unpriced_calls(team: Team | None = None) -> list[dict]:
+class UnpricedModel(TypedDict):
+    model: str
+    calls: int
+
+
+def unpriced_calls(team: Team | None = None) -> list[UnpricedModel]:
     """Settled calls that found no price (charged nothing): a price is missing in the admin."""
     records = UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED, price=None).filter(
         Q(prompt_tokens__gt=0) | Q(completion_tokens__gt=0) | Q(images__gt=0)
@@ -217,13 +224,13 @@ def unpriced_calls(team: Team | None = None) -> list[dict]:
 
 def site_teams(period: Period) -> list[dict]:
     """Every team: how it pays, its cash, its spend in the period, and what is in flight now."""
-    spend = {
+    spend: dict[int, Mapping[str, Any]] = {
         row["team_id"]: row
         for row in DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
         .values("team_id")
         .annotate(cost_nano=Sum("cost_nano"), calls=Sum("calls"))
     }
-    held = {
+    held: dict[int, Mapping[str, Any]] = {
         row["team_id"]: row
         for row in Hold.objects.values("team_id").annotate(
             held_nano=Sum("amount_nano"), held_calls=Count("id")

@@ -1,7 +1,9 @@
 """Reads for accounts: whose team is active, who may see what. Nothing here writes."""
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Membership, Team
@@ -13,7 +15,13 @@ NO_TEAM = (
 )
 
 
-def memberships_for(*, user):
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request past the login check (LoginRequiredMiddleware): its user is a real one."""
+
+    user: User
+
+
+def memberships_for(*, user: User) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(user=user)
         .select_related("team")
@@ -21,7 +29,7 @@ def memberships_for(*, user):
     )
 
 
-def active_membership(request) -> Membership | None:
+def active_membership(request: AuthenticatedHttpRequest) -> Membership | None:
     """The membership of the team the user picked in the header (their personal team by default);
     None for a user in no team (personal teams are made with the user, and at login)."""
     memberships = list(memberships_for(user=request.user))
@@ -33,7 +41,7 @@ def active_membership(request) -> Membership | None:
     return personal or (memberships[0] if memberships else None)
 
 
-def require_membership(request) -> Membership:
+def require_membership(request: AuthenticatedHttpRequest) -> Membership:
     """The active membership, for pages that are about a team: 403 (saying why) for a user in
     none."""
     membership = active_membership(request)
@@ -42,7 +50,7 @@ def require_membership(request) -> Membership:
     return membership
 
 
-def get_membership_for_user(*, user, team_id) -> Membership:
+def get_membership_for_user(*, user: User, team_id: int | str | None) -> Membership:
     if not str(team_id).isdigit():
         raise Http404("No such team.")
     return get_object_or_404(Membership.objects.select_related("team"), user=user, team_id=team_id)

@@ -48,6 +48,7 @@ def webhook_target(url: str) -> Target:
             message += " Alerts cannot be sent to it."
         raise WebhookRefused(message) from None
     parts, address = checked.parts, checked.address
+    assert parts.hostname is not None  # checked_url refuses a URL without a host
     netloc = f"[{address}]" if ":" in address else address
     netloc += f":{parts.port}" if parts.port else ""
     host_header = parts.hostname + (f":{parts.port}" if parts.port else "")

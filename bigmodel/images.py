@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -106,7 +106,7 @@ def uploads_problem(
 
 
 def check_image(
-    source: str | os.PathLike | BinaryIO, limits: ImageLimits, *, name: str = "The image"
+    source: str | os.PathLike | IO[bytes], limits: ImageLimits, *, name: str = "The image"
 ) -> ImageInfo:
     """What the image (a path or a binary file) is, when ``limits`` allow it; otherwise
     :class:`ImageRejected`."""
@@ -158,7 +158,7 @@ def _decode(picture: Image.Image) -> None:
         picture.verify()  # PNG: every chunk and its CRC, pixels left compressed
 
 
-def _size_of(source: str | os.PathLike | BinaryIO) -> int:
+def _size_of(source: str | os.PathLike | IO[bytes]) -> int:
     if isinstance(source, str | os.PathLike):
         return os.path.getsize(source)
     size = source.seek(0, os.SEEK_END)

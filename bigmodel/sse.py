@@ -264,7 +264,7 @@ class ChatStreamDecoder:
 
 def _chunk_from_payload(payload: dict) -> StreamChunk:
     choice = _first_choice(payload.get("choices"))
-    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+    delta = found if isinstance(found := choice.get("delta"), dict) else {}
     return StreamChunk(
         id=payload.get("id"),
         delta=delta.get("content") or "",

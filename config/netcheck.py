@@ -37,7 +37,8 @@ def checked_url(url: str, *, schemes: tuple[str, ...], allow_private: bool = Fal
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError, UnicodeError):
         raise AddressRefused("Its host could not be found.") from None
-    addresses = [info[4][0] for info in found]
+    # An IP family's socket address starts with the address as text.
+    addresses = [str(info[4][0]) for info in found]
     if not addresses or not (allow_private or all(_public(address) for address in addresses)):
         raise AddressRefused("That address is not on the public internet.")
     return Checked(parts=parts, address=addresses[0])

@@ -75,8 +75,9 @@ TEMPLATES = [
     },
 ]
 
-# SQLite (WAL, see config.db) unless DATABASE_URL says otherwise. Async views share the
-# backend's pool rather than persistent connections (Django's async guidance).
+# SQLite (WAL, IMMEDIATE transactions, the options below) unless DATABASE_URL says otherwise.
+# Async views share the backend's pool rather than persistent connections (Django's async
+# guidance).
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
@@ -206,7 +207,7 @@ MAX_RUNNING_REPLIES_PER_USER = env_int("MAX_RUNNING_REPLIES_PER_USER", 4)
 MAX_STREAMS_PER_USER = env_int("MAX_STREAMS_PER_USER", 30)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-MAILERS = {"default": {"BACKEND": EMAIL_BACKEND}}
+MAILERS: dict[str, dict[str, object]] = {"default": {"BACKEND": EMAIL_BACKEND}}
 if EMAIL_BACKEND.endswith("smtp.EmailBackend"):
     MAILERS["default"]["OPTIONS"] = {
         "host": env_str("EMAIL_HOST", "localhost"),

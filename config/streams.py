@@ -20,7 +20,7 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
@@ -205,7 +205,11 @@ class SharedReader:
             await asyncio.shield(confirmed)
         elif follower.key in self._confirmations:  # another reader's SUBSCRIBE is on its way
             await asyncio.shield(self._confirmations[follower.key][-1])
-        held = await async_redis().xread({follower.key: follower.cursor})
+        # RESP2 and decoded responses: [[stream, entries]], one pair for the one stream read.
+        held = cast(
+            list[tuple[str, list[Entry]]],
+            await async_redis().xread({follower.key: follower.cursor}),
+        )
         follower.deliver(held[0][1] if held else [])
 
     async def leave(self, follower: Follower) -> None:

@@ -20,6 +20,8 @@ def private_file_response(
 ) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_chunks(field_file.path), content_type=content_type)
     response["Content-Length"] = str(field_file.size)
-    response["Content-Disposition"] = content_disposition_header(download, filename)
+    disposition = content_disposition_header(download, filename)
+    assert disposition is not None  # callers always name the file
+    response["Content-Disposition"] = disposition
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -1,6 +1,8 @@
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
 
 from accounts.models import ModelEntry
+from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageRejected, check_image, uploads_problem
 from bigmodel.params import validate_chat_params
 from config.netcheck import AddressRefused, checked_url
@@ -33,7 +35,7 @@ def catalogue_spec(entries, name: str, what: str):
     return entry.as_spec()
 
 
-def _checkable(upload) -> object:
+def _checkable(upload: UploadedFile) -> str | UploadedFile:
     """A path when the upload went to a temp file (no copy in memory), else the file itself."""
     return upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload
 
@@ -66,8 +68,8 @@ class TurnForm(forms.Form):
     def __init__(self, *args, require_message: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["message"].required = require_message
-        self.spec = None
-        self.uploads = []
+        self.spec: ModelSpec | None = None
+        self.uploads: list[Upload] = []
 
     def clean_model(self):
         self.spec = catalogue_spec(
@@ -104,13 +106,16 @@ class TurnForm(forms.Form):
     def _check_images(self, files, *, links: int) -> None:
         """Each file decoded and held to the model's limits before anything is sent."""
         self.uploads = []
+        assert self.spec is not None  # clean() checks it first
         problem = uploads_problem(self.spec, new=len(files), links=links)
         if problem:
             self.add_error("image" if files else "image_urls", problem)
             return
+        limits = self.spec.images
         for upload in files:
+            assert limits is not None  # a model reading no images got a problem above
             try:
-                info = check_image(_checkable(upload), self.spec.images, name=f"“{upload.name}”")
+                info = check_image(_checkable(upload), limits, name=f"“{upload.name}”")
             except ImageRejected as rejected:
                 self.add_error("image", str(rejected))
             else:
@@ -119,6 +124,7 @@ class TurnForm(forms.Form):
     def check_history_images(self, earlier) -> bool:
         """With the conversation known: can this model take its earlier images with the new ones?"""
         links = len(self.cleaned_data.get("image_urls") or [])
+        assert self.spec is not None  # called on a valid form, which has its model
         problem = uploads_problem(
             self.spec,
             new=len(self.uploads),

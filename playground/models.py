@@ -1,10 +1,14 @@
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files.storage import storages
 from django.db import models
 from django.urls import reverse
+
+if TYPE_CHECKING:
+    from accounts.models import UsageRecord
 
 
 class Conversation(models.Model):
@@ -17,6 +21,11 @@ class Conversation(models.Model):
     system = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not columns: the team its last reply billed, where playground.selectors annotates it.
+    billed_team_id: int | None
+    billed_team_name: str | None
+    billed_personal: int | None
 
     class Meta:
         ordering = ["-updated_at"]
@@ -80,6 +89,11 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Not columns: looked up once and kept on the instance (playground.selectors.attach_usage,
+    # the template tags).
+    usage_record: "UsageRecord | None"
+    user_message_before: "Message | None"
 
     class Meta:
         ordering = ["id"]
@@ -194,6 +208,9 @@ class ImageGeneration(models.Model):
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Not a column: looked up once and kept on the instance (playground.selectors.attach_usage).
+    usage_record: "UsageRecord | None"
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -19,6 +19,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 
@@ -95,7 +96,8 @@ class ReplyStream:
         return bool(redis_client().exists(self.alive_key))
 
     def pieces_so_far(self) -> list[Piece]:
-        return [_piece(entry) for entry in redis_client().xrange(self.key)]
+        entries = cast(list[streams.Entry], redis_client().xrange(self.key))  # decoded responses
+        return [_piece(entry) for entry in entries]
 
     def delivered_text(self) -> str:
         """Every delta the stream holds, joined (what a dead runner had sent)."""

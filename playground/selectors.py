@@ -1,8 +1,11 @@
 """Reads for the playground."""
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Q, Subquery
+from django.contrib.auth.models import User
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Membership, UsageRecord
@@ -10,18 +13,18 @@ from bigmodel.images import ImageFile, image_file_part
 from playground.models import Attachment, Conversation, ImageGeneration, Message
 
 
-def get_conversation_for_user(*, user, public_id) -> Conversation:
+def get_conversation_for_user(*, user: User, public_id: uuid.UUID) -> Conversation:
     """The user's own conversation, or 404 (never 403: another user's ids do not exist for you)."""
     return get_object_or_404(Conversation, public_id=public_id, user=user)
 
 
-def get_message_for_user(*, user, message_id: int) -> Message:
+def get_message_for_user(*, user: User, message_id: int) -> Message:
     return get_object_or_404(
         Message.objects.select_related("conversation"), id=message_id, conversation__user=user
     )
 
 
-def get_reply_for_user(*, user, public_id) -> Message:
+def get_reply_for_user(*, user: User, public_id: uuid.UUID) -> Message:
     return get_object_or_404(
         Message.objects.select_related("conversation"),
         public_id=public_id,
@@ -29,26 +32,25 @@ def get_reply_for_user(*, user, public_id) -> Message:
     )
 
 
-async def reply_if_any(*, public_id) -> Message | None:
+async def reply_if_any(*, public_id: uuid.UUID) -> Message | None:
     """The reply with this public id whoever owns it, or None (it may not exist yet)."""
     return await Message.objects.select_related("conversation").filter(public_id=public_id).afirst()
 
 
-def conversations_for_user(*, user, limit: int = 50):
+def conversations_for_user(*, user: User, limit: int = 50) -> QuerySet[Conversation]:
     """The latest conversations, each with the team its last reply billed (``billed_team_id``,
     ``billed_team_name``, ``billed_personal``)."""
     last_reply = Message.objects.filter(
         conversation=OuterRef("pk"), role=Message.Role.ASSISTANT
     ).order_by("-id")
-    return (
-        Conversation.objects.filter(user=user)
-        .only("public_id", "title", "updated_at")
-        .annotate(
-            billed_team_id=Subquery(last_reply.values("team_id")[:1]),
-            billed_team_name=Subquery(last_reply.values("team__name")[:1]),
-            billed_personal=Subquery(last_reply.values("team__personal_for_id")[:1]),
-        )[:limit]
-    )
+    conversations = Conversation.objects.filter(user=user).only("public_id", "title", "updated_at")
+    # Conversation declares these names (the chat view fills them in for a new one); the plugin
+    # refuses an annotation of a declared name even when the types agree.
+    return conversations.annotate(  # type: ignore[no-redef]
+        billed_team_id=Subquery(last_reply.values("team_id")[:1]),
+        billed_team_name=Subquery(last_reply.values("team__name")[:1]),
+        billed_personal=Subquery(last_reply.values("team__personal_for_id")[:1]),
+    )[:limit]
 
 
 def _counts_in_history(message: Message) -> bool:
@@ -84,7 +86,7 @@ def _history_messages(conversation: Conversation, before_id: int | None) -> list
     return _kept_in_history(list(queryset))
 
 
-def _content(message: Message, *, with_images: bool):
+def _content(message: Message, *, with_images: bool) -> str | list[dict]:
     """Text, or for a message with images and a model that reads them: text, then each image (the
     uploads, then the links)."""
     if not with_images or message.role != Message.Role.USER:
@@ -103,7 +105,7 @@ def history_for(
     """The whole history to send upstream (up to a reply, when given), system first; images as
     stored files (sent as bare base64) when ``with_images``, else text only."""
     kept = _history_messages(conversation, before_id)
-    history = (
+    history: list[dict] = (
         [{"role": "system", "content": conversation.system}] if conversation.system.strip() else []
     )
     history += [{"role": m.role, "content": _content(m, with_images=with_images)} for m in kept]
@@ -127,7 +129,7 @@ def history_images(*, conversation: Conversation | None) -> HistoryImages:
     )
 
 
-def _audit_filter(user, owner_field: str) -> Q:
+def _audit_filter(user: User, owner_field: str) -> Q:
     """Its owner, the owners and admins of the team it was billed to, and site admins."""
     if user.is_staff:
         return Q()
@@ -137,25 +139,27 @@ def _audit_filter(user, owner_field: str) -> Q:
     return Q(**{owner_field: user}) | Q(team__in=managed.values("team"))
 
 
-def get_attachment_for_user(*, user, public_id) -> Attachment:
+def get_attachment_for_user(*, user: User, public_id: uuid.UUID) -> Attachment:
     """An uploaded image for those who may see it (see _audit_filter); 404 for anyone else."""
     return get_object_or_404(
         Attachment.objects.filter(_audit_filter(user, "owner")), public_id=public_id
     )
 
 
-def image_generations_for_user(*, user, limit: int = 60):
+def image_generations_for_user(*, user: User, limit: int = 60) -> QuerySet[ImageGeneration]:
     return ImageGeneration.objects.filter(user=user)[:limit]
 
 
-def get_image_generation_for_user(*, user, public_id, audit: bool = False) -> ImageGeneration:
+def get_image_generation_for_user(
+    *, user: User, public_id: uuid.UUID, audit: bool = False
+) -> ImageGeneration:
     """A generation for its owner; with ``audit`` (looking, not changing) also for those in
     _audit_filter. 404 for anyone else."""
     who = _audit_filter(user, "user") if audit else Q(user=user)
     return get_object_or_404(ImageGeneration.objects.filter(who), public_id=public_id)
 
 
-def attach_usage(items) -> None:
+def attach_usage(items: Iterable[Message | ImageGeneration]) -> None:
     """Give each message (or image generation) its usage record as ``usage_record``, in one
     query."""
     items = [item for item in items if getattr(item, "request_id", None)]
@@ -166,7 +170,7 @@ def attach_usage(items) -> None:
         item.usage_record = found.get(item.request_id)
 
 
-def usage_of(item) -> UsageRecord | None:
+def usage_of(item: Message | ImageGeneration) -> UsageRecord | None:
     if not hasattr(item, "usage_record"):
         attach_usage([item])
     return getattr(item, "usage_record", None)

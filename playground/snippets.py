@@ -2,12 +2,14 @@
 The key is always read from the environment; it is never written into a snippet."""
 
 import json
+from collections.abc import Mapping, Sequence
 
 from django.conf import settings
 
 from bigmodel.catalogue import ModelSpec
 from bigmodel.client import DEFAULT_BASE_URL
 from bigmodel.params import build_chat_body
+from playground.models import Conversation
 from playground.selectors import history_for
 
 
@@ -29,13 +31,13 @@ def _named(content):
 
 def request_body(
     *,
-    conversation,
+    conversation: Conversation | None,
     spec: ModelSpec,
     system: str,
     text: str,
     params: dict,
-    image_names: list[str] = (),
-    image_urls: list[str] = (),
+    image_names: Sequence[str] = (),
+    image_urls: Sequence[str] = (),
 ) -> dict:
     """What the next turn would send: the history, system first, then the message being typed
     (with the images attached to it, by name)."""
@@ -48,7 +50,7 @@ def request_body(
     messages = [{**m, "content": _named(m["content"])} for m in history if m["role"] != "system"]
     if system.strip():
         messages.insert(0, {"role": "system", "content": system})
-    content = text or "Hello"
+    content: str | list[Mapping[str, object]] = text or "Hello"
     if reads_images and (image_names or image_urls):
         content = [
             {"type": "text", "text": content},

@@ -95,7 +95,7 @@ async def _relay(
                 yield ": keep-alive\n\n"
                 continue
             # One write to the browser per batch: under load a batch holds many deltas.
-            events = []
+            events: list[str] = []
             for piece in pieces:
                 if piece.is_final:
                     yield "".join(events) + sse("done", piece.final_html or "", piece.id)
@@ -121,7 +121,9 @@ async def cost_events(message: Message) -> AsyncIterator[str]:
     html, settled = await sync_to_async(_stats)(message)
     if not settled:
         try:
-            async with streams.follow(settled_key(message.request_id)) as announcements:
+            # A message never billed waits on a key nothing announces on.
+            key = settled_key(message.request_id or "")
+            async with streams.follow(key) as announcements:
                 await announcements.batch(timeout=COST_WAIT_SECONDS)
         except RedisError:
             await asyncio.sleep(DATABASE_POLL_SECONDS * 5)

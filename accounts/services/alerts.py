@@ -4,7 +4,8 @@ claimed once, then delivered by the worker."""
 
 import logging
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -13,7 +14,16 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts import money, queue
-from accounts.models import AlertChannel, AlertRule, AlertSend, DailyUsage, Membership, Pack, Team
+from accounts.models import (
+    AlertChannel,
+    AlertRule,
+    AlertSend,
+    DailyUsage,
+    Membership,
+    Pack,
+    Team,
+    UsageRecord,
+)
 from accounts.services.usage import member_month_spend
 from accounts.webhooks import WebhookFailed, WebhookRefused, webhook_post
 
@@ -26,7 +36,7 @@ BURN_DAYS = 7
 # --------------------------------------------------------------------------- forecasting
 
 
-def burn_per_day(*, team: Team, today=None) -> int:
+def burn_per_day(*, team: Team, today: date | None = None) -> int:
     """Average spend per day over the last 7 days (nano)."""
     today = today or timezone.localdate()
     spent = (
@@ -38,7 +48,7 @@ def burn_per_day(*, team: Team, today=None) -> int:
     return spent // BURN_DAYS
 
 
-def days_left(*, team: Team, today=None) -> int | None:
+def days_left(*, team: Team, today: date | None = None) -> int | None:
     """Whole days the cash lasts at the last week's burn rate; None when nothing is being spent."""
     burn = burn_per_day(team=team, today=today)
     if burn <= 0:
@@ -74,7 +84,13 @@ def alert_channel_remove(*, channel: AlertChannel) -> None:
 
 
 def _raise(
-    team: Team, *, key: str, event: str, subject: str, text: str, channels=None
+    team: Team,
+    *,
+    key: str,
+    event: str,
+    subject: str,
+    text: str,
+    channels: Iterable[AlertChannel] | None = None,
 ) -> list[int]:
     """One pending send per enabled channel (or per one of ``channels``); an event already raised on
     a channel is skipped."""
@@ -136,7 +152,7 @@ def balance_alerts(*, team: Team) -> None:
             )
 
 
-def cap_alerts(*, team: Team, user_ids, now=None) -> None:
+def cap_alerts(*, team: Team, user_ids: Iterable[int], now: datetime | None = None) -> None:
     now = now or timezone.now()
     month = timezone.localtime(now).strftime("%Y-%m")
     capped = (
@@ -146,6 +162,7 @@ def cap_alerts(*, team: Team, user_ids, now=None) -> None:
     )
     for membership in capped:
         cap = membership.monthly_cap_nano
+        assert cap is not None  # members without a cap are excluded above
         spent = member_month_spend(team=team, user=membership.user, now=now)
         reached = [step for step in CAP_STEPS if cap and spent * 100 >= cap * step]
         if not reached:
@@ -169,8 +186,8 @@ def cap_alerts(*, team: Team, user_ids, now=None) -> None:
         )
 
 
-def alerts_after_settlement(*, teams: list[Team], records) -> None:
-    users = {}
+def alerts_after_settlement(*, teams: list[Team], records: Iterable[UsageRecord]) -> None:
+    users: dict[int, set[int]] = {}
     for record in records:
         users.setdefault(record.team_id, set()).add(record.user_id)
     for team in teams:
@@ -178,7 +195,7 @@ def alerts_after_settlement(*, teams: list[Team], records) -> None:
         cap_alerts(team=team, user_ids=users.get(team.id, ()))
 
 
-def pack_expiry_alerts(*, now=None) -> int:
+def pack_expiry_alerts(*, now: datetime | None = None) -> int:
     """Packs expiring within PACK_EXPIRY_ALERT_DAYS with something left: one notice per pack."""
     now = now or timezone.now()
     soon = Pack.objects.filter(

@@ -7,15 +7,15 @@ admitted one after the other and the loser is refused, however many web processe
 through."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import money
-from accounts.models import Hold, Membership, Team, UsageRecord
-from accounts.services.pricing import PriceBook
+from accounts.models import Hold, Membership, Price, Team, UsageRecord
+from accounts.services.pricing import Charge, PriceBook
 from accounts.services.usage import member_month_spend
 from accounts.services.wallet import Wallet
 
@@ -34,7 +34,7 @@ class WorstCase:
     completion_tokens: int = 0
     images: int = 0
     size: str = ""
-    created_at: object = None
+    created_at: datetime | None = None
 
 
 @dataclass
@@ -56,11 +56,14 @@ def team_standing(*, team: Team) -> Standing:
     """The team's cash and packs after paying its unsettled records and then its holds, oldest
     first, each by the wallet's one rule (packs as they would really be drawn)."""
     wallet = Wallet.of(team)
+    # Every unsettled record, uncapped: while the worker runs there are a few seconds' worth, and
+    # when it is down they are exactly what the wallet still owes; counting only some would
+    # admit calls that nothing can pay.
     unsettled = list(
         UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by("id")
     )
     holds = list(Hold.objects.filter(team=team).order_by("id"))
-    book = PriceBook({item.model for item in [*unsettled, *holds]})
+    book = PriceBook({record.model for record in unsettled} | {hold.model for hold in holds})
     unsettled_nano = 0
     for record in unsettled:
         charge = book.charge(record)
@@ -118,7 +121,7 @@ def hold_place(
         )
 
 
-def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now) -> None:
+def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now: datetime) -> None:
     spent = member_month_spend(team=team, user=membership.user, now=now, with_holds=True)
     if spent + cost > cap:
         left = max(cap - spent, 0)
@@ -129,7 +132,7 @@ def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now) -> 
         )
 
 
-def _check_balance(team: Team, call: WorstCase, price, charge) -> None:
+def _check_balance(team: Team, call: WorstCase, price: Price | None, charge: Charge) -> None:
     if price is None:
         raise SpendRefused(
             f"{call.model} has no price yet, so {team.name} (prepaid) cannot be charged for it. "
@@ -160,7 +163,7 @@ def hold_release(*, request_id: str) -> None:
     Hold.objects.filter(request_id=request_id).delete()
 
 
-def holds_expire(*, now=None) -> int:
+def holds_expire(*, now: datetime | None = None) -> int:
     """Release holds whose call died without a word (a crashed process): past their expiry."""
     expired, _ = Hold.objects.filter(expires_at__lte=now or timezone.now()).delete()
     return expired

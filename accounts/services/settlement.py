@@ -5,9 +5,10 @@ claimed by the batch that settles it, so settling twice changes nothing."""
 
 import logging
 from collections import defaultdict
+from datetime import date, datetime
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Model, Sum
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -22,6 +23,9 @@ log = logging.getLogger("accounts")
 BATCH = 1000
 ANNOUNCE_TTL_SECONDS = 600
 ROLLUP_FIELDS = DailyUsage.SUMS
+
+# A batch's sums per daily row: (team id, local day, model, user id) → each of ROLLUP_FIELDS.
+Rollups = defaultdict[tuple[int, date, str, int], dict[str, int]]
 
 
 def _claim(limit: int) -> list[UsageRecord]:
@@ -52,7 +56,8 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
             team_id: Wallet(team.cash_nano, packs[team_id]) for team_id, team in teams.items()
         }
         book, now = PriceBook({record.model for record in records}), timezone.now()
-        entries, rollups = [], defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
+        entries: list[LedgerEntry] = []
+        rollups: Rollups = defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
         for record in records:
             charge = book.charge(record)
             payment = wallets[record.team_id].pay(record, charge)
@@ -117,7 +122,7 @@ SETTLED_FIELDS = (
 ENTRY_FIELDS = ("team_id", "kind", "amount_nano", "tokens", "pack_id", "usage_id", "created_at")
 
 
-def _table(model) -> str:
+def _table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
@@ -134,7 +139,7 @@ def _db_time(model, moment):
     return model._meta.get_field("created_at").get_db_prep_value(moment, connection)
 
 
-def _save_settled(records: list[UsageRecord], now) -> None:
+def _save_settled(records: list[UsageRecord], now: datetime) -> None:
     sets = ", ".join(f"{column} = %s" for column in _columns(UsageRecord, SETTLED_FIELDS))
     settled_at = _db_time(UsageRecord, now)
     rows = [
@@ -145,7 +150,7 @@ def _save_settled(records: list[UsageRecord], now) -> None:
     _executemany(f"UPDATE {_table(UsageRecord)} SET {sets} WHERE id = %s", rows)
 
 
-def _insert_entries(entries: list[LedgerEntry], now) -> None:
+def _insert_entries(entries: list[LedgerEntry], now: datetime) -> None:
     columns = ", ".join(_columns(LedgerEntry, ENTRY_FIELDS))
     created_at = _db_time(LedgerEntry, now)
     rows = [
@@ -156,7 +161,7 @@ def _insert_entries(entries: list[LedgerEntry], now) -> None:
     _executemany(f"INSERT INTO {_table(LedgerEntry)} ({columns}) VALUES ({placeholders})", rows)
 
 
-def _settled(record: UsageRecord, charge: Charge, payment: Payment, now) -> None:
+def _settled(record: UsageRecord, charge: Charge, payment: Payment, now: datetime) -> None:
     record.status, record.settled_at, record.price = UsageRecord.Status.SETTLED, now, charge.price
     record.input_nano, record.output_nano, record.image_nano = (
         charge.input_nano,
@@ -170,7 +175,7 @@ def _settled(record: UsageRecord, charge: Charge, payment: Payment, now) -> None
     )
 
 
-def _add_to_rollup(rollups, record: UsageRecord) -> None:
+def _add_to_rollup(rollups: Rollups, record: UsageRecord) -> None:
     row = rollups[
         (record.team_id, timezone.localdate(record.created_at), record.model, record.user_id)
     ]
@@ -179,7 +184,7 @@ def _add_to_rollup(rollups, record: UsageRecord) -> None:
         row[name] += getattr(record, name)
 
 
-def _bump_rollups(rollups) -> None:
+def _bump_rollups(rollups: Rollups) -> None:
     """Add the batch's sums to the daily rows: the existing ones in one executemany, new ones in one
     insert (a batch touches a few dozen rows; a round trip each would cost more than the batch)."""
     team_ids = {team_id for team_id, _, _, _ in rollups}
@@ -207,10 +212,10 @@ def _bump_rollups(rollups) -> None:
     )
 
 
-def rollups_reconcile() -> dict:
+def rollups_reconcile() -> dict[str, int]:
     """Rebuild the daily rollups from the settled records, and report how far they had drifted."""
     with transaction.atomic():
-        truth = defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
+        truth: Rollups = defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
         for record in (
             UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED)
             .only(

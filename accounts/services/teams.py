@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,18 +19,18 @@ class TeamError(ValueError):
     """Something a team admin asked for that cannot be done, in words for them."""
 
 
-def personal_team_allowed(*, user) -> bool:
+def personal_team_allowed(*, user: User) -> bool:
     """Site staff always have a personal team; other users only where PERSONAL_TEAMS allows."""
     return user.is_staff or settings.PERSONAL_TEAMS
 
 
-def _billing_for_teams_made_by(user) -> str:
+def _billing_for_teams_made_by(user: User) -> str:
     """Every call is paid with the site's one key: a team nobody on the staff set up (a user's own,
     personal or made by them) starts as PERSONAL_TEAM_BILLING (prepaid with no cash by default)."""
     return settings.DEFAULT_TEAM_BILLING if user.is_staff else settings.PERSONAL_TEAM_BILLING
 
 
-def team_create(*, name: str, owner, personal: bool = False) -> Team:
+def team_create(*, name: str, owner: User, personal: bool = False) -> Team:
     if not personal_team_allowed(user=owner):
         raise TeamError("Only site admins can make teams here.")
     team = Team.objects.create(
@@ -41,13 +42,13 @@ def team_create(*, name: str, owner, personal: bool = False) -> Team:
     return team
 
 
-def team_ensure_personal(*, user) -> Team:
+def team_ensure_personal(*, user: User) -> Team:
     """Every user has a team named after them; made with the user."""
     existing = Team.objects.filter(personal_for=user).first()
     return existing or team_create(name=user.get_username(), owner=user, personal=True)
 
 
-def may_manage_money(*, user, membership: Membership | None) -> bool:
+def may_manage_money(*, user: User, membership: Membership | None) -> bool:
     """Cash top-ups and billing modes are site staff's: the site's key pays for every call. With
     TEAM_OWNERS_MAY_TOP_UP=1 a team's owners may too."""
     return user.is_staff or (
@@ -94,7 +95,7 @@ def _check_role(role: str) -> None:
 
 @transaction.atomic
 def member_add(
-    *, team: Team, user, role: str = Membership.Role.MEMBER, by: Membership
+    *, team: Team, user: User, role: str = Membership.Role.MEMBER, by: Membership
 ) -> Membership:
     _check_role(role)
     by = _locked(team, by)
@@ -184,7 +185,7 @@ def invite_find(*, token: str) -> Invite | None:
 
 
 @transaction.atomic
-def invite_accept(*, token: str, username: str, password: str):
+def invite_accept(*, token: str, username: str, password: str) -> User:
     """Make the new user and their membership; the link works once."""
     invite = invite_find(token=token)
     if invite is None:

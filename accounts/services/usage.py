@@ -1,7 +1,9 @@
 """Usage in the request path: one record per upstream call, and what a member has spent."""
 
 import logging
+from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -53,12 +55,14 @@ def usage_record(
     return record
 
 
-def _month_start(moment):
+def _month_start(moment: datetime) -> datetime:
     local = timezone.localtime(moment)
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def member_month_spend(*, team: Team, user, now=None, with_holds: bool = False) -> int:
+def member_month_spend(
+    *, team: Team, user: User, now: datetime | None = None, with_holds: bool = False
+) -> int:
     """What this member has spent this calendar month in ``team``: settled, plus unsettled at the
     prices in force when each call was made; ``with_holds`` adds the worst case of their calls in
     flight (what admission counts; alerts count only what was spent)."""

@@ -2,14 +2,16 @@
 packs running out of time."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import LedgerEntry, Pack, Team, TopUp
 from accounts.services.alerts import balance_alerts
-from accounts.services.pricing import Charge
+from accounts.services.pricing import Billable, Charge
 
 
 class WalletError(ValueError):
@@ -32,7 +34,7 @@ class Payment:
     cash_nano: int = 0
 
 
-def _by_expiry(pack: Pack):
+def _by_expiry(pack: Pack) -> tuple[datetime, int]:
     return pack.expires_at, pack.id
 
 
@@ -43,7 +45,7 @@ class Wallet:
     soonest-expiring first; then money packs the same way; then cash. Token packs never pay for
     images: they pay tokens 1:1, and an image has none."""
 
-    def __init__(self, cash_nano: int, packs: list[Pack]):
+    def __init__(self, cash_nano: int, packs: list[Pack]) -> None:
         self.cash_nano = cash_nano
         self.packs = packs
 
@@ -53,19 +55,21 @@ class Wallet:
         cash = Team.objects.filter(id=team.id).values_list("cash_nano", flat=True).get()
         return cls(cash, list(Pack.objects.filter(team=team, expired=False, remaining__gt=0)))
 
-    def paying_packs(self, call) -> list[Pack]:
+    def paying_packs(self, call: Billable) -> list[Pack]:
         usable = [p for p in self.packs if p.covers(call.model) and p.usable_at(call.created_at)]
         tokens = [p for p in usable if p.unit == Pack.Unit.TOKENS]
         moneys = [p for p in usable if p.unit == Pack.Unit.MONEY]
         return sorted(tokens, key=_by_expiry) + sorted(moneys, key=_by_expiry)
 
-    def pay(self, call, charge: Charge) -> Payment:
+    def pay(self, call: Billable, charge: Charge) -> Payment:
         """Pay ``call`` (a usage record, or a hold's worst case) at ``charge``: packs and cash are
         taken down in memory; what no pack covers comes from cash, which may go below zero."""
         payment, rest = Payment(), charge.cost_nano
         prompt, completion = call.prompt_tokens, call.completion_tokens
         for pack in self.paying_packs(call) if rest else ():
-            # Tokens 1:1, prompt tokens first, each worth its price.
+            # Tokens 1:1, prompt tokens first, each worth its price. So a token pack never pays
+            # for an image: an image has no tokens (BigModel bills it per picture), and packs of
+            # tokens cover the tokens of the models they name.
             if pack.unit == Pack.Unit.TOKENS:
                 take_prompt = min(pack.remaining, prompt)
                 take_completion = min(pack.remaining - take_prompt, completion)
@@ -91,7 +95,12 @@ class Wallet:
 
 @transaction.atomic
 def wallet_topup(
-    *, team: Team, amount_nano: int, method: str = TopUp.Method.BANK, note: str = "", by=None
+    *,
+    team: Team,
+    amount_nano: int,
+    method: str = TopUp.Method.BANK,
+    note: str = "",
+    by: User | None = None,
 ) -> TopUp:
     """Add cash: the top-up, its ledger entry and the balance in one transaction; alerts the
     balance is back above re-arm (with a "recovered" notice)."""
@@ -116,12 +125,12 @@ def pack_add(
     team: Team,
     name: str,
     size: int,
-    expires_at,
+    expires_at: datetime,
     unit: str = Pack.Unit.TOKENS,
     kind: str = Pack.Kind.PURCHASED,
     models: list[str] | None = None,
-    effective_at=None,
-    by=None,
+    effective_at: datetime | None = None,
+    by: User | None = None,
 ) -> Pack:
     """A pack of tokens (or money, in nano) for some models (or all), usable from
     ``effective_at``."""
@@ -144,7 +153,7 @@ def pack_add(
     )
 
 
-def packs_expire(*, now=None) -> int:
+def packs_expire(*, now: datetime | None = None) -> int:
     """Mark packs past their expiry; they pay nothing more (what was left stays on record)."""
     return Pack.objects.filter(expired=False, expires_at__lte=now or timezone.now()).update(
         expired=True

@@ -9,7 +9,7 @@ from accounts.models import UsageRecord
 from accounts.selectors import require_membership
 
 
-def _csv_response(lines, filename: str) -> HttpResponse:
+def _csv_response(lines, filename: str) -> HttpResponse | StreamingHttpResponse:
     """A CSV download: ``lines`` is the whole text, or an async iterator of it (streamed)."""
     kind = HttpResponse if isinstance(lines, str) else StreamingHttpResponse
     response = kind(lines, content_type="text/csv; charset=utf-8")

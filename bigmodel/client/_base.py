@@ -60,7 +60,7 @@ class ChatResult:
     def from_response(cls, body: Mapping[str, Any]) -> ChatResult:
         choices = body.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices else {}
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        message = found if isinstance(found := choice.get("message"), dict) else {}
         return cls(
             id=body.get("id"),
             request_id=body.get("request_id"),
@@ -239,7 +239,8 @@ def request_args(body: Any, headers: dict[str, str]) -> dict:
     the headers."""
     if body is None:
         return {"headers": headers}
-    content, body_headers = jsonbody.encode(body)
-    if isinstance(content, jsonbody.ImageBody):
-        content = jsonbody.AsyncImageBody(content)
+    encoded, body_headers = jsonbody.encode(body)
+    content: bytes | jsonbody.AsyncImageBody = (
+        jsonbody.AsyncImageBody(encoded) if isinstance(encoded, jsonbody.ImageBody) else encoded
+    )
     return {"content": content, "headers": {**headers, **body_headers}}

@@ -191,7 +191,8 @@ async def _config(request: Request):
     )
 
 
-async def _http_error(request: Request, exc: HTTPException):
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)  # registered for HTTPException only
     # Unknown paths and methods still answer in the upstream error shape.
     return JSONResponse(
         {"error": {"code": str(exc.status_code), "message": exc.detail}},

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Sequence
 
 import uvicorn
 
@@ -56,7 +57,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def serve_in_thread(
     host: str = "127.0.0.1",
     port: int = 0,
-    keys: list[str] = (),
+    keys: Sequence[str] = (),
     *,
     log_level: str = "warning",
     start_timeout: float = 10.0,

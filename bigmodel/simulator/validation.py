@@ -159,6 +159,7 @@ def check_image(image_url, spec: ModelSpec, where: str) -> None:
     if url.startswith(("http://", "https://")):
         return  # not fetched: the upstream would, the simulator only accepts the form
     limits = spec.images
+    assert limits is not None  # only vision models get here, and they read images
     if not limits.base64:
         raise bad_request(
             1210, f"{MSG_BAD_IMAGE}：{spec.name} 不支持 base64 编码的图片，请传入图片 URL。"

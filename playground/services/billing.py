@@ -44,6 +44,7 @@ class BilledCall:
 
     @classmethod
     def of_reply(cls, message: Message) -> "BilledCall":
+        assert message.request_id is not None  # a reply is saved with its request id
         user = message.conversation.user
         team_id = message.team_id or team_ensure_personal(user=user).id  # replies from before teams
         return cls(

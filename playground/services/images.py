@@ -3,9 +3,11 @@ stored, or failed; their sweep."""
 
 import tempfile
 import uuid
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
 from django.db.models import F
@@ -15,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from accounts.models import Membership
 from accounts.services.holds import WorstCase, hold_place, hold_release
 from bigmodel.catalogue import ModelSpec
+from bigmodel.client import BigModelClient
 from bigmodel.errors import BigModelError
 from bigmodel.images import FetchFailed, FileHosts, fetch_file
 from playground.models import ImageGeneration
@@ -34,7 +37,7 @@ class StoreFailed(Exception):
 
 @transaction.atomic
 def image_generation_start(
-    *, user, membership: Membership, spec: ModelSpec, prompt: str, size: str
+    *, user: User, membership: Membership, spec: ModelSpec, prompt: str, size: str
 ) -> ImageGeneration:
     """A queued generation with its image's price held; raises SpendRefused, saving nothing."""
     request_id = uuid.uuid4().hex
@@ -71,7 +74,7 @@ def image_generation_abandon(*, generation: ImageGeneration) -> None:
         _billed_image(generation).release()
 
 
-def image_generation_run(*, generation_id: int, client) -> bool:
+def image_generation_run(*, generation_id: int, client: BigModelClient) -> bool:
     """queued → running → storing (billed) or failed. Claimed once, so a second delivery of the
     task never calls the upstream again. True when there is an image to store."""
     Status = ImageGeneration.Status
@@ -109,7 +112,7 @@ def image_generation_run(*, generation_id: int, client) -> bool:
 
 
 @transaction.atomic
-def _image_failed(generation: ImageGeneration, billed: BilledCall, **error) -> None:
+def _image_failed(generation: ImageGeneration, billed: BilledCall, **error: str) -> None:
     """Nothing was generated, so nothing is billed: the hold goes."""
     _image_finish(
         generation.id, ImageGeneration.Status.RUNNING, status=ImageGeneration.Status.FAILED, **error
@@ -171,7 +174,7 @@ def image_generation_unstored(*, generation_id: int, reason: str) -> None:
     )
 
 
-def _image_finish(generation_id: int, current: str, **fields) -> None:
+def _image_finish(generation_id: int, current: str, **fields: object) -> None:
     ImageGeneration.objects.filter(id=generation_id, status=current).update(
         finished_at=timezone.now(), **fields
     )
@@ -183,7 +186,7 @@ def image_generation_delete(*, generation: ImageGeneration) -> None:
 
 
 @transaction.atomic
-def image_generations_interrupted(*, older_than) -> int:
+def image_generations_interrupted(*, older_than: datetime) -> int:
     """Calls whose worker died mid-call: failed, since whether BigModel made the image is unknown;
     their holds go with them."""
     stuck = ImageGeneration.objects.filter(

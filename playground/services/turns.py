@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -61,7 +62,7 @@ def reply_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
     )
 
 
-def _check_running_replies(user) -> None:
+def _check_running_replies(user: User) -> None:
     # One admission per user at a time; NO KEY UPDATE leaves rows that point at the user writable.
     get_user_model().objects.select_for_update(no_key=True).filter(id=user.id).first()
     running = Message.objects.filter(conversation__user=user, status=Message.Status.RUNNING).count()
@@ -128,7 +129,7 @@ class Upload:
 @transaction.atomic
 def turn_start(
     *,
-    user,
+    user: User,
     membership: Membership,
     conversation: Conversation | None,
     spec: ModelSpec,
@@ -153,6 +154,7 @@ def turn_start(
         conversation=conversation, role=Message.Role.USER, content=text, image_urls=list(image_urls)
     )
     for upload in images:
+        assert upload.file.name is not None  # the form takes only named files
         Attachment.objects.create(
             owner=user,
             team=membership.team,

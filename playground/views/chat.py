@@ -1,13 +1,12 @@
-import mimetypes
+"""The chat page: the playground, its conversations, and sending a turn."""
+
 from functools import partial
-from pathlib import Path
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import (
     HttpResponseClientRedirect,
     push_url,
@@ -15,24 +14,16 @@ from django_htmx.http import (
     retarget,
     trigger_client_event,
 )
-from kombu.exceptions import KombuError
 
 from accounts.models import ModelEntry
-from accounts.selectors import NO_TEAM, active_membership
 from playground import selectors, snippets
-from playground.chat_reply import replies_stop_and_settle, reply_start, reply_stop, reply_stream_of
+from playground.chat_reply import replies_stop_and_settle, reply_start
 from playground.files import private_file_response
-from playground.forms import ImageForm, TurnForm
-from playground.limits import held, stream_slot
+from playground.forms import TurnForm
 from playground.models import Message
 from playground.rendering import browser_rules
-from playground.reply_stream import ReplyStream
-from playground.services import images as image_writes
 from playground.services import turns
-from playground.streaming import cost_events, reply_events
-from playground.tasks import image_generate_task
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+from playground.views.common import payer
 
 
 def _models_context() -> dict:
@@ -105,14 +96,6 @@ def _refusal(request, form):
     return None, partial(_form_errors, request, form)
 
 
-def _payer(request):
-    """The membership of the team that pays: the one picked in the header."""
-    membership = active_membership(request)
-    if membership is None:
-        raise turns.TurnRefused(NO_TEAM)
-    return membership
-
-
 def _send(request):
     """Validate the turn and save it with its reply: (the reply's start or None, how to respond)."""
     form = TurnForm(request.POST, request.FILES)
@@ -134,7 +117,7 @@ def _send(request):
     try:
         start = turns.turn_start(
             user=request.user,
-            membership=_payer(request),
+            membership=payer(request),
             conversation=conversation,
             spec=form.spec,
             system=form.cleaned_data["system"],
@@ -159,6 +142,7 @@ def _turn_response(request, start: turns.ReplyStart, *, is_new: bool, listening:
     reply = start.message
     conversation = reply.conversation
     if is_new:  # its sidebar entry names the team that pays, as the listed ones do
+        assert reply.team is not None  # a reply is saved with the team that pays
         conversation.billed_team_id = reply.team_id
         conversation.billed_team_name = reply.team.name
         conversation.billed_personal = reply.team.personal_for_id
@@ -198,11 +182,12 @@ def _rerun(request, public_id, *, edit: bool):
         selectors.history_images(conversation=conversation)
     ):
         return _refusal(request, form)
+    assert form.spec is not None  # a valid form has its model's spec
     try:
         if edit:
             start = turns.turn_edit_last(
                 conversation=conversation,
-                membership=_payer(request),
+                membership=payer(request),
                 spec=form.spec,
                 text=form.cleaned_data["message"],
                 params=form.params(),
@@ -210,7 +195,7 @@ def _rerun(request, public_id, *, edit: bool):
         else:
             start = turns.turn_regenerate(
                 conversation=conversation,
-                membership=_payer(request),
+                membership=payer(request),
                 spec=form.spec,
                 params=form.params(),
             )
@@ -239,59 +224,6 @@ async def regenerate(request, public_id):
 @require_POST
 async def edit_last(request, public_id):
     return await _respond_then_generate(_rerun, request, public_id, edit=True)
-
-
-TOO_MANY_STREAMS = (
-    "Too many live streams are open for you ({limit}): close some tabs of the playground. "
-    "This one reconnects by itself."
-)
-
-
-async def _event_stream(user, events) -> HttpResponse:
-    slot = await stream_slot(user.id)
-    if slot is None:
-        await events.aclose()
-        return HttpResponse(
-            TOO_MANY_STREAMS.format(limit=settings.MAX_STREAMS_PER_USER),
-            status=429,
-            content_type="text/plain; charset=utf-8",
-            headers={"Retry-After": "10"},
-        )
-    return StreamingHttpResponse(
-        held(events, slot), content_type="text/event-stream", headers=SSE_HEADERS
-    )
-
-
-@require_GET
-async def reply_stream(request, reply_id):
-    """The reply's live stream; it may open before the reply exists (the page's POST is on its
-    way), and then waits for it."""
-    user = await request.auser()
-    message = await selectors.reply_if_any(public_id=reply_id)
-    if message is not None and message.conversation.user_id != user.id:
-        raise Http404("No such reply.")
-    stream = ReplyStream(user_id=user.id, public_id=reply_id)
-    last_event_id = request.headers.get("Last-Event-ID")
-    return await _event_stream(user, reply_events(stream, message, last_event_id=last_event_id))
-
-
-@require_GET
-async def message_cost(request, message_id: int):
-    """Pushes the reply's cost once its usage is settled (the page shows "cost pending…" until
-    then)."""
-    user = await request.auser()
-    message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
-    return await _event_stream(user, cost_events(message))
-
-
-@require_POST
-async def stop(request, reply_id):
-    """Cancel upstream; the runner keeps the partial reply, marked stopped, wherever it runs."""
-    user = await request.auser()
-    message = await sync_to_async(selectors.get_reply_for_user)(user=user, public_id=reply_id)
-    if message.is_live:
-        await reply_stop(reply_stream_of(message), message.id)
-    return HttpResponse(status=204)
 
 
 @require_POST
@@ -362,115 +294,3 @@ def attachment(request, public_id):
 
 
 # --------------------------------------------------------------------------- image generation
-
-
-def _images_context(request) -> dict:
-    entries = list(ModelEntry.objects.images())
-    generations = list(selectors.image_generations_for_user(user=request.user))
-    selectors.attach_usage(generations)
-    return {
-        "form": ImageForm(initial={"model": entries[0].name if entries else ""}),
-        "image_models": entries,
-        "image_specs": {entry.name: entry.as_spec().to_dict() for entry in entries},
-        "generations": generations,
-    }
-
-
-def _image_refusal(request, errors) -> HttpResponse:
-    """Only the error area changes (``errors``: field → messages, "__all__" for the form's own):
-    the prompt and settings stay as typed."""
-    response = render(request, "playground/images.html#image-errors", {"errors": errors})
-    retarget(response, "#image-errors")
-    reswap(response, "innerHTML")
-    return response
-
-
-def _queue_generation(request, *, spec, prompt: str, size: str):
-    """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
-    is down)."""
-    try:
-        generation = image_writes.image_generation_start(
-            user=request.user, membership=_payer(request), spec=spec, prompt=prompt, size=size
-        )
-    except turns.REFUSALS as refusal:
-        return _image_refusal(request, {"__all__": [str(refusal)]})
-    try:
-        image_generate_task.delay(generation.id)
-    except KombuError:
-        image_writes.image_generation_abandon(generation=generation)
-        return _image_refusal(
-            request,
-            {
-                "__all__": [
-                    "The job queue (Redis) is not reachable, so nothing was sent. "
-                    "Try again in a moment."
-                ]
-            },
-        )
-    response = render(request, "playground/_image_card.html", {"generation": generation})
-    retarget(response, "#gallery")
-    reswap(response, "afterbegin")
-    trigger_client_event(response, "image-queued")
-    return response
-
-
-@require_http_methods(["GET", "POST"])
-def images(request):
-    if request.method == "POST":
-        form = ImageForm(request.POST)
-        if not form.is_valid():
-            return _image_refusal(request, form.errors)
-        return _queue_generation(
-            request,
-            spec=form.spec,
-            prompt=form.cleaned_data["prompt"],
-            size=form.cleaned_data["size"],
-        )
-    return render(request, "playground/images.html", _images_context(request))
-
-
-@require_GET
-def image_card(request, public_id):
-    generation = selectors.get_image_generation_for_user(
-        user=request.user, public_id=public_id, audit=True
-    )
-    return render(request, "playground/_image_card.html", {"generation": generation})
-
-
-@require_GET
-def image_file(request, public_id):
-    generation = selectors.get_image_generation_for_user(
-        user=request.user, public_id=public_id, audit=True
-    )
-    if not generation.file:
-        raise Http404("This generation has no stored image.")
-    filename = (
-        f"{generation.model}-{generation.public_id.hex[:8]}{Path(generation.file.name).suffix}"
-    )
-    return private_file_response(
-        generation.file,
-        content_type=mimetypes.guess_type(filename)[0] or "image/png",
-        filename=filename,
-        download="download" in request.GET,
-    )
-
-
-@require_POST
-def image_delete(request, public_id):
-    generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
-    image_writes.image_generation_delete(generation=generation)
-    return HttpResponse("")
-
-
-@require_POST
-def image_again(request, public_id):
-    """The same model, prompt and size, as a new generation."""
-    previous = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
-    entry = ModelEntry.objects.images().filter(name=previous.model).first()
-    if entry is None:
-        return _image_refusal(
-            request, {"__all__": [f"{previous.model} is no longer offered; pick another model."]}
-        )
-    return _queue_generation(
-        request, spec=entry.as_spec(), prompt=previous.prompt, size=previous.size
-    )

@@ -1,0 +1,1 @@
+"""The playground's pages: chat, streams, images (the URLs name them)."""
