@@ -100,8 +100,24 @@ class Follower:
         self._pending: list[Entry] = []
         self._ready = asyncio.Event()
         self._error: BaseException | None = None
+        # Live entries that come while the stream's earlier entries are being read: they wait
+        # for those, or they would move the cursor past them.
+        self._live_early: list[Entry] | None = []
 
     def deliver(self, entries: list[Entry]) -> None:
+        """Live entries, as they are published."""
+        if self._live_early is not None:
+            self._live_early += entries
+        else:
+            self._accept(entries)
+
+    def caught_up(self, held: list[Entry]) -> None:
+        """What the stream held past the cursor when the reader joined; then what came live."""
+        early, self._live_early = self._live_early or [], None
+        self._accept(held)
+        self._accept(early)
+
+    def _accept(self, entries: list[Entry]) -> None:
         fresh = [entry for entry in entries if _order(entry[0]) > _order(self.cursor)]
         if fresh:
             self._pending += fresh
@@ -129,7 +145,8 @@ class SharedReader:
     """The process's subscribed connection and the readers of each stream (one per event loop).
 
     A reader subscribes to its stream's channel and waits for Redis to confirm before it reads
-    what the stream already holds, so no entry falls between the two."""
+    what the stream already holds, so no entry falls between the two; entries published during
+    that read are handed over after it, so none is skipped or repeated."""
 
     def __init__(self) -> None:
         self._pubsub: PubSub | None = None
@@ -210,7 +227,7 @@ class SharedReader:
             list[tuple[str, list[Entry]]],
             await async_redis().xread({follower.key: follower.cursor}),
         )
-        follower.deliver(held[0][1] if held else [])
+        follower.caught_up(held[0][1] if held else [])
 
     async def leave(self, follower: Follower) -> None:
         followers = self._followers.get(follower.key)

@@ -83,3 +83,24 @@ async def test_a_lost_connection_reaches_its_readers_and_the_next_reader_starts_
     async with streams.follow("s:lost") as follower:
         streams.append("s:lost", {"d": "after"})
         assert await texts(follower, 1) == ["after"]
+
+
+async def test_entries_written_while_a_reader_catches_up_are_all_read_once():
+    # Readers join while a writer appends: whatever each one's catch-up read and the live
+    # messages carry, every reader ends with every entry, in order, once.
+    count = 60
+
+    async def write(key: str) -> None:
+        for n in range(count):
+            await streams.aappend(key, {"d": str(n)})
+
+    async def read(key: str, delay: float) -> list[str]:
+        await asyncio.sleep(delay)
+        async with streams.follow(key) as follower:
+            return await texts(follower, count)
+
+    for attempt in range(5):
+        key = f"s:race:{attempt}"
+        readers = [asyncio.create_task(read(key, i * 0.001)) for i in range(20)]
+        await write(key)
+        assert [await reader for reader in readers] == [[str(n) for n in range(count)]] * 20
