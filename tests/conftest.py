@@ -1,6 +1,8 @@
 """Session-wide real services: Redis, the BigModel simulator, the app under uvicorn, a Celery
 worker."""
 
+import subprocess
+
 import pytest
 
 from tests.support import (
@@ -116,8 +118,12 @@ def celery_worker(transactional_db, redis_server, upstream):
     process = start_worker(worker_env(redis_server, upstream))
     yield process
     if process.poll() is None:
-        process.terminate()
-        process.wait(15)
+        process.terminate()  # a warm shutdown: the task in hand ends first
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:  # a task still waiting on a timeout of its own
+            process.kill()
+            process.wait(10)
 
 
 @pytest.fixture
