@@ -145,6 +145,9 @@ async def stop_all_local() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if _heartbeat is not None and _heartbeat.get_loop() is asyncio.get_running_loop():
+        _heartbeat.cancel()  # nothing left to keep alive
+        await asyncio.gather(_heartbeat, return_exceptions=True)
 
 
 # --------------------------------------------------------------------------- the runner

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import random
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -463,13 +464,25 @@ def test_200_that_is_not_json_is_not_retried(flavour):
     assert upstream.attempts == 1
 
 
-def test_backoff_schedule(flavour, monkeypatch):
+@pytest.fixture
+def client_sleeps(monkeypatch) -> list[float]:
+    """The client's own backoff sleeps, recorded and skipped. Other code in this process (the
+    simulator's server loop, in its thread) sleeps as usual."""
     sleeps: list[float] = []
+    real_sleep = asyncio.sleep
 
-    async def fake_sleep(delay):
-        sleeps.append(delay)
+    async def sleep(delay, *args):
+        if sys._getframe(1).f_globals["__name__"].startswith("bigmodel.client"):
+            sleeps.append(delay)
+            return None
+        return await real_sleep(delay, *args)
 
-    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    return sleeps
+
+
+def test_backoff_schedule(flavour, monkeypatch, client_sleeps):
+    sleeps = client_sleeps
     monkeypatch.setattr(random, "random", lambda: 0.0)
     upstream = Upstream(err(500, "500"))
     with pytest.raises(UpstreamFailure):
@@ -485,13 +498,8 @@ def test_backoff_is_capped_and_jittered():
         assert 0.75 * ceiling <= delay <= ceiling
 
 
-async def test_async_backoff_uses_asyncio_sleep(monkeypatch):
-    sleeps: list[float] = []
-
-    async def fake_sleep(delay):
-        sleeps.append(delay)
-
-    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+async def test_async_backoff_uses_asyncio_sleep(monkeypatch, client_sleeps):
+    sleeps = client_sleeps
     monkeypatch.setattr(random, "random", lambda: 0.0)
     upstream = Upstream(err(429, "1302"), err(429, "1303"), ok())
     options = client_options(upstream, backoff_base=1.0)
