@@ -96,16 +96,20 @@ def _refusal(request, form):
     return None, partial(_form_errors, request, form)
 
 
+def _form_conversation(request, form):
+    """The conversation the form names (the user's own, else 404), or None for a new one."""
+    public_id = form.cleaned_data["conversation"]
+    if not public_id:
+        return None
+    return selectors.get_conversation_for_user(user=request.user, public_id=public_id)
+
+
 def _send(request):
     """Validate the turn and save it with its reply: (the reply's start or None, how to respond)."""
     form = TurnForm(request.POST, request.FILES)
     if not form.is_valid():
         return _refusal(request, form)
-    conversation = None
-    if form.cleaned_data["conversation"]:
-        conversation = selectors.get_conversation_for_user(
-            user=request.user, public_id=form.cleaned_data["conversation"]
-        )
+    conversation = _form_conversation(request, form)
     if (
         conversation is not None
         and conversation.messages.filter(status=Message.Status.RUNNING).exists()
@@ -261,11 +265,7 @@ def view_code(request):
     form = TurnForm(request.POST, require_message=False)
     if not form.is_valid():
         return _form_errors(request, form)
-    conversation = None
-    if form.cleaned_data["conversation"]:
-        conversation = selectors.get_conversation_for_user(
-            user=request.user, public_id=form.cleaned_data["conversation"]
-        )
+    conversation = _form_conversation(request, form)
     body = snippets.request_body(
         conversation=conversation,
         spec=form.spec,
