@@ -84,6 +84,7 @@ def listen_in_background(client, reply_id, *, read_timeout=20.0):
 
 
 def test_a_stream_opened_before_its_turn_carries_the_whole_reply(alice_http):
+    earlier = wait_until_final(start_turn(alice_http, "An earlier chat")).conversation
     reply_id = uuid.uuid4()
     thread, heard = listen_in_background(alice_http, reply_id)
     time.sleep(0.3)  # the stream is open and waiting before the reply exists
@@ -92,12 +93,14 @@ def test_a_stream_opened_before_its_turn_carries_the_whole_reply(alice_http):
         data={"model": "glm-4-flash", "message": "Hello", "reply": str(reply_id)},
     )
     thread.join(20)
-    reply = Message.objects.get(role="assistant")
-    assert reply.public_id == reply_id
+    reply = Message.objects.get(public_id=reply_id)
     # The POST answers with the user's message only, placed in front of the page's placeholder.
     assert response.headers["HX-Retarget"] == f"#reply-{reply_id}"
     assert response.headers["HX-Reswap"] == "beforebegin"
     assert "Hello" in response.text and 'class="message assistant' not in response.text
+    # Only what changed: the new conversation's sidebar entry, not the rest of the sidebar.
+    assert reply.conversation.get_absolute_url() in response.text
+    assert earlier.get_absolute_url() not in response.text
     events = heard["events"]
     assert heard["status"] == 200 and events[0]["event"] == "reset"
     assert events[-1]["event"] == "done" and f"{reply.completion_tokens} out" in events[-1]["data"]
