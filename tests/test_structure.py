@@ -17,9 +17,7 @@ MAX_LINES = 400
 
 
 def modules(package: str) -> list[Path]:
-    return sorted(
-        path for path in (ROOT / package).rglob("*.py") if "migrations" not in path.parts
-    )
+    return sorted(path for path in (ROOT / package).rglob("*.py") if "migrations" not in path.parts)
 
 
 def imported(path: Path) -> set[str]:
