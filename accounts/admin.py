@@ -14,12 +14,14 @@ from accounts.models import (
     ModelEntry,
     Pack,
     Price,
+    PriceTier,
     Team,
     TopUp,
     UsageRecord,
 )
+from accounts.services.pricing import price_problems
 from accounts.services.wallet import wallet_topup
-from accounts.templatetags.money import pack_left
+from accounts.templatetags.money import pack_left, rate
 
 
 @admin.register(ModelEntry)
@@ -29,21 +31,48 @@ class ModelEntryAdmin(admin.ModelAdmin):
     search_fields = ["name", "label"]
 
 
+class PriceTierFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        tiers = [
+            form.instance
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if problems := price_problems(model=self.instance.model, tiers=tiers):
+            raise forms.ValidationError(
+                [f"{problem[:1].upper()}{problem[1:]}." for problem in problems]
+            )
+
+
+class PriceTierInline(admin.TabularInline):
+    model = PriceTier
+    formset = PriceTierFormSet
+    extra = 0
+
+
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    """A change of price is a new row from its date on; past usage keeps what it was charged."""
+    """A change of price is a new row from its date on; past usage keeps what it was charged. Its
+    tiers are edited with it, and a set of bands with a gap or an overlap is refused."""
 
-    list_display = [
-        "model",
-        "size",
-        "effective_from",
-        "input_per_1k",
-        "output_per_1k",
-        "per_image",
-        "source",
-    ]
-    list_filter = ["model"]
+    list_display = ["model", "size", "effective_from", "tiers_shown", "per_image", "confirmed"]
+    list_filter = ["model", "confirmed"]
     ordering = ["model", "-effective_from"]
+    inlines = [PriceTierInline]
+
+    @admin.display(description="tiers (input / cache hit / output, ¥ per million)")
+    def tiers_shown(self, price: Price) -> str:
+        return "; ".join(
+            f"{tier.label}: {rate(tier.input_per_m)} / {rate(tier.cached_per_m)} / "
+            f"{rate(tier.output_per_m)}"
+            for tier in price.tiers.all()
+        )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("tiers")
 
 
 class MembershipInline(admin.TabularInline):

@@ -18,30 +18,34 @@ USAGE_COLUMNS = [
     "model",
     "source",
     "prompt_tokens",
+    "cached_tokens",
     "completion_tokens",
+    "reasoning_tokens",
     "images",
     "exact",
+    "tier",
     "unit_price",
     "cost_yuan",
     "paid_from",
 ]
+# Summed on the total row; prompt tokens include the cached, completion tokens the reasoning.
+TOTALLED = ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "images")
 CSV_BATCH = 2000
 
 
 def _unit_price(record: UsageRecord) -> str:
+    """As BigModel's price list gives them: ¥ per million tokens, or per image."""
     if record.status != UsageRecord.Status.SETTLED:
         return ""
     if record.price_id is None:
         return "no price"
     if record.images:
         return f"{money.exact(record.image_nano)} per image"
-    per_1k_in, per_1k_out = (
-        money.exact(record.input_nano * 1000),
-        money.exact(record.output_nano * 1000),
-    )
-    if per_1k_in == per_1k_out:
-        return f"{per_1k_in} per 1K tokens"
-    return f"in {per_1k_in} / out {per_1k_out} per 1K tokens"
+    rates = (record.input_rate, record.cached_rate, record.output_rate)
+    if len(set(rates)) == 1:
+        return f"{money.exact(record.input_rate)} per M tokens"
+    uncached, cached, output = (money.exact(rate) for rate in rates)
+    return f"in {uncached} / cache hit {cached} / out {output} per M tokens"
 
 
 def _paid_from(record: UsageRecord, entries: list[LedgerEntry]) -> str:
@@ -88,44 +92,43 @@ def _usage_batch(records_query, after_id: int) -> list[tuple[UsageRecord, list[L
     return [(record, entries.get(record.id, [])) for record in records]
 
 
+def _usage_row(record: UsageRecord, entries: list[LedgerEntry]) -> list:
+    settled = record.status == UsageRecord.Status.SETTLED
+    return [
+        timezone.localtime(record.created_at).isoformat(),
+        record.request_id,
+        record.user.get_username(),
+        record.team.name,
+        record.model,
+        record.source,
+        *(getattr(record, name) for name in TOTALLED),
+        "exact" if record.exact else "estimated",
+        record.tier if settled else "",
+        _unit_price(record),
+        money.exact(record.cost_nano) if settled else "",
+        _paid_from(record, entries),
+    ]
+
+
 async def usage_lines(records_query):
     """Rows a batch at a time (an async iterator: under ASGI a sync one is read whole first)."""
     yield csv_line(USAGE_COLUMNS)
-    last, cost, prompt, completion, images = 0, 0, 0, 0, 0
+    last, cost, totals = 0, 0, dict.fromkeys(TOTALLED, 0)
     while batch := await sync_to_async(_usage_batch)(records_query, last):
         lines = []
         for record, entries in batch:
-            settled = record.status == UsageRecord.Status.SETTLED
-            lines.append(
-                csv_line(
-                    [
-                        timezone.localtime(record.created_at).isoformat(),
-                        record.request_id,
-                        record.user.get_username(),
-                        record.team.name,
-                        record.model,
-                        record.source,
-                        record.prompt_tokens,
-                        record.completion_tokens,
-                        record.images,
-                        "exact" if record.exact else "estimated",
-                        _unit_price(record),
-                        money.exact(record.cost_nano) if settled else "",
-                        _paid_from(record, entries),
-                    ]
-                )
-            )
-            cost += record.cost_nano if settled else 0
-            prompt, completion, images = (
-                prompt + record.prompt_tokens,
-                completion + record.completion_tokens,
-                images + record.images,
-            )
+            lines.append(csv_line(_usage_row(record, entries)))
+            cost += record.cost_nano if record.status == UsageRecord.Status.SETTLED else 0
+            for name in TOTALLED:
+                totals[name] += getattr(record, name)
             last = record.id
         yield "".join(lines)
-    yield csv_line(
-        ["total", "", "", "", "", "", prompt, completion, images, "", "", money.exact(cost), ""]
+    total = (
+        dict.fromkeys(USAGE_COLUMNS, "")
+        | totals
+        | {"time": "total", "cost_yuan": money.exact(cost)}
     )
+    yield csv_line(total.values())
 
 
 def topups_text(team) -> str:

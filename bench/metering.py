@@ -28,12 +28,14 @@ import httpx
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from _harness import ROOT, Stack, free_port, pct  # noqa: E402
 
+# Nano-yuan per token of each seed price (one rate for every length, input = output).
 MODELS = [
     ("glm-4", 100_000, 100_000),
     ("glm-4-plus", 5_000, 5_000),
     ("glm-3-turbo", 1_000, 1_000),
     ("glm-4v", 50_000, 50_000),
 ]
+PER_MILLION = 10**6
 MEMBERS = 20
 
 SETUP = """
@@ -156,8 +158,9 @@ def load_history(rows: int) -> dict:
         "status",
         "settled_at",
         "price_id",
-        "input_nano",
-        "output_nano",
+        "input_rate",
+        "cached_rate",
+        "output_rate",
         "image_nano",
         "cost_nano",
         "packs_nano",
@@ -198,8 +201,9 @@ def load_history(rows: int) -> dict:
                     "settled",
                     prep(moment, connection),
                     price_ids[model],
-                    price_in,
-                    price_out,
+                    price_in * PER_MILLION,
+                    price_in * PER_MILLION,
+                    price_out * PER_MILLION,
                     0,
                     cost,
                     0,

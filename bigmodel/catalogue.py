@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Literal
 
 Kind = Literal["chat", "vision", "image", "embedding"]
+# How a model thinks: "" not at all; "forced" whenever thinking is enabled (the default) and
+# "auto" when the model judges it worth it (both can be disabled per call); "always" cannot be
+# turned off.
+Thinking = Literal["", "forced", "auto", "always"]
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.json")
 
 
@@ -55,6 +59,18 @@ class ModelSpec:
     dimensions: tuple[int, ...] = ()
     default_dimensions: int = 0
     max_inputs: int = 0
+    family: str = ""
+    thinking: Thinking = ""
+    tools: bool = False  # function calling
+    web_search: bool = False  # the built-in web_search tool
+    json_output: bool = False  # response_format json_object
+    cached_input: bool = False  # the upstream's context cache (cache hits priced apart)
+    video: bool = False
+    qualities: tuple[str, ...] = ()
+    default_quality: str = ""
+    async_images: bool = False  # also has async/images/generations
+    retirement: str = ""  # retired or retiring, in words, with the date where BigModel gave one
+    source: str = ""  # where the figures above were read, and when
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -74,7 +90,7 @@ class ModelSpec:
             images = dict(kwargs["images"])
             images["formats"] = tuple(images["formats"])
             kwargs["images"] = ImageLimits(**images)
-        for key in ("sizes", "dimensions"):
+        for key in ("sizes", "dimensions", "qualities"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs, extra=extra)
@@ -87,8 +103,8 @@ class ModelSpec:
                 data[key] = [data[key]["min"], data[key]["max"], data[key]["default"]]
         if data["images"] is not None:
             data["images"]["formats"] = list(data["images"]["formats"])
-        data["sizes"] = list(data["sizes"])
-        data["dimensions"] = list(data["dimensions"])
+        for key in ("sizes", "dimensions", "qualities"):
+            data[key] = list(data[key])
         return {**data, **extra}
 
 

@@ -122,9 +122,15 @@ class LineSplitter:
 
 @dataclass(frozen=True)
 class Usage:
+    """A call's tokens. Cache hits are counted inside ``prompt_tokens``, thinking inside
+    ``completion_tokens`` (``prompt_tokens_details.cached_tokens``,
+    ``completion_tokens_details.reasoning_tokens``)."""
+
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @classmethod
     def from_dict(cls, data: Any) -> Usage | None:
@@ -134,9 +140,23 @@ class Usage:
             prompt = int(data.get("prompt_tokens") or 0)
             completion = int(data.get("completion_tokens") or 0)
             total = int(data.get("total_tokens") or prompt + completion)
+            cached = _detail(data, "prompt_tokens_details", "cached_tokens")
+            reasoning = _detail(data, "completion_tokens_details", "reasoning_tokens")
         except (TypeError, ValueError):
             return None
-        return cls(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=total,
+            # A part never exceeds its whole, whatever the upstream says.
+            cached_tokens=min(cached, prompt),
+            reasoning_tokens=min(reasoning, completion),
+        )
+
+
+def _detail(usage: Mapping, details: str, name: str) -> int:
+    found = usage.get(details)
+    return max(int(found.get(name) or 0), 0) if isinstance(found, Mapping) else 0
 
 
 @dataclass(frozen=True)

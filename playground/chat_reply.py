@@ -1,5 +1,6 @@
 """A chat reply, from its one upstream call to its final row: the runner, what it produces
-(:class:`Outcome`) and finishing the reply, plus stopping replies and finishing orphaned ones.
+(:class:`Outcome`) and finishing the reply, and stopping replies (finishing orphaned ones is
+:mod:`playground.orphans`).
 
 The runner runs on the event loop of the web process that saved the reply, detached from any
 request: it reads the upstream stream and publishes each delta to the reply's stream in Redis
@@ -14,7 +15,6 @@ import contextvars
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, transaction
@@ -26,7 +26,6 @@ from bigmodel.errors import BigModelError
 from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
 from playground.models import Conversation, Message
 from playground.reply_stream import ReplyStream, keep_alive
-from playground.selectors import history_for
 from playground.services.billing import BilledCall
 from playground.upstream import async_upstream
 
@@ -43,6 +42,8 @@ class Outcome:
     finish_reason: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
     usage_exact: bool = True
     ttft_ms: int | None = None
     latency_ms: int | None = None
@@ -57,7 +58,9 @@ def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Me
     if outcome.prompt_tokens is not None:  # the upstream worked on it: it is billed
         billed.record(
             prompt_tokens=outcome.prompt_tokens,
+            cached_tokens=outcome.cached_tokens,
             completion_tokens=outcome.completion_tokens or 0,
+            reasoning_tokens=outcome.reasoning_tokens,
             exact=outcome.usage_exact,
         )
     else:
@@ -67,7 +70,9 @@ def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Me
         content=outcome.content,
         finish_reason=outcome.finish_reason,
         prompt_tokens=outcome.prompt_tokens,
+        cached_tokens=outcome.cached_tokens,
         completion_tokens=outcome.completion_tokens,
+        reasoning_tokens=outcome.reasoning_tokens,
         usage_exact=outcome.usage_exact,
         ttft_ms=outcome.ttft_ms,
         latency_ms=outcome.latency_ms,
@@ -86,7 +91,7 @@ def render_final(message: Message) -> str:
     return render_to_string("playground/_message.html", {"message": message, "final_event": True})
 
 
-def _publish_final(stream: ReplyStream, message: Message) -> None:
+def publish_final(stream: ReplyStream, message: Message) -> None:
     stream.finish(render_final(message))
 
 
@@ -256,6 +261,8 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
         finish_reason=finish_reason,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
         ttft_ms=relay.ttft_ms,
         latency_ms=relay.elapsed_ms(),
     )
@@ -307,7 +314,7 @@ def _save(message_id: int, stream: ReplyStream, outcome: Outcome, billed: Billed
         if message is None:
             return
         try:
-            _publish_final(stream, message)
+            publish_final(stream, message)
         except RedisError:
             log.warning(
                 "Redis unavailable; reply %s is saved, readers find it on reload", message_id
@@ -321,78 +328,5 @@ async def _finish(message_id: int, stream: ReplyStream, outcome: Outcome, billed
     await asyncio.shield(sync_to_async(_save)(message_id, stream, outcome, billed))
 
 
-# --------------------------------------------------------------------------- orphans
-
-STALE_AFTER = timedelta(seconds=60)
-INTERRUPTED = (
-    "The reply was interrupted (the app restarted while writing it); what had arrived is kept."
-)
-
-
 def reply_stream_of(message: Message) -> ReplyStream:
     return ReplyStream(user_id=message.conversation.user_id, public_id=message.public_id)
-
-
-def replies_sweep(*, now: datetime | None = None) -> list[int]:
-    """Finish replies whose runner died (a restart, a crash): running with no heartbeat.
-    Keeps what reached Redis, with estimated usage. Returns their ids."""
-    now = now or timezone.now()
-    stale = Message.objects.filter(status=Message.Status.RUNNING, started_at__lt=now - STALE_AFTER)
-    return [
-        message.id
-        for message in stale.select_related("conversation__user")
-        if _finish_if_orphaned(message)
-    ]
-
-
-def _finish_if_orphaned(message: Message) -> bool:
-    """Finish a running reply whose runner is gone (no heartbeat), billed as estimated from what
-    reached Redis. False when its runner is alive, just slow, or it was finished meanwhile."""
-    stream = reply_stream_of(message)
-    if stream.runner_alive():
-        return False
-    text = stream.delivered_text()
-    history = history_for(conversation=message.conversation, before_id=message.id)
-    outcome = Outcome(
-        status=Message.Status.FAILED,
-        content=text,
-        error_code="interrupted",
-        error_message=INTERRUPTED,
-        prompt_tokens=estimate_prompt_tokens(history) if text else None,
-        completion_tokens=estimate_tokens(text) if text else None,
-        usage_exact=False,
-    )
-    final = reply_finish(
-        message_id=message.id, outcome=outcome, billed=BilledCall.of_reply(message)
-    )
-    if final is None:
-        return False
-    _publish_final(stream, final)
-    return True
-
-
-DELETE_WAIT_SECONDS = 5.0
-
-
-async def replies_stop_and_settle(
-    conversation_id: int, *, wait: float = DELETE_WAIT_SECONDS
-) -> None:
-    """Before a conversation is deleted: stop its running replies and wait until each is saved and
-    billed (estimated). A reply whose runner is gone is finished here; one whose runner is alive but
-    slow to hear the Stop bills itself from what it holds, whatever became of its rows."""
-    running = Message.objects.filter(
-        conversation_id=conversation_id, status=Message.Status.RUNNING
-    ).select_related("conversation__user")
-    replies = [message async for message in running]
-    for message in replies:
-        await reply_stop(reply_stream_of(message), message.id)
-    ids = [message.id for message in replies]
-    deadline = time.monotonic() + wait
-    while ids and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        ids = [
-            message_id
-            async for message_id in running.filter(id__in=ids).values_list("id", flat=True)
-        ]
-    for message in [m async for m in running.filter(id__in=ids)]:
-        await sync_to_async(_finish_if_orphaned)(message)

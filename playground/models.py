@@ -77,7 +77,9 @@ class Message(models.Model):
         help_text="Who pays for this reply (assistant messages).",
     )
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(default=0, help_text="Of the prompt tokens.")
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(default=0, help_text="Of the completion tokens.")
     usage_exact = models.BooleanField(
         default=True, help_text="False when estimated (a stopped reply)."
     )

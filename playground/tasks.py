@@ -3,8 +3,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from playground.chat_reply import replies_sweep
 from playground.models import ImageGeneration
+from playground.orphans import replies_sweep
 from playground.services import images
 from playground.upstream import upstream
 

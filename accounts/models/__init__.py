@@ -1,6 +1,7 @@
 from accounts.models.alerts import AlertChannel, AlertRule, AlertSend
 from accounts.models.catalogue import ModelEntry
-from accounts.models.ledger import DailyUsage, Hold, LedgerEntry, Pack, Price, TopUp, UsageRecord
+from accounts.models.ledger import DailyUsage, Hold, LedgerEntry, Pack, TopUp, UsageRecord
+from accounts.models.prices import Price, PriceTier
 from accounts.models.teams import Invite, Membership, Team
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "ModelEntry",
     "Pack",
     "Price",
+    "PriceTier",
     "Team",
     "TopUp",
     "UsageRecord",

@@ -27,6 +27,9 @@ class ModelEntry(models.Model):
     enabled = models.BooleanField(default=True, help_text="Offered in the app.")
     spec = models.JSONField(help_text="Limits, ranges and defaults; see bigmodel/catalogue.json.")
     position = models.PositiveIntegerField(default=0)
+    loaded = models.JSONField(
+        default=dict, editable=False, help_text="The file's entry as last loaded."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ModelEntryQuerySet.as_manager()

@@ -1,67 +1,13 @@
-"""Money. Amounts are integers in 10⁻⁹ yuan ("nano"): every BigModel price per token is a whole
-number in that unit, so costs are exact sums of integer products; no floats anywhere."""
+"""Money. Amounts are integers in 10⁻⁹ yuan ("nano"); token rates are whole nano-yuan per million
+tokens, so a call's cost is an exact integer sum, rounded once to the nano; no floats anywhere."""
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts.models.prices import Price
 from accounts.models.teams import Team
-from accounts.money import NANO_PER_YUAN, yuan
-
-
-class Price(models.Model):
-    """A model's price from a date on. Rows are never edited in place for past periods: a change is
-    a new row, and each usage record keeps the unit prices it was charged at."""
-
-    model = models.CharField(max_length=64)
-    effective_from = models.DateTimeField()
-    input_per_1k = models.DecimalField(
-        max_digits=18,
-        decimal_places=6,
-        default=0,
-        help_text="¥ per 1,000 prompt tokens (the GLM-4 generation: the one price).",
-    )
-    output_per_1k = models.DecimalField(
-        max_digits=18, decimal_places=6, default=0, help_text="¥ per 1,000 completion tokens."
-    )
-    per_image = models.DecimalField(
-        max_digits=18, decimal_places=6, default=0, help_text="¥ per generated image."
-    )
-    size = models.CharField(
-        max_length=16, blank=True, help_text="Image size this price is for; empty: any."
-    )
-    source = models.CharField(
-        max_length=300, blank=True, help_text="Where and when the figure was taken."
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["model", "-effective_from"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["model", "size", "effective_from"], name="one_price_per_model_size_date"
-            ),
-            models.CheckConstraint(
-                condition=models.Q(input_per_1k__gte=0, output_per_1k__gte=0, per_image__gte=0),
-                name="prices_not_negative",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.model} from {self.effective_from:%Y-%m-%d}"
-
-    # Whole nano-yuan per unit: ¥ per 1K tokens × 10⁹ / 10³, exact for up to 6 decimal places.
-    @property
-    def input_nano(self) -> int:
-        return int(self.input_per_1k * 10**6)
-
-    @property
-    def output_nano(self) -> int:
-        return int(self.output_per_1k * 10**6)
-
-    @property
-    def image_nano(self) -> int:
-        return int(self.per_image * NANO_PER_YUAN)
+from accounts.money import yuan
 
 
 class UsageRecord(models.Model):
@@ -92,8 +38,14 @@ class UsageRecord(models.Model):
     )
     model = models.CharField(max_length=64)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.PLAYGROUND)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0, help_text="Cache hits included.")
+    cached_tokens = models.PositiveIntegerField(
+        default=0, help_text="Of the prompt tokens, those the upstream's cache served."
+    )
+    completion_tokens = models.PositiveIntegerField(default=0, help_text="Thinking included.")
+    reasoning_tokens = models.PositiveIntegerField(
+        default=0, help_text="Of the completion tokens, the thinking."
+    )
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True, help_text="Image size, for per-size prices.")
     exact = models.BooleanField(
@@ -104,8 +56,11 @@ class UsageRecord(models.Model):
     price = models.ForeignKey(
         Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
-    input_nano = models.BigIntegerField(default=0, help_text="Unit prices charged (snapshot).")
-    output_nano = models.BigIntegerField(default=0)
+    # What it was charged at (a snapshot): the tier, and nano-yuan per million tokens or per image.
+    tier = models.CharField(max_length=80, blank=True)
+    input_rate = models.BigIntegerField(default=0)
+    cached_rate = models.BigIntegerField(default=0)
+    output_rate = models.BigIntegerField(default=0)
     image_nano = models.BigIntegerField(default=0)
     cost_nano = models.BigIntegerField(default=0)
     packs_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from packs.")
@@ -141,6 +96,10 @@ class UsageRecord(models.Model):
         return self.prompt_tokens + self.completion_tokens
 
     @property
+    def uncached_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens
+
+    @property
     def over_hold_nano(self) -> int:
         """What the call cost beyond the worst case held for it (an upstream that used more than
         max_tokens allowed, or a prompt the estimate undercounted)."""
@@ -164,6 +123,7 @@ class Hold(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True)
+    cached_tokens = 0  # a worst case counts no cache hits
     amount_nano = models.BigIntegerField(
         help_text="The worst case at the prices in force when placed."
     )
@@ -306,7 +266,9 @@ class DailyUsage(models.Model):
     SUMS = (
         "calls",
         "prompt_tokens",
+        "cached_tokens",
         "completion_tokens",
+        "reasoning_tokens",
         "images",
         "cost_nano",
         "packs_nano",
@@ -319,7 +281,9 @@ class DailyUsage(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     calls = models.PositiveIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
     images = models.BigIntegerField(default=0)
     cost_nano = models.BigIntegerField(default=0)
     packs_nano = models.BigIntegerField(default=0)

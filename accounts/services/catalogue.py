@@ -1,4 +1,5 @@
 import json
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -6,53 +7,111 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ModelEntry, Price
+from accounts.models import ModelEntry, Price, PriceTier
+from accounts.services.pricing import price_problems
 from bigmodel.catalogue import catalogue_entries
 
 
+@dataclass
+class Loaded:
+    """What a catalogue load did, by model name."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # edited by hand, left alone
+
+
+def _columns(entry: dict, position: int) -> dict:
+    return {
+        "kind": entry["kind"],
+        "label": entry.get("label", entry["name"]),
+        "deprecated": entry.get("deprecated", False),
+        "spec": entry,
+        "position": position,
+    }
+
+
+def _edited_by_hand(row: ModelEntry) -> bool:
+    """Whether the row differs from the file's entry it was last loaded from (``enabled`` and the
+    order are the admin's anyway). A row loaded before loads were remembered counts as not
+    edited: those loads overwrote every row."""
+    if not row.loaded:
+        return False
+    loaded = _columns(row.loaded, row.position)
+    return any(getattr(row, name) != value for name, value in loaded.items() if name != "position")
+
+
 @transaction.atomic
-def catalogue_load(*, entries: list[dict] | None = None) -> tuple[int, int]:
-    """Upsert the catalogue's models; returns (created, updated). `enabled` is the admin's to
-    keep."""
-    created = updated = 0
+def catalogue_load(*, entries: list[dict] | None = None, force: bool = False) -> Loaded:
+    """Add the catalogue's new models and bring the others up to date, except a model an admin
+    edited by hand since it was loaded (unless ``force``). ``enabled`` is always the admin's."""
+    done = Loaded()
+    existing = {row.name: row for row in ModelEntry.objects.all()}
     for position, entry in enumerate(entries if entries is not None else catalogue_entries()):
-        _, was_created = ModelEntry.objects.update_or_create(
-            name=entry["name"],
-            defaults={
-                "kind": entry["kind"],
-                "label": entry.get("label", entry["name"]),
-                "deprecated": entry.get("deprecated", False),
-                "spec": entry,
-                "position": position,
-            },
-        )
-        created += was_created
-        updated += not was_created
-    return created, updated
+        row, columns = existing.get(entry["name"]), _columns(entry, position)
+        if row is None:
+            ModelEntry.objects.create(name=entry["name"], loaded=entry, **columns)
+            done.created.append(entry["name"])
+        elif _edited_by_hand(row) and not force:
+            done.kept.append(entry["name"])
+        else:
+            ModelEntry.objects.filter(id=row.id).update(loaded=entry, **columns)
+            done.updated.append(entry["name"])
+    return done
 
 
 PRICES_FILE = Path(__file__).resolve().parent.parent / "prices.json"
 
 
+def _tiers(row: dict) -> list[PriceTier]:
+    """A seed row's tiers: ``{"input": [from, to], "output": [from, to], "input_per_m": …,
+    "cached_per_m": …, "output_per_m": …}``, ``to`` null for no limit; a missing band is any
+    length, and a missing cache-hit price is the input price."""
+    tiers = []
+    for tier in row.get("tiers", ()):
+        (prompt_from, prompt_to), (completion_from, completion_to) = (
+            tier.get("input", (0, None)),
+            tier.get("output", (0, None)),
+        )
+        tiers.append(
+            PriceTier(
+                prompt_from=prompt_from,
+                prompt_to=prompt_to,
+                completion_from=completion_from,
+                completion_to=completion_to,
+                input_per_m=Decimal(tier["input_per_m"]),
+                cached_per_m=Decimal(tier.get("cached_per_m", tier["input_per_m"])),
+                output_per_m=Decimal(tier.get("output_per_m", "0")),
+            )
+        )
+    return tiers
+
+
 @transaction.atomic
 def prices_load(*, rows: list[dict] | None = None) -> int:
-    """Add the seed prices that are not there yet (by model, size and date); never changes a row an
-    admin may have edited. Dates are midnight in the app's time zone. Returns how many were
-    added."""
+    """Add the seed prices that are not there yet (by model, size and date), each with its tiers;
+    never changes a row an admin may have edited. Dates are midnight in the app's time zone.
+    Returns how many were added; a seed row whose tiers do not cover every length is refused."""
     rows = rows if rows is not None else json.loads(PRICES_FILE.read_text())["prices"]
     added = 0
     for row in rows:
+        tiers = _tiers(row)
+        if problems := price_problems(model=row["model"], tiers=tiers):
+            raise ValueError(f"The seed price of {row['model']} from {row['from']}: {problems}")
         start = timezone.make_aware(datetime.combine(date.fromisoformat(row["from"]), time.min))
-        _, created = Price.objects.get_or_create(
+        price, created = Price.objects.get_or_create(
             model=row["model"],
             size=row.get("size", ""),
             effective_from=start,
             defaults={
-                "input_per_1k": Decimal(row.get("input_per_1k", "0")),
-                "output_per_1k": Decimal(row.get("output_per_1k", "0")),
                 "per_image": Decimal(row.get("per_image", "0")),
                 "source": row.get("source", ""),
+                "confirmed": row.get("confirmed", True),
             },
         )
+        if created:
+            for tier in tiers:
+                tier.price = price
+            PriceTier.objects.bulk_create(tiers)
         added += created
     return added

@@ -35,6 +35,7 @@ class WorstCase:
     images: int = 0
     size: str = ""
     created_at: datetime | None = None
+    cached_tokens: int = 0  # a worst case counts no cache hits
 
 
 @dataclass
@@ -70,7 +71,7 @@ def team_standing(*, team: Team) -> Standing:
         unsettled_nano += charge.cost_nano
         wallet.pay(record, charge)
     for hold in holds:
-        wallet.pay(hold, book.charge(hold))
+        wallet.pay(hold, book.worst_charge(hold))
     return Standing(
         wallet=wallet,
         held_nano=sum(hold.amount_nano for hold in holds),
@@ -93,7 +94,7 @@ def hold_place(
     call = WorstCase(**{**call.__dict__, "created_at": now})
     with transaction.atomic():
         book = PriceBook([call.model])
-        price, charge = book.in_force(call.model, now, call.size), book.charge(call, now)
+        price, charge = book.in_force(call.model, now, call.size), book.worst_charge(call, now)
         team, cap = membership.team, membership.monthly_cap_nano
         if (cap is not None and charge.cost_nano) or team.billing == Team.Billing.PREPAID:
             # Something to check: under the team's lock, so racing calls are admitted one at a time.

@@ -1,15 +1,15 @@
 """Which price applies, and what a call costs at it."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
 
-from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.models import Price, Team, UsageRecord
+from accounts import bands
+from accounts.models import ModelEntry, Price, PriceTier, Team, UsageRecord
 
 if TYPE_CHECKING:
     from accounts.reports import Period
@@ -26,6 +26,8 @@ class Billable(Protocol):
     @property
     def prompt_tokens(self) -> int: ...
     @property
+    def cached_tokens(self) -> int: ...
+    @property
     def completion_tokens(self) -> int: ...
     @property
     def images(self) -> int: ...
@@ -33,24 +35,45 @@ class Billable(Protocol):
     def created_at(self) -> datetime | None: ...
 
 
+PER_MILLION = 10**6
+
+
 @dataclass(frozen=True)
 class Charge:
+    """A call at a price: the tier it fell in, the rates (nano-yuan per million tokens) and what it
+    costs."""
+
     price: Price | None
-    input_nano: int
-    output_nano: int
+    tier: PriceTier | None
+    input_rate: int
+    cached_rate: int
+    output_rate: int
     image_nano: int
     cost_nano: int
 
+    def tokens_nano(self, *, uncached: int, cached: int, completion: int) -> int:
+        """These tokens at this charge's rates, rounded half up to the nano, once."""
+        exact = uncached * self.input_rate + cached * self.cached_rate
+        exact += completion * self.output_rate
+        return (exact + PER_MILLION // 2) // PER_MILLION
 
-FREE = Charge(price=None, input_nano=0, output_nano=0, image_nano=0, cost_nano=0)
+    @property
+    def tier_label(self) -> str:
+        return self.tier.label if self.tier is not None else ""
+
+
+FREE = Charge(
+    price=None, tier=None, input_rate=0, cached_rate=0, output_rate=0, image_nano=0, cost_nano=0
+)
 
 
 class PriceBook:
-    """Every price row of some models, to price many records with one query."""
+    """Every price row (with its tiers) of some models, to price many records with two queries."""
 
     def __init__(self, models: Iterable[str]) -> None:
         self.rows: dict[tuple[str, str], list[Price]] = defaultdict(list)
-        for row in Price.objects.filter(model__in=set(models)).order_by("-effective_from"):
+        rows = Price.objects.filter(model__in=set(models)).prefetch_related("tiers")
+        for row in rows.order_by("-effective_from"):
             self.rows[(row.model, row.size)].append(row)
 
     def in_force(self, model: str, moment: datetime, size: str = "") -> Price | None:
@@ -63,24 +86,60 @@ class PriceBook:
         return None
 
     def charge(self, record: Billable, moment: datetime | None = None) -> Charge:
-        when = moment or record.created_at
-        assert when is not None  # saved rows have one; hold_place gives a call its own
-        price = self.in_force(record.model, when, record.size)
+        """What ``record`` costs at the price in force at ``moment`` (default: its own time): its
+        images, or its tokens at the tier its lengths fall in."""
+        price = self._price(record, moment)
         if price is None:
             return FREE
-        cost = (
-            record.images * price.image_nano
-            if record.images
-            else record.prompt_tokens * price.input_nano
-            + record.completion_tokens * price.output_nano
-        )
-        return Charge(
-            price=price,
-            input_nano=price.input_nano,
-            output_nano=price.output_nano,
-            image_nano=price.image_nano,
-            cost_nano=cost,
-        )
+        if record.images:
+            return _at(price, None, record.images * price.image_nano)
+        tier = bands.tier_for(price.tiers.all(), record.prompt_tokens, record.completion_tokens)
+        return _tokens_at(price, tier, record)
+
+    def worst_charge(self, call: Billable, moment: datetime | None = None) -> Charge:
+        """A worst case at the dearest tier a call of at most its lengths may fall in."""
+        price = self._price(call, moment)
+        if price is None or call.images:
+            return self.charge(call, moment)
+        tiers = bands.reachable(price.tiers.all(), call.prompt_tokens, call.completion_tokens)
+        charges = [_tokens_at(price, tier, call) for tier in tiers] or [FREE]
+        return max(charges, key=lambda charge: charge.cost_nano)
+
+    def _price(self, record: Billable, moment: datetime | None) -> Price | None:
+        when = moment or record.created_at
+        assert when is not None  # saved rows have one; hold_place gives a call its own
+        return self.in_force(record.model, when, record.size)
+
+
+def _at(price: Price, tier: PriceTier | None, cost_nano: int) -> Charge:
+    return Charge(
+        price=price,
+        tier=tier,
+        input_rate=tier.input_rate if tier else 0,
+        cached_rate=tier.cached_rate if tier else 0,
+        output_rate=tier.output_rate if tier else 0,
+        image_nano=price.image_nano,
+        cost_nano=cost_nano,
+    )
+
+
+def _tokens_at(price: Price, tier: PriceTier | None, record: Billable) -> Charge:
+    """A call no tier holds (a price with only an image rate) costs nothing for its tokens."""
+    charge = _at(price, tier, 0)
+    cost = charge.tokens_nano(
+        uncached=record.prompt_tokens - record.cached_tokens,
+        cached=record.cached_tokens,
+        completion=record.completion_tokens,
+    )
+    return _at(price, tier, cost)
+
+
+def price_problems(*, model: str, tiers: Sequence[bands.Banded]) -> list[str]:
+    """Why a price's tiers cannot stand, in words: a gap or an overlap between bands, or a token
+    model with none. An image model (priced per picture) needs no tiers."""
+    if not tiers and ModelEntry.objects.filter(name=model, kind=ModelEntry.Kind.IMAGE).exists():
+        return []
+    return bands.problems(tiers)
 
 
 def price_in_force(*, model: str, moment: datetime, size: str = "") -> Price | None:
@@ -96,30 +155,22 @@ class RerateLine(TypedDict):
 
 def rerate(*, team: Team, period: "Period") -> list[RerateLine]:
     """The re-rate preview. Per model: what the period's settled calls were charged (each at the
-    price in force when it was made), and what the same usage would cost at today's prices."""
+    price in force when it was made), and what the same calls would cost at the prices in force
+    now, each in the tier its own lengths fall in."""
     start, end = period.bounds()
     records = UsageRecord.objects.filter(
         team=team, status=UsageRecord.Status.SETTLED, created_at__gte=start, created_at__lt=end
-    )
-    grouped = records.values("model", "size").annotate(
-        prompt=Sum("prompt_tokens"),
-        completion=Sum("completion_tokens"),
-        images=Sum("images"),
-        charged=Sum("cost_nano"),
-    )
+    ).only(
+        "model", "size", "prompt_tokens", "cached_tokens", "completion_tokens", "images",
+        "cost_nano",
+    )  # fmt: skip
+    models = records.order_by().values_list("model", flat=True).distinct()
     out: dict[str, RerateLine] = {}
-    book, now = PriceBook({row["model"] for row in grouped}), timezone.now()
-    for row in grouped:
-        probe = UsageRecord(
-            model=row["model"],
-            size=row["size"],
-            prompt_tokens=row["prompt"],
-            completion_tokens=row["completion"],
-            images=row["images"],
-        )
-        line = out.setdefault(row["model"], {"model": row["model"], "charged": 0, "today": 0})
-        line["charged"] += row["charged"]
-        line["today"] += book.charge(probe, now).cost_nano
+    book, now = PriceBook(models), timezone.now()
+    for record in records.iterator(chunk_size=5000):
+        line = out.setdefault(record.model, {"model": record.model, "charged": 0, "today": 0})
+        line["charged"] += record.cost_nano
+        line["today"] += book.charge(record, now).cost_nano
     lines = sorted(out.values(), key=lambda line: line["model"])
     for line in lines:
         line["difference"] = line["today"] - line["charged"]

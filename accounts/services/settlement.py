@@ -112,8 +112,10 @@ SETTLED_FIELDS = (
     "status",
     "settled_at",
     "price_id",
-    "input_nano",
-    "output_nano",
+    "tier",
+    "input_rate",
+    "cached_rate",
+    "output_rate",
     "image_nano",
     "cost_nano",
     "packs_nano",
@@ -163,10 +165,11 @@ def _insert_entries(entries: list[LedgerEntry], now: datetime) -> None:
 
 def _settled(record: UsageRecord, charge: Charge, payment: Payment, now: datetime) -> None:
     record.status, record.settled_at, record.price = UsageRecord.Status.SETTLED, now, charge.price
-    record.input_nano, record.output_nano, record.image_nano = (
-        charge.input_nano,
-        charge.output_nano,
-        charge.image_nano,
+    record.tier, record.image_nano = charge.tier_label, charge.image_nano
+    record.input_rate, record.cached_rate, record.output_rate = (
+        charge.input_rate,
+        charge.cached_rate,
+        charge.output_rate,
     )
     record.cost_nano, record.packs_nano, record.cash_nano = (
         charge.cost_nano,
@@ -218,18 +221,7 @@ def rollups_reconcile() -> dict[str, int]:
         truth: Rollups = defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
         for record in (
             UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED)
-            .only(
-                "team_id",
-                "created_at",
-                "model",
-                "user_id",
-                "prompt_tokens",
-                "completion_tokens",
-                "images",
-                "cost_nano",
-                "packs_nano",
-                "cash_nano",
-            )
+            .only("team_id", "created_at", "model", "user_id", *ROLLUP_FIELDS[1:])
             .iterator(chunk_size=5000)
         ):
             _add_to_rollup(truth, record)

@@ -65,17 +65,17 @@ class Wallet:
         """Pay ``call`` (a usage record, or a hold's worst case) at ``charge``: packs and cash are
         taken down in memory; what no pack covers comes from cash, which may go below zero."""
         payment, rest = Payment(), charge.cost_nano
-        prompt, completion = call.prompt_tokens, call.completion_tokens
+        # Tokens 1:1, uncached input first, then cache hits, then output, each worth its rate.
+        # So a token pack never pays for an image: an image has no tokens (BigModel bills it per
+        # picture), and packs of tokens cover the tokens of the models they name.
+        left = [call.prompt_tokens - call.cached_tokens, call.cached_tokens, call.completion_tokens]
         for pack in self.paying_packs(call) if rest else ():
-            # Tokens 1:1, prompt tokens first, each worth its price. So a token pack never pays
-            # for an image: an image has no tokens (BigModel bills it per picture), and packs of
-            # tokens cover the tokens of the models they name.
             if pack.unit == Pack.Unit.TOKENS:
-                take_prompt = min(pack.remaining, prompt)
-                take_completion = min(pack.remaining - take_prompt, completion)
-                prompt, completion = prompt - take_prompt, completion - take_completion
-                tokens = take_prompt + take_completion
-                amount = take_prompt * charge.input_nano + take_completion * charge.output_nano
+                taken = _take(left, pack.remaining)
+                uncached, cached, completion = taken
+                tokens = sum(taken)
+                worth = charge.tokens_nano(uncached=uncached, cached=cached, completion=completion)
+                amount = min(worth, rest)  # rounding per share never takes more than the call
                 pack.remaining -= tokens
             else:
                 tokens, amount = 0, min(pack.remaining, rest)
@@ -91,6 +91,16 @@ class Wallet:
             payment.cash_nano = rest
             payment.shares.append(Share(None, rest))
         return payment
+
+
+def _take(left: list[int], room: int) -> list[int]:
+    """Up to ``room`` tokens from ``left``, in its order; ``left`` is taken down."""
+    taken = []
+    for kind, tokens in enumerate(left):
+        taken.append(min(room, tokens))
+        room -= taken[-1]
+        left[kind] -= taken[-1]
+    return taken
 
 
 @transaction.atomic

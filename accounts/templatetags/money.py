@@ -12,6 +12,12 @@ def yuan(nano) -> str:
 
 
 @register.filter
+def rate(amount) -> str:
+    """A price as the price list writes it: "100", "0.4", never "1E+2"."""
+    return f"{amount.normalize():f}"
+
+
+@register.filter
 def yuan_plain(nano) -> str:
     """For a form field: every digit, so saving the form again changes nothing."""
     return money.exact(int(nano or 0))

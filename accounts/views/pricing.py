@@ -24,7 +24,7 @@ def pricing(request):
     now = timezone.now()
     book = prices.PriceBook(ModelEntry.objects.values_list("name", flat=True))
     current = [(entry, book.in_force(entry.name, now)) for entry in ModelEntry.objects.all()]
-    history = Price.objects.all().order_by("model", "size", "-effective_from")
+    history = Price.objects.prefetch_related("tiers").order_by("model", "size", "-effective_from")
     form = DateRangeForm(
         request.GET or None,
         required=True,

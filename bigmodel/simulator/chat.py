@@ -12,6 +12,7 @@ from .replies import (
     compose_reply,
     count_tokens,
     message_text,
+    prompt_tokens,
     reply_seed,
     truncate_tokens,
 )
@@ -24,10 +25,12 @@ class Reply:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
     def usage(self) -> dict:
         return {
             "prompt_tokens": self.prompt_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
         }
@@ -65,7 +68,16 @@ def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
         # Moderation / inference failure: the model stops half-way through.
         text, _ = truncate_tokens(text, count_tokens(text) // 2)
         finish = faults.finish_reason
-    return Reply(text, finish, req.prompt_tokens, count_tokens(text))
+    return Reply(text, finish, req.prompt_tokens, count_tokens(text), cached_tokens(req))
+
+
+def cached_tokens(req: ChatRequest) -> int:
+    """Deterministic cache hits: for a model with a context cache, everything before the last
+    message was sent before (the earlier turns of the same conversation), so it is served from
+    the cache."""
+    if not req.spec.cached_input or len(req.messages) < 2:
+        return 0
+    return prompt_tokens(req.messages[:-1])
 
 
 def completion_body(reply: Reply, model: str, request_id: str | None) -> dict:

@@ -17,10 +17,11 @@ from django_htmx.http import (
 
 from accounts.models import ModelEntry
 from playground import selectors, snippets
-from playground.chat_reply import replies_stop_and_settle, reply_start
+from playground.chat_reply import reply_start
 from playground.files import private_file_response
 from playground.forms import TurnForm
 from playground.models import Message
+from playground.orphans import replies_stop_and_settle
 from playground.rendering import browser_rules
 from playground.services import turns
 from playground.views.common import payer

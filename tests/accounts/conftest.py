@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from accounts.models import Price, PriceTier
 from accounts.services.catalogue import catalogue_load, prices_load
 from accounts.services.usage import usage_record
 
@@ -17,6 +18,18 @@ _ids = itertools.count(1)
 def at(text: str):
     """An aware moment in the app's time zone: at("2026-03-10 12:00")."""
     return timezone.make_aware(datetime.fromisoformat(text))
+
+
+def price_from(model: str, start, *tiers: dict, source: str = "test", **fields) -> Price:
+    """A price row from ``start`` with its tiers, each ``{"input_per_m": "2", "cached_per_m":
+    "0.4", "output_per_m": "8", "prompt_from": 0, "prompt_to": 32000, …}`` (¥ per million; a
+    missing band is any length, a missing cache-hit price the input price)."""
+    row = Price.objects.create(model=model, effective_from=start, source=source, **fields)
+    for tier in tiers:
+        PriceTier.objects.create(
+            price=row, **{"cached_per_m": tier["input_per_m"], "output_per_m": "0", **tier}
+        )
+    return row
 
 
 @pytest.fixture
@@ -42,6 +55,8 @@ def record(
     model="glm-4",
     prompt=0,
     completion=0,
+    cached=0,
+    reasoning=0,
     images=0,
     when=None,
     size="",
@@ -54,7 +69,9 @@ def record(
         team_id=(team or user.personal_team).id,
         model=model,
         prompt_tokens=prompt,
+        cached_tokens=cached,
         completion_tokens=completion,
+        reasoning_tokens=reasoning,
         images=images,
         size=size,
         exact=exact,

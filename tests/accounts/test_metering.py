@@ -12,6 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts import money
+from accounts.exports import USAGE_COLUMNS
 from accounts.models import DailyUsage, LedgerEntry, Team, UsageRecord
 from accounts.services.usage import usage_record
 from playground.models import Message
@@ -115,7 +116,8 @@ def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(
     csv_text = alice_http.get(f"/accounts/usage.csv?start={today}&end={today}").text
     rows = csv_text.strip().splitlines()
     assert len(rows) == total + 2  # header, the calls, the total
-    assert rows[-1].split(",")[11] == money.exact(expected)
+    cost = USAGE_COLUMNS.index("cost_yuan")
+    assert rows[-1].split(",")[cost] == money.exact(expected)
     summary = alice_http.get("/accounts/summary.json").json()
     assert summary["cash_yuan"] == money.exact(-expected) and summary["unsettled_yuan"] == "0.00"
 

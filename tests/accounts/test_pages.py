@@ -80,19 +80,25 @@ def test_exports_add_up_to_the_ledger_and_members_get_only_their_rows(
         "model",
         "source",
         "prompt_tokens",
+        "cached_tokens",
         "completion_tokens",
+        "reasoning_tokens",
         "images",
         "exact",
+        "tier",
         "unit_price",
         "cost_yuan",
         "paid_from",
     ]
+    cost, price, paid = (rows[0].index(name) for name in ("cost_yuan", "unit_price", "paid_from"))
     body, total = rows[1:-1], rows[-1]
     ledger = -LedgerEntry.objects.aggregate(total=Sum("amount_nano"))["total"]
-    assert sum(money.to_nano(row[11]) for row in body) == money.to_nano(total[11]) == ledger
+    assert sum(money.to_nano(row[cost]) for row in body) == money.to_nano(total[cost]) == ledger
     assert {row[2] for row in body} == {"alice", "bob"}
     by_user = {row[2]: row for row in body}
-    assert by_user["alice"][10] == "0.10 per 1K tokens" and by_user["alice"][12].startswith("cash ")
+    # glm-4: ¥0.1 per 1K tokens is ¥100 per million
+    assert by_user["alice"][price] == "100.00 per M tokens"
+    assert by_user["alice"][paid].startswith("cash ")
     member = http_client_for(bob, live_server_url)
     member.post("/accounts/team/switch/", data={"team": shared.id})
     mine = list(

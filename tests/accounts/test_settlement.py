@@ -1,15 +1,14 @@
 """Settlement: exact money, BigModel's deduction order, dated prices, idempotency."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from accounts.models import DailyUsage, LedgerEntry, Pack, Price, Team, UsageRecord
+from accounts.models import DailyUsage, LedgerEntry, Pack, Team, UsageRecord
 from accounts.services import settlement
 from accounts.services.wallet import pack_add, packs_expire, wallet_topup
-from tests.accounts.conftest import at, record
+from tests.accounts.conftest import at, price_from, record
 
 pytestmark = pytest.mark.usefixtures("prices")
 
@@ -71,9 +70,11 @@ def test_a_turn_is_split_across_two_packs_and_cash(alice):
         assert pack.remaining == left
     team.refresh_from_db()
     assert team.cash_nano == 10 * 10**9 - 300 * GLM_4
-    assert (usage.input_nano, usage.output_nano, usage.price.source) == (
-        GLM_4,
-        GLM_4,
+    # ¥100 per million tokens, as nano-yuan per million, for every length
+    assert (usage.input_rate, usage.output_rate, usage.tier, usage.price.source) == (
+        GLM_4 * 10**6,
+        GLM_4 * 10**6,
+        "any length",
         "BigModel price table, January 2024",
     )
 
@@ -120,19 +121,13 @@ def test_a_postpaid_team_goes_negative_and_a_free_model_costs_nothing(alice):
 def test_a_price_change_mid_month_prices_each_call_by_its_time_and_never_touches_the_past(alice):
     before = record(alice, model="glm-4-plus", prompt=1000, when=at("2026-03-10 12:00"))
     settle_all()
-    Price.objects.create(
-        model="glm-4-plus",
-        effective_from=at("2026-03-15 00:00"),
-        input_per_1k=Decimal("0.002"),
-        output_per_1k=Decimal("0.002"),
-        source="test",
-    )
+    price_from("glm-4-plus", at("2026-03-15 00:00"), {"input_per_m": "2", "output_per_m": "2"})
     just_before = record(alice, model="glm-4-plus", prompt=1000, when=at("2026-03-14 23:59:59"))
     after = record(alice, model="glm-4-plus", prompt=1000, when=at("2026-03-15 00:00"))
     settle_all()
     for usage in (before, just_before, after):
         usage.refresh_from_db()
-    # glm-4-plus: ¥0.005/1K from 2025-12-29 (seed), then ¥0.002/1K from the 15th
+    # glm-4-plus: ¥5/M from 2025-12-29 (seed), then ¥2/M from the 15th
     assert [before.cost_nano, just_before.cost_nano, after.cost_nano] == [
         5_000_000,
         5_000_000,

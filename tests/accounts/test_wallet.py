@@ -14,12 +14,12 @@ from accounts.models import LedgerEntry, Pack, Price, Team, UsageRecord
 from accounts.services import settlement
 from accounts.services.holds import SpendRefused, WorstCase, hold_place
 from accounts.services.wallet import pack_add, wallet_topup
-from tests.accounts.conftest import record
+from tests.accounts.conftest import price_from, record
 from tests.support import http_client_for, owner_of
 
 pytestmark = pytest.mark.usefixtures("prices")
 
-INPUT, OUTPUT = 2_000, 8_000  # nano-yuan per token: ¥0.002 and ¥0.008 per 1K
+INPUT, OUTPUT = 2_000, 8_000  # nano-yuan per token: ¥2 and ¥8 per million
 
 
 def settle_all():
@@ -40,11 +40,10 @@ def test_a_call_at_unequal_prices_split_across_two_token_packs_two_money_packs_a
     team = alice.personal_team
     now = timezone.now()
     start = now - timedelta(days=1)
-    Price.objects.create(
-        model="glm-4.5",
-        effective_from=start,
-        input_per_1k=Decimal("0.002"),
-        output_per_1k=Decimal("0.008"),
+    price_from(
+        "glm-4.5",
+        start,
+        {"input_per_m": "2", "output_per_m": "8"},
         source="test: unequal prices",
     )
     wallet_topup(team=team, amount_nano=10**9)  # ¥1 cash
@@ -122,7 +121,7 @@ def test_a_call_at_unequal_prices_split_across_two_token_packs_two_money_packs_a
         "pack tokens sooner 0.002 (1000 tokens); pack tokens later 0.005 (1000 tokens); "
         "pack money sooner 0.001; pack money later 0.0005; cash 0.0009"
     )
-    assert rows[0]["unit_price"] == "in 0.002 / out 0.008 per 1K tokens"
+    assert rows[0]["unit_price"] == "in 2.00 / cache hit 2.00 / out 8.00 per M tokens"
     assert rows[-1]["time"] == "total" and rows[-1]["cost_yuan"] == "0.0094"
 
 

@@ -359,3 +359,25 @@ def test_usage_from_dict():
     assert Usage.from_dict(None) is None
     assert Usage.from_dict("nope") is None
     assert Usage.from_dict({"prompt_tokens": 3, "completion_tokens": 4}) == Usage(3, 4, 7)
+
+
+def test_usage_keeps_cache_hits_and_thinking_as_parts_of_their_wholes():
+    from bigmodel.sse import Usage
+
+    usage = Usage.from_dict(
+        {
+            "prompt_tokens": 1200,
+            "prompt_tokens_details": {"cached_tokens": 1000},
+            "completion_tokens": 500,
+            "completion_tokens_details": {"reasoning_tokens": 350},
+            "total_tokens": 1700,
+        }
+    )
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.cached_tokens) == (1200, 1000)
+    assert (usage.completion_tokens, usage.reasoning_tokens) == (500, 350)
+    # Absent details are none; a part claimed larger than its whole is cut to the whole.
+    bare = Usage.from_dict({"prompt_tokens": 10, "completion_tokens": 2})
+    assert bare is not None and (bare.cached_tokens, bare.reasoning_tokens) == (0, 0)
+    odd = Usage.from_dict({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 99}})
+    assert odd is not None and odd.cached_tokens == 10

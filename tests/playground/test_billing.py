@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Hold, Team, UsageRecord
 from accounts.services import settlement
+from bigmodel.simulator import MESSAGE_OVERHEAD, count_tokens
 from playground.chat_reply import reply_stream_of
 from playground.models import Conversation, ImageGeneration, Message
 from playground.tasks import sweep_task
@@ -174,4 +175,34 @@ def test_replies_running_at_once_are_limited_per_user(alice_http, settings):
             "HX-Retarget"
         )
         is None
+    )
+
+
+def test_a_later_turn_s_cache_hits_reach_the_ledger_at_the_cache_hit_rate(alice_http):
+    first = wait_until_final(start_turn(alice_http, "Tell me about caches", model="glm-4.7"))
+    assert the_one_record(first.request_id).cached_tokens == 0  # nothing sent before
+    second = wait_until_final(
+        start_turn(
+            alice_http,
+            "And again",
+            model="glm-4.7",
+            conversation=str(first.conversation.public_id),
+        )
+    )
+    settle_all()
+    record = UsageRecord.objects.get(request_id=second.request_id, status="settled")
+    # The simulator serves the earlier turns from its cache: the prompt of the first call plus
+    # the reply it gave (each message with its overhead).
+    assert record.cached_tokens == first.prompt_tokens + MESSAGE_OVERHEAD + count_tokens(
+        first.content
+    )
+    assert (second.cached_tokens, record.prompt_tokens) == (
+        record.cached_tokens,
+        second.prompt_tokens,
+    )
+    assert record.completion_tokens < 200 and record.prompt_tokens < 32_000
+    # glm-4.7, input 0–32K, output 0–0.2K: ¥2 uncached, ¥0.4 a cache hit, ¥8 output per million.
+    uncached = record.prompt_tokens - record.cached_tokens
+    assert record.cost_nano == uncached * 2_000 + record.cached_tokens * 400 + (
+        record.completion_tokens * 8_000
     )
