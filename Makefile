@@ -2,6 +2,9 @@
 VENV   := .venv
 PYTHON ?= $(shell bin/find-python)
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock | cut -d' ' -f1)
+# The official zai-sdk for its tests, in a venv of its own: it needs a PyJWT that zhipuai refuses.
+ZAI       := .venv-zai
+ZAI_STAMP := $(ZAI)/.installed-$(shell cksum requirements-zai.lock | cut -d' ' -f1)
 
 .PHONY: install run test test-postgres lint lock bench clean
 
@@ -12,11 +15,16 @@ $(STAMP): requirements.lock
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
 	@rm -f $(VENV)/.installed-* && touch $@
 
+$(ZAI_STAMP): requirements-zai.lock
+	@test -x $(ZAI)/bin/python || $(PYTHON) -m venv $(ZAI)
+	$(ZAI)/bin/pip install --quiet --disable-pip-version-check -r requirements-zai.lock
+	@rm -f $(ZAI)/.installed-* && touch $@
+
 run: install
 	bin/run
 
 # Debian's Chromium for the browser tests, installed when missing (as root; otherwise the command to run).
-test: install
+test: install $(ZAI_STAMP)
 	bin/debian-packages chromium
 	$(VENV)/bin/python -m pytest
 
@@ -35,9 +43,10 @@ lint: install
 
 lock:
 	$(VENV)/bin/pip-compile --quiet --extra dev --strip-extras -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --strip-extras -o requirements-zai.lock requirements-zai.in
 
 clean:
-	rm -rf $(VENV) .run .staticfiles .pytest_cache .test-db.sqlite3*
+	rm -rf $(VENV) $(ZAI) .run .staticfiles .pytest_cache .test-db.sqlite3*
 
 bench: install
 	$(VENV)/bin/python bench/stream_overhead.py

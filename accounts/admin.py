@@ -19,9 +19,10 @@ from accounts.models import (
     TopUp,
     UsageRecord,
 )
+from accounts.money import rate_text
 from accounts.services.pricing import price_problems
 from accounts.services.wallet import wallet_topup
-from accounts.templatetags.money import pack_left, rate
+from accounts.templatetags.money import pack_left
 
 
 @admin.register(ModelEntry)
@@ -66,8 +67,8 @@ class PriceAdmin(admin.ModelAdmin):
     @admin.display(description="tiers (input / cache hit / output, ¥ per million)")
     def tiers_shown(self, price: Price) -> str:
         return "; ".join(
-            f"{tier.label}: {rate(tier.input_per_m)} / {rate(tier.cached_per_m)} / "
-            f"{rate(tier.output_per_m)}"
+            f"{tier.label}: {rate_text(tier.input_per_m)} / {rate_text(tier.cached_per_m)} / "
+            f"{rate_text(tier.output_per_m)}"
             for tier in price.tiers.all()
         )
 

@@ -53,6 +53,12 @@ def yuan(nano: int) -> str:
     return f"-¥{text}" if nano < 0 else f"¥{text}"
 
 
+def rate_text(amount: Decimal) -> str:
+    """A price as the price list writes it (¥ per million tokens, per image): "100", "0.4", never
+    "1E+2"."""
+    return f"{amount.normalize():f}"
+
+
 def axis(nano: int) -> str:
     """A chart's tick: as short as the value allows ("¥0", "¥0.005", "¥20")."""
     return f"¥{_digits(to_yuan(nano)) or '0'}"

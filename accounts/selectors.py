@@ -1,12 +1,19 @@
 """Reads for accounts: whose team is active, who may see what. Nothing here writes."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from accounts.models import Membership, Team
+from accounts.money import rate_text
+from accounts.services.pricing import PriceBook
 
 SESSION_KEY = "active_team_id"
 NO_TEAM = (
@@ -58,3 +65,45 @@ def get_membership_for_user(*, user: User, team_id: int | str | None) -> Members
 
 def team_for_member(*, team: Team, membership_id: int) -> Membership:
     return get_object_or_404(Membership.objects.select_related("user"), team=team, id=membership_id)
+
+
+@dataclass(frozen=True)
+class PriceSummary:
+    """A model's price in force now, in a line for a picker: "¥2–4 in · ¥8–16 out per M"."""
+
+    text: str
+    detail: str  # a line per band, for a tooltip
+    confirmed: bool
+
+
+def _span(rates: list[Decimal]) -> str:
+    low, high = min(rates), max(rates)
+    return f"¥{rate_text(low)}" if low == high else f"¥{rate_text(low)}–{rate_text(high)}"
+
+
+def price_summaries(*, models: Iterable[str]) -> dict[str, PriceSummary]:
+    """What each model costs now (models with no price are left out)."""
+    book, now = PriceBook(models), timezone.now()
+    summaries = {}
+    for model in set(models):
+        price = book.in_force(model, now)
+        if price is None:
+            continue
+        tiers = list(price.tiers.all())
+        if not tiers:
+            text = f"¥{rate_text(price.per_image)} per image" if price.per_image else "free"
+            detail = text
+        elif not any(t.input_per_m or t.cached_per_m or t.output_per_m for t in tiers):
+            text = detail = "free"
+        else:
+            text = (
+                f"{_span([t.input_per_m for t in tiers])} in · "
+                f"{_span([t.output_per_m for t in tiers])} out per M tokens"
+            )
+            detail = "\n".join(
+                f"{t.label}: in ¥{rate_text(t.input_per_m)}, "
+                f"cache hit ¥{rate_text(t.cached_per_m)}, out ¥{rate_text(t.output_per_m)}"
+                for t in tiers
+            )
+        summaries[model] = PriceSummary(text=text, detail=detail, confirmed=price.confirmed)
+    return summaries

@@ -7,13 +7,13 @@ for rate limits, and only the latter is worth retrying.
     BigModelError                 .code .http_status .upstream_message .retryable .title
     ├── ConfigurationError        bad key or base URL ("config")
     ├── AuthenticationError       1000–1005
-    ├── AccountError              1100, 1110–1112, 1120, 1121, 1220
+    ├── AccountError              1100, 1110–1112, 1120, 1121, 1220, 1309, 1311
     │   └── InsufficientBalance   1113
     ├── ModelNotFound             1211, 1212, 1221, 1222
     ├── InvalidParameter          1210, 1213–1215, 1231–1233
     │   └── PromptTooLong         1261
     ├── UnsafeContent             1300, 1301 (.content_filter)
-    ├── RateLimited               1302, 1303, 1305 (retryable); 1304, 1308, 1310 (not)
+    ├── RateLimited               1302, 1303, 1305 (retryable); 1304, 1308, 1310, 1312, 1313 (not)
     ├── UpstreamFailure           500, 1200, 1230, 1234, 1260, unknown codes with 5xx
     └── UpstreamUnavailable       connect errors, timeouts, dropped streams ("network")
 """
@@ -202,7 +202,14 @@ _CODES: dict[str, tuple[type[BigModelError], str, str | None, bool | None]] = {
     "1305": (RateLimited, "Model overloaded", None, None),
     "1308": (RateLimited, "Usage cap reached", "wait for the quota to reset", False),
     "1310": (RateLimited, "Usage cap reached", "wait for the quota to reset", False),
+    "1309": (AccountError, "Plan expired", "renew the plan, or use another key", False),
+    "1311": (AccountError, "Model not in your plan", "pick a model your plan includes", False),
+    "1312": (RateLimited, "Model overloaded", "try another model for now", False),
+    "1313": (RateLimited, "Fair-use limit reached", "wait a while before trying again", False),
 }
+# 1308 / 1310 name the moment the cap resets ("将在 2026-12-01 20:00:00 重置").
+_RESET_AT = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?")
+_CAPS_THAT_RESET = ("1308", "1310")
 
 # Used when the body carries no code we know: a reasonable guess from the HTTP status.
 _STATUSES: dict[int, tuple[type[BigModelError], str, bool | None]] = {
@@ -264,6 +271,8 @@ def _build(
     content_filter: list[dict] | None = None,
 ) -> BigModelError:
     cls, title, hint, retryable = _classify(code, status)
+    if code in _CAPS_THAT_RESET and (reset := _RESET_AT.search(message)):
+        hint = f"it resets at {reset.group(0)} (BigModel's time)"
     kwargs: dict[str, Any] = {
         "code": code or (str(status) if status else None),
         "http_status": status,

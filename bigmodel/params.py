@@ -27,8 +27,8 @@ _LOW, _HIGH = 0.01, 0.99
 def validate_chat_params(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, str]:
     """Plain-words problems with ``params`` for ``spec``, by parameter name; empty means fine.
 
-    Looks at ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop``; None is
-    "unset"."""
+    Looks at ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``, ``thinking``
+    ("enabled" or "disabled") and ``response_format`` ("json_object"); None is "unset"."""
     problems = {
         "temperature": _range_problem(
             spec, "temperature", spec.temperature, params.get("temperature")
@@ -37,6 +37,8 @@ def validate_chat_params(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str
         "max_tokens": _max_tokens_problem(spec, params.get("max_tokens")),
         "seed": _seed_problem(params.get("seed")),
         "stop": _stop_problem(params.get("stop")),
+        "thinking": _thinking_problem(spec, params.get("thinking")),
+        "response_format": _response_format_problem(spec, params.get("response_format")),
     }
     return {name: problem for name, problem in problems.items() if problem}
 
@@ -92,6 +94,31 @@ def _stop_problem(value: Any) -> str:
     return ""
 
 
+THINKING = ("enabled", "disabled")
+
+
+def _thinking_problem(spec: ModelSpec, value: Any) -> str:
+    if value is None:
+        return ""
+    if value not in THINKING:
+        return "thinking must be enabled or disabled."
+    if not spec.thinking:
+        return f"{spec.label} does not think: leave thinking at the model's default."
+    if spec.thinking == "always" and value == "disabled":
+        return f"{spec.label} always thinks: its thinking cannot be disabled."
+    return ""
+
+
+def _response_format_problem(spec: ModelSpec, value: Any) -> str:
+    if value is None:
+        return ""
+    if value != "json_object":
+        return "response_format can only be json_object (or left as text)."
+    if not spec.json_output:
+        return f"{spec.label} does not offer JSON output."
+    return ""
+
+
 def _as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -122,6 +149,8 @@ def build_chat_body(
     seed: int | None = None,
     do_sample: bool | None = None,
     stop: str | list[str] | None = None,
+    thinking: str | None = None,
+    response_format: str | None = None,
     stream: bool = False,
     request_id: str | None = None,
     user_id: str | None = None,
@@ -145,6 +174,8 @@ def build_chat_body(
         "seed": None if seed is None else int(seed),
         "do_sample": do_sample,
         "stop": _single_stop_word(stop),
+        "thinking": None if thinking is None else {"type": thinking},
+        "response_format": None if response_format is None else {"type": response_format},
         "request_id": request_id,
         "user_id": user_id,
     }

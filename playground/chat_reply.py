@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Outcome:
 
     status: str
     content: str
+    reasoning: str = ""
     finish_reason: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -68,6 +70,7 @@ def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Me
     updated = Message.objects.filter(id=message_id, status=Message.Status.RUNNING).update(
         status=outcome.status,
         content=outcome.content,
+        reasoning_content=outcome.reasoning,
         finish_reason=outcome.finish_reason,
         prompt_tokens=outcome.prompt_tokens,
         cached_tokens=outcome.cached_tokens,
@@ -159,16 +162,18 @@ async def stop_all_local() -> None:
 
 
 class _Relay:
-    """Collects the reply and mirrors it into its stream as it arrives.
+    """Collects the reply (and the thinking before it) and mirrors it into its stream as it
+    arrives.
 
     Writes never hold up reading the upstream: one write is in flight at a time, and deltas that
-    arrive meanwhile go out together in the next one, so a busy process makes fewer, larger
-    writes."""
+    arrive meanwhile go out together in the next one (thinking and answer apart, in order), so a
+    busy process makes fewer, larger writes."""
 
     def __init__(self, stream: ReplyStream):
         self.stream = stream
         self.parts: list[str] = []
-        self.unsent: list[str] = []
+        self.thoughts: list[str] = []
+        self.unsent: list[tuple[bool, str]] = []  # (thinking, text)
         self.writer: asyncio.Task | None = None
         self.started = time.monotonic()
         self.ttft_ms: int | None = None
@@ -178,25 +183,33 @@ class _Relay:
     def text(self) -> str:
         return "".join(self.parts)
 
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.thoughts)
+
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
-    def delta(self, text: str) -> None:
-        if self.ttft_ms is None:
+    def delta(self, text: str, *, thinking: bool = False) -> None:
+        if self.ttft_ms is None:  # the first token, of thinking or of the answer
             self.ttft_ms = self.elapsed_ms()
-        self.parts.append(text)
+        (self.thoughts if thinking else self.parts).append(text)
         if not self.mirroring:
             return
-        self.unsent.append(text)
+        self.unsent.append((thinking, text))
         if self.writer is None or self.writer.done():
             self.writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
         while self.unsent and self.mirroring:
-            text = "".join(self.unsent)
+            runs = [
+                (thinking, "".join(text for _, text in run))
+                for thinking, run in itertools.groupby(self.unsent, key=lambda part: part[0])
+            ]
             self.unsent.clear()
             try:
-                await self.stream.publish(text)
+                for thinking, text in runs:
+                    await self.stream.publish(text, thinking=thinking)
             except RedisError as error:
                 # Live display is lost, the reply is not: keep reading upstream and save it whole.
                 log.warning(
@@ -248,6 +261,8 @@ async def _stop_when_asked(stream: ReplyStream, runner: asyncio.Task | None) -> 
 async def _stream(body: dict, relay: _Relay) -> Outcome:
     async with async_upstream().chat_stream(body) as stream:
         async for chunk in stream:
+            if chunk.reasoning_delta:
+                relay.delta(chunk.reasoning_delta, thinking=True)
             if chunk.delta:
                 relay.delta(chunk.delta)
     finish_reason, usage = stream.finish_reason or "", stream.usage
@@ -258,6 +273,7 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
     return Outcome(
         status=Message.Status.DONE,
         content=relay.text,
+        reasoning=relay.reasoning,
         finish_reason=finish_reason,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
@@ -271,8 +287,9 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
 def _estimated(relay: _Relay, history: list[dict], **fields) -> Outcome:
     return Outcome(
         content=relay.text,
+        reasoning=relay.reasoning,
         prompt_tokens=estimate_prompt_tokens(history),
-        completion_tokens=estimate_tokens(relay.text),
+        completion_tokens=estimate_tokens(relay.reasoning + relay.text),
         usage_exact=False,
         ttft_ms=relay.ttft_ms,
         latency_ms=relay.elapsed_ms(),
@@ -291,7 +308,7 @@ def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
         code, text = "error", "Unexpected error in the app; the server log has the details."
     partial = getattr(error, "partial_text", "") or relay.text
     relay.parts = [partial]
-    if partial:  # something was delivered (and billed upstream): keep it with an estimate
+    if partial or relay.reasoning:  # something was made (and billed upstream): keep it, estimated
         return _estimated(
             relay,
             history,

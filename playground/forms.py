@@ -8,7 +8,16 @@ from bigmodel.params import validate_chat_params
 from config.netcheck import AddressRefused, checked_url
 from playground.services.turns import Upload
 
-PARAM_NAMES = ("temperature", "top_p", "max_tokens", "seed", "do_sample", "stop")
+PARAM_NAMES = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "do_sample",
+    "stop",
+    "thinking",
+    "response_format",
+)
 
 
 class MultipleImageInput(forms.ClearableFileInput):
@@ -57,6 +66,13 @@ class TurnForm(forms.Form):
     seed = forms.IntegerField(required=False)
     do_sample = forms.BooleanField(required=False)
     stop = forms.CharField(required=False, max_length=64, strip=False)
+    thinking = forms.ChoiceField(
+        required=False,
+        choices=[("", "model default"), ("enabled", "enabled"), ("disabled", "disabled")],
+    )
+    response_format = forms.ChoiceField(
+        required=False, choices=[("", "text"), ("json_object", "json_object")]
+    )
     image = MultipleImageField()
     image_urls = forms.CharField(
         required=False,
@@ -140,7 +156,8 @@ class TurnForm(forms.Form):
         """The user's parameters, None where left blank (the model's default applies)."""
         data = self.cleaned_data
         params = {name: data.get(name) for name in PARAM_NAMES}
-        params["stop"] = params["stop"] or None
+        for name in ("stop", "thinking", "response_format"):
+            params[name] = params[name] or None  # blank: not sent
         return params
 
 

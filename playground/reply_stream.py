@@ -32,11 +32,13 @@ STOP_KEPT_SECONDS = 600
 
 @dataclass(frozen=True)
 class Piece:
-    """One entry as a reader sees it: a delta's text, or (the last one) the final message."""
+    """One entry as a reader sees it: a delta's text (of the answer, or of the thinking before
+    it), or (the last one) the final message."""
 
     id: str
     text: str = ""
     final_html: str | None = None
+    thinking: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -47,7 +49,7 @@ def _piece(entry: streams.Entry) -> Piece:
     entry_id, fields = entry
     if fields.get("t") == "done":
         return Piece(entry_id, final_html=fields.get("html", ""))
-    return Piece(entry_id, text=fields.get("d", ""))
+    return Piece(entry_id, text=fields.get("d", ""), thinking=fields.get("t") == "think")
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,8 @@ class ReplyStream:
 
     # ------------------------------------------------------------------ the runner's side
 
-    async def publish(self, text: str) -> None:
-        await streams.aappend(self.key, {"t": "delta", "d": text})
+    async def publish(self, text: str, *, thinking: bool = False) -> None:
+        await streams.aappend(self.key, {"t": "think" if thinking else "delta", "d": text})
 
     def finish(self, html: str) -> None:
         """The final entry (sync: the sweeper finishes replies too); the stop and alive keys go."""
@@ -100,8 +102,8 @@ class ReplyStream:
         return [_piece(entry) for entry in entries]
 
     def delivered_text(self) -> str:
-        """Every delta the stream holds, joined (what a dead runner had sent)."""
-        return "".join(piece.text for piece in self.pieces_so_far())
+        """Every delta of the answer the stream holds, joined (what a dead runner had sent)."""
+        return "".join(piece.text for piece in self.pieces_so_far() if not piece.thinking)
 
     async def exists(self) -> bool:
         return bool(await async_redis().exists(self.key))

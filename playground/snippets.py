@@ -1,5 +1,7 @@
-""" "View code": the current request as Python (zhipuai SDK), Python (httpx) and curl.
-The key is always read from the environment; it is never written into a snippet."""
+""" "View code": the current request as Python (the official zai-sdk and zhipuai SDKs, the openai
+SDK, httpx) and curl. The key is always read from the environment; it is never written into a
+snippet. The body is already what the official SDKs would send (they move temperature and top_p
+into (0, 1)); the openai SDK carries the fields only GLM has in ``extra_body``."""
 
 import json
 from collections.abc import Mapping, Sequence
@@ -126,17 +128,55 @@ def _python_literal(value, indent: int) -> str:
     return repr(value)
 
 
-def zhipuai_snippet(body: dict, base_url: str) -> str:
+def _arguments(fields: dict) -> str:
+    return "\n".join(f"    {key}={_python_literal(value, 4)}," for key, value in fields.items())
+
+
+PRINT_STREAM = (
+    "for chunk in response:\n"
+    "    delta = chunk.choices[0].delta\n"
+    '    print(getattr(delta, "reasoning_content", None) or delta.content or "", end="", '
+    "flush=True)\n"
+)
+
+
+def _sdk_snippet(body: dict, base_url: str, module: str, client: str) -> str:
     base = "" if base_url == DEFAULT_BASE_URL else f', base_url="{base_url}"'
-    args = "\n".join(f"    {key}={_python_literal(value, 4)}," for key, value in body.items())
     return (
         _python_imports(body, "os")
-        + "from zhipuai import ZhipuAI\n\n"
+        + f"from {module} import {client}\n\n"
         + _image_helper(body)
-        + f'client = ZhipuAI(api_key=os.environ["ZHIPUAI_API_KEY"]{base})\n'
-        f"response = client.chat.completions.create(\n{args}\n)\n"
-        "for chunk in response:\n"
-        '    print(chunk.choices[0].delta.content or "", end="", flush=True)\n'
+        + f'client = {client}(api_key=os.environ["ZHIPUAI_API_KEY"]{base})\n'
+        f"response = client.chat.completions.create(\n{_arguments(body)}\n)\n" + PRINT_STREAM
+    )
+
+
+def zai_snippet(body: dict, base_url: str) -> str:
+    return _sdk_snippet(body, base_url, "zai", "ZhipuAiClient")
+
+
+def zhipuai_snippet(body: dict, base_url: str) -> str:
+    return _sdk_snippet(body, base_url, "zhipuai", "ZhipuAI")
+
+
+# What the openai SDK sends as it is; the rest goes in extra_body.
+OPENAI_FIELDS = {
+    "model", "messages", "stream", "temperature", "top_p", "max_tokens", "seed", "stop",
+    "response_format", "tools", "tool_choice",
+}  # fmt: skip
+
+
+def openai_snippet(body: dict, base_url: str) -> str:
+    fields = {key: value for key, value in body.items() if key in OPENAI_FIELDS}
+    extra = {key: value for key, value in body.items() if key not in OPENAI_FIELDS}
+    if extra:
+        fields["extra_body"] = extra
+    return (
+        _python_imports(body, "os")
+        + "from openai import OpenAI\n\n"
+        + _image_helper(body)
+        + f'client = OpenAI(api_key=os.environ["ZHIPUAI_API_KEY"], base_url="{base_url}/")\n'
+        f"response = client.chat.completions.create(\n{_arguments(fields)}\n)\n" + PRINT_STREAM
     )
 
 
@@ -175,7 +215,9 @@ def render_all(body: dict) -> list[tuple[str, str, str]]:
     """(slug, title, code) for each language."""
     base_url = settings.ZHIPUAI_BASE_URL.rstrip("/")
     return [
+        ("zai", "Python (zai-sdk)", zai_snippet(body, base_url)),
         ("zhipuai", "Python (zhipuai)", zhipuai_snippet(body, base_url)),
+        ("openai", "Python (openai)", openai_snippet(body, base_url)),
         ("httpx", "Python (httpx)", httpx_snippet(body, base_url)),
         ("curl", "curl", curl_snippet(body, base_url)),
     ]

@@ -100,7 +100,8 @@ async def _relay(
                 if piece.is_final:
                     yield "".join(events) + sse("done", piece.final_html or "", piece.id)
                     return
-                events.append(sse("delta", escape(piece.text), piece.id))
+                kind = "thinking" if piece.thinking else "delta"
+                events.append(sse(kind, escape(piece.text), piece.id))
             yield "".join(events)
 
 

@@ -13,8 +13,7 @@ def yuan(nano) -> str:
 
 @register.filter
 def rate(amount) -> str:
-    """A price as the price list writes it: "100", "0.4", never "1E+2"."""
-    return f"{amount.normalize():f}"
+    return money.rate_text(amount)
 
 
 @register.filter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import datetime
 
 from .faults import Faults
 from .replies import (
+    compose_reasoning,
     compose_reply,
     count_tokens,
     message_text,
@@ -24,16 +26,20 @@ class Reply:
     text: str
     finish_reason: str
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # the reasoning included
     cached_tokens: int = 0
+    reasoning: str = ""
 
     def usage(self) -> dict:
-        return {
+        usage = {
             "prompt_tokens": self.prompt_tokens,
             "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
         }
+        if self.reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": count_tokens(self.reasoning)}
+        return usage
 
 
 def new_id() -> str:
@@ -57,18 +63,30 @@ def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
         body.get("do_sample"),
     )
     text = compose_reply(seed, last_user_text(req.messages), has_images=req.image_count > 0)
+    if req.json_output:
+        text = as_json_reply(text, broken=faults.badjson)
     finish = "stop"
     hits = [text.index(s) for s in req.stop if s in text]
     if hits:
         text = text[: min(hits)]
-    text, cut = truncate_tokens(text, req.max_tokens)
+    # Thinking comes first and counts against max_tokens; the answer gets what is left.
+    reasoning = compose_reasoning(seed, last_user_text(req.messages)) if req.thinks else ""
+    reasoning, _ = truncate_tokens(reasoning, req.max_tokens)
+    text, cut = truncate_tokens(text, req.max_tokens - count_tokens(reasoning))
     if cut:
         finish = "length"
     if faults.finish_reason:
         # Moderation / inference failure: the model stops half-way through.
         text, _ = truncate_tokens(text, count_tokens(text) // 2)
         finish = faults.finish_reason
-    return Reply(text, finish, req.prompt_tokens, count_tokens(text), cached_tokens(req))
+    completion = count_tokens(reasoning) + count_tokens(text)
+    return Reply(text, finish, req.prompt_tokens, completion, cached_tokens(req), reasoning)
+
+
+def as_json_reply(text: str, *, broken: bool) -> str:
+    """JSON mode: the reply as one JSON object (``[[fault:badjson]]``: cut short, not parseable)."""
+    reply = json.dumps({"answer": text, "words": len(text.split())}, ensure_ascii=False, indent=2)
+    return reply[: len(reply) // 2] if broken else reply
 
 
 def cached_tokens(req: ChatRequest) -> int:
@@ -87,7 +105,11 @@ def completion_body(reply: Reply, model: str, request_id: str | None) -> dict:
             {
                 "finish_reason": reply.finish_reason,
                 "index": 0,
-                "message": {"content": reply.text, "role": "assistant"},
+                "message": {
+                    "content": reply.text,
+                    "role": "assistant",
+                    **({"reasoning_content": reply.reasoning} if reply.reasoning else {}),
+                },
             }
         ],
         "created": int(time.time()),

@@ -25,6 +25,10 @@ MSG_UNSAFE = (
     "请您避免输入易产生敏感内容的提示语，感谢您的配合。"
 )
 MSG_INTERNAL = "内部错误"
+MSG_DAILY_LIMIT = "您当日的调用次数已达上限，请明日再试。"
+# The real messages name the moment the cap resets; the simulator's is a fixed one.
+MSG_USAGE_CAP = "已达到使用上限。您的限额将在 2026-12-01 20:00:00 重置。"
+MSG_MODEL_BUSY = "该模型当前访问量过大，请您稍后再试或尝试其他模型。"
 MSG_TASK_MISSING = "任务不存在"
 MSG_BAD_IMAGE = "图片输入格式/解析错误"
 

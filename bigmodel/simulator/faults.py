@@ -15,12 +15,15 @@ from dataclasses import dataclass
 
 from .errors import (
     MSG_BAD_MESSAGES,
+    MSG_DAILY_LIMIT,
     MSG_INTERNAL,
+    MSG_MODEL_BUSY,
     MSG_NO_BALANCE,
     MSG_PROMPT_TOO_LONG,
     MSG_RATE_LIMIT_OLD,
     MSG_TOO_MANY,
     MSG_UNSAFE,
+    MSG_USAGE_CAP,
     ApiError,
 )
 
@@ -31,14 +34,27 @@ _STRIP_RE = re.compile(r"[ \t]*\[\[fault:[^\]]*\]\][ \t]*")
 ERROR_FAULTS: dict[str, tuple[int, str, str]] = {
     "429": (429, "1302", MSG_RATE_LIMIT_OLD),
     "1302": (429, "1302", MSG_RATE_LIMIT_OLD),
+    "1304": (429, "1304", MSG_DAILY_LIMIT),
     "1305": (429, "1305", MSG_TOO_MANY),
+    "1308": (429, "1308", MSG_USAGE_CAP),
+    "1310": (429, "1310", MSG_USAGE_CAP),
+    "1312": (429, "1312", MSG_MODEL_BUSY),
     "1113": (429, "1113", MSG_NO_BALANCE),
     "1214": (400, "1214", MSG_BAD_MESSAGES),
     "1261": (400, "1261", MSG_PROMPT_TOO_LONG),
     "1301": (400, "1301", MSG_UNSAFE),
     "500": (500, "500", MSG_INTERNAL),
 }
-FLAGS = {"drop", "nousage", "midstream-error", "sensitive", "network_error", "flaky", "task-fail"}
+FLAGS = {
+    "drop",
+    "nousage",
+    "midstream-error",
+    "sensitive",
+    "network_error",
+    "flaky",
+    "task-fail",
+    "badjson",
+}
 FAULT_NAMES = sorted(ERROR_FAULTS) + sorted(FLAGS) + ["latency=<ms>", "ttft=<ms>"]
 
 
@@ -53,6 +69,7 @@ class Faults:
     finish_reason: str | None = None  # "sensitive" / "network_error"
     flaky: bool = False
     task_fail: bool = False
+    badjson: bool = False  # in JSON mode, a reply that does not parse
 
     def add(self, name: str) -> None:
         name = name.strip().lower()

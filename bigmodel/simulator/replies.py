@@ -227,6 +227,23 @@ def compose_reply(seed: int, last_prompt: str, has_images: bool = False) -> str:
     return "\n\n".join(blocks)
 
 
+_THOUGHTS = [
+    "Let me work out what is being asked first",
+    "The key point seems to be the last sentence",
+    "I should check the assumptions before answering",
+    "A short answer with one example should do",
+    "There may be more than one reading of this",
+]
+
+
+def compose_reasoning(seed: int, last_prompt: str) -> str:
+    """The thinking before a reply: a few deterministic sentences (~20-50 tokens)."""
+    rng = random.Random(seed ^ 0x7417)
+    topic = " ".join(strip_markers(last_prompt).split()[:6]) or "this"
+    steps = rng.sample(_THOUGHTS, k=2 + rng.randint(0, 2))
+    return f"The user asks about “{topic}”. " + ". ".join(steps) + "."
+
+
 def _intro(rng: random.Random, prompt: str, chinese: bool) -> str:
     if chinese:
         topic = "".join(re.findall(f"[{_CJK}]", prompt))[:8]

@@ -45,6 +45,10 @@ async def chat_events(
     head = {"id": new_id(), "created": int(time.time()), "model": model}
     delay = (faults.latency_ms if faults.latency_ms is not None else latency_ms) / 1000
     await _pause(faults.ttft_ms / 1000)
+    for piece in chunk_text(reply.reasoning, "reasoning"):
+        await _pause(delay)
+        delta = {"role": "assistant", "reasoning_content": piece}
+        yield sse({**head, "choices": [{"index": 0, "delta": delta}]})
     for sent, piece in enumerate(chunk_text(reply.text)):
         if sent == DROP_AFTER and faults.drop:
             raise DropConnection()

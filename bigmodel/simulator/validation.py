@@ -39,6 +39,8 @@ class ChatRequest:
     stop: list[str]
     prompt_tokens: int
     image_count: int
+    thinks: bool = False
+    json_output: bool = False
 
 
 def drop_nulls(body: dict) -> dict:
@@ -75,7 +77,33 @@ def check_chat(body: dict, catalogue: dict[str, ModelSpec], strict: bool) -> Cha
     tokens = prompt_tokens(messages)
     if spec.context_tokens and tokens > spec.context_tokens:
         raise bad_request(1261, MSG_PROMPT_TOO_LONG)
-    return ChatRequest(spec, messages, max_tokens, stop, tokens, images)
+    return ChatRequest(
+        spec, messages, max_tokens, stop, tokens, images, _thinks(body, spec), _json(body, spec)
+    )
+
+
+def _json(body: dict, spec: ModelSpec) -> bool:
+    """response_format json_object: only text models take it (the API reference's words)."""
+    response_format = body.get("response_format")
+    if response_format is None:
+        return False
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind not in ("text", "json_object"):
+        raise invalid("response_format")
+    return kind == "json_object" and spec.json_output
+
+
+def _thinks(body: dict, spec: ModelSpec) -> bool:
+    """Whether the reply thinks first: on by default for a thinking model, off when the request
+    says ``{"type": "disabled"}`` (a model that always thinks ignores that)."""
+    thinking = body.get("thinking")
+    if thinking is not None and (
+        not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled")
+    ):
+        raise invalid("thinking")
+    if spec.thinking == "always":
+        return True
+    return bool(spec.thinking) and (thinking or {}).get("type") != "disabled"
 
 
 def _check_messages(messages) -> None:

@@ -77,8 +77,12 @@ def reply_stats(message: Message):
     """Tokens, cost, timings and the parameters sent, as one line of "·"-separated parts."""
     parts = []
     if message.prompt_tokens is not None:
-        parts.append(("prompt tokens", f"{message.prompt_tokens} in"))
-        parts.append(("completion tokens", f"{message.completion_tokens} out"))
+        cached = f" ({message.cached_tokens} cached)" if message.cached_tokens else ""
+        thinking = f" ({message.reasoning_tokens} thinking)" if message.reasoning_tokens else ""
+        parts.append(("prompt tokens, of which cache hits", f"{message.prompt_tokens} in{cached}"))
+        parts.append(
+            ("completion tokens, thinking included", f"{message.completion_tokens} out{thinking}")
+        )
         if not message.usage_exact:
             parts.append(
                 ("The upstream gave no usage for this reply; the app counted it", "estimated")
@@ -90,10 +94,26 @@ def reply_stats(message: Message):
         parts.append(("time to first token", f"first token {message.ttft_ms} ms"))
     if message.latency_ms is not None:
         parts.append(("total time", f"{message.latency_ms} ms"))
-    sent = " ".join(f"{key}={value}" for key, value in message.params.items())
+    sent = " ".join(f"{key}={_sent(value)}" for key, value in message.params.items())
     if sent:
         parts.append(("parameters sent", sent))
     return format_html_join(" · ", '<span title="{}">{}</span>', parts)
+
+
+def _sent(value) -> str:
+    """A parameter as it went upstream: {"type": "enabled"} reads as enabled."""
+    if isinstance(value, dict) and set(value) == {"type"}:
+        return str(value["type"])
+    return str(value)
+
+
+@register.filter
+def pretty_json(text: str) -> str:
+    """A JSON reply indented for reading; "" when it does not parse."""
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    except ValueError:
+        return ""
 
 
 @register.filter

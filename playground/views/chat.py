@@ -16,6 +16,7 @@ from django_htmx.http import (
 )
 
 from accounts.models import ModelEntry
+from accounts.selectors import price_summaries
 from playground import selectors, snippets
 from playground.chat_reply import reply_start
 from playground.files import private_file_response
@@ -28,9 +29,23 @@ from playground.views.common import payer
 
 
 def _models_context() -> dict:
+    """The picker: models by family, each with what it costs now and what it can do."""
     entries = list(ModelEntry.objects.chat())
-    specs = {entry.name: entry.as_spec().to_dict() for entry in entries}
-    return {"model_entries": entries, "model_specs": specs, "markdown_rules": browser_rules()}
+    prices = price_summaries(models=[entry.name for entry in entries])
+    specs = {}
+    groups: dict[str, list] = {}
+    for entry in entries:
+        spec, price = entry.as_spec(), prices.get(entry.name)
+        specs[entry.name] = spec.to_dict() | {
+            "price": price.text if price else "no price set",
+            "price_confirmed": price.confirmed if price else True,
+        }
+        groups.setdefault(spec.family or entry.get_kind_display(), []).append((entry, price))
+    return {
+        "model_groups": list(groups.items()),
+        "model_specs": specs,
+        "markdown_rules": browser_rules(),
+    }
 
 
 def _form_defaults(conversation) -> dict:
@@ -50,6 +65,8 @@ def _form_defaults(conversation) -> dict:
         "seed": params.get("seed"),
         "do_sample": params.get("do_sample", True),
         "stop": stop[0] if isinstance(stop, list) and stop else (stop or ""),
+        "thinking": (params.get("thinking") or {}).get("type", ""),
+        "response_format": (params.get("response_format") or {}).get("type", ""),
     }
 
 

@@ -29,8 +29,33 @@
     const notes = [];
     if (spec.deprecated) notes.push("Deprecated by BigModel: it may stop working; pick a current model.");
     notes.push(`Context ${spec.context_tokens.toLocaleString()} tokens, replies up to ${spec.max_output_tokens.toLocaleString()}.`);
+    const abilities = [["thinking", "thinks"], ["tools", "tools"], ["web_search", "web search"],
+      ["json_output", "JSON output"], ["cached_input", "cached input"], ["images", "images"], ["video", "video"]]
+      .filter(([key]) => spec[key]).map(([, label]) => label);
+    if (abilities.length) notes.push(`Can: ${abilities.join(", ")}.`);
+    notes.push(`Price: ${spec.price}${spec.price_confirmed ? "" : " (unconfirmed: not read on BigModel's own price list)"}.`);
+    if (spec.retirement) notes.push(`${spec.retirement[0].toUpperCase()}${spec.retirement.slice(1)}.`);
     hint.textContent = notes.join(" ");
     hint.classList.toggle("warn", !!spec.deprecated);
+    showAbilities(spec);
+  }
+
+  // Controls for what only some models do; hidden (and cleared, so nothing is sent) for others.
+  const THINKING = {
+    forced: "on by default; the model thinks before every answer",
+    auto: "on by default; the model decides when to think",
+    always: "this model always thinks",
+  };
+  function showAbilities(spec) {
+    document.querySelectorAll("[data-needs]").forEach(function (control) {
+      const offered = !!spec[control.dataset.needs];
+      control.hidden = !offered;
+      if (!offered) control.querySelector("select").value = "";
+    });
+    const thinking = form.elements.thinking;
+    thinking.querySelector('option[value="disabled"]').disabled = spec.thinking === "always";
+    if (spec.thinking === "always" && thinking.value === "disabled") thinking.value = "";
+    document.getElementById("thinking-range").textContent = THINKING[spec.thinking] || "";
   }
   modelSelect.addEventListener("change", applyModel);
   applyModel();
@@ -279,7 +304,8 @@
     if (type === "done") { live.forEach((_, body) => { if (!body.isConnected) live.delete(body); }); return; }
     if (type !== "delta" && type !== "reset") return;
     const body = document.getElementById(target.getAttribute("hx-target") ? target.getAttribute("hx-target").slice(1) : target.id);
-    if (!body || !window.replyMarkdown) return;  // no renderer: the plain-text swap goes ahead
+    // No renderer, or the thinking block (plain text): the swap goes ahead as it is.
+    if (!body || !window.replyMarkdown || !body.classList.contains("body")) return;
     event.preventDefault();
     live.set(body, type === "reset" ? "" : (live.get(body) || "") + unescapeHtml(event.detail.data));
     body.classList.remove("plain"); body.classList.add("markdown");

@@ -1,9 +1,12 @@
-"""The official SDKs (zhipuai and openai) pointed at the simulator via ``base_url``."""
+"""The official SDKs (zhipuai, zai-sdk and openai) pointed at the simulator via ``base_url``."""
 
 from __future__ import annotations
 
 import io
+import json
+import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import openai
@@ -208,3 +211,30 @@ def test_openai_dropped_stream(oai):
 def test_openai_asks_for_base64_embeddings_but_takes_floats(oai, sim, http):
     oai.embeddings.create(model="embedding-2", input="x")
     assert last_request(http, sim)["body"]["encoding_format"] == "base64"
+
+
+# --- zai-sdk (its own venv) ------------------------------------------------------------
+
+ZAI_PYTHON = Path(__file__).resolve().parents[2] / ".venv-zai" / "bin" / "python"
+
+
+@pytest.mark.parametrize("auth", ["key", "jwt"])
+def test_the_zai_sdk_thinks_answers_in_json_and_reports_cache_hits(sim, http, auth):
+    assert ZAI_PYTHON.exists(), "the zai-sdk venv is missing: `make test` makes it"
+    script = Path(__file__).with_name("zai_calls.py")
+    done = subprocess.run(
+        [ZAI_PYTHON, script, sim.base_url, KEY, auth],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["plain"] and got["plain_completion_tokens"] == count_tokens(got["plain"])
+    assert got["thinking"] and got["answer"]
+    assert got["reasoning_tokens"] == count_tokens(got["thinking"])
+    assert got["completion_tokens"] == count_tokens(got["thinking"]) + count_tokens(got["answer"])
+    assert not got["off_reasoning"]
+    assert isinstance(json.loads(got["json"]), dict)
+    assert got["cached_tokens"] > 0
+    assert last_request(http, sim)["auth"] == ("bearer-key" if auth == "key" else "bearer-jwt")

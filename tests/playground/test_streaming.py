@@ -196,6 +196,9 @@ def wait_until_final(reply, timeout=15):
         ("[[fault:1301]]", "1301", "unsafe"),
         ("[[fault:429]]", "1302", "too many"),
         ("[[fault:500]]", "500", "BigModel"),
+        ("[[fault:1304]]", "1304", "try again tomorrow"),
+        ("[[fault:1308]]", "1308", "resets at 2026-12-01 20:00:00"),
+        ("[[fault:1312]]", "1312", "try another model"),
     ],
 )
 def test_upstream_errors_are_saved_in_plain_words_with_the_code(alice_http, marker, code, words):

@@ -1,0 +1,87 @@
+"""The simulator speaks today's API: thinking streamed before the answer and counted as output,
+cache hits for the earlier turns, and JSON mode."""
+
+import json
+
+from bigmodel.simulator import count_tokens, prompt_tokens
+from tests.bigmodel.test_simulator import error_of, reply, stream, streamed_text, user
+
+
+def thinking_and_answer(events: list) -> tuple[str, str, list[str]]:
+    """The thinking, the answer, and the order the two kinds of delta came in."""
+    order, thinking = [], []
+    for event in events[:-1]:
+        delta = event["choices"][0]["delta"]
+        if delta.get("reasoning_content"):
+            thinking.append(delta["reasoning_content"])
+            order.append("thinking")
+        elif delta.get("content"):
+            order.append("answer")
+    return "".join(thinking), streamed_text(events), order
+
+
+def test_a_thinking_model_streams_its_reasoning_before_the_answer_and_bills_it_as_output(api):
+    events = stream(api, {"model": "glm-4.7", "messages": user("Why is the sky blue?")})
+    thinking, answer, order = thinking_and_answer(events)
+    assert thinking and answer
+    assert order == sorted(order, key=lambda kind: kind != "thinking")  # all thinking first
+    usage = events[-2]["usage"]
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == count_tokens(thinking)
+    assert usage["completion_tokens"] == count_tokens(thinking) + count_tokens(answer)
+
+
+def test_thinking_disabled_or_a_model_that_does_not_think_sends_no_reasoning(api):
+    for body in (
+        {"model": "glm-4.7", "thinking": {"type": "disabled"}},
+        {"model": "glm-4-flash", "thinking": {"type": "enabled"}},
+    ):
+        events = stream(api, {**body, "messages": user("Why is the sky blue?")})
+        thinking, answer, _ = thinking_and_answer(events)
+        assert thinking == "" and answer
+        assert "completion_tokens_details" not in events[-2]["usage"]
+    plain = reply(api, {"model": "glm-4.7", "messages": user("Hi"), "thinking": None})
+    assert plain["choices"][0]["message"]["reasoning_content"]  # on by default
+
+
+def test_thinking_counts_against_max_tokens(api):
+    body = {"model": "glm-4.7", "messages": user("Why is the sky blue?"), "max_tokens": 8}
+    payload = reply(api, body)
+    assert payload["usage"]["completion_tokens"] == 8
+    assert payload["choices"][0]["finish_reason"] == "length"
+
+
+def test_a_bad_thinking_value_is_a_1214(api):
+    response = api.post(
+        "chat/completions",
+        json={"model": "glm-4.7", "messages": user("Hi"), "thinking": {"type": "sometimes"}},
+    )
+    assert error_of(response)[:2] == (400, "1214")
+
+
+def test_earlier_turns_are_cache_hits_for_a_model_with_a_context_cache(api):
+    messages = [
+        {"role": "user", "content": "Tell me about caches"},
+        {"role": "assistant", "content": "Caches keep what was read."},
+        {"role": "user", "content": "And again"},
+    ]
+    cached = reply(
+        api, {"model": "glm-4.7", "messages": messages, "thinking": {"type": "disabled"}}
+    )
+    details = cached["usage"]["prompt_tokens_details"]
+    assert details["cached_tokens"] == prompt_tokens(messages[:-1])
+    uncached = reply(api, {"model": "glm-4-flash", "messages": messages})
+    assert uncached["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+
+
+def test_json_mode_answers_with_one_json_object_and_a_marker_breaks_it(api):
+    body = {"model": "glm-4.7", "response_format": {"type": "json_object"}}
+    good = reply(api, {**body, "messages": user("List three colours")})
+    assert isinstance(json.loads(good["choices"][0]["message"]["content"]), dict)
+    bad = reply(api, {**body, "messages": user("List three colours [[fault:badjson]]")})
+    content = bad["choices"][0]["message"]["content"]
+    try:
+        json.loads(content)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"parsed: {content!r}")

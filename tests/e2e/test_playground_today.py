@@ -1,0 +1,50 @@
+"""Today's models in Chromium: the controls a model offers, thinking shown apart while it
+streams and folded once saved, and a JSON reply shown formatted."""
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from playground.models import Message
+from tests.e2e.test_playground_chat import send
+
+pytestmark = pytest.mark.e2e
+
+
+def test_thinking_streams_apart_then_folds_and_a_json_reply_is_formatted(
+    page, live_server_url, upstream
+):
+    page.goto(f"{live_server_url}/playground/")
+    page.select_option("#id_model", "glm-4-flash")  # neither thinks nor promises JSON
+    expect(page.locator('[data-needs="thinking"]')).to_be_hidden()
+    expect(page.locator('[data-needs="json_output"]')).to_be_visible()
+    page.select_option("#id_model", "glm-4v-plus")
+    expect(page.locator('[data-needs="json_output"]')).to_be_hidden()
+    page.select_option("#id_model", "glm-4.7")
+    expect(page.locator("#id_thinking")).to_be_visible()
+    expect(page.locator("#thinking-range")).to_contain_text("on by default")
+
+    send(page, "Why is the sky blue? [[fault:latency=40]]")
+    live = page.locator("#transcript .message.assistant.live")
+    expect(live.locator("details.thinking")).to_be_visible()
+    expect(live.locator(".thinking-body")).not_to_be_empty()
+    done = page.locator("#transcript .message.assistant.done")
+    expect(done).to_have_count(1)
+    reply = Message.objects.get(role="assistant")
+    assert reply.reasoning_content and reply.reasoning_tokens
+    thinking = done.locator("details.thinking")
+    assert thinking.evaluate("details => details.open") is False  # folded once saved
+    expect(thinking.locator("summary")).to_have_text(f"Thinking · {reply.reasoning_tokens} tokens")
+    assert thinking.locator(".thinking-body").text_content() == reply.reasoning_content
+    expect(done.locator(".body")).not_to_contain_text(reply.reasoning_content[:30])
+    expect(done.locator(".stats")).to_contain_text(f"({reply.reasoning_tokens} thinking)")
+
+    page.select_option("#id_thinking", "disabled")
+    page.select_option("#id_response_format", "json_object")
+    send(page, "Three colours")
+    expect(done).to_have_count(2)
+    shown = done.last.locator("pre.body.json")
+    expect(shown).to_have_count(1)
+    assert isinstance(json.loads(shown.text_content()), dict)
+    expect(done.last.locator("details.thinking")).to_have_count(0)

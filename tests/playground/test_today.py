@@ -1,0 +1,136 @@
+"""Today's models in the playground: thinking streamed apart and saved, JSON output shown as
+JSON, and the controls refused where the model does not offer them."""
+
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from accounts.models import UsageRecord
+from accounts.services import settlement
+from playground.models import Message
+from tests.bigmodel.test_simulator_sdks import ZAI_PYTHON
+from tests.playground.test_streaming import read_events, start_turn, wait_until_final
+
+
+def events_of(client, reply):
+    with client.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
+        return read_events(response)
+
+
+def test_thinking_streams_into_its_own_block_is_saved_and_billed_as_output(alice_http):
+    reply = start_turn(alice_http, "Why is the sky blue? [[fault:latency=2]]", model="glm-4.7")
+    events = events_of(alice_http, reply)
+    kinds = [event["event"] for event in events]
+    assert kinds.index("thinking") < kinds.index("delta")  # the thinking comes first
+    assert "thinking" not in kinds[kinds.index("delta") :]
+    streamed = "".join(event["data"] for event in events if event["event"] == "thinking")
+    reply = wait_until_final(reply)
+    assert reply.reasoning_content == streamed and reply.reasoning_tokens > 0
+    assert reply.reasoning_content not in reply.content  # the answer is apart
+    final = events[-1]["data"]
+    assert '<details class="thinking">' in final and f"{reply.reasoning_tokens} tokens" in final
+    assert f"({reply.reasoning_tokens} thinking)" in final
+    while settlement.usage_settle_pending():
+        pass
+    record = UsageRecord.objects.get(request_id=reply.request_id)
+    assert (record.reasoning_tokens, record.completion_tokens) == (
+        reply.reasoning_tokens,
+        reply.completion_tokens,
+    )
+
+
+def test_thinking_disabled_is_sent_as_the_api_expects_and_nothing_is_thought(alice_http):
+    reply = start_turn(alice_http, "Why is the sky blue?", model="glm-4.7", thinking="disabled")
+    kinds = [event["event"] for event in events_of(alice_http, reply)]
+    reply = wait_until_final(reply)
+    assert "thinking" not in kinds and reply.reasoning_content == ""
+    assert reply.params["thinking"] == {"type": "disabled"}
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "words"),
+    [
+        ("glm-4-flash", {"thinking": "enabled"}, "GLM-4-Flash (free) does not think"),
+        ("glm-z1-air", {"thinking": "disabled"}, "always thinks: its thinking cannot be disabled"),
+        ("glm-4v-plus", {"response_format": "json_object"}, "does not offer JSON output"),
+        ("glm-4.7", {"thinking": "sometimes"}, "Select a valid choice"),
+    ],
+)
+def test_a_control_the_model_does_not_offer_is_refused_in_words(alice_http, model, params, words):
+    data = {"model": model, "message": "Hi", "do_sample": "true", **params}
+    response = alice_http.post("/playground/send/", data=data)
+    assert response.headers["HX-Retarget"] == "#form-errors" and words in response.text
+    assert not Message.objects.exists()
+
+
+def test_a_json_reply_is_shown_formatted_and_one_that_does_not_parse_says_so(alice_http):
+    good = wait_until_final(
+        start_turn(alice_http, "Three colours", model="glm-4.7", response_format="json_object")
+    )
+    page = alice_http.get(good.conversation.get_absolute_url()).text
+    assert '<pre class="body json"><code>{\n  &quot;answer&quot;' in page
+    bad = wait_until_final(
+        start_turn(
+            alice_http,
+            "Three colours [[fault:badjson]]",
+            model="glm-4.7",
+            response_format="json_object",
+        )
+    )
+    page = alice_http.get(bad.conversation.get_absolute_url()).text
+    assert "does not parse as JSON" in page
+
+
+def test_the_model_picker_groups_by_family_and_shows_each_price_with_its_bands(alice_http):
+    page = alice_http.get("/playground/").text
+    group = page[
+        page.index('<optgroup label="GLM-4.7">') : page.index(
+            "</optgroup>", page.index('<optgroup label="GLM-4.7">')
+        )
+    ]
+    option = group[
+        group.index('value="glm-4.7"') : group.index("</option>", group.index('value="glm-4.7"'))
+    ]
+    # glm-4.7: input ¥2, ¥3 or ¥4 and output ¥8, ¥14 or ¥16 per million, by band
+    assert "GLM-4.7 — ¥2–4 in · ¥8–16 out per M tokens" in option
+    assert "input 0–32K, output 0.2K+: in ¥3, cache hit ¥0.6, out ¥14" in html.unescape(option)
+    assert "GLM-4-Flash (free) — free" in page and "GLM-4.6 — no price set" in page
+
+
+def _snippets(page: str) -> dict[str, str]:
+    """Each "View code" panel's code, by its tab."""
+    found = re.findall(r'data-panel="(\w+)".*?<pre><code>(.*?)</code></pre>', page, re.S)
+    return {slug: html.unescape(code) for slug, code in found}
+
+
+def test_view_code_runs_as_shown_with_the_zai_openai_and_zhipuai_sdks(alice_http, settings):
+    data = {
+        "model": "glm-4.7",
+        "message": "Why is the sky blue?",
+        "temperature": "1",
+        "thinking": "disabled",
+        "response_format": "json_object",
+    }
+    code = _snippets(alice_http.post("/playground/code/", data=data).text)
+    assert set(code) == {"zai", "zhipuai", "openai", "httpx", "curl"}
+    assert "from zai import ZhipuAiClient" in code["zai"] and "temperature=0.99" in code["zai"]
+    extra = code["openai"][code["openai"].index("extra_body={") :]
+    assert "'thinking': {\n            'type': 'disabled'," in extra  # GLM's own field
+    assert "response_format={" in code["openai"].split("extra_body")[0]  # openai's own
+    # Each runs as it is, against the simulator the app is using, and streams a JSON answer.
+    env = {**os.environ, "ZHIPUAI_API_KEY": settings.SIMULATOR_KEY}
+    for slug, python in (
+        ("zai", ZAI_PYTHON),
+        ("openai", sys.executable),
+        ("zhipuai", sys.executable),
+    ):
+        done = subprocess.run(
+            [python, "-c", code[slug]], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.returncode == 0, (slug, done.stderr)
+        assert isinstance(json.loads(done.stdout), dict), (slug, done.stdout)
