@@ -39,6 +39,7 @@ def validate_chat_params(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str
         "stop": _stop_problem(params.get("stop")),
         "thinking": _thinking_problem(spec, params.get("thinking")),
         "response_format": _response_format_problem(spec, params.get("response_format")),
+        "web_search": _web_search_problem(spec, params.get("web_search")),
     }
     return {name: problem for name, problem in problems.items() if problem}
 
@@ -119,6 +120,27 @@ def _response_format_problem(spec: ModelSpec, value: Any) -> str:
     return ""
 
 
+SEARCH_ENGINES = ("search_std", "search_pro", "search_pro_sogou", "search_pro_quark")
+SEARCH_RECENCY = ("noLimit", "oneDay", "oneWeek", "oneMonth", "oneYear")
+SEARCH_COUNT = Range(1, 50, 10)
+
+
+def _web_search_problem(spec: ModelSpec, options: Any) -> str:
+    """``options``: the web_search tool's (search_engine, count, search_recency_filter)."""
+    if options is None:
+        return ""
+    if not spec.web_search:
+        return f"{spec.label} does not offer the web_search tool."
+    if options.get("search_engine", SEARCH_ENGINES[0]) not in SEARCH_ENGINES:
+        return f"search_engine must be one of {', '.join(SEARCH_ENGINES)}."
+    count = _as_whole_number(options.get("count", SEARCH_COUNT.default))
+    if count is None or not SEARCH_COUNT.contains(count):
+        return f"count must be a whole number from {SEARCH_COUNT.min:g} to {SEARCH_COUNT.max:g}."
+    if options.get("search_recency_filter", SEARCH_RECENCY[0]) not in SEARCH_RECENCY:
+        return f"search_recency_filter must be one of {', '.join(SEARCH_RECENCY)}."
+    return ""
+
+
 def _as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -151,6 +173,7 @@ def build_chat_body(
     stop: str | list[str] | None = None,
     thinking: str | None = None,
     response_format: str | None = None,
+    web_search: dict | None = None,
     stream: bool = False,
     request_id: str | None = None,
     user_id: str | None = None,
@@ -176,10 +199,16 @@ def build_chat_body(
         "stop": _single_stop_word(stop),
         "thinking": None if thinking is None else {"type": thinking},
         "response_format": None if response_format is None else {"type": response_format},
+        "tools": None if web_search is None else [_web_search_tool(web_search)],
         "request_id": request_id,
         "user_id": user_id,
     }
     return {key: value for key, value in body.items() if value is not None}
+
+
+def _web_search_tool(options: dict) -> dict:
+    """The built-in tool, asking for the pages it read back (``search_result``) to list them."""
+    return {"type": "web_search", "web_search": {"enable": True, "search_result": True, **options}}
 
 
 def _sanitise_temperature(value: float) -> tuple[float, bool | None]:

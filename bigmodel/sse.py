@@ -166,6 +166,7 @@ class StreamChunk:
     id: str | None = None
     delta: str = ""
     reasoning_delta: str = ""
+    search_results: tuple[dict, ...] = ()  # the web_search tool's pages (the first chunk's)
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str | None = None
@@ -289,11 +290,18 @@ def _chunk_from_payload(payload: dict) -> StreamChunk:
         id=payload.get("id"),
         delta=delta.get("content") or "",
         reasoning_delta=delta.get("reasoning_content") or "",
+        search_results=_search_results(payload.get("web_search")),
         finish_reason=choice.get("finish_reason") or None,
         usage=Usage.from_dict(payload.get("usage")),
         model=payload.get("model"),
         raw=payload,
     )
+
+
+def _search_results(found: Any) -> tuple[dict, ...]:
+    if not isinstance(found, list):
+        return ()
+    return tuple(item for item in found if isinstance(item, dict))
 
 
 def _first_choice(choices: Any) -> dict:

@@ -15,7 +15,7 @@ import contextvars
 import itertools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, transaction
@@ -41,6 +41,7 @@ class Outcome:
     status: str
     content: str
     reasoning: str = ""
+    sources: list[dict] = field(default_factory=list)
     finish_reason: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -71,6 +72,7 @@ def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Me
         status=outcome.status,
         content=outcome.content,
         reasoning_content=outcome.reasoning,
+        sources=outcome.sources,
         finish_reason=outcome.finish_reason,
         prompt_tokens=outcome.prompt_tokens,
         cached_tokens=outcome.cached_tokens,
@@ -173,6 +175,7 @@ class _Relay:
         self.stream = stream
         self.parts: list[str] = []
         self.thoughts: list[str] = []
+        self.sources: list[dict] = []
         self.unsent: list[tuple[bool, str]] = []  # (thinking, text)
         self.writer: asyncio.Task | None = None
         self.started = time.monotonic()
@@ -261,6 +264,7 @@ async def _stop_when_asked(stream: ReplyStream, runner: asyncio.Task | None) -> 
 async def _stream(body: dict, relay: _Relay) -> Outcome:
     async with async_upstream().chat_stream(body) as stream:
         async for chunk in stream:
+            relay.sources += [source for s in chunk.search_results if (source := _source(s))]
             if chunk.reasoning_delta:
                 relay.delta(chunk.reasoning_delta, thinking=True)
             if chunk.delta:
@@ -274,6 +278,7 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
         status=Message.Status.DONE,
         content=relay.text,
         reasoning=relay.reasoning,
+        sources=relay.sources,
         finish_reason=finish_reason,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
@@ -284,10 +289,25 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
     )
 
 
+def _source(result: dict) -> dict | None:
+    """A page the search read, as the reply lists it: only a web address is kept as a link."""
+    link = str(result.get("link") or "")
+    if not link.startswith(("https://", "http://")):
+        return None
+    title = str(result.get("title") or link)[:300]
+    return {
+        "title": title,
+        "link": link[:2000],
+        "media": str(result.get("media") or "")[:100],
+        "publish_date": str(result.get("publish_date") or "")[:20],
+    }
+
+
 def _estimated(relay: _Relay, history: list[dict], **fields) -> Outcome:
     return Outcome(
         content=relay.text,
         reasoning=relay.reasoning,
+        sources=relay.sources,
         prompt_tokens=estimate_prompt_tokens(history),
         completion_tokens=estimate_tokens(relay.reasoning + relay.text),
         usage_exact=False,

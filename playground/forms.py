@@ -4,7 +4,7 @@ from django.core.files.uploadedfile import UploadedFile
 from accounts.models import ModelEntry
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageRejected, check_image, uploads_problem
-from bigmodel.params import validate_chat_params
+from bigmodel.params import SEARCH_ENGINES, SEARCH_RECENCY, validate_chat_params
 from config.netcheck import AddressRefused, checked_url
 from playground.services.turns import Upload
 
@@ -72,6 +72,15 @@ class TurnForm(forms.Form):
     )
     response_format = forms.ChoiceField(
         required=False, choices=[("", "text"), ("json_object", "json_object")]
+    )
+    # The web_search tool: on or off, then its options, named as inside ``web_search``.
+    web_search = forms.BooleanField(required=False)
+    search_engine = forms.ChoiceField(
+        required=False, choices=[(name, name) for name in SEARCH_ENGINES]
+    )
+    count = forms.IntegerField(required=False)
+    search_recency_filter = forms.ChoiceField(
+        required=False, choices=[(name, name) for name in SEARCH_RECENCY]
     )
     image = MultipleImageField()
     image_urls = forms.CharField(
@@ -158,7 +167,17 @@ class TurnForm(forms.Form):
         params = {name: data.get(name) for name in PARAM_NAMES}
         for name in ("stop", "thinking", "response_format"):
             params[name] = params[name] or None  # blank: not sent
+        params["web_search"] = self._web_search() if data.get("web_search") else None
         return params
+
+    def _web_search(self) -> dict:
+        data = self.cleaned_data
+        options = {
+            "search_engine": data.get("search_engine") or None,
+            "count": data.get("count"),
+            "search_recency_filter": data.get("search_recency_filter") or None,
+        }
+        return {name: value for name, value in options.items() if value is not None}
 
 
 class ImageForm(forms.Form):

@@ -62,6 +62,9 @@ class Message(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     reasoning_content = models.TextField(blank=True, help_text="The model's thinking, if any.")
+    sources = models.JSONField(
+        default=list, blank=True, help_text="The pages the web_search tool read (title, link…)."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DONE)
     model = models.CharField(max_length=64, blank=True)
     params = models.JSONField(default=dict, blank=True, help_text="The parameters sent upstream.")

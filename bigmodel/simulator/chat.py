@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from .faults import Faults
+from .faults import Faults, strip_markers
 from .replies import (
     compose_reasoning,
     compose_reply,
@@ -29,6 +30,7 @@ class Reply:
     completion_tokens: int  # the reasoning included
     cached_tokens: int = 0
     reasoning: str = ""
+    search_results: list[dict] | None = None  # the web_search tool's, shown to the caller
 
     def usage(self) -> dict:
         usage = {
@@ -63,6 +65,9 @@ def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
         body.get("do_sample"),
     )
     text = compose_reply(seed, last_user_text(req.messages), has_images=req.image_count > 0)
+    results = search_results(last_user_text(req.messages), req.web_search)
+    if results:
+        text = f"{text} [{results[0]['refer']}]"
     if req.json_output:
         text = as_json_reply(text, broken=faults.badjson)
     finish = "stop"
@@ -80,7 +85,35 @@ def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
         text, _ = truncate_tokens(text, count_tokens(text) // 2)
         finish = faults.finish_reason
     completion = count_tokens(reasoning) + count_tokens(text)
-    return Reply(text, finish, req.prompt_tokens, completion, cached_tokens(req), reasoning)
+    return Reply(
+        text,
+        finish,
+        req.prompt_tokens,
+        completion,
+        cached_tokens(req),
+        reasoning,
+        results if req.web_search and req.web_search.get("search_result") else None,
+    )
+
+
+def search_results(prompt: str, options: dict | None) -> list[dict]:
+    """Deterministic results for the web_search tool: ``count`` pages about the prompt."""
+    if options is None:
+        return []
+    words = [word for word in re.findall(r"\w+", strip_markers(prompt).lower())][:4] or ["web"]
+    slug = "-".join(words)
+    return [
+        {
+            "title": f"{' '.join(words).capitalize()}: result {n}",
+            "link": f"https://search.example.com/{slug}/{n}",
+            "content": f"What page {n} says about {' '.join(words)}.",
+            "media": "Example Search",
+            "icon": "https://search.example.com/favicon.ico",
+            "refer": f"ref_{n}",
+            "publish_date": "2026-11-30",
+        }
+        for n in range(1, int(options.get("count", 10)) + 1)
+    ]
 
 
 def as_json_reply(text: str, *, broken: bool) -> str:
@@ -117,6 +150,7 @@ def completion_body(reply: Reply, model: str, request_id: str | None) -> dict:
         "model": model,
         "request_id": request_id or reply_id,
         "usage": reply.usage(),
+        **({"web_search": reply.search_results} if reply.search_results else {}),
     }
 
 

@@ -45,6 +45,11 @@ async def chat_events(
     head = {"id": new_id(), "created": int(time.time()), "model": model}
     delay = (faults.latency_ms if faults.latency_ms is not None else latency_ms) / 1000
     await _pause(faults.ttft_ms / 1000)
+    if reply.search_results:  # the first chunk carries what the search found
+        first = {"role": "assistant", "content": ""}
+        yield sse(
+            {**head, "choices": [{"index": 0, "delta": first}], "web_search": reply.search_results}
+        )
     for piece in chunk_text(reply.reasoning, "reasoning"):
         await _pause(delay)
         delta = {"role": "assistant", "reasoning_content": piece}

@@ -41,6 +41,7 @@ class ChatRequest:
     image_count: int
     thinks: bool = False
     json_output: bool = False
+    web_search: dict | None = None  # the web_search tool's options, when it is on
 
 
 def drop_nulls(body: dict) -> dict:
@@ -78,8 +79,41 @@ def check_chat(body: dict, catalogue: dict[str, ModelSpec], strict: bool) -> Cha
     if spec.context_tokens and tokens > spec.context_tokens:
         raise bad_request(1261, MSG_PROMPT_TOO_LONG)
     return ChatRequest(
-        spec, messages, max_tokens, stop, tokens, images, _thinks(body, spec), _json(body, spec)
+        spec,
+        messages,
+        max_tokens,
+        stop,
+        tokens,
+        images,
+        _thinks(body, spec),
+        _json(body, spec),
+        _web_search(body, spec),
     )
+
+
+SEARCH_ENGINES = ("search_std", "search_pro", "search_pro_sogou", "search_pro_quark")
+
+
+def _web_search(body: dict, spec: ModelSpec) -> dict | None:
+    """The web_search tool's options when it is enabled; a tool without its object, or with an
+    engine or count the API does not know, is a 1214 (the real service refuses them too)."""
+    tools = body.get("tools")
+    if tools is None:
+        return None
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        raise invalid("tools")
+    for tool in tools:
+        if tool.get("type") != "web_search":
+            continue
+        options = tool.get("web_search")
+        if not isinstance(options, dict):
+            raise invalid("tools")
+        count = options.get("count", 10)
+        engine = options.get("search_engine", "search_std")
+        if engine not in SEARCH_ENGINES or not isinstance(count, int) or not 1 <= count <= 50:
+            raise invalid("tools")
+        return options if options.get("enable", True) and spec.web_search else None
+    return None
 
 
 def _json(body: dict, spec: ModelSpec) -> bool:

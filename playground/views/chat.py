@@ -67,7 +67,23 @@ def _form_defaults(conversation) -> dict:
         "stop": stop[0] if isinstance(stop, list) and stop else (stop or ""),
         "thinking": (params.get("thinking") or {}).get("type", ""),
         "response_format": (params.get("response_format") or {}).get("type", ""),
+        **_web_search_defaults(params.get("tools") or []),
     }
+
+
+def _web_search_defaults(tools: list) -> dict:
+    """The web_search tool's settings as the form's fields, from the tools last sent."""
+    for tool in tools:
+        if isinstance(tool, dict) and tool.get("type") == "web_search":
+            options = tool.get("web_search") or {}
+            return {
+                "web_search": True,
+                **{name: options.get(name) for name in WEB_SEARCH_FIELDS if name in options},
+            }
+    return {}
+
+
+WEB_SEARCH_FIELDS = ("search_engine", "count", "search_recency_filter")
 
 
 def _transcript_context(conversation) -> dict:

@@ -50,7 +50,9 @@
     document.querySelectorAll("[data-needs]").forEach(function (control) {
       const offered = !!spec[control.dataset.needs];
       control.hidden = !offered;
-      if (!offered) control.querySelector("select").value = "";
+      if (offered) return;
+      control.querySelectorAll("select").forEach((select) => { select.selectedIndex = 0; });
+      control.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = false; });
     });
     const thinking = form.elements.thinking;
     thinking.querySelector('option[value="disabled"]').disabled = spec.thinking === "always";

@@ -85,3 +85,22 @@ def test_json_mode_answers_with_one_json_object_and_a_marker_breaks_it(api):
         pass
     else:
         raise AssertionError(f"parsed: {content!r}")
+
+
+def test_the_web_search_tool_answers_with_the_pages_it_read_plain_and_streamed(api):
+    tool = {
+        "type": "web_search",
+        "web_search": {"enable": True, "search_result": True, "count": 3},
+    }
+    body = {"model": "glm-4.7", "messages": user("Rust borrow checker"), "tools": [tool]}
+    plain = reply(api, {**body, "thinking": {"type": "disabled"}})
+    pages = plain["web_search"]
+    assert [page["refer"] for page in pages] == ["ref_1", "ref_2", "ref_3"]
+    assert all(page["link"].startswith("https://") and page["title"] for page in pages)
+    assert "[ref_1]" in plain["choices"][0]["message"]["content"]
+    events = stream(api, body)
+    assert events[0]["web_search"] == pages  # the first chunk carries them
+    hidden = reply(api, {**body, "tools": [{**tool, "web_search": {"count": 3}}]})
+    assert "web_search" not in hidden  # search_result not asked for: nothing listed
+    bad = api.post("chat/completions", json={**body, "tools": [{"type": "web_search"}]})
+    assert error_of(bad)[:2] == (400, "1214")

@@ -48,3 +48,22 @@ def test_thinking_streams_apart_then_folds_and_a_json_reply_is_formatted(
     expect(shown).to_have_count(1)
     assert isinstance(json.loads(shown.text_content()), dict)
     expect(done.last.locator("details.thinking")).to_have_count(0)
+
+
+def test_web_search_lists_its_sources_under_the_reply(page, live_server_url, upstream):
+    page.goto(f"{live_server_url}/playground/")
+    page.select_option("#id_model", "glm-4v-plus")
+    expect(page.locator('[data-needs="web_search"]')).to_be_hidden()
+    page.select_option("#id_model", "glm-4.7")
+    page.check("#id_web_search")
+    page.fill("#id_count", "2")
+    page.select_option("#id_thinking", "disabled")
+    send(page, "Rust borrow checker")
+    done = page.locator("#transcript .message.assistant.done")
+    expect(done).to_have_count(1)
+    links = done.locator(".sources a")
+    expect(links).to_have_count(2)
+    for n in range(2):
+        expect(links.nth(n)).to_have_attribute("target", "_blank")
+        expect(links.nth(n)).to_have_attribute("rel", "noopener noreferrer nofollow")
+    expect(links.first).to_have_text("Rust borrow checker: result 1")

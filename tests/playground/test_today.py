@@ -134,3 +134,56 @@ def test_view_code_runs_as_shown_with_the_zai_openai_and_zhipuai_sdks(alice_http
         )
         assert done.returncode == 0, (slug, done.stderr)
         assert isinstance(json.loads(done.stdout), dict), (slug, done.stdout)
+
+
+def test_web_search_sources_are_saved_and_listed_under_the_reply_opening_apart(alice_http):
+    reply = wait_until_final(
+        start_turn(
+            alice_http,
+            "Rust borrow checker",
+            model="glm-4.7",
+            thinking="disabled",
+            web_search="true",
+            search_engine="search_pro",
+            count="3",
+            search_recency_filter="oneWeek",
+        )
+    )
+    assert reply.params["tools"] == [
+        {
+            "type": "web_search",
+            "web_search": {
+                "enable": True,
+                "search_result": True,
+                "search_engine": "search_pro",
+                "count": 3,
+                "search_recency_filter": "oneWeek",
+            },
+        }
+    ]
+    assert [source["title"] for source in reply.sources] == [
+        f"Rust borrow checker: result {n}" for n in (1, 2, 3)
+    ]
+    page = alice_http.get(reply.conversation.get_absolute_url()).text
+    link = reply.sources[0]["link"]
+    assert (
+        f'<a href="{link}" target="_blank" rel="noopener noreferrer nofollow">'
+        "Rust borrow checker: result 1</a>"
+    ) in page
+    # The next turn's form starts from these settings.
+    assert 'name="web_search" id="id_web_search" value="true" checked' in page
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "words"),
+    [
+        ("glm-4v-plus", {}, "does not offer the web_search tool"),
+        ("glm-4.7", {"count": "80"}, "count must be a whole number from 1 to 50"),
+    ],
+)
+def test_web_search_is_refused_where_the_model_or_the_count_cannot_take_it(
+    alice_http, model, extra, words
+):
+    data = {"model": model, "message": "Hi", "web_search": "true", **extra}
+    response = alice_http.post("/playground/send/", data=data)
+    assert response.headers["HX-Retarget"] == "#form-errors" and words in response.text
