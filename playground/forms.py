@@ -188,6 +188,7 @@ class ImageForm(forms.Form):
         max_length=10000, error_messages={"required": "Describe the image to generate."}
     )
     size = forms.CharField(required=False, max_length=16)
+    quality = forms.CharField(required=False, max_length=16)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -218,5 +219,15 @@ class ImageForm(forms.Form):
         elif size not in self.spec.sizes:
             self.add_error(
                 "size", f"{self.spec.label} makes these sizes: {', '.join(self.spec.sizes)}."
+            )
+        quality = cleaned.get("quality") or ""
+        if not self.spec.qualities:
+            cleaned["quality"] = ""  # the model takes no quality: none is sent
+        elif not quality:
+            cleaned["quality"] = self.spec.default_quality
+        elif quality not in self.spec.qualities:
+            self.add_error(
+                "quality",
+                f"{self.spec.label} takes quality {' or '.join(self.spec.qualities)}.",
             )
         return cleaned

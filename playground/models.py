@@ -199,6 +199,9 @@ class ImageGeneration(models.Model):
     model = models.CharField(max_length=64)
     prompt = models.TextField()
     size = models.CharField(max_length=16, blank=True, help_text="Empty: the model takes no size.")
+    quality = models.CharField(
+        max_length=16, blank=True, help_text="hd or standard; empty: the model takes no quality."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     request_id = models.CharField(max_length=64, unique=True)
     upstream_url = models.TextField(

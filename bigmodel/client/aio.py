@@ -89,11 +89,17 @@ class AsyncBigModelClient:
         model: str,
         prompt: str,
         size: str | None = None,
+        quality: str | None = None,
         request_id: str | None = None,
         user_id: str | None = None,
     ) -> dict:
         body = without_none(
-            model=model, prompt=prompt, size=size, request_id=request_id, user_id=user_id
+            model=model,
+            prompt=prompt,
+            size=size,
+            quality=quality,
+            request_id=request_id,
+            user_id=user_id,
         )
         return await self._request_json("POST", IMAGES_PATH, json=body)
 

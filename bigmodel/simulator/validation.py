@@ -266,6 +266,9 @@ def check_image_generation(
     size = body.get("size", default)
     if size not in (spec.sizes or (default,)):
         raise invalid("size")
+    quality = body.get("quality")
+    if quality is not None and quality not in (spec.qualities or ("standard",)):
+        raise invalid("quality")
     width, height = (int(n) for n in size.split("x"))
     return spec, prompt, (width, height)
 

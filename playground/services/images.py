@@ -37,7 +37,13 @@ class StoreFailed(Exception):
 
 @transaction.atomic
 def image_generation_start(
-    *, user: User, membership: Membership, spec: ModelSpec, prompt: str, size: str
+    *,
+    user: User,
+    membership: Membership,
+    spec: ModelSpec,
+    prompt: str,
+    size: str,
+    quality: str = "",
 ) -> ImageGeneration:
     """A queued generation with its image's price held; raises SpendRefused, saving nothing."""
     request_id = uuid.uuid4().hex
@@ -52,6 +58,7 @@ def image_generation_start(
         model=spec.name,
         prompt=prompt,
         size=size,
+        quality=quality,
         request_id=request_id,
     )
 
@@ -89,6 +96,7 @@ def image_generation_run(*, generation_id: int, client: BigModelClient) -> bool:
             model=generation.model,
             prompt=generation.prompt,
             size=generation.size or None,
+            quality=generation.quality or None,
             request_id=generation.request_id,
         )
         url = result["data"][0]["url"]

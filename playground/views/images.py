@@ -44,12 +44,17 @@ def _image_refusal(request, errors) -> HttpResponse:
     return response
 
 
-def _queue_generation(request, *, spec, prompt: str, size: str):
+def _queue_generation(request, *, spec, prompt: str, size: str, quality: str = ""):
     """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
     is down)."""
     try:
         generation = image_writes.image_generation_start(
-            user=request.user, membership=payer(request), spec=spec, prompt=prompt, size=size
+            user=request.user,
+            membership=payer(request),
+            spec=spec,
+            prompt=prompt,
+            size=size,
+            quality=quality,
         )
     except turns.REFUSALS as refusal:
         return _image_refusal(request, {"__all__": [str(refusal)]})
@@ -84,6 +89,7 @@ def images(request):
             spec=form.spec,
             prompt=form.cleaned_data["prompt"],
             size=form.cleaned_data["size"],
+            quality=form.cleaned_data["quality"],
         )
     return render(request, "playground/images.html", _images_context(request))
 
@@ -123,7 +129,7 @@ def image_delete(request, public_id):
 
 @require_POST
 def image_again(request, public_id):
-    """The same model, prompt and size, as a new generation."""
+    """The same model, prompt, size and quality, as a new generation."""
     previous = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
     entry = ModelEntry.objects.images().filter(name=previous.model).first()
     if entry is None:
@@ -131,5 +137,9 @@ def image_again(request, public_id):
             request, {"__all__": [f"{previous.model} is no longer offered; pick another model."]}
         )
     return _queue_generation(
-        request, spec=entry.as_spec(), prompt=previous.prompt, size=previous.size
+        request,
+        spec=entry.as_spec(),
+        prompt=previous.prompt,
+        size=previous.size,
+        quality=previous.quality,
     )

@@ -6,6 +6,8 @@
   const size = document.getElementById("id_size");
   const sizeField = document.getElementById("size-field");
   const sizeHint = document.getElementById("size-hint");
+  const quality = document.getElementById("id_quality");
+  const qualityField = document.getElementById("quality-field");
   const prompt = document.getElementById("id_prompt");
   const count = document.getElementById("prompt-count");
 
@@ -22,6 +24,15 @@
     sizeField.hidden = spec.sizes.length === 0;
     size.disabled = spec.sizes.length === 0;
     sizeHint.textContent = spec.sizes.length ? "" : `${spec.label} makes ${spec.default_size.replace("x", " × ")} images; it takes no size.`;
+    // quality: hd is slower (about 20 s against 5-10 s for standard, BigModel says) and finer.
+    quality.replaceChildren(...spec.qualities.map(function (option) {
+      const item = document.createElement("option");
+      item.value = option; item.textContent = option + (option === spec.default_quality ? " (default)" : "");
+      item.selected = option === spec.default_quality;
+      return item;
+    }));
+    qualityField.hidden = spec.qualities.length === 0;
+    quality.disabled = spec.qualities.length === 0;
     countPrompt();
   }
 

@@ -238,3 +238,50 @@ def test_the_zai_sdk_thinks_answers_in_json_and_reports_cache_hits(sim, http, au
     assert isinstance(json.loads(got["json"]), dict)
     assert got["cached_tokens"] > 0
     assert last_request(http, sim)["auth"] == ("bearer-key" if auth == "key" else "bearer-jwt")
+
+
+WEB_SEARCH = {
+    "type": "web_search",
+    "web_search": {"enable": True, "search_result": True, "count": 2},
+}
+
+
+def test_zhipuai_thinks_answers_in_json_and_searches(zhipu):
+    chunks = list(
+        zhipu.chat.completions.create(
+            model="glm-4.7", messages=MESSAGES, stream=True, thinking={"type": "enabled"}
+        )
+    )
+    thinking = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks)
+    answer = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert thinking and answer
+    assert chunks[-1].usage.completion_tokens == count_tokens(thinking) + count_tokens(answer)
+    as_json = zhipu.chat.completions.create(
+        model="glm-4.7",
+        messages=MESSAGES,
+        thinking={"type": "disabled"},
+        response_format={"type": "json_object"},
+    )
+    assert isinstance(json.loads(as_json.choices[0].message.content), dict)
+    searched = zhipu.chat.completions.create(
+        model="glm-4.7", messages=MESSAGES, thinking={"type": "disabled"}, tools=[WEB_SEARCH]
+    )
+    assert "[ref_1]" in searched.choices[0].message.content
+
+
+def test_openai_sends_glm_fields_in_extra_body_and_reads_them_back(oai, sim, http):
+    plain = oai.chat.completions.create(
+        model="glm-4.7",
+        messages=MESSAGES,
+        response_format={"type": "json_object"},
+        extra_body={"thinking": {"type": "enabled"}, "tools": [WEB_SEARCH]},
+    )
+    message = plain.choices[0].message
+    assert message.model_extra["reasoning_content"]  # thinking, apart from the answer
+    assert isinstance(json.loads(message.content), dict)
+    assert [page["refer"] for page in plain.model_extra["web_search"]] == ["ref_1", "ref_2"]
+    usage = plain.usage
+    assert usage.completion_tokens_details.reasoning_tokens == count_tokens(
+        message.model_extra["reasoning_content"]
+    )
+    assert last_request(http, sim)["body"]["thinking"] == {"type": "enabled"}

@@ -67,3 +67,15 @@ def test_web_search_lists_its_sources_under_the_reply(page, live_server_url, ups
         expect(links.nth(n)).to_have_attribute("target", "_blank")
         expect(links.nth(n)).to_have_attribute("rel", "noopener noreferrer nofollow")
     expect(links.first).to_have_text("Rust borrow checker: result 1")
+
+
+def test_the_image_page_offers_quality_only_for_models_that_take_it(page, live_server_url):
+    page.goto(f"{live_server_url}/playground/images/")
+    page.select_option("#id_image_model", "cogview-3-plus")
+    expect(page.locator("#quality-field")).to_be_hidden()
+    page.select_option("#id_image_model", "cogview-4")
+    expect(page.locator("#quality-field")).to_be_visible()
+    expect(page.locator("#id_quality option")).to_have_text(["standard (default)", "hd"])
+    page.select_option("#id_image_model", "glm-image")
+    expect(page.locator("#id_quality option")).to_have_text(["hd (default)"])
+    expect(page.locator("#id_size option").first).to_have_text("1280 × 1280 (default)")

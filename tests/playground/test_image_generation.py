@@ -130,6 +130,10 @@ def test_an_unsafe_prompt_fails_in_plain_words_and_is_not_billed(alice_http, cel
         ({"prompt": "A boat", "size": "100x100"}, "CogView-3-Plus makes these sizes: 1024x1024"),
         ({"prompt": "A boat", "model": "glm-4"}, "“glm-4” is not an image model"),
         ({"prompt": ""}, "Describe the image to generate."),
+        (
+            {"prompt": "A boat", "model": "cogview-4", "quality": "ultra"},
+            "CogView-4 takes quality standard or hd.",
+        ),
     ],
 )
 def test_bad_requests_are_refused_before_anything_is_queued(alice_http, upstream, fields, words):
@@ -231,3 +235,21 @@ def test_generate_again_with_a_model_no_longer_offered_says_so(alice_http):
     assert response.status_code == 200 and response.headers["HX-Retarget"] == "#image-errors"
     assert "cogview-3 is no longer offered; pick another model." in response.text
     assert "prompt" not in response.text  # no errors about a form that was never filled in
+
+
+def test_cogview_4_is_sent_the_quality_picked_or_its_default_and_the_card_says_which(
+    alice_http, celery_worker, upstream
+):
+    generate(alice_http, "A quiet harbour", model="cogview-4", quality="hd", size="1440x720")
+    hd = wait_until_final(alice_http, ImageGeneration.objects.get())
+    assert hd.status == "done" and hd.quality == "hd"
+    assert image_requests(upstream)[-1]["body"]["quality"] == "hd"
+    assert "1440x720 · hd" in alice_http.get(f"/playground/images/{hd.public_id}/").text
+    generate(alice_http, "A quiet harbour", model="cogview-4")
+    plain = wait_until_final(alice_http, ImageGeneration.objects.exclude(id=hd.id).get())
+    assert plain.quality == "standard"  # CogView-4's default, sent as such
+    assert image_requests(upstream)[-1]["body"]["quality"] == "standard"
+    # A model that takes no quality is sent none.
+    generate(alice_http, "A quiet harbour", quality="hd")
+    old = wait_until_final(alice_http, ImageGeneration.objects.filter(model="cogview-3-plus").get())
+    assert old.quality == "" and "quality" not in image_requests(upstream)[-1]["body"]
