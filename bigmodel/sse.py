@@ -167,6 +167,7 @@ class StreamChunk:
     delta: str = ""
     reasoning_delta: str = ""
     search_results: tuple[dict, ...] = ()  # the web_search tool's pages (the first chunk's)
+    tool_call_deltas: tuple[dict, ...] = ()  # pieces of function calls, by index
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str | None = None
@@ -198,6 +199,7 @@ class ChatStreamReader:
         self._secrets = tuple(secrets)
         self._text: list[str] = []
         self._reasoning: list[str] = []
+        self._calls: dict[int, dict] = {}
 
     @property
     def text(self) -> str:
@@ -206,6 +208,12 @@ class ChatStreamReader:
     @property
     def reasoning_text(self) -> str:
         return "".join(self._reasoning)
+
+    @property
+    def tool_calls(self) -> list[dict]:
+        """The function calls so far, whole: ``{"id", "type", "function": {"name",
+        "arguments"}}`` (arguments arrive in pieces; they are joined here)."""
+        return [self._calls[index] for index in sorted(self._calls)]
 
     def read(self, event: ServerSentEvent) -> StreamChunk | None:
         """The chunk in ``event``; None for ``[DONE]`` and for events with nothing in them."""
@@ -241,7 +249,21 @@ class ChatStreamReader:
         self.usage = chunk.usage or self.usage
         self._text.append(chunk.delta)
         self._reasoning.append(chunk.reasoning_delta)
+        for piece in chunk.tool_call_deltas:
+            self._add_call_piece(piece)
         return chunk
+
+    def _add_call_piece(self, piece: dict) -> None:
+        index = piece.get("index", len(self._calls))
+        index = index if isinstance(index, int) else len(self._calls)
+        call = self._calls.setdefault(
+            index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        call["id"] = piece.get("id") or call["id"]
+        found = piece.get("function")
+        function = found if isinstance(found, dict) else {}
+        call["function"]["name"] = function.get("name") or call["function"]["name"]
+        call["function"]["arguments"] += str(function.get("arguments") or "")
 
     def _with_partial(self, error: BigModelError) -> BigModelError:
         error.partial_text = self.text
@@ -291,6 +313,7 @@ def _chunk_from_payload(payload: dict) -> StreamChunk:
         delta=delta.get("content") or "",
         reasoning_delta=delta.get("reasoning_content") or "",
         search_results=_search_results(payload.get("web_search")),
+        tool_call_deltas=_search_results(delta.get("tool_calls")),
         finish_reason=choice.get("finish_reason") or None,
         usage=Usage.from_dict(payload.get("usage")),
         model=payload.get("model"),

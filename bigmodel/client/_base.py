@@ -55,6 +55,7 @@ class ChatResult:
     finish_reason: str | None
     usage: Usage | None
     raw: dict = field(compare=False, repr=False)
+    tool_calls: tuple[dict, ...] = ()  # the functions the model asks the caller to run
 
     @classmethod
     def from_response(cls, body: Mapping[str, Any]) -> ChatResult:
@@ -69,6 +70,9 @@ class ChatResult:
             finish_reason=choice.get("finish_reason"),
             usage=Usage.from_dict(body.get("usage")),
             raw=dict(body),
+            tool_calls=tuple(
+                call for call in message.get("tool_calls") or () if isinstance(call, dict)
+            ),
         )
 
     @property
@@ -186,6 +190,10 @@ class StreamProgress:
     @property
     def reasoning_content(self) -> str:
         return self._decoder.reader.reasoning_text
+
+    @property
+    def tool_calls(self) -> list[dict]:
+        return self._decoder.reader.tool_calls
 
     @property
     def finish_reason(self) -> str | None:

@@ -14,6 +14,7 @@ from .replies import (
     compose_reasoning,
     compose_reply,
     count_tokens,
+    digest,
     message_text,
     prompt_tokens,
     reply_seed,
@@ -31,6 +32,7 @@ class Reply:
     cached_tokens: int = 0
     reasoning: str = ""
     search_results: list[dict] | None = None  # the web_search tool's, shown to the caller
+    tool_calls: list[dict] | None = None  # the functions the model asks the caller to run
 
     def usage(self) -> dict:
         usage = {
@@ -57,6 +59,46 @@ def last_user_text(messages: list[dict]) -> str:
 
 
 def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
+    if calls := function_calls(req):
+        arguments = "".join(call["function"]["arguments"] for call in calls)
+        return Reply("", "tool_calls", req.prompt_tokens, count_tokens(arguments), tool_calls=calls)
+    return _text_reply(req, body, faults)
+
+
+def function_calls(req: ChatRequest) -> list[dict]:
+    """The model calls a function whose name the user's last message mentions (deterministic);
+    after a tool's result it answers instead."""
+    if not req.functions or req.messages[-1].get("role") != "user":
+        return []
+    text = last_user_text(req.messages)
+    named = [function for function in req.functions if function["name"] in text][:1]
+    return [
+        {
+            "id": f"call_{digest(text + function['name']):016x}",
+            "type": "function",
+            "index": 0,
+            "function": {
+                "name": function["name"],
+                "arguments": json.dumps(example_arguments(function.get("parameters") or {})),
+            },
+        }
+        for function in named
+    ]
+
+
+def example_arguments(schema: dict) -> dict:
+    """A value for each required property (all of them if none is required), by its type."""
+    properties = schema.get("properties") or {}
+    wanted = schema.get("required") or list(properties)
+    examples = {"integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}
+    return {
+        name: (properties.get(name) or {}).get("enum", [None])[0]
+        or examples.get((properties.get(name) or {}).get("type", "string"), "example")
+        for name in wanted
+    }
+
+
+def _text_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
     seed = reply_seed(
         req.spec.name,
         req.messages,
@@ -65,6 +107,8 @@ def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
         body.get("do_sample"),
     )
     text = compose_reply(seed, last_user_text(req.messages), has_images=req.image_count > 0)
+    if req.messages[-1].get("role") == "tool":  # the answer after a function's result
+        text = f"The tool answered: {message_text(req.messages[-1].get('content'))[:80]}. {text}"
     results = search_results(last_user_text(req.messages), req.web_search)
     if results:
         text = f"{text} [{results[0]['refer']}]"
@@ -142,6 +186,7 @@ def completion_body(reply: Reply, model: str, request_id: str | None) -> dict:
                     "content": reply.text,
                     "role": "assistant",
                     **({"reasoning_content": reply.reasoning} if reply.reasoning else {}),
+                    **({"tool_calls": reply.tool_calls} if reply.tool_calls else {}),
                 },
             }
         ],

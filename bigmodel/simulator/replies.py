@@ -76,7 +76,7 @@ def chunk_text(text: str, salt: str = "") -> list[str]:
     spans = token_spans(text)
     if not spans:
         return [text] if text else []
-    rng = random.Random(_digest(text + salt))
+    rng = random.Random(digest(text + salt))
     pieces, start, i = [], 0, 0
     while i < len(spans):
         i = min(i + rng.randint(1, 3), len(spans))
@@ -86,7 +86,7 @@ def chunk_text(text: str, salt: str = "") -> list[str]:
     return pieces
 
 
-def _digest(value: str) -> int:
+def digest(value: str) -> int:
     return int.from_bytes(hashlib.sha256(value.encode("utf-8")).digest()[:8], "big")
 
 
@@ -96,7 +96,7 @@ def reply_seed(model: str, messages: list[dict], seed, temperature, do_sample) -
     material = {"model": model, "messages": cleaned, "seed": seed}
     if do_sample is not False:
         material["temperature"] = temperature
-    return _digest(json.dumps(material, sort_keys=True, ensure_ascii=False, default=str))
+    return digest(json.dumps(material, sort_keys=True, ensure_ascii=False, default=str))
 
 
 def _strip_message(message: dict) -> dict:

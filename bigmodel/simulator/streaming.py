@@ -50,6 +50,9 @@ async def chat_events(
         yield sse(
             {**head, "choices": [{"index": 0, "delta": first}], "web_search": reply.search_results}
         )
+    for delta in tool_call_deltas(reply.tool_calls or []):
+        await _pause(delay)
+        yield sse({**head, "choices": [{"index": 0, "delta": delta}]})
     for piece in chunk_text(reply.reasoning, "reasoning"):
         await _pause(delay)
         delta = {"role": "assistant", "reasoning_content": piece}
@@ -80,6 +83,26 @@ async def chat_events(
         final["usage"] = reply.usage()
     yield sse(final)
     yield DONE
+
+
+ARGUMENT_PIECE = 8  # characters of a function call's arguments per chunk
+
+
+def tool_call_deltas(calls: list[dict]) -> list[dict]:
+    """As the API streams a function call: its id and name first, then its arguments in pieces."""
+    deltas = []
+    for call in calls:
+        function = call["function"]
+        head = {**call, "function": {"name": function["name"], "arguments": ""}}
+        deltas.append({"role": "assistant", "tool_calls": [head]})
+        arguments = function["arguments"]
+        for start in range(0, len(arguments), 8):
+            piece = {
+                "index": call["index"],
+                "function": {"arguments": arguments[start : start + 8]},
+            }
+            deltas.append({"role": "assistant", "tool_calls": [piece]})
+    return deltas
 
 
 async def _pause(seconds: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -42,6 +43,7 @@ class ChatRequest:
     thinks: bool = False
     json_output: bool = False
     web_search: dict | None = None  # the web_search tool's options, when it is on
+    functions: tuple[dict, ...] = ()  # the function tools' definitions
 
 
 def drop_nulls(body: dict) -> dict:
@@ -88,7 +90,28 @@ def check_chat(body: dict, catalogue: dict[str, ModelSpec], strict: bool) -> Cha
         _thinks(body, spec),
         _json(body, spec),
         _web_search(body, spec),
+        _functions(body),
     )
+
+
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _functions(body: dict) -> tuple[dict, ...]:
+    """The function tools, each ``{"name", "description", "parameters"}``; a nameless one, or
+    parameters that are not an object, is a 1214."""
+    found = []
+    for tool in body.get("tools") or ():
+        if tool.get("type") != "function":
+            continue
+        function = tool.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not FUNCTION_NAME.match(name):
+            raise invalid("tools")
+        if not isinstance(function.get("parameters", {}), dict):
+            raise invalid("tools")
+        found.append(function)
+    return tuple(found)
 
 
 SEARCH_ENGINES = ("search_std", "search_pro", "search_pro_sogou", "search_pro_quark")

@@ -175,3 +175,25 @@ def test_the_async_client_streams_a_stored_image_too(sim, http, simulator_key, t
 
     assert asyncio.run(ask())
     assert base64.b64decode(_last_image_sent(http, sim)) == path.read_bytes()
+
+
+def test_the_client_joins_a_streamed_function_call_and_reads_a_plain_one(client):
+    spec = default_catalogue()["glm-4.7"]
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    request = build_chat_body(
+        spec, messages=[{"role": "user", "content": "Call get_weather please"}], stream=True
+    )
+    request["tools"] = [weather]
+    with client.chat_stream(request) as stream:
+        list(stream)
+    (call,) = stream.tool_calls
+    assert call["function"] == {"name": "get_weather", "arguments": '{"city": "example"}'}
+    assert call["id"].startswith("call_") and stream.finish_reason == "tool_calls"
+    plain = client.chat({**request, "stream": False})
+    assert [c["id"] for c in plain.tool_calls] == [call["id"]]

@@ -285,3 +285,37 @@ def test_openai_sends_glm_fields_in_extra_body_and_reads_them_back(oai, sim, htt
         message.model_extra["reasoning_content"]
     )
     assert last_request(http, sim)["body"]["thinking"] == {"type": "enabled"}
+
+
+def test_openai_streams_a_function_call_and_sends_its_result_back(oai):
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    asked = [{"role": "user", "content": "Please get_weather for Xi'an"}]
+    name, arguments, call_id = "", "", ""
+    for chunk in oai.chat.completions.create(
+        model="glm-4.7", messages=asked, tools=tools, stream=True
+    ):
+        for part in chunk.choices[0].delta.tool_calls or ():
+            call_id = part.id or call_id
+            name += part.function.name or ""
+            arguments += part.function.arguments or ""
+    assert name == "get_weather" and json.loads(arguments) == {"city": "example"}
+    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    answer = oai.chat.completions.create(
+        model="glm-4.7",
+        messages=[
+            *asked,
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call_id, "content": "Windy"},
+        ],
+        tools=tools,
+        extra_body={"thinking": {"type": "disabled"}},
+    )
+    assert "Windy" in answer.choices[0].message.content

@@ -104,3 +104,56 @@ def test_the_web_search_tool_answers_with_the_pages_it_read_plain_and_streamed(a
     assert "web_search" not in hidden  # search_result not asked for: nothing listed
     bad = api.post("chat/completions", json={**body, "tools": [{"type": "web_search"}]})
     assert error_of(bad)[:2] == (400, "1214")
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_a_function_is_called_in_pieces_then_its_result_answered(api):
+    asked = user("Use get_weather for Hangzhou")
+    plain = reply(api, {"model": "glm-4.7", "messages": asked, "tools": [WEATHER]})
+    choice = plain["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] == ""
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "example"}
+    assert plain["usage"]["completion_tokens"] == count_tokens(call["function"]["arguments"])
+
+    events = stream(api, {"model": "glm-4.7", "messages": asked, "tools": [WEATHER]})
+    pieces = [
+        part
+        for event in events[:-1]
+        for part in event["choices"][0]["delta"].get("tool_calls") or ()
+    ]
+    assert pieces[0]["id"] == call["id"] and pieces[0]["function"]["name"] == "get_weather"
+    assert len(pieces) > 2  # the arguments come in several pieces
+    assert "".join(p["function"]["arguments"] for p in pieces) == call["function"]["arguments"]
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
+
+    follow_up = [
+        *asked,
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "Sunny, 21 °C"},
+    ]
+    answer = reply(api, {"model": "glm-4.7", "messages": follow_up, "tools": [WEATHER]})
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert "Sunny, 21 °C" in answer["choices"][0]["message"]["content"]
+
+
+def test_a_function_without_a_name_is_a_1214(api):
+    bad = {"type": "function", "function": {"description": "no name"}}
+    response = api.post(
+        "chat/completions", json={"model": "glm-4.7", "messages": user("Hi"), "tools": [bad]}
+    )
+    assert error_of(response)[:2] == (400, "1214")
