@@ -312,8 +312,8 @@ def _chunk_from_payload(payload: dict) -> StreamChunk:
         id=payload.get("id"),
         delta=delta.get("content") or "",
         reasoning_delta=delta.get("reasoning_content") or "",
-        search_results=_search_results(payload.get("web_search")),
-        tool_call_deltas=_search_results(delta.get("tool_calls")),
+        search_results=_objects(payload.get("web_search")),
+        tool_call_deltas=_objects(delta.get("tool_calls")),
         finish_reason=choice.get("finish_reason") or None,
         usage=Usage.from_dict(payload.get("usage")),
         model=payload.get("model"),
@@ -321,7 +321,8 @@ def _chunk_from_payload(payload: dict) -> StreamChunk:
     )
 
 
-def _search_results(found: Any) -> tuple[dict, ...]:
+def _objects(found: Any) -> tuple[dict, ...]:
+    """The JSON objects of a list the upstream sent (anything else in it is ignored)."""
     if not isinstance(found, list):
         return ()
     return tuple(item for item in found if isinstance(item, dict))

@@ -49,6 +49,10 @@ def _checkable(upload: UploadedFile) -> str | UploadedFile:
     return upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload
 
 
+# The web_search tool's options, as its form fields and its ``web_search`` object name them.
+WEB_SEARCH_FIELDS = ("search_engine", "count", "search_recency_filter")
+
+
 class TurnForm(forms.Form):
     """A chat turn. Field names are exactly the API's parameter names."""
 
@@ -171,13 +175,9 @@ class TurnForm(forms.Form):
         return params
 
     def _web_search(self) -> dict:
-        data = self.cleaned_data
-        options = {
-            "search_engine": data.get("search_engine") or None,
-            "count": data.get("count"),
-            "search_recency_filter": data.get("search_recency_filter") or None,
-        }
-        return {name: value for name, value in options.items() if value is not None}
+        """The options set (blank ones are the API's defaults, so not sent)."""
+        options = {name: self.cleaned_data.get(name) for name in WEB_SEARCH_FIELDS}
+        return {name: value for name, value in options.items() if value not in (None, "")}
 
 
 class ImageForm(forms.Form):
@@ -211,23 +211,26 @@ class ImageForm(forms.Form):
                 "prompt",
                 f"The prompt is {len(prompt)} characters; {self.spec.label} takes at most {limit}.",
             )
-        size = cleaned.get("size") or ""
-        if not self.spec.sizes:
-            cleaned["size"] = ""  # the model takes no size: none is sent
-        elif not size:
-            cleaned["size"] = self.spec.default_size
-        elif size not in self.spec.sizes:
-            self.add_error(
-                "size", f"{self.spec.label} makes these sizes: {', '.join(self.spec.sizes)}."
-            )
-        quality = cleaned.get("quality") or ""
-        if not self.spec.qualities:
-            cleaned["quality"] = ""  # the model takes no quality: none is sent
-        elif not quality:
-            cleaned["quality"] = self.spec.default_quality
-        elif quality not in self.spec.qualities:
-            self.add_error(
-                "quality",
-                f"{self.spec.label} takes quality {' or '.join(self.spec.qualities)}.",
-            )
+        label = self.spec.label
+        sizes, qualities = self.spec.sizes, self.spec.qualities
+        self._offered(
+            "size", sizes, self.spec.default_size, f"{label} makes these sizes: {', '.join(sizes)}."
+        )
+        self._offered(
+            "quality",
+            qualities,
+            self.spec.default_quality,
+            f"{label} takes quality {' or '.join(qualities)}.",
+        )
         return cleaned
+
+    def _offered(self, name: str, offered: tuple[str, ...], default: str, problem: str) -> None:
+        """A choice among what the model offers: blank is its default; a model that offers none
+        is sent none."""
+        value = self.cleaned_data.get(name) or ""
+        if not offered:
+            self.cleaned_data[name] = ""
+        elif not value:
+            self.cleaned_data[name] = default
+        elif value not in offered:
+            self.add_error(name, problem)

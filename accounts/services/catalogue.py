@@ -21,13 +21,13 @@ class Loaded:
     kept: list[str] = field(default_factory=list)  # edited by hand, left alone
 
 
-def _columns(entry: dict, position: int) -> dict:
+def _columns(entry: dict) -> dict:
+    """What a load writes of an entry (besides its place in the order)."""
     return {
         "kind": entry["kind"],
         "label": entry.get("label", entry["name"]),
         "deprecated": entry.get("deprecated", False),
         "spec": entry,
-        "position": position,
     }
 
 
@@ -37,8 +37,7 @@ def _edited_by_hand(row: ModelEntry) -> bool:
     edited: those loads overwrote every row."""
     if not row.loaded:
         return False
-    loaded = _columns(row.loaded, row.position)
-    return any(getattr(row, name) != value for name, value in loaded.items() if name != "position")
+    return any(getattr(row, name) != value for name, value in _columns(row.loaded).items())
 
 
 @transaction.atomic
@@ -48,7 +47,7 @@ def catalogue_load(*, entries: list[dict] | None = None, force: bool = False) ->
     done = Loaded()
     existing = {row.name: row for row in ModelEntry.objects.all()}
     for position, entry in enumerate(entries if entries is not None else catalogue_entries()):
-        row, columns = existing.get(entry["name"]), _columns(entry, position)
+        row, columns = existing.get(entry["name"]), {**_columns(entry), "position": position}
         if row is None:
             ModelEntry.objects.create(name=entry["name"], loaded=entry, **columns)
             done.created.append(entry["name"])

@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
 
@@ -126,12 +126,14 @@ def _at(price: Price, tier: PriceTier | None, cost_nano: int) -> Charge:
 def _tokens_at(price: Price, tier: PriceTier | None, record: Billable) -> Charge:
     """A call no tier holds (a price with only an image rate) costs nothing for its tokens."""
     charge = _at(price, tier, 0)
-    cost = charge.tokens_nano(
-        uncached=record.prompt_tokens - record.cached_tokens,
-        cached=record.cached_tokens,
-        completion=record.completion_tokens,
+    return replace(
+        charge,
+        cost_nano=charge.tokens_nano(
+            uncached=record.prompt_tokens - record.cached_tokens,
+            cached=record.cached_tokens,
+            completion=record.completion_tokens,
+        ),
     )
-    return _at(price, tier, cost)
 
 
 def price_problems(*, model: str, tiers: Sequence[bands.Banded]) -> list[str]:

@@ -20,7 +20,7 @@ from accounts.selectors import price_summaries
 from playground import selectors, snippets
 from playground.chat_reply import reply_start
 from playground.files import private_file_response
-from playground.forms import TurnForm
+from playground.forms import WEB_SEARCH_FIELDS, TurnForm
 from playground.models import Message
 from playground.orphans import replies_stop_and_settle
 from playground.rendering import browser_rules
@@ -81,9 +81,6 @@ def _web_search_defaults(tools: list) -> dict:
                 **{name: options.get(name) for name in WEB_SEARCH_FIELDS if name in options},
             }
     return {}
-
-
-WEB_SEARCH_FIELDS = ("search_engine", "count", "search_recency_filter")
 
 
 def _transcript_context(conversation) -> dict:

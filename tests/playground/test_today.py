@@ -187,3 +187,17 @@ def test_web_search_is_refused_where_the_model_or_the_count_cannot_take_it(
     data = {"model": model, "message": "Hi", "web_search": "true", **extra}
     response = alice_http.post("/playground/send/", data=data)
     assert response.headers["HX-Retarget"] == "#form-errors" and words in response.text
+
+
+def test_only_a_web_address_from_the_search_becomes_a_link_under_the_reply():
+    from playground.chat_reply import _source
+
+    page = {"title": "A page", "link": "https://example.com/a", "media": "Example"}
+    assert _source(page) == {
+        "title": "A page",
+        "link": "https://example.com/a",
+        "media": "Example",
+        "publish_date": "",
+    }
+    for link in ("javascript:alert(1)", "data:text/html,hi", "//example.com/a", ""):
+        assert _source({**page, "link": link}) is None
