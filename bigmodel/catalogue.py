@@ -61,6 +61,9 @@ class ModelSpec:
     max_inputs: int = 0
     family: str = ""
     thinking: Thinking = ""
+    preserved_thinking: bool = (
+        False  # takes thinking.clear_thinking false, keeping earlier thinking
+    )
     tools: bool = False  # function calling
     web_search: bool = False  # the built-in web_search tool
     json_output: bool = False  # response_format json_object

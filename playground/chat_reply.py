@@ -42,6 +42,7 @@ class Outcome:
     content: str
     reasoning: str = ""
     sources: list[dict] = field(default_factory=list)
+    tool_calls: list[dict] = field(default_factory=list)
     finish_reason: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -73,6 +74,7 @@ def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Me
         content=outcome.content,
         reasoning_content=outcome.reasoning,
         sources=outcome.sources,
+        tool_calls=outcome.tool_calls,
         finish_reason=outcome.finish_reason,
         prompt_tokens=outcome.prompt_tokens,
         cached_tokens=outcome.cached_tokens,
@@ -270,15 +272,21 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
             if chunk.delta:
                 relay.delta(chunk.delta)
     finish_reason, usage = stream.finish_reason or "", stream.usage
+    calls = [_call(call) for call in stream.tool_calls]
     if usage is None:  # the upstream left usage out: count it ourselves, flagged
         return _estimated(
-            relay, body["messages"], status=Message.Status.DONE, finish_reason=finish_reason
+            relay,
+            body["messages"],
+            status=Message.Status.DONE,
+            finish_reason=finish_reason,
+            tool_calls=calls,
         )
     return Outcome(
         status=Message.Status.DONE,
         content=relay.text,
         reasoning=relay.reasoning,
         sources=relay.sources,
+        tool_calls=calls,
         finish_reason=finish_reason,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
@@ -287,6 +295,20 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
         ttft_ms=relay.ttft_ms,
         latency_ms=relay.elapsed_ms(),
     )
+
+
+def _call(call: dict) -> dict:
+    """A function call as it is kept and sent back: id, type and the function's name and
+    arguments (the JSON text the model wrote, whole)."""
+    function = call.get("function") or {}
+    return {
+        "id": str(call.get("id") or "")[:64],
+        "type": "function",
+        "function": {
+            "name": str(function.get("name") or ""),
+            "arguments": str(function.get("arguments") or ""),
+        },
+    }
 
 
 def _source(result: dict) -> dict | None:

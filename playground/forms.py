@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
@@ -16,6 +18,7 @@ PARAM_NAMES = (
     "do_sample",
     "stop",
     "thinking",
+    "clear_thinking",
     "response_format",
 )
 
@@ -74,6 +77,12 @@ class TurnForm(forms.Form):
         required=False,
         choices=[("", "model default"), ("enabled", "enabled"), ("disabled", "disabled")],
     )
+    clear_thinking = forms.NullBooleanField(
+        required=False,
+        widget=forms.Select(
+            choices=[("", "model default (true)"), ("false", "false"), ("true", "true")]
+        ),
+    )
     response_format = forms.ChoiceField(
         required=False, choices=[("", "text"), ("json_object", "json_object")]
     )
@@ -86,6 +95,8 @@ class TurnForm(forms.Form):
     search_recency_filter = forms.ChoiceField(
         required=False, choices=[(name, name) for name in SEARCH_RECENCY]
     )
+    # Function definitions, JSON as the API's ``tools`` takes them (the web_search tool is above).
+    tools = forms.CharField(required=False, max_length=50000, widget=forms.Textarea)
     image = MultipleImageField()
     image_urls = forms.CharField(
         required=False,
@@ -111,6 +122,17 @@ class TurnForm(forms.Form):
         if self.fields["message"].required and not text.strip():
             raise forms.ValidationError("Type a message to send.")
         return text
+
+    def clean_tools(self):
+        text = self.cleaned_data.get("tools", "").strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(
+                f"tools is not JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+            ) from None
 
     def clean(self):
         cleaned = super().clean()
@@ -172,6 +194,7 @@ class TurnForm(forms.Form):
         for name in ("stop", "thinking", "response_format"):
             params[name] = params[name] or None  # blank: not sent
         params["web_search"] = self._web_search() if data.get("web_search") else None
+        params["tools"] = data.get("tools")
         return params
 
     def _web_search(self) -> dict:

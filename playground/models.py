@@ -45,6 +45,7 @@ class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user"
         ASSISTANT = "assistant"
+        TOOL = "tool"  # a function's result, as the user typed it
 
     class Status(models.TextChoices):
         RUNNING = "running"
@@ -64,6 +65,14 @@ class Message(models.Model):
     reasoning_content = models.TextField(blank=True, help_text="The model's thinking, if any.")
     sources = models.JSONField(
         default=list, blank=True, help_text="The pages the web_search tool read (title, link…)."
+    )
+    tool_calls = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The functions the model called (id, type, function name and arguments).",
+    )
+    tool_call_id = models.CharField(
+        max_length=64, blank=True, help_text="Tool messages: the call this is the result of."
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DONE)
     model = models.CharField(max_length=64, blank=True)
@@ -100,6 +109,7 @@ class Message(models.Model):
     # the template tags).
     usage_record: "UsageRecord | None"
     user_message_before: "Message | None"
+    tool_results: dict[str, str]  # a reply's function results by call id
 
     class Meta:
         ordering = ["id"]

@@ -55,9 +55,11 @@ def conversations_for_user(*, user: User, limit: int = 50) -> QuerySet[Conversat
 
 def _counts_in_history(message: Message) -> bool:
     """Failed replies and empty stopped ones are not part of what the model has said."""
-    if message.role == Message.Role.USER:
+    if message.role != Message.Role.ASSISTANT:
         return True
-    return message.status in (Message.Status.DONE, Message.Status.STOPPED) and bool(message.content)
+    return message.status in (Message.Status.DONE, Message.Status.STOPPED) and bool(
+        message.content or message.tool_calls
+    )
 
 
 def _kept_in_history(messages: list[Message]) -> list[Message]:
@@ -99,16 +101,66 @@ def _content(message: Message, *, with_images: bool) -> str | list[dict]:
     return [{"type": "text", "text": message.content}, *images] if images else message.content
 
 
+def _as_sent(
+    message: Message, *, with_images: bool, answered: set[str], with_thinking: bool
+) -> dict | None:
+    """One message as the API takes it, or None when there is nothing left of it to send.
+
+    A reply's function calls go back only with their results (the API wants a result for each
+    call), and its thinking only where the model must see it again."""
+    if message.role == Message.Role.TOOL:
+        if message.tool_call_id not in answered:
+            return None
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    sent: dict = {"role": message.role, "content": _content(message, with_images=with_images)}
+    if message.role != Message.Role.ASSISTANT:
+        return sent
+    calls = [call for call in message.tool_calls if call["id"] in answered]
+    if calls:
+        sent["tool_calls"] = calls
+        sent["content"] = message.content or None
+    elif not message.content:
+        return None
+    if with_thinking and message.reasoning_content:
+        sent["reasoning_content"] = message.reasoning_content
+    return sent
+
+
+def _answered_calls(kept: list[Message]) -> set[str]:
+    """Call ids that both a reply's function calls and a tool message name."""
+    called = {call["id"] for m in kept if m.role == Message.Role.ASSISTANT for call in m.tool_calls}
+    return {m.tool_call_id for m in kept if m.role == Message.Role.TOOL} & called
+
+
 def history_for(
-    *, conversation: Conversation, before_id: int | None = None, with_images: bool = False
+    *,
+    conversation: Conversation,
+    before_id: int | None = None,
+    with_images: bool = False,
+    keep_thinking: bool = False,
 ) -> list[dict]:
     """The whole history to send upstream (up to a reply, when given), system first; images as
-    stored files (sent as bare base64) when ``with_images``, else text only."""
+    stored files (sent as bare base64) when ``with_images``, else text only.
+
+    Earlier thinking goes back with the function calls of the turn in progress (a model that
+    thinks between calls needs it), and with every reply when ``keep_thinking`` (the model keeps
+    its thinking across turns: ``clear_thinking`` false)."""
     kept = _history_messages(conversation, before_id)
+    answered = _answered_calls(kept)
+    last_user = max((i for i, m in enumerate(kept) if m.role == Message.Role.USER), default=-1)
     history: list[dict] = (
         [{"role": "system", "content": conversation.system}] if conversation.system.strip() else []
     )
-    history += [{"role": m.role, "content": _content(m, with_images=with_images)} for m in kept]
+    for index, message in enumerate(kept):
+        in_turn = index > last_user and bool(message.tool_calls)
+        sent = _as_sent(
+            message,
+            with_images=with_images,
+            answered=answered,
+            with_thinking=keep_thinking or in_turn,
+        )
+        if sent is not None:
+            history.append(sent)
     return history
 
 
@@ -157,6 +209,20 @@ def get_image_generation_for_user(
     _audit_filter. 404 for anyone else."""
     who = _audit_filter(user, "user") if audit else Q(user=user)
     return get_object_or_404(ImageGeneration.objects.filter(who), public_id=public_id)
+
+
+def with_tool_results(messages: list[Message]) -> list[Message]:
+    """The messages to show: each reply that called functions given their results by call id
+    (``tool_results``), which show under its calls, so the tool messages themselves drop out."""
+    results = {m.tool_call_id: m.content for m in messages if m.role == Message.Role.TOOL}
+    for message in messages:
+        if message.tool_calls:
+            message.tool_results = {
+                call["id"]: results[call["id"]]
+                for call in message.tool_calls
+                if call["id"] in results
+            }
+    return [message for message in messages if message.role != Message.Role.TOOL]
 
 
 def attach_usage(items: Iterable[Message | ImageGeneration]) -> None:

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from bigmodel.catalogue import ModelSpec
 from bigmodel.client import DEFAULT_BASE_URL
-from bigmodel.params import build_chat_body
+from bigmodel.params import build_chat_body, keeps_thinking
 from playground.models import Conversation
 from playground.selectors import history_for
 
@@ -45,7 +45,11 @@ def request_body(
     (with the images attached to it, by name)."""
     reads_images = spec.images is not None
     history = (
-        history_for(conversation=conversation, with_images=reads_images)
+        history_for(
+            conversation=conversation,
+            with_images=reads_images,
+            keep_thinking=keeps_thinking(params),
+        )
         if conversation is not None
         else []
     )

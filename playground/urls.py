@@ -10,6 +10,7 @@ urlpatterns = [
     path("c/<uuid:public_id>/", chat.conversation_detail, name="conversation"),
     path("c/<uuid:public_id>/regenerate/", chat.regenerate, name="regenerate"),
     path("c/<uuid:public_id>/edit/", chat.edit_last, name="edit"),
+    path("c/<uuid:public_id>/results/", chat.tool_results, name="tool_results"),
     path("c/<uuid:public_id>/rename/", chat.rename, name="rename"),
     path("c/<uuid:public_id>/delete/", chat.delete, name="delete"),
     path("r/<uuid:reply_id>/stream/", streams.reply_stream, name="stream"),

@@ -59,9 +59,20 @@ def last_user_text(messages: list[dict]) -> str:
 
 
 def make_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
-    if calls := function_calls(req):
+    if calls := function_calls(req):  # a thinking model thinks before it calls
         arguments = "".join(call["function"]["arguments"] for call in calls)
-        return Reply("", "tool_calls", req.prompt_tokens, count_tokens(arguments), tool_calls=calls)
+        reasoning = compose_reasoning(digest(arguments), last_user_text(req.messages))
+        reasoning = reasoning if req.thinks else ""
+        completion = count_tokens(reasoning) + count_tokens(arguments)
+        return Reply(
+            "",
+            "tool_calls",
+            req.prompt_tokens,
+            completion,
+            cached_tokens(req),
+            reasoning,
+            tool_calls=calls,
+        )
     return _text_reply(req, body, faults)
 
 

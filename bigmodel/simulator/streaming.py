@@ -50,12 +50,12 @@ async def chat_events(
         yield sse(
             {**head, "choices": [{"index": 0, "delta": first}], "web_search": reply.search_results}
         )
-    for delta in tool_call_deltas(reply.tool_calls or []):
-        await _pause(delay)
-        yield sse({**head, "choices": [{"index": 0, "delta": delta}]})
-    for piece in chunk_text(reply.reasoning, "reasoning"):
+    for piece in chunk_text(reply.reasoning, "reasoning"):  # thinking first, calls or answer
         await _pause(delay)
         delta = {"role": "assistant", "reasoning_content": piece}
+        yield sse({**head, "choices": [{"index": 0, "delta": delta}]})
+    for delta in tool_call_deltas(reply.tool_calls or []):
+        await _pause(delay)
         yield sse({**head, "choices": [{"index": 0, "delta": delta}]})
     for sent, piece in enumerate(chunk_text(reply.text)):
         if sent == DROP_AFTER and faults.drop:

@@ -155,7 +155,9 @@ def _thinks(body: dict, spec: ModelSpec) -> bool:
     says ``{"type": "disabled"}`` (a model that always thinks ignores that)."""
     thinking = body.get("thinking")
     if thinking is not None and (
-        not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled")
+        not isinstance(thinking, dict)
+        or thinking.get("type") not in ("enabled", "disabled")
+        or not isinstance(thinking.get("clear_thinking", True), bool)
     ):
         raise invalid("thinking")
     if spec.thinking == "always":
@@ -174,6 +176,26 @@ def _check_messages(messages) -> None:
     # A conversation continues after a user turn or a tool result, never after the model.
     if messages[-1]["role"] not in ("user", "tool"):
         raise bad_request(1214, MSG_BAD_MESSAGES)
+    _check_tool_results(messages)
+
+
+def _check_tool_results(messages: list[dict]) -> None:
+    """Each function call is answered by a tool message naming its id, straight after the reply
+    that made it; a tool message answers a call."""
+    waiting: set = set()
+    for message in messages:
+        if message["role"] == "tool":
+            if message.get("tool_call_id") not in waiting:
+                raise bad_request(1214, MSG_BAD_MESSAGES)
+            waiting.discard(message["tool_call_id"])
+            continue
+        if waiting:
+            raise bad_request(1214, MSG_BAD_MESSAGES)
+        if message["role"] == "assistant":
+            calls = message.get("tool_calls") or []
+            if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+                raise bad_request(1214, MSG_BAD_MESSAGES)
+            waiting = {call.get("id") for call in calls}
 
 
 def _check_unit(body: dict, name: str, allowed, strict: bool) -> None:

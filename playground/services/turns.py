@@ -16,7 +16,7 @@ from accounts.models import Membership
 from accounts.services.holds import SpendRefused, WorstCase, hold_place
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageInfo
-from bigmodel.params import build_chat_body
+from bigmodel.params import build_chat_body, keeps_thinking
 from bigmodel.tokens import estimate_prompt_tokens
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
@@ -91,7 +91,11 @@ def _start_reply(
     if Message.objects.filter(public_id=reply_id).exists():
         raise TurnRefused("This page sent a reply id that is already used; reload the page.")
     request_id = uuid.uuid4().hex
-    messages = history_for(conversation=conversation, with_images=spec.images is not None)
+    messages = history_for(
+        conversation=conversation,
+        with_images=spec.images is not None,
+        keep_thinking=keeps_thinking(params),
+    )
     body = build_chat_body(spec, messages=messages, stream=True, request_id=request_id, **params)
     hold_place(membership=membership, request_id=request_id, call=reply_worst_case(spec, body))
     sent = {
@@ -186,6 +190,41 @@ def turn_regenerate(
         if last.is_live:
             raise TurnRefused("The last reply is still being written; stop it first.")
         last.delete()
+    conversation.save(update_fields=["updated_at"])
+    return _start_reply(conversation=conversation, spec=spec, params=params, membership=membership)
+
+
+@transaction.atomic
+def turn_tool_results(
+    *,
+    conversation: Conversation,
+    membership: Membership,
+    spec: ModelSpec,
+    results: Sequence[tuple[str, str]],
+    params: dict,
+) -> ReplyStart:
+    """Save the user's result for each function the last reply called, ``(call id, text)``, and
+    continue the turn with them."""
+    last = conversation.messages.last()
+    if last is None or last.role != Message.Role.ASSISTANT or not last.tool_calls:
+        raise TurnRefused("The last reply called no function; there is nothing to answer.")
+    if last.is_live:
+        raise TurnRefused("The last reply is still being written; wait for its calls.")
+    given = dict(results)
+    missing = [call["function"]["name"] for call in last.tool_calls if call["id"] not in given]
+    if missing or len(given) != len(last.tool_calls):
+        raise TurnRefused(
+            f"Give a result for each function call (missing: {', '.join(missing) or 'none'})."
+        )
+    Message.objects.bulk_create(
+        Message(
+            conversation=conversation,
+            role=Message.Role.TOOL,
+            tool_call_id=call["id"],
+            content=given[call["id"]],
+        )
+        for call in last.tool_calls
+    )
     conversation.save(update_fields=["updated_at"])
     return _start_reply(conversation=conversation, spec=spec, params=params, membership=membership)
 

@@ -94,17 +94,44 @@ def reply_stats(message: Message):
         parts.append(("time to first token", f"first token {message.ttft_ms} ms"))
     if message.latency_ms is not None:
         parts.append(("total time", f"{message.latency_ms} ms"))
-    sent = " ".join(f"{key}={_sent(value)}" for key, value in message.params.items())
+    sent = " ".join(f"{key}={_sent(key, value)}" for key, value in message.params.items())
     if sent:
         parts.append(("parameters sent", sent))
     return format_html_join(" · ", '<span title="{}">{}</span>', parts)
 
 
-def _sent(value) -> str:
-    """A parameter as it went upstream: {"type": "enabled"} reads as enabled."""
+def _sent(key: str, value) -> str:
+    """A parameter as it went upstream: {"type": "enabled"} reads as enabled, tools by name."""
     if isinstance(value, dict) and set(value) == {"type"}:
         return str(value["type"])
+    if key == "tools" and isinstance(value, list):
+        return ",".join(_tool_name(tool) for tool in value)
     return str(value)
+
+
+def _tool_name(tool) -> str:
+    function = tool.get("function") if isinstance(tool, dict) else None
+    if isinstance(function, dict):
+        return str(function.get("name"))
+    return str(tool.get("type")) if isinstance(tool, dict) else "?"
+
+
+@register.filter
+def function_calls(message: Message) -> list[dict]:
+    """A reply's function calls as the page shows them: name, arguments indented (as they came
+    when they are not JSON) and the result given, if any."""
+    results = getattr(message, "tool_results", {})
+    return [
+        {
+            "id": call["id"],
+            "name": call["function"]["name"],
+            "arguments": pretty_json(call["function"]["arguments"])
+            or call["function"]["arguments"],
+            "parses": bool(pretty_json(call["function"]["arguments"])),
+            "result": results.get(call["id"]),
+        }
+        for call in message.tool_calls
+    ]
 
 
 @register.filter

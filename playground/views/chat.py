@@ -1,5 +1,6 @@
 """The chat page: the playground, its conversations, and sending a turn."""
 
+import json
 from functools import partial
 
 from asgiref.sync import sync_to_async
@@ -66,9 +67,19 @@ def _form_defaults(conversation) -> dict:
         "do_sample": params.get("do_sample", True),
         "stop": stop[0] if isinstance(stop, list) and stop else (stop or ""),
         "thinking": (params.get("thinking") or {}).get("type", ""),
+        "clear_thinking": (params.get("thinking") or {}).get("clear_thinking"),
         "response_format": (params.get("response_format") or {}).get("type", ""),
         **_web_search_defaults(params.get("tools") or []),
+        "tools": _functions_text(params.get("tools") or []),
     }
+
+
+def _functions_text(tools: list) -> str:
+    """The function tools last sent, as the JSON the tools box shows."""
+    functions = [
+        tool for tool in tools if isinstance(tool, dict) and tool.get("type") == "function"
+    ]
+    return json.dumps(functions, ensure_ascii=False, indent=2) if functions else ""
 
 
 def _web_search_defaults(tools: list) -> dict:
@@ -85,6 +96,7 @@ def _web_search_defaults(tools: list) -> dict:
 
 def _transcript_context(conversation) -> dict:
     messages = list(conversation.messages.prefetch_related("attachments")) if conversation else []
+    messages = selectors.with_tool_results(messages)
     selectors.attach_usage(messages)
     last_user = next((m for m in reversed(messages) if m.role == Message.Role.USER), None)
     return {
@@ -240,6 +252,35 @@ def _rerun(request, public_id, *, edit: bool):
     return start, partial(_transcript_response, request, conversation, edit=edit)
 
 
+MAX_RESULT_CHARS = 100000
+
+
+def _answer_calls(request, public_id):
+    """The user's result for each function the last reply called, and the turn continued."""
+    conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
+    form = TurnForm(request.POST, require_message=False)
+    if not form.is_valid():
+        return _refusal(request, form)
+    assert form.spec is not None  # a valid form has its model's spec
+    ids, texts = request.POST.getlist("tool_call_id"), request.POST.getlist("content")
+    results = list(zip(ids, texts, strict=False))  # a call left unanswered is refused below
+    if any(len(text) > MAX_RESULT_CHARS for _, text in results):
+        form.add_error(None, f"A function's result can be at most {MAX_RESULT_CHARS} characters.")
+        return _refusal(request, form)
+    try:
+        start = turns.turn_tool_results(
+            conversation=conversation,
+            membership=payer(request),
+            spec=form.spec,
+            results=results,
+            params=form.params(),
+        )
+    except turns.REFUSALS as refusal:
+        form.add_error(None, str(refusal))
+        return _refusal(request, form)
+    return start, partial(_transcript_response, request, conversation, edit=False)
+
+
 def _transcript_response(request, conversation, *, edit: bool):
     response = render(
         request, "playground/index.html#transcript", _transcript_context(conversation)
@@ -259,6 +300,11 @@ async def regenerate(request, public_id):
 @require_POST
 async def edit_last(request, public_id):
     return await _respond_then_generate(_rerun, request, public_id, edit=True)
+
+
+@require_POST
+async def tool_results(request, public_id):
+    return await _respond_then_generate(_answer_calls, request, public_id)
 
 
 @require_POST

@@ -50,6 +50,8 @@
     document.querySelectorAll("[data-needs]").forEach(function (control) {
       const offered = !!spec[control.dataset.needs];
       control.hidden = !offered;
+      // Typed text is kept for a model that takes it again, but not sent to one that does not.
+      control.querySelectorAll("textarea").forEach((area) => { area.disabled = !offered; });
       if (offered) return;
       control.querySelectorAll("select").forEach((select) => { select.selectedIndex = 0; });
       control.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = false; });
@@ -61,6 +63,24 @@
   }
   modelSelect.addEventListener("change", applyModel);
   applyModel();
+
+  const EXAMPLE_TOOLS = [{
+    type: "function",
+    function: {
+      name: "get_weather",
+      description: "The current weather in a city.",
+      parameters: {
+        type: "object",
+        properties: { city: { type: "string", description: "The city's name, e.g. Beijing" } },
+        required: ["city"],
+      },
+    },
+  }];
+  document.getElementById("tools-example").addEventListener("click", function () {
+    const tools = form.elements.tools;
+    if (!tools.value.trim()) tools.value = JSON.stringify(EXAMPLE_TOOLS, null, 2);
+    tools.focus();
+  });
 
   // Images for the GLM-4V models: pick, drop or paste; previews with a remove button. The files
   // live in the form's `image` input, so the form sends them as they are.
@@ -282,7 +302,7 @@
     const articles = transcript.querySelectorAll(".message");
     articles.forEach(function (article, index) {
       if (index < articles.length - 2) {
-        article.querySelectorAll("[data-regenerate], [data-edit-message]").forEach((b) => b.remove());
+        article.querySelectorAll("[data-regenerate], [data-edit-message], [data-tool-results]").forEach((b) => b.remove());
       }
     });
     follow();

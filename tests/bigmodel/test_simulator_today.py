@@ -128,7 +128,11 @@ def test_a_function_is_called_in_pieces_then_its_result_answered(api):
     (call,) = choice["message"]["tool_calls"]
     assert call["function"]["name"] == "get_weather"
     assert json.loads(call["function"]["arguments"]) == {"city": "example"}
-    assert plain["usage"]["completion_tokens"] == count_tokens(call["function"]["arguments"])
+    thought = plain["usage"]["completion_tokens_details"]["reasoning_tokens"]
+    assert choice["message"]["reasoning_content"] and thought > 0  # it thinks before it calls
+    assert plain["usage"]["completion_tokens"] == thought + count_tokens(
+        call["function"]["arguments"]
+    )
 
     events = stream(api, {"model": "glm-4.7", "messages": asked, "tools": [WEATHER]})
     pieces = [

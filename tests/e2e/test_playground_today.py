@@ -79,3 +79,35 @@ def test_the_image_page_offers_quality_only_for_models_that_take_it(page, live_s
     page.select_option("#id_image_model", "glm-image")
     expect(page.locator("#id_quality option")).to_have_text(["hd (default)"])
     expect(page.locator("#id_size option").first).to_have_text("1280 × 1280 (default)")
+
+
+def test_a_function_call_is_answered_and_the_turn_continues(page, live_server_url, upstream):
+    page.goto(f"{live_server_url}/playground/")
+    page.select_option("#id_model", "glm-4v-plus")  # calls no functions
+    expect(page.locator('[data-needs="tools"]')).to_be_hidden()
+    page.select_option("#id_model", "glm-4.7")
+    page.click("#tools-example")
+    assert json.loads(page.input_value("#id_tools"))[0]["function"]["name"] == "get_weather"
+    send(page, "Use get_weather for Paris")
+    card = page.locator("#transcript .tool-call")
+    expect(card.locator(".name")).to_have_text("get_weather")
+    assert json.loads(card.locator(".arguments").text_content()) == {"city": "example"}
+
+    page.fill(".tool-answer textarea", '{"sky": "clear", "celsius": 21}')
+    page.click(".tool-answer button[type=submit]")
+    done = page.locator("#transcript .message.assistant.done")
+    expect(done).to_have_count(2)
+    expect(done.last.locator(".body")).to_contain_text('The tool answered: {"sky": "clear"')
+    expect(card.locator(".tool-result pre")).to_have_text('{"sky": "clear", "celsius": 21}')
+    expect(page.locator(".tool-answer")).to_have_count(0)
+    assert [m.role for m in Message.objects.order_by("id")] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
+    # The tools stay in the box for the next turn, and go only to models that take them.
+    page.reload()
+    assert "get_weather" in page.input_value("#id_tools")
+    page.select_option("#id_model", "glm-4v-plus")
+    assert page.locator("#id_tools").is_disabled()
