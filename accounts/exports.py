@@ -22,6 +22,7 @@ USAGE_COLUMNS = [
     "completion_tokens",
     "reasoning_tokens",
     "images",
+    "searches",
     "exact",
     "tier",
     "unit_price",
@@ -29,14 +30,29 @@ USAGE_COLUMNS = [
     "paid_from",
 ]
 # Summed on the total row; prompt tokens include the cached, completion tokens the reasoning.
-TOTALLED = ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "images")
+TOTALLED = (
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "images",
+    "searches",
+)
 CSV_BATCH = 2000
 
 
 def _unit_price(record: UsageRecord) -> str:
-    """As BigModel's price list gives them: ¥ per million tokens, or per image."""
+    """As BigModel's price list gives them: ¥ per million tokens, or per image; and the web
+    search's fee per call that searched."""
     if record.status != UsageRecord.Status.SETTLED:
         return ""
+    if not record.searches:
+        return _call_price(record)
+    search = f"{record.search_engine} {money.exact(record.search_nano)} per search"
+    return f"{_call_price(record)} + {search}"
+
+
+def _call_price(record: UsageRecord) -> str:
     if record.price_id is None:
         return "no price"
     if record.images:

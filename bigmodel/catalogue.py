@@ -61,9 +61,9 @@ class ModelSpec:
     max_inputs: int = 0
     family: str = ""
     thinking: Thinking = ""
-    preserved_thinking: bool = (
-        False  # takes thinking.clear_thinking false, keeping earlier thinking
-    )
+    preserved_thinking: bool = False  # takes clear_thinking false: keeps earlier thinking
+    reasoning_efforts: tuple[str, ...] = ()  # the reasoning_effort values it takes, if any
+    default_reasoning_effort: str = ""
     tools: bool = False  # function calling
     web_search: bool = False  # the built-in web_search tool
     json_output: bool = False  # response_format json_object
@@ -93,7 +93,7 @@ class ModelSpec:
             images = dict(kwargs["images"])
             images["formats"] = tuple(images["formats"])
             kwargs["images"] = ImageLimits(**images)
-        for key in ("sizes", "dimensions", "qualities"):
+        for key in ("sizes", "dimensions", "qualities", "reasoning_efforts"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs, extra=extra)
@@ -106,7 +106,7 @@ class ModelSpec:
                 data[key] = [data[key]["min"], data[key]["max"], data[key]["default"]]
         if data["images"] is not None:
             data["images"]["formats"] = list(data["images"]["formats"])
-        for key in ("sizes", "dimensions", "qualities"):
+        for key in ("sizes", "dimensions", "qualities", "reasoning_efforts"):
             data[key] = list(data[key])
         return {**data, **extra}
 

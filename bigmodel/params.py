@@ -10,14 +10,11 @@ from __future__ import annotations
 import base64
 import copy
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import Draft202012Validator
-
 from .catalogue import ModelSpec, Range
+from .tools import tools_for, tools_problem, web_search_problem
 
 logger = logging.getLogger("bigmodel")
 
@@ -45,9 +42,12 @@ def validate_chat_params(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str
         "clear_thinking": _clear_thinking_problem(
             spec, params.get("clear_thinking"), params.get("thinking")
         ),
+        "reasoning_effort": _reasoning_effort_problem(
+            spec, params.get("reasoning_effort"), params.get("thinking")
+        ),
         "response_format": _response_format_problem(spec, params.get("response_format")),
-        "web_search": _web_search_problem(spec, params.get("web_search")),
-        "tools": _tools_problem(spec, params.get("tools")),
+        "web_search": web_search_problem(spec, params.get("web_search")),
+        "tools": tools_problem(spec, params.get("tools")),
     }
     return {name: problem for name, problem in problems.items() if problem}
 
@@ -128,6 +128,21 @@ def _clear_thinking_problem(spec: ModelSpec, value: Any, thinking: Any) -> str:
     return ""
 
 
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+
+def _reasoning_effort_problem(spec: ModelSpec, value: Any, thinking: Any) -> str:
+    if value is None:
+        return ""
+    if not spec.reasoning_efforts:
+        return f"{spec.label} takes no reasoning_effort: leave it at the model's default."
+    if value not in spec.reasoning_efforts:
+        return f"reasoning_effort for {spec.label} is one of {', '.join(spec.reasoning_efforts)}."
+    if thinking == "disabled":
+        return "reasoning_effort sets how hard the model thinks: it needs thinking enabled."
+    return ""
+
+
 def keeps_thinking(params: Mapping[str, Any]) -> bool:
     """clear_thinking false: the earlier replies' thinking must go back with the history."""
     return params.get("clear_thinking") is False
@@ -140,85 +155,6 @@ def _response_format_problem(spec: ModelSpec, value: Any) -> str:
         return "response_format can only be json_object (or left as text)."
     if not spec.json_output:
         return f"{spec.label} does not offer JSON output."
-    return ""
-
-
-SEARCH_ENGINES = ("search_std", "search_pro", "search_pro_sogou", "search_pro_quark")
-SEARCH_RECENCY = ("noLimit", "oneDay", "oneWeek", "oneMonth", "oneYear")
-SEARCH_COUNT = Range(1, 50, 10)
-
-
-def _web_search_problem(spec: ModelSpec, options: Any) -> str:
-    """``options``: the web_search tool's (search_engine, count, search_recency_filter)."""
-    if options is None:
-        return ""
-    if not spec.web_search:
-        return f"{spec.label} does not offer the web_search tool."
-    if options.get("search_engine", SEARCH_ENGINES[0]) not in SEARCH_ENGINES:
-        return f"search_engine must be one of {', '.join(SEARCH_ENGINES)}."
-    count = _as_whole_number(options.get("count", SEARCH_COUNT.default))
-    if count is None or not SEARCH_COUNT.contains(count):
-        return f"count must be a whole number from {SEARCH_COUNT.min:g} to {SEARCH_COUNT.max:g}."
-    if options.get("search_recency_filter", SEARCH_RECENCY[0]) not in SEARCH_RECENCY:
-        return f"search_recency_filter must be one of {', '.join(SEARCH_RECENCY)}."
-    return ""
-
-
-FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def functions_in(tools: Any) -> list:
-    """The function definitions in ``tools`` as a user writes them: a list (or just one) of
-    ``{"type": "function", "function": {...}}`` as the API takes them, or of the bare
-    ``{"name", "description", "parameters"}``."""
-    items = tools if isinstance(tools, list) else [tools]
-    return [
-        item.get("function") if isinstance(item, dict) and item.get("type") == "function" else item
-        for item in items
-    ]
-
-
-def _tools_problem(spec: ModelSpec, tools: Any) -> str:
-    if tools is None:
-        return ""
-    if not spec.tools:
-        return f"{spec.label} does not call functions: leave tools empty."
-    functions = functions_in(tools)
-    if not functions:
-        return "tools is an empty list: define a function, or leave tools empty."
-    names: set[str] = set()
-    for number, function in enumerate(functions, 1):
-        problem = _function_problem(function, number)
-        if not problem and function["name"] in names:
-            problem = f"two functions are named “{function['name']}”; each needs its own name."
-        if problem:
-            return problem
-        names.add(function["name"])
-    return ""
-
-
-def _function_problem(function: Any, number: int) -> str:
-    """A function's name, description and parameters as the API takes them; the parameters a
-    JSON Schema for an object (the model writes the arguments as one JSON object)."""
-    if not isinstance(function, dict):
-        return f"function {number} must be an object with a name, a description and parameters."
-    name = function.get("name")
-    if not isinstance(name, str) or not FUNCTION_NAME.match(name):
-        return f"function {number}'s name must be 1 to 64 letters, digits, _ or - (got {name!r})."
-    unknown = sorted(set(function) - {"name", "description", "parameters"})
-    if unknown:
-        fields = ", ".join(unknown)
-        return f"{name}: unknown field {fields} (a function has name, description, parameters)."
-    if not isinstance(function.get("description", ""), str):
-        return f"{name}: description must be text."
-    parameters = function.get("parameters", {"type": "object", "properties": {}})
-    if not isinstance(parameters, dict) or parameters.get("type") != "object":
-        return f'{name}: parameters must be a JSON Schema of "type": "object".'
-    try:
-        Draft202012Validator.check_schema(parameters)
-    except SchemaError as error:
-        where = "/".join(str(part) for part in error.absolute_path) or "the top"
-        return f"{name}: parameters is not a valid JSON Schema ({error.message}, at {where})."
     return ""
 
 
@@ -254,6 +190,7 @@ def build_chat_body(
     stop: str | list[str] | None = None,
     thinking: str | None = None,
     clear_thinking: bool | None = None,
+    reasoning_effort: str | None = None,
     response_format: str | None = None,
     web_search: dict | None = None,
     tools: Any = None,
@@ -281,8 +218,9 @@ def build_chat_body(
         "do_sample": do_sample,
         "stop": _single_stop_word(stop),
         "thinking": _thinking(thinking, clear_thinking),
+        "reasoning_effort": reasoning_effort,
         "response_format": None if response_format is None else {"type": response_format},
-        "tools": _tools(tools, web_search),
+        "tools": tools_for(tools, web_search),
         "request_id": request_id,
         "user_id": user_id,
     }
@@ -295,21 +233,6 @@ def _thinking(kind: str | None, clear_thinking: bool | None) -> dict | None:
     if clear_thinking is not None:
         return {"type": kind or "enabled", "clear_thinking": clear_thinking}
     return None if kind is None else {"type": kind}
-
-
-def _tools(functions: Any, web_search: dict | None) -> list[dict] | None:
-    """The functions as the API takes them, then the built-in search when it is on."""
-    tools = (
-        [{"type": "function", "function": f} for f in functions_in(functions)] if functions else []
-    )
-    if web_search is not None:
-        tools.append(_web_search_tool(web_search))
-    return tools or None
-
-
-def _web_search_tool(options: dict) -> dict:
-    """The built-in tool, asking for the pages it read back (``search_result``) to list them."""
-    return {"type": "web_search", "web_search": {"enable": True, "search_result": True, **options}}
 
 
 def _sanitise_temperature(value: float) -> tuple[float, bool | None]:

@@ -48,6 +48,7 @@ class Outcome:
     completion_tokens: int | None = None
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    searches: int = 0  # 1 when the web_search tool searched (BigModel bills it per call)
     usage_exact: bool = True
     ttft_ms: int | None = None
     latency_ms: int | None = None
@@ -65,6 +66,7 @@ def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Me
             cached_tokens=outcome.cached_tokens,
             completion_tokens=outcome.completion_tokens or 0,
             reasoning_tokens=outcome.reasoning_tokens,
+            searches=outcome.searches,
             exact=outcome.usage_exact,
         )
     else:
@@ -178,6 +180,7 @@ class _Relay:
         self.parts: list[str] = []
         self.thoughts: list[str] = []
         self.sources: list[dict] = []
+        self.searched = False  # the search's results arrived
         self.unsent: list[tuple[bool, str]] = []  # (thinking, text)
         self.writer: asyncio.Task | None = None
         self.started = time.monotonic()
@@ -266,7 +269,9 @@ async def _stop_when_asked(stream: ReplyStream, runner: asyncio.Task | None) -> 
 async def _stream(body: dict, relay: _Relay) -> Outcome:
     async with async_upstream().chat_stream(body) as stream:
         async for chunk in stream:
-            relay.sources += [source for s in chunk.search_results if (source := _source(s))]
+            if chunk.search_results:
+                relay.searched = True
+                relay.sources += [source for s in chunk.search_results if (source := _source(s))]
             if chunk.reasoning_delta:
                 relay.delta(chunk.reasoning_delta, thinking=True)
             if chunk.delta:
@@ -292,6 +297,7 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
         reasoning_tokens=usage.reasoning_tokens,
+        searches=int(relay.searched),
         ttft_ms=relay.ttft_ms,
         latency_ms=relay.elapsed_ms(),
     )
@@ -332,6 +338,7 @@ def _estimated(relay: _Relay, history: list[dict], **fields) -> Outcome:
         sources=relay.sources,
         prompt_tokens=estimate_prompt_tokens(history),
         completion_tokens=estimate_tokens(relay.reasoning + relay.text),
+        searches=int(relay.searched),
         usage_exact=False,
         ttft_ms=relay.ttft_ms,
         latency_ms=relay.elapsed_ms(),

@@ -6,7 +6,8 @@ from django.core.files.uploadedfile import UploadedFile
 from accounts.models import ModelEntry
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageRejected, check_image, uploads_problem
-from bigmodel.params import SEARCH_ENGINES, SEARCH_RECENCY, validate_chat_params
+from bigmodel.params import REASONING_EFFORTS, validate_chat_params
+from bigmodel.tools import SEARCH_ENGINES, SEARCH_RECENCY
 from config.netcheck import AddressRefused, checked_url
 from playground.services.turns import Upload
 
@@ -19,6 +20,7 @@ PARAM_NAMES = (
     "stop",
     "thinking",
     "clear_thinking",
+    "reasoning_effort",
     "response_format",
 )
 
@@ -82,6 +84,9 @@ class TurnForm(forms.Form):
         widget=forms.Select(
             choices=[("", "model default (true)"), ("false", "false"), ("true", "true")]
         ),
+    )
+    reasoning_effort = forms.ChoiceField(
+        required=False, choices=[("", "model default"), *((e, e) for e in REASONING_EFFORTS)]
     )
     response_format = forms.ChoiceField(
         required=False, choices=[("", "text"), ("json_object", "json_object")]
@@ -191,7 +196,7 @@ class TurnForm(forms.Form):
         """The user's parameters, None where left blank (the model's default applies)."""
         data = self.cleaned_data
         params = {name: data.get(name) for name in PARAM_NAMES}
-        for name in ("stop", "thinking", "response_format"):
+        for name in ("stop", "thinking", "reasoning_effort", "response_format"):
             params[name] = params[name] or None  # blank: not sent
         params["web_search"] = self._web_search() if data.get("web_search") else None
         params["tools"] = data.get("tools")

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
+from bigmodel.tools import search_engine_of
 from playground.chat_reply import (
     Outcome,
     publish_final,
@@ -53,6 +54,8 @@ def _finish_if_orphaned(message: Message) -> bool:
         error_message=INTERRUPTED,
         prompt_tokens=estimate_prompt_tokens(history) if text else None,
         completion_tokens=estimate_tokens(text) if text else None,
+        # The search runs before any text: a reply that wrote something had searched.
+        searches=int(bool(text and search_engine_of(message.params))),
         usage_exact=False,
     )
     final = reply_finish(

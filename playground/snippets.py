@@ -144,6 +144,20 @@ PRINT_STREAM = (
 )
 
 
+# What the official SDKs' create() names; newer fields go in extra_body.
+SDK_FIELDS = {
+    "model", "messages", "stream", "temperature", "top_p", "max_tokens", "seed", "stop",
+    "do_sample", "request_id", "user_id", "tools", "tool_choice", "response_format", "thinking",
+}  # fmt: skip
+
+
+def _split(body: dict, named: set[str]) -> dict:
+    """The fields a create() names, and the rest as its extra_body."""
+    fields = {key: value for key, value in body.items() if key in named}
+    extra = {key: value for key, value in body.items() if key not in named}
+    return fields | {"extra_body": extra} if extra else fields
+
+
 def _sdk_snippet(body: dict, base_url: str, module: str, client: str) -> str:
     base = "" if base_url == DEFAULT_BASE_URL else f', base_url="{base_url}"'
     return (
@@ -151,7 +165,8 @@ def _sdk_snippet(body: dict, base_url: str, module: str, client: str) -> str:
         + f"from {module} import {client}\n\n"
         + _image_helper(body)
         + f'client = {client}(api_key=os.environ["ZHIPUAI_API_KEY"]{base})\n'
-        f"response = client.chat.completions.create(\n{_arguments(body)}\n)\n" + PRINT_STREAM
+        f"response = client.chat.completions.create(\n{_arguments(_split(body, SDK_FIELDS))}\n)\n"
+        + PRINT_STREAM
     )
 
 
@@ -166,15 +181,12 @@ def zhipuai_snippet(body: dict, base_url: str) -> str:
 # What the openai SDK sends as it is; the rest goes in extra_body.
 OPENAI_FIELDS = {
     "model", "messages", "stream", "temperature", "top_p", "max_tokens", "seed", "stop",
-    "response_format", "tools", "tool_choice",
+    "response_format", "tools", "tool_choice", "reasoning_effort",
 }  # fmt: skip
 
 
 def openai_snippet(body: dict, base_url: str) -> str:
-    fields = {key: value for key, value in body.items() if key in OPENAI_FIELDS}
-    extra = {key: value for key, value in body.items() if key not in OPENAI_FIELDS}
-    if extra:
-        fields["extra_body"] = extra
+    fields = _split(body, OPENAI_FIELDS)
     return (
         _python_imports(body, "os")
         + "from openai import OpenAI\n\n"

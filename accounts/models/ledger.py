@@ -48,6 +48,9 @@ class UsageRecord(models.Model):
     )
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True, help_text="Image size, for per-size prices.")
+    # The web_search tool: BigModel bills each chat call that searched, by the engine it used.
+    search_engine = models.CharField(max_length=32, blank=True)
+    searches = models.PositiveSmallIntegerField(default=0)
     exact = models.BooleanField(
         default=True, help_text="False when the figures are an estimate (a stopped stream)."
     )
@@ -62,6 +65,7 @@ class UsageRecord(models.Model):
     cached_rate = models.BigIntegerField(default=0)
     output_rate = models.BigIntegerField(default=0)
     image_nano = models.BigIntegerField(default=0)
+    search_nano = models.BigIntegerField(default=0, help_text="Per search.")
     cost_nano = models.BigIntegerField(default=0)
     packs_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from packs.")
     cash_nano = models.BigIntegerField(default=0, help_text="Part of the cost paid from cash.")
@@ -123,6 +127,8 @@ class Hold(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True)
+    search_engine = models.CharField(max_length=32, blank=True)
+    searches = models.PositiveSmallIntegerField(default=0)
     cached_tokens = 0  # a worst case counts no cache hits
     amount_nano = models.BigIntegerField(
         help_text="The worst case at the prices in force when placed."

@@ -9,12 +9,16 @@ from accounts.money import NANO_PER_YUAN
 class Price(models.Model):
     """A model's price from a date on. Rows are never edited in place for past periods: a change is
     a new row, and each usage record keeps the tier and unit prices it was charged at. Tokens are
-    priced by the row's tiers (:class:`PriceTier`); images by ``per_image``."""
+    priced by the row's tiers (:class:`PriceTier`); images by ``per_image``, and so are the
+    searches of a web search engine (a row whose model is the engine, e.g. ``search_pro``)."""
 
     model = models.CharField(max_length=64)
     effective_from = models.DateTimeField()
     per_image = models.DecimalField(
-        max_digits=18, decimal_places=6, default=0, help_text="¥ per generated image."
+        max_digits=18,
+        decimal_places=6,
+        default=0,
+        help_text="¥ per generated image (a search engine's row: per search).",
     )
     size = models.CharField(
         max_length=16, blank=True, help_text="Image size this price is for; empty: any."

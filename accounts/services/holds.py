@@ -34,6 +34,8 @@ class WorstCase:
     completion_tokens: int = 0
     images: int = 0
     size: str = ""
+    search_engine: str = ""
+    searches: int = 0  # the web_search tool's, at most one per call
     created_at: datetime | None = None
     cached_tokens: int = 0  # a worst case counts no cache hits
 
@@ -116,6 +118,8 @@ def hold_place(
             completion_tokens=call.completion_tokens,
             images=call.images,
             size=call.size,
+            search_engine=call.search_engine,
+            searches=call.searches,
             amount_nano=charge.cost_nano,
             created_at=now,
             expires_at=now + timedelta(seconds=settings.HOLD_MAX_SECONDS),

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import bands
 from accounts.models import ModelEntry, Price, PriceTier, Team, UsageRecord
+from bigmodel.tools import SEARCH_ENGINES
 
 if TYPE_CHECKING:
     from accounts.reports import Period
@@ -32,6 +33,10 @@ class Billable(Protocol):
     @property
     def images(self) -> int: ...
     @property
+    def search_engine(self) -> str: ...
+    @property
+    def searches(self) -> int: ...
+    @property
     def created_at(self) -> datetime | None: ...
 
 
@@ -49,7 +54,8 @@ class Charge:
     cached_rate: int
     output_rate: int
     image_nano: int
-    cost_nano: int
+    cost_nano: int  # its searches included
+    search_nano: int = 0  # per search, at the engine's price
 
     def tokens_nano(self, *, uncached: int, cached: int, completion: int) -> int:
         """These tokens at this charge's rates, rounded half up to the nano, once."""
@@ -68,11 +74,13 @@ FREE = Charge(
 
 
 class PriceBook:
-    """Every price row (with its tiers) of some models, to price many records with two queries."""
+    """Every price row (with its tiers) of some models, and the search engines', to price many
+    records with two queries."""
 
     def __init__(self, models: Iterable[str]) -> None:
         self.rows: dict[tuple[str, str], list[Price]] = defaultdict(list)
-        rows = Price.objects.filter(model__in=set(models)).prefetch_related("tiers")
+        wanted = {*models, *SEARCH_ENGINES}
+        rows = Price.objects.filter(model__in=wanted).prefetch_related("tiers")
         for row in rows.order_by("-effective_from"):
             self.rows[(row.model, row.size)].append(row)
 
@@ -87,7 +95,10 @@ class PriceBook:
 
     def charge(self, record: Billable, moment: datetime | None = None) -> Charge:
         """What ``record`` costs at the price in force at ``moment`` (default: its own time): its
-        images, or its tokens at the tier its lengths fall in."""
+        images, or its tokens at the tier its lengths fall in; and its searches."""
+        return self._with_searches(self._call_charge(record, moment), record, moment)
+
+    def _call_charge(self, record: Billable, moment: datetime | None) -> Charge:
         price = self._price(record, moment)
         if price is None:
             return FREE
@@ -103,7 +114,18 @@ class PriceBook:
             return self.charge(call, moment)
         tiers = bands.reachable(price.tiers.all(), call.prompt_tokens, call.completion_tokens)
         charges = [_tokens_at(price, tier, call) for tier in tiers] or [FREE]
-        return max(charges, key=lambda charge: charge.cost_nano)
+        dearest = max(charges, key=lambda charge: charge.cost_nano)
+        return self._with_searches(dearest, call, moment)
+
+    def _with_searches(self, charge: Charge, record: Billable, moment: datetime | None) -> Charge:
+        """The engine's fee for each search the call made (a free model's call pays it too)."""
+        if not record.searches:
+            return charge
+        when = moment or record.created_at
+        assert when is not None  # as in _price
+        engine = self.in_force(record.search_engine or SEARCH_ENGINES[0], when)
+        fee = engine.image_nano if engine is not None else 0
+        return replace(charge, search_nano=fee, cost_nano=charge.cost_nano + record.searches * fee)
 
     def _price(self, record: Billable, moment: datetime | None) -> Price | None:
         when = moment or record.created_at
@@ -138,8 +160,12 @@ def _tokens_at(price: Price, tier: PriceTier | None, record: Billable) -> Charge
 
 def price_problems(*, model: str, tiers: Sequence[bands.Banded]) -> list[str]:
     """Why a price's tiers cannot stand, in words: a gap or an overlap between bands, or a token
-    model with none. An image model (priced per picture) needs no tiers."""
-    if not tiers and ModelEntry.objects.filter(name=model, kind=ModelEntry.Kind.IMAGE).exists():
+    model with none. An image model (priced per picture) and a search engine (per search) need
+    no tiers."""
+    if not tiers and (
+        model in SEARCH_ENGINES
+        or ModelEntry.objects.filter(name=model, kind=ModelEntry.Kind.IMAGE).exists()
+    ):
         return []
     return bands.problems(tiers)
 

@@ -117,6 +117,7 @@ SETTLED_FIELDS = (
     "cached_rate",
     "output_rate",
     "image_nano",
+    "search_nano",
     "cost_nano",
     "packs_nano",
     "cash_nano",
@@ -166,6 +167,7 @@ def _insert_entries(entries: list[LedgerEntry], now: datetime) -> None:
 def _settled(record: UsageRecord, charge: Charge, payment: Payment, now: datetime) -> None:
     record.status, record.settled_at, record.price = UsageRecord.Status.SETTLED, now, charge.price
     record.tier, record.image_nano = charge.tier_label, charge.image_nano
+    record.search_nano = charge.search_nano
     record.input_rate, record.cached_rate, record.output_rate = (
         charge.input_rate,
         charge.cached_rate,

@@ -27,6 +27,8 @@ def usage_record(
     reasoning_tokens: int = 0,
     images: int = 0,
     size: str = "",
+    search_engine: str = "",
+    searches: int = 0,
     exact: bool = True,
     source: str = UsageRecord.Source.PLAYGROUND,
 ) -> UsageRecord:
@@ -48,6 +50,8 @@ def usage_record(
             "reasoning_tokens": reasoning_tokens,
             "images": images,
             "size": size,
+            "search_engine": search_engine,
+            "searches": searches,
             "exact": exact,
             "held_nano": hold.amount_nano if hold else None,
         },

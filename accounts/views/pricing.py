@@ -16,6 +16,7 @@ from accounts.selectors import (
     require_membership,
 )
 from accounts.services import pricing as prices
+from bigmodel.tools import SEARCH_ENGINES
 
 
 @require_GET
@@ -24,6 +25,7 @@ def pricing(request):
     now = timezone.now()
     book = prices.PriceBook(ModelEntry.objects.values_list("name", flat=True))
     current = [(entry, book.in_force(entry.name, now)) for entry in ModelEntry.objects.all()]
+    searches = [(engine, book.in_force(engine, now)) for engine in SEARCH_ENGINES]
     history = Price.objects.prefetch_related("tiers").order_by("model", "size", "-effective_from")
     form = DateRangeForm(
         request.GET or None,
@@ -46,6 +48,7 @@ def pricing(request):
         {
             "membership": membership,
             "current": current,
+            "searches": searches,
             "history": history,
             "form": form,
             "rerate": rerate,

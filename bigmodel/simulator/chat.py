@@ -120,7 +120,9 @@ def _text_reply(req: ChatRequest, body: dict, faults: Faults) -> Reply:
     text = compose_reply(seed, last_user_text(req.messages), has_images=req.image_count > 0)
     if req.messages[-1].get("role") == "tool":  # the answer after a function's result
         text = f"The tool answered: {message_text(req.messages[-1].get('content'))[:80]}. {text}"
-    results = search_results(last_user_text(req.messages), req.web_search)
+    results = (
+        [] if faults.nosearch else search_results(last_user_text(req.messages), req.web_search)
+    )
     if results:
         text = f"{text} [{results[0]['refer']}]"
     if req.json_output:

@@ -54,6 +54,7 @@ FLAGS = {
     "flaky",
     "task-fail",
     "badjson",
+    "nosearch",
 }
 FAULT_NAMES = sorted(ERROR_FAULTS) + sorted(FLAGS) + ["latency=<ms>", "ttft=<ms>"]
 
@@ -70,6 +71,7 @@ class Faults:
     flaky: bool = False
     task_fail: bool = False
     badjson: bool = False  # in JSON mode, a reply that does not parse
+    nosearch: bool = False  # the web_search tool finds nothing (BigModel then bills no search)
 
     def add(self, name: str) -> None:
         name = name.strip().lower()

@@ -160,8 +160,13 @@ def _thinks(body: dict, spec: ModelSpec) -> bool:
         or not isinstance(thinking.get("clear_thinking", True), bool)
     ):
         raise invalid("thinking")
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in spec.reasoning_efforts:
+        raise invalid("reasoning_effort")
     if spec.thinking == "always":
         return True
+    if effort in ("none", "minimal"):  # GLM-5.2: these skip the thinking
+        return False
     return bool(spec.thinking) and (thinking or {}).get("type") != "disabled"
 
 

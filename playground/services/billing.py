@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from accounts.services.holds import hold_release
 from accounts.services.teams import team_ensure_personal
 from accounts.services.usage import usage_record
+from bigmodel.tools import search_engine_of
 from playground.models import Message
 
 
@@ -17,6 +18,7 @@ class BilledCall:
     user_id: int
     team_id: int
     model: str
+    search_engine: str = ""  # the web_search tool's, when the call may search
 
     def record(
         self,
@@ -27,6 +29,7 @@ class BilledCall:
         reasoning_tokens: int = 0,
         images: int = 0,
         size: str = "",
+        searches: int = 0,
         exact: bool = True,
     ) -> None:
         usage_record(
@@ -40,6 +43,8 @@ class BilledCall:
             reasoning_tokens=reasoning_tokens,
             images=images,
             size=size,
+            search_engine=self.search_engine if searches else "",
+            searches=searches,
             exact=exact,
         )
 
@@ -52,5 +57,9 @@ class BilledCall:
         user = message.conversation.user
         team_id = message.team_id or team_ensure_personal(user=user).id  # replies from before teams
         return cls(
-            request_id=message.request_id, user_id=user.id, team_id=team_id, model=message.model
+            request_id=message.request_id,
+            user_id=user.id,
+            team_id=team_id,
+            model=message.model,
+            search_engine=search_engine_of(message.params),
         )

@@ -18,6 +18,7 @@ from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageInfo
 from bigmodel.params import build_chat_body, keeps_thinking
 from bigmodel.tokens import estimate_prompt_tokens
+from bigmodel.tools import search_engine_of
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
 from playground.selectors import history_for
@@ -55,10 +56,13 @@ def reply_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
     """The most a reply can cost: the prompt as estimated, and every token max_tokens allows (the
     model's default when none is sent)."""
     most = body.get("max_tokens") or spec.default_max_tokens or spec.max_output_tokens
+    engine = search_engine_of(body)
     return WorstCase(
         model=spec.name,
         prompt_tokens=estimate_prompt_tokens(body["messages"]),
         completion_tokens=most,
+        search_engine=engine,
+        searches=1 if engine else 0,
     )
 
 
@@ -117,6 +121,7 @@ def _start_reply(
         user_id=conversation.user_id,
         team_id=membership.team_id,
         model=spec.name,
+        search_engine=search_engine_of(body),
     )
     stream = ReplyStream(user_id=conversation.user_id, public_id=reply_id)
     return ReplyStart(message=message, stream=stream, body=body, billed=billed)

@@ -87,9 +87,12 @@ def reply_stats(message: Message):
             parts.append(
                 ("The upstream gave no usage for this reply; the app counted it", "estimated")
             )
-        cost = cost_text(usage_of(message))
+        record = usage_of(message)
+        cost = cost_text(record)
         if cost:
             parts.append(cost)
+        if record is not None and record.searches:
+            parts.append(_search_part(record))
     if message.ttft_ms is not None:
         parts.append(("time to first token", f"first token {message.ttft_ms} ms"))
     if message.latency_ms is not None:
@@ -98,6 +101,17 @@ def reply_stats(message: Message):
     if sent:
         parts.append(("parameters sent", sent))
     return format_html_join(" · ", '<span title="{}">{}</span>', parts)
+
+
+def _search_part(record: UsageRecord) -> tuple[str, str]:
+    """The web search's own fee, inside the cost: BigModel bills each call that searched."""
+    fee = (
+        f" {money.yuan(record.search_nano)}" if record.status == UsageRecord.Status.SETTLED else ""
+    )
+    return (
+        "The web_search tool searched once; its engine's fee is part of the cost",
+        f"1 search ({record.search_engine}){fee}",
+    )
 
 
 def _sent(key: str, value) -> str:

@@ -68,6 +68,7 @@ def _form_defaults(conversation) -> dict:
         "stop": stop[0] if isinstance(stop, list) and stop else (stop or ""),
         "thinking": (params.get("thinking") or {}).get("type", ""),
         "clear_thinking": (params.get("thinking") or {}).get("clear_thinking"),
+        "reasoning_effort": params.get("reasoning_effort", ""),
         "response_format": (params.get("response_format") or {}).get("type", ""),
         **_web_search_defaults(params.get("tools") or []),
         "tools": _functions_text(params.get("tools") or []),

@@ -60,6 +60,16 @@
     thinking.querySelector('option[value="disabled"]').disabled = spec.thinking === "always";
     if (spec.thinking === "always" && thinking.value === "disabled") thinking.value = "";
     document.getElementById("thinking-range").textContent = THINKING[spec.thinking] || "";
+    // reasoning_effort: only the values this model takes.
+    const efforts = spec.reasoning_efforts || [];
+    const effort = form.elements.reasoning_effort;
+    document.getElementById("effort-field").hidden = !efforts.length;
+    effort.querySelectorAll("option").forEach(function (option) {
+      option.hidden = option.disabled = option.value !== "" && !efforts.includes(option.value);
+    });
+    if (effort.selectedOptions[0] && effort.selectedOptions[0].disabled) effort.value = "";
+    document.getElementById("effort-range").textContent = efforts.length
+      ? `${efforts.join(", ")}; default ${spec.default_reasoning_effort}` : "";
   }
   modelSelect.addEventListener("change", applyModel);
   applyModel();
@@ -297,7 +307,23 @@
       if (!attached.length) restoreImages(JSON.parse(failed.dataset.restoreImages || "[]"));
     });
   }
+  // The thinking's length while it streams, estimated as the server estimates it (about a token
+  // per CJK character, one per four others); the saved reply shows the upstream's own count.
+  const CJK = /[\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/g;
+  function estimateTokens(text) {
+    const cjk = (text.match(CJK) || []).length;
+    return cjk + Math.ceil((text.length - cjk) / 4);
+  }
+  function countThinking() {
+    transcript.querySelectorAll(".message.live .thinking-body").forEach(function (body) {
+      const summary = body.parentElement.querySelector("summary");
+      const tokens = estimateTokens(body.textContent);
+      const text = tokens ? `Thinking… ~${tokens} tokens` : "Thinking…";
+      if (summary.textContent !== text) summary.textContent = text;  // unchanged: no new mutation
+    });
+  }
   new MutationObserver(function () {
+    countThinking();
     giveBackFailed();
     const articles = transcript.querySelectorAll(".message");
     articles.forEach(function (article, index) {

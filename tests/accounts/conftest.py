@@ -61,6 +61,8 @@ def record(
     when=None,
     size="",
     exact=True,
+    search_engine="",
+    searches=0,
 ):
     """A usage record as the request path writes it (settlement is left to the test)."""
     made = usage_record(
@@ -74,6 +76,8 @@ def record(
         reasoning_tokens=reasoning,
         images=images,
         size=size,
+        search_engine=search_engine,
+        searches=searches,
         exact=exact,
     )
     if when is not None:

@@ -84,6 +84,7 @@ def test_exports_add_up_to_the_ledger_and_members_get_only_their_rows(
         "completion_tokens",
         "reasoning_tokens",
         "images",
+        "searches",
         "exact",
         "tier",
         "unit_price",

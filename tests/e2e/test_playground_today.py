@@ -2,6 +2,7 @@
 streams and folded once saved, and a JSON reply shown formatted."""
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -29,6 +30,10 @@ def test_thinking_streams_apart_then_folds_and_a_json_reply_is_formatted(
     live = page.locator("#transcript .message.assistant.live")
     expect(live.locator("details.thinking")).to_be_visible()
     expect(live.locator(".thinking-body")).not_to_be_empty()
+    # Its length counts up while it streams, estimated until the upstream's count arrives.
+    expect(live.locator("details.thinking summary")).to_have_text(
+        re.compile(r"Thinking… ~\d+ tokens")
+    )
     done = page.locator("#transcript .message.assistant.done")
     expect(done).to_have_count(1)
     reply = Message.objects.get(role="assistant")

@@ -4,11 +4,16 @@ and the turn continued; and earlier thinking sent back where the model needs it.
 
 import html
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from playground.models import Message
+from tests.bigmodel.test_simulator_sdks import ZAI_PYTHON
 from tests.playground.test_streaming import start_turn, wait_until_final
+from tests.playground.test_today import _snippets
 
 WEATHER = {
     "name": "get_weather",
@@ -159,3 +164,47 @@ def test_clear_thinking_is_refused_where_the_model_keeps_no_thinking(alice_http)
     data = {"model": "glm-4.6", "message": "Hi", "clear_thinking": "false"}
     response = alice_http.post("/playground/send/", data=data)
     assert "does not keep earlier thinking" in response.text
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "thinking", "words"),
+    [
+        ("glm-4.7", "high", "", "GLM-4.7 takes no reasoning_effort"),
+        ("glm-5.3", "medium", "", "reasoning_effort for GLM-5.3 is one of low, high, max"),
+        ("glm-5.2", "high", "disabled", "it needs thinking enabled"),
+    ],
+)
+def test_reasoning_effort_is_refused_where_the_model_does_not_take_it(
+    alice_http, model, effort, thinking, words
+):
+    data = {"model": model, "message": "Hi", "reasoning_effort": effort, "thinking": thinking}
+    response = alice_http.post("/playground/send/", data=data)
+    assert words in html.unescape(response.text)
+
+
+def test_reasoning_effort_is_sent_and_none_skips_the_thinking(alice_http, sim_log):
+    reply = wait_until_final(start_turn(alice_http, "Hi", model="glm-5.2", reasoning_effort="none"))
+    assert reply.status == "done" and reply.params["reasoning_effort"] == "none"
+    assert sim_log.call_for(reply.request_id)[0]["body"]["reasoning_effort"] == "none"
+    assert reply.reasoning_content == ""
+    reply = wait_until_final(start_turn(alice_http, "Hi", model="glm-5.3", reasoning_effort="low"))
+    assert reply.status == "done" and reply.reasoning_content
+
+
+def test_view_code_carries_functions_and_reasoning_effort_through_each_sdk(alice_http, settings):
+    data = {"model": "glm-5.3", "message": "Use get_weather for Oslo", "tools": TOOLS}
+    data["reasoning_effort"] = "low"
+    code = _snippets(alice_http.post("/playground/code/", data=data).text)
+    for slug in ("zai", "zhipuai"):  # their create() has no reasoning_effort: extra_body
+        assert "extra_body={\n        'reasoning_effort': 'low'," in code[slug], slug
+    assert "reasoning_effort='low'," in code["openai"]  # the openai SDK names it
+    env = {**os.environ, "ZHIPUAI_API_KEY": settings.SIMULATOR_KEY}
+    for slug, python in (
+        ("zai", ZAI_PYTHON),
+        ("openai", sys.executable),
+        ("zhipuai", sys.executable),
+    ):
+        done = subprocess.run(
+            [python, "-c", code[slug]], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.returncode == 0, (slug, done.stderr)

@@ -172,6 +172,27 @@ def test_web_search_sources_are_saved_and_listed_under_the_reply_opening_apart(a
     ) in page
     # The next turn's form starts from these settings.
     assert 'name="web_search" id="id_web_search" value="true" checked' in page
+    # The search is billed at its engine's fee per call, held before the call was made.
+    while settlement.usage_settle_pending():
+        pass
+    record = UsageRecord.objects.get(request_id=reply.request_id)
+    assert (record.search_engine, record.searches, record.search_nano) == (
+        "search_pro",
+        1,
+        3 * 10**7,
+    )
+    assert record.cost_nano > record.search_nano and record.held_nano >= record.cost_nano
+    page = alice_http.get(reply.conversation.get_absolute_url()).text
+    assert "1 search (search_pro) ¥0.0300" in page
+
+
+def test_a_reply_whose_search_found_nothing_pays_no_search(alice_http):
+    reply = wait_until_final(
+        start_turn(alice_http, "Hi [[fault:nosearch]]", model="glm-4.7", web_search="true")
+    )
+    assert reply.status == "done" and reply.sources == []
+    record = UsageRecord.objects.get(request_id=reply.request_id)
+    assert (record.searches, record.search_engine) == (0, "")
 
 
 @pytest.mark.parametrize(
