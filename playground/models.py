@@ -217,6 +217,12 @@ class ImageGeneration(models.Model):
     upstream_url = models.TextField(
         blank=True, help_text="The temporary link; kept only to retry the download."
     )
+    task_id = models.CharField(
+        max_length=64, blank=True, help_text="The upstream's task, for an image made queued."
+    )
+    polled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the queued task was last asked about."
+    )
     file = models.FileField(
         storage=private_storage, upload_to=_generated_path, max_length=255, blank=True
     )

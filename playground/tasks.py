@@ -12,6 +12,8 @@ STORE_RETRIES = 5
 STORE_BACKOFF_SECONDS = 2  # then 4, 8, 16, 32: about a minute in all
 STUCK_AFTER = timedelta(minutes=10)
 LOST_AFTER = timedelta(minutes=2)
+POLL_SECONDS = 2
+POLLS = 150  # a queued image is asked about for five minutes (GLM-Image takes about 20 s)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -23,9 +25,32 @@ def sweep_task() -> int:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def image_generate_task(generation_id: int) -> None:
-    """Call CogView, then keep the image. Safe to deliver twice: the call is claimed once."""
-    if images.image_generation_run(generation_id=generation_id, client=upstream()):
+    """Call the image model, then keep the image (or poll for it). Safe to deliver twice: the
+    call is claimed once."""
+    _then(
+        images.image_generation_run(generation_id=generation_id, client=upstream()), generation_id
+    )
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=POLLS)
+def image_poll_task(self, generation_id: int) -> None:
+    """Ask about a queued image every couple of seconds until it is made or fails."""
+    step = images.image_generation_poll(generation_id=generation_id, client=upstream())
+    if step != images.Next.POLL:
+        _then(step, generation_id)
+    elif self.request.retries >= self.max_retries:
+        images.image_generation_given_up(
+            generation_id=generation_id, after=f"{POLLS * POLL_SECONDS // 60} minutes"
+        )
+    else:
+        raise self.retry(countdown=POLL_SECONDS)
+
+
+def _then(step: "images.Next", generation_id: int) -> None:
+    if step == images.Next.STORE:
         image_store_task.delay(generation_id)
+    elif step == images.Next.POLL:
+        image_poll_task.apply_async((generation_id,), countdown=POLL_SECONDS)
 
 
 @shared_task(
@@ -58,4 +83,9 @@ def image_generation_sweep(*, now=None) -> int:
         status=Status.STORING, finished_at=None, created_at__lt=now - STUCK_AFTER
     ).values_list("id", flat=True):
         image_store_task.delay(generation_id)
+    unpolled = lost.filter(status=Status.RUNNING, polled_at__lt=now - LOST_AFTER).exclude(
+        task_id=""
+    )
+    for generation_id in unpolled.values_list("id", flat=True):
+        image_poll_task.delay(generation_id)  # its poller was lost with a worker
     return images.image_generations_interrupted(older_than=now - STUCK_AFTER)

@@ -91,6 +91,7 @@ def status(client, method: str, url: str, data=None) -> int:
 MATRIX = [
     ("GET",    "/playground/c/{conversation}/",                      None,            (200, 404, 404, 404, 404)),
     ("POST",   "/playground/c/{conversation}/rename/",               {"title": "x"},  (200, 404, 404, 404, 404)),
+    ("POST",   "/playground/c/{conversation}/results/",              {"model": "glm-4"}, (200, 404, 404, 404, 404)),
     ("POST",   "/playground/code/", {"model": "glm-4", "conversation": "{conversation}"}, (200, 404, 404, 404, 404)),
     ("STREAM", "/playground/r/{reply}/stream/",                      None,            (200, 404, 404, 404, 404)),
     ("STREAM", "/playground/m/{message}/cost/",                      None,            (200, 404, 404, 404, 404)),

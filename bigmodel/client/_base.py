@@ -37,6 +37,7 @@ MAX_BACKOFF_SECONDS = 8.0
 CHAT_PATH = "chat/completions"
 ASYNC_CHAT_PATH = "async/chat/completions"
 IMAGES_PATH = "images/generations"
+ASYNC_IMAGES_PATH = "async/images/generations"
 EMBEDDINGS_PATH = "embeddings"
 
 

@@ -16,6 +16,7 @@ from ..errors import BigModelError, UpstreamUnavailable
 from ..sse import ChatStreamDecoder, StreamChunk
 from ._base import (
     ASYNC_CHAT_PATH,
+    ASYNC_IMAGES_PATH,
     CHAT_PATH,
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
@@ -92,7 +93,10 @@ class AsyncBigModelClient:
         quality: str | None = None,
         request_id: str | None = None,
         user_id: str | None = None,
+        queued: bool = False,
     ) -> dict:
+        """An image, its link in ``data``; ``queued`` (GLM-Image's async path): a task ``id``
+        and ``task_status`` instead, to poll with :meth:`images_result`."""
         body = without_none(
             model=model,
             prompt=prompt,
@@ -101,7 +105,13 @@ class AsyncBigModelClient:
             request_id=request_id,
             user_id=user_id,
         )
-        return await self._request_json("POST", IMAGES_PATH, json=body)
+        path = ASYNC_IMAGES_PATH if queued else IMAGES_PATH
+        return await self._request_json("POST", path, json=body)
+
+    async def images_result(self, task_id: str) -> dict:
+        """Poll a queued image: ``task_status`` PROCESSING, SUCCESS (with ``image_result``, a
+        list of ``{"url"}``) or FAIL."""
+        return await self._request_json("GET", async_result_path(task_id))
 
     async def embeddings(
         self, *, model: str, input: str | list[str], dimensions: int | None = None

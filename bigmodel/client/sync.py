@@ -57,6 +57,9 @@ class BigModelClient:
     def images_generate(self, **fields: Any) -> dict:
         return self.run(self._client.images_generate(**fields))
 
+    def images_result(self, task_id: str) -> dict:
+        return self.run(self._client.images_result(task_id))
+
     def embeddings(self, **fields: Any) -> dict:
         return self.run(self._client.embeddings(**fields))
 

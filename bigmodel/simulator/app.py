@@ -47,6 +47,7 @@ def create_app(
         Route(f"{API}/async/chat/completions", _api(handlers.async_submit), methods=["POST"]),
         Route(f"{API}/async-result/{{task_id}}", _api(handlers.async_result), methods=["GET"]),
         Route(f"{API}/images/generations", _api(handlers.image_generations), methods=["POST"]),
+        Route(f"{API}/async/images/generations", _api(handlers.async_images), methods=["POST"]),
         Route(f"{API}/embeddings", _api(handlers.embeddings), methods=["POST"]),
         Route("/files/{name}", _files, methods=["GET"]),
         Route("/_sim/health", _health, methods=["GET"]),
@@ -167,7 +168,7 @@ async def _expire_files(request: Request):
 
 
 async def _config(request: Request):
-    """Read or change latency_ms / strict / default_fault while running."""
+    """Read or change latency_ms / strict / default_fault / async_seconds while running."""
     state: SimState = request.app.state.sim
     if request.method == "POST":
         try:
@@ -179,6 +180,8 @@ async def _config(request: Request):
                 state.latency_ms = float(changes["latency_ms"] or 0)
             if "strict" in changes:
                 state.strict = bool(changes["strict"])
+            if "async_seconds" in changes:
+                state.async_seconds = float(changes["async_seconds"])
         except (ValueError, TypeError, AttributeError) as error:
             return JSONResponse({"ok": False, "error": str(error)}, status_code=400)
     return JSONResponse(
@@ -187,6 +190,7 @@ async def _config(request: Request):
             "latency_ms": state.latency_ms,
             "strict": state.strict,
             "default_fault": state.default_fault,
+            "async_seconds": state.async_seconds,
         }
     )
 

@@ -218,8 +218,9 @@ class AsyncTask:
     request_id: str
     model: str
     submitted: float
-    reply: Reply
+    reply: Reply | None  # a queued completion's; None for a queued image
     fail: bool = False
+    image_url: str = ""  # a queued image's, once made
 
     def status_body(self, now: float, processing_seconds: float) -> dict:
         head = {"id": self.task_id, "request_id": self.request_id, "model": self.model}
@@ -227,6 +228,8 @@ class AsyncTask:
             return {**head, "task_status": "PROCESSING"}
         if self.fail:
             return {**head, "task_status": "FAIL"}
+        if self.reply is None:
+            return {**head, "task_status": "SUCCESS", "image_result": [{"url": self.image_url}]}
         body = completion_body(self.reply, self.model, self.request_id)
         return {
             **head,

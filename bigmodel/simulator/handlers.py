@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .chat import AsyncTask, completion_body, last_user_text, make_reply, new_task_id
-from .errors import MSG_BAD_MESSAGES, MSG_TASK_MISSING, ApiError
+from .errors import MSG_BAD_MESSAGES, MSG_TASK_MISSING, ApiError, invalid
 from .faults import strip_markers
 from .images import render_png
 from .replies import count_tokens
@@ -92,6 +92,30 @@ async def image_generations(request: Request, state: SimState, body: dict):
             "content_filter": [{"role": "assistant", "level": 3}],
         }
     )
+
+
+async def async_images(request: Request, state: SimState, body: dict):
+    """GLM-Image's queued path: a task at once, its image link in ``image_result`` once done."""
+    body = drop_nulls(body)
+    spec, prompt, (width, height) = check_image_generation(body, state.catalogue)
+    if not spec.async_images:  # "Only supports GLM-Image model"
+        raise invalid("model")
+    faults = state.faults_for(prompt)
+    state.gate(faults, request.url.path, body)
+    name = state.files.issue(strip_markers(prompt), width, height)
+    request_id = body.get("request_id") or str(secrets.randbelow(10**19))
+    task = AsyncTask(
+        new_task_id(),
+        str(request_id),
+        spec.name,
+        time.monotonic(),
+        None,
+        fail=faults.task_fail,
+        image_url=f"{request.base_url}files/{name}",
+    )
+    state.add_task(task)
+    head = {"id": task.task_id, "request_id": task.request_id, "model": task.model}
+    return JSONResponse({**head, "task_status": "PROCESSING"})
 
 
 async def serve_file(request: Request, state: SimState) -> Response:

@@ -1,9 +1,10 @@
-"""Writes for CogView image generations: queued with the image's price held, called once,
-stored, or failed; their sweep."""
+"""Writes for image generations (CogView, GLM-Image): queued with the image's price held, called
+once (GLM-Image on the upstream's queued path, then polled), stored, or failed; their sweep."""
 
 import tempfile
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from accounts.models import Membership
+from accounts.models import Membership, ModelEntry
 from accounts.services.holds import WorstCase, hold_place, hold_release
 from bigmodel.catalogue import ModelSpec
 from bigmodel.client import BigModelClient
@@ -81,16 +82,31 @@ def image_generation_abandon(*, generation: ImageGeneration) -> None:
         _billed_image(generation).release()
 
 
-def image_generation_run(*, generation_id: int, client: BigModelClient) -> bool:
-    """queued → running → storing (billed) or failed. Claimed once, so a second delivery of the
-    task never calls the upstream again. True when there is an image to store."""
+class Next(StrEnum):
+    """What a generation needs after a step."""
+
+    NOTHING = ""
+    STORE = "store"  # generated and billed: download the image
+    POLL = "poll"  # queued upstream (GLM-Image): ask again in a moment
+
+
+def _made_queued(model: str) -> bool:
+    """Whether the model is made on the upstream's queued path (async/images/generations)."""
+    entry = ModelEntry.objects.filter(name=model).first()
+    return entry is not None and entry.as_spec().async_images
+
+
+def image_generation_run(*, generation_id: int, client: BigModelClient) -> Next:
+    """queued → running → storing (billed) or failed; a model made queued stays running with its
+    task, to poll. Claimed once, so a second delivery of the task never calls the upstream
+    again."""
     Status = ImageGeneration.Status
     if not ImageGeneration.objects.filter(id=generation_id, status=Status.QUEUED).update(
         status=Status.RUNNING
     ):
-        return False
+        return Next.NOTHING
     generation = ImageGeneration.objects.get(id=generation_id)
-    billed = _billed_image(generation)
+    queued = _made_queued(generation.model)
     try:
         result = client.images_generate(
             model=generation.model,
@@ -98,34 +114,90 @@ def image_generation_run(*, generation_id: int, client: BigModelClient) -> bool:
             size=generation.size or None,
             quality=generation.quality or None,
             request_id=generation.request_id,
+            queued=queued,
         )
-        url = result["data"][0]["url"]
     except BigModelError as error:
-        _image_failed(generation, billed, error_code=str(error.code), error_message=str(error))
-        return False
-    except (KeyError, IndexError, TypeError):
+        _image_failed(generation, error_code=str(error.code), error_message=str(error))
+        return Next.NOTHING
+    if queued and isinstance(result.get("id"), str):
+        ImageGeneration.objects.filter(id=generation_id, status=Status.RUNNING).update(
+            task_id=result["id"][:64], polled_at=timezone.now()
+        )
+        return Next.POLL
+    return _generated(generation, _image_link(result.get("data")))
+
+
+def image_generation_poll(*, generation_id: int, client: BigModelClient) -> Next:
+    """Ask the upstream about a queued image: still making it, made (storing, billed), or
+    failed. A poll that does not get through is tried again."""
+    generation = (
+        ImageGeneration.objects.filter(id=generation_id, status=ImageGeneration.Status.RUNNING)
+        .exclude(task_id="")
+        .first()
+    )
+    if generation is None:
+        return Next.NOTHING
+    ImageGeneration.objects.filter(id=generation_id).update(polled_at=timezone.now())
+    try:
+        result = client.images_result(generation.task_id)
+    except BigModelError:
+        return Next.POLL
+    status = result.get("task_status")
+    if status == "SUCCESS":
+        return _generated(generation, _image_link(result.get("image_result")))
+    if status == "FAIL":
+        _image_failed(
+            generation, error_code="task", error_message="BigModel could not make this image."
+        )
+        return Next.NOTHING
+    return Next.POLL
+
+
+def image_generation_given_up(*, generation_id: int, after: str) -> None:
+    """A queued image that never finished: failed, its hold released (if BigModel makes it
+    later, it is not received)."""
+    generation = ImageGeneration.objects.filter(id=generation_id).first()
+    if generation is not None:
         _image_failed(
             generation,
-            billed,
+            error_code="timeout",
+            error_message=f"BigModel had not made the image after {after}; it was given up.",
+        )
+
+
+def _image_link(images) -> str:
+    """The first image's link in a response's ``data`` (or ``image_result``), or ""."""
+    first = images[0] if isinstance(images, list) and images else None
+    link = first.get("url") if isinstance(first, dict) else None
+    return link if isinstance(link, str) else ""
+
+
+def _generated(generation: ImageGeneration, url: str) -> Next:
+    """running → storing, billed, once (a second poller finds it claimed)."""
+    if not url:
+        _image_failed(
+            generation,
             error_code="response",
             error_message="BigModel answered without an image link.",
         )
-        return False
+        return Next.NOTHING
     with transaction.atomic():
-        ImageGeneration.objects.filter(id=generation_id).update(
-            status=Status.STORING, upstream_url=url
-        )
-        billed.record(images=1, size=generation.size)
-    return True
+        claimed = ImageGeneration.objects.filter(
+            id=generation.id, status=ImageGeneration.Status.RUNNING
+        ).update(status=ImageGeneration.Status.STORING, upstream_url=url)
+        if not claimed:
+            return Next.NOTHING
+        _billed_image(generation).record(images=1, size=generation.size)
+    return Next.STORE
 
 
 @transaction.atomic
-def _image_failed(generation: ImageGeneration, billed: BilledCall, **error: str) -> None:
+def _image_failed(generation: ImageGeneration, **error: str) -> None:
     """Nothing was generated, so nothing is billed: the hold goes."""
     _image_finish(
         generation.id, ImageGeneration.Status.RUNNING, status=ImageGeneration.Status.FAILED, **error
     )
-    billed.release()
+    _billed_image(generation).release()
 
 
 def _file_hosts() -> FileHosts:

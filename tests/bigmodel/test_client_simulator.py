@@ -6,7 +6,13 @@ import pytest
 
 from bigmodel.catalogue import default_catalogue
 from bigmodel.client import AsyncBigModelClient, BigModelClient
-from bigmodel.errors import AuthenticationError, InsufficientBalance, PromptTooLong, UnsafeContent
+from bigmodel.errors import (
+    AuthenticationError,
+    InsufficientBalance,
+    InvalidParameter,
+    PromptTooLong,
+    UnsafeContent,
+)
 from bigmodel.params import build_chat_body
 
 SPEC = default_catalogue()["glm-4-flash"]
@@ -197,3 +203,26 @@ def test_the_client_joins_a_streamed_function_call_and_reads_a_plain_one(client)
     assert call["id"].startswith("call_") and stream.finish_reason == "tool_calls"
     plain = client.chat({**request, "stream": False})
     assert [c["id"] for c in plain.tool_calls] == [call["id"]]
+
+
+def test_glm_image_is_queued_then_polled_for_its_link(client, http):
+    task = client.images_generate(model="glm-image", prompt="a lighthouse", queued=True)
+    assert task["task_status"] == "PROCESSING" and task["model"] == "glm-image"
+    for _ in range(40):
+        result = client.images_result(task["id"])
+        if result["task_status"] != "PROCESSING":
+            break
+        asyncio.run(asyncio.sleep(0.05))
+    assert result["task_status"] == "SUCCESS"
+    picture = http.get(result["image_result"][0]["url"])
+    assert picture.headers["content-type"] == "image/png"
+
+    failed = client.images_generate(model="glm-image", prompt="x [[fault:task-fail]]", queued=True)
+    for _ in range(40):
+        result = client.images_result(failed["id"])
+        if result["task_status"] != "PROCESSING":
+            break
+        asyncio.run(asyncio.sleep(0.05))
+    assert result["task_status"] == "FAIL"
+    with pytest.raises(InvalidParameter):  # only GLM-Image has the queued path
+        client.images_generate(model="cogview-4", prompt="a lighthouse", queued=True)

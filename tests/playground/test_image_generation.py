@@ -12,6 +12,7 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import Hold, UsageRecord
+from accounts.services import settlement
 from playground import tasks
 from playground.models import ImageGeneration
 from playground.services import images as services
@@ -253,3 +254,89 @@ def test_cogview_4_is_sent_the_quality_picked_or_its_default_and_the_card_says_w
     generate(alice_http, "A quiet harbour", quality="hd")
     old = wait_until_final(alice_http, ImageGeneration.objects.filter(model="cogview-3-plus").get())
     assert old.quality == "" and "quality" not in image_requests(upstream)[-1]["body"]
+
+
+def requests_to(upstream, path: str) -> list[dict]:
+    return httpx.get(f"{upstream.url}/_sim/requests", params={"path": path}).json()["requests"]
+
+
+def test_glm_image_is_made_in_the_upstreams_queue_polled_stored_and_billed_once(
+    alice_http, celery_worker, upstream
+):
+    generate(alice_http, "A tea house in the rain", model="glm-image")
+    generation = wait_until_final(alice_http, ImageGeneration.objects.get())
+    assert generation.status == "done", generation.error_message
+    assert (generation.width, generation.height, generation.quality) == (1280, 1280, "hd")
+    [sent] = requests_to(upstream, "/async/images/generations")
+    assert sent["body"]["model"] == "glm-image" and sent["body"]["size"] == "1280x1280"
+    assert generation.task_id and requests_to(upstream, f"/async-result/{generation.task_id}")
+    assert [r["path"] for r in image_requests(upstream)] == [sent["path"]]  # never the sync path
+    record = UsageRecord.objects.get()
+    assert (record.request_id, record.images) == (generation.request_id, 1)
+    while settlement.usage_settle_pending():
+        pass
+    record.refresh_from_db()
+    assert record.cost_nano == 100_000_000  # ¥0.1 per image, as seeded
+    assert not Hold.objects.exists()
+
+
+def test_a_queued_image_that_fails_upstream_is_not_billed(alice_http, celery_worker):
+    generate(alice_http, "A tea house [[fault:task-fail]]", model="glm-image")
+    generation = wait_until_final(alice_http, ImageGeneration.objects.get())
+    assert (generation.status, generation.error_message) == (
+        "failed",
+        "BigModel could not make this image.",
+    )
+    assert not UsageRecord.objects.exists() and not Hold.objects.exists()
+
+
+@pytest.fixture
+def slow_queue(upstream):
+    before = httpx.get(f"{upstream.url}/_sim/config").json()["async_seconds"]
+    httpx.post(f"{upstream.url}/_sim/config", json={"async_seconds": 3600})
+    yield
+    httpx.post(f"{upstream.url}/_sim/config", json={"async_seconds": before})
+
+
+def _queued_generation(user):
+    from accounts.models import ModelEntry
+
+    generation = services.image_generation_start(
+        user=user,
+        membership=owner_of(user.personal_team),
+        spec=ModelEntry.objects.get(name="glm-image").as_spec(),
+        prompt="A tea house",
+        size="1280x1280",
+        quality="hd",
+    )
+    step = services.image_generation_run(generation_id=generation.id, client=upstream_client())
+    assert step == services.Next.POLL
+    return generation
+
+
+def test_a_queued_image_never_made_is_given_up_and_its_hold_released(
+    live_server_url, make_user, slow_queue, monkeypatch
+):
+    generation = _queued_generation(make_user("erin"))
+    monkeypatch.setattr(tasks.image_poll_task, "max_retries", 3)
+    tasks.image_poll_task.apply(args=[generation.id])  # eager: each retry runs at once
+    generation.refresh_from_db()
+    assert (generation.status, generation.error_code) == ("failed", "timeout")
+    assert "had not made the image after 5 minutes" in generation.error_message
+    assert not Hold.objects.exists() and not UsageRecord.objects.exists()
+
+
+def test_the_sweeper_polls_a_queued_image_whose_poller_was_lost(
+    live_server_url, make_user, celery_worker
+):
+    generation = _queued_generation(make_user("fay"))  # submitted; no poll task was sent
+    ImageGeneration.objects.filter(id=generation.id).update(
+        created_at=timezone.now() - timedelta(minutes=3),
+        polled_at=timezone.now() - timedelta(minutes=3),
+    )
+    tasks.image_generation_sweep()
+    deadline = time.monotonic() + 30
+    while generation.status != "done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        generation.refresh_from_db()
+    assert generation.status == "done" and UsageRecord.objects.get().images == 1
