@@ -235,6 +235,22 @@ def _thinking(kind: str | None, clear_thinking: bool | None) -> dict | None:
     return None if kind is None else {"type": kind}
 
 
+def sdk_changes(params: Mapping[str, Any]) -> list[str]:
+    """In words, each value the official SDKs (and so this app) send otherwise than it was set."""
+    notes = []
+    if params.get("temperature") is not None:
+        set_to = float(params["temperature"])
+        sent, greedy = _sanitise_temperature(set_to)
+        if sent != set_to:
+            extra = " with do_sample false" if greedy is False else ""
+            notes.append(f"temperature {set_to:g} is sent as {sent:g}{extra}")
+    if params.get("top_p") is not None:
+        set_to = float(params["top_p"])
+        if (sent := _sanitise_top_p(set_to)) != set_to:
+            notes.append(f"top_p {set_to:g} is sent as {sent:g}")
+    return notes
+
+
 def _sanitise_temperature(value: float) -> tuple[float, bool | None]:
     # The SDK reads "temperature 0" as greedy decoding: do_sample=false with a token 0.01.
     if value <= 0:

@@ -18,6 +18,7 @@ from django_htmx.http import (
 
 from accounts.models import ModelEntry
 from accounts.selectors import price_summaries
+from bigmodel.params import sdk_changes
 from playground import selectors, snippets
 from playground.chat_reply import reply_start
 from playground.files import private_file_response
@@ -356,7 +357,11 @@ def view_code(request):
     return render(
         request,
         "playground/_code.html",
-        {"snippets": snippets.render_all(body), "body_json": snippets.body_json(body)},
+        {
+            "snippets": snippets.render_all(body),
+            "body_json": snippets.body_json(body),
+            "changes": sdk_changes(form.params()),
+        },
     )
 
 

@@ -74,6 +74,24 @@
   modelSelect.addEventListener("change", applyModel);
   applyModel();
 
+  // A value the SDKs would change is said next to its control (bigmodel/params.py sdk_changes).
+  function sayWhatIsSent(name) {
+    const input = form.elements[name];
+    const note = document.querySelector(`[data-sent-as="${name}"]`);
+    const value = input.value.trim() === "" ? NaN : Number(input.value);
+    let text = "";
+    if (value >= 1) text = `Sent as 0.99, as the official SDKs do.`;
+    else if (value <= 0) text = name === "temperature"
+      ? "Sent as 0.01 with do_sample=false (greedy), as the official SDKs do."
+      : "Sent as 0.01, as the official SDKs do.";
+    note.textContent = text;
+    note.hidden = !text;
+  }
+  ["temperature", "top_p"].forEach(function (name) {
+    form.elements[name].addEventListener("input", () => sayWhatIsSent(name));
+    sayWhatIsSent(name);
+  });
+
   const EXAMPLE_TOOLS = [{
     type: "function",
     function: {
@@ -315,7 +333,8 @@
     return cjk + Math.ceil((text.length - cjk) / 4);
   }
   function countThinking() {
-    transcript.querySelectorAll(".message.live .thinking-body").forEach(function (body) {
+    // By the live block's own id: while htmx settles the saved reply it wears the live one's class.
+    transcript.querySelectorAll('.message.live .thinking-body[id^="thought-"]').forEach(function (body) {
       const summary = body.parentElement.querySelector("summary");
       const tokens = estimateTokens(body.textContent);
       const text = tokens ? `Thinking… ~${tokens} tokens` : "Thinking…";

@@ -259,3 +259,18 @@ def test_catalogue_ranges_are_used():
     spec = default_catalogue()["glm-4-flash"]
     assert validate_chat_params(spec, {"max_tokens": spec.max_output_tokens}) == {}
     assert validate_chat_params(spec, {"max_tokens": spec.max_output_tokens + 1})
+
+
+@pytest.mark.parametrize(
+    ("params", "notes"),
+    [
+        ({"temperature": 1.0, "top_p": 0.5}, ["temperature 1 is sent as 0.99"]),
+        ({"temperature": 0}, ["temperature 0 is sent as 0.01 with do_sample false"]),
+        ({"top_p": 1}, ["top_p 1 is sent as 0.99"]),
+        ({"temperature": 0.7, "top_p": None}, []),
+    ],
+)
+def test_what_the_sdks_change_is_said_in_words(params, notes):
+    from bigmodel.params import sdk_changes
+
+    assert sdk_changes(params) == notes

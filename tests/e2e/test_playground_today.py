@@ -23,6 +23,13 @@ def test_thinking_streams_apart_then_folds_and_a_json_reply_is_formatted(
     page.select_option("#id_model", "glm-4v-plus")
     expect(page.locator('[data-needs="json_output"]')).to_be_hidden()
     page.select_option("#id_model", "glm-4.7")
+    # A value the SDKs would change says so next to its control.
+    note = page.locator('[data-sent-as="temperature"]')
+    expect(note).to_be_hidden()
+    page.fill("#id_temperature", "1")
+    expect(note).to_have_text("Sent as 0.99, as the official SDKs do.")
+    page.fill("#id_temperature", "0.7")
+    expect(note).to_be_hidden()
     expect(page.locator("#id_thinking")).to_be_visible()
     expect(page.locator("#thinking-range")).to_contain_text("on by default")
 

@@ -116,8 +116,10 @@ def test_view_code_runs_as_shown_with_the_zai_openai_and_zhipuai_sdks(alice_http
         "thinking": "disabled",
         "response_format": "json_object",
     }
-    code = _snippets(alice_http.post("/playground/code/", data=data).text)
+    page = alice_http.post("/playground/code/", data=data).text
+    code = _snippets(page)
     assert set(code) == {"zai", "zhipuai", "openai", "httpx", "curl"}
+    assert "In this request: temperature 1 is sent as 0.99 (the official SDKs" in page
     assert "from zai import ZhipuAiClient" in code["zai"] and "temperature=0.99" in code["zai"]
     extra = code["openai"][code["openai"].index("extra_body={") :]
     assert "'thinking': {\n            'type': 'disabled'," in extra  # GLM's own field
