@@ -59,7 +59,15 @@ class PriceAdmin(admin.ModelAdmin):
     """A change of price is a new row from its date on; past usage keeps what it was charged. Its
     tiers are edited with it, and a set of bands with a gap or an overlap is refused."""
 
-    list_display = ["model", "size", "effective_from", "tiers_shown", "per_image", "confirmed"]
+    list_display = [
+        "model",
+        "size",
+        "quality",
+        "effective_from",
+        "tiers_shown",
+        "per_image",
+        "confirmed",
+    ]
     list_filter = ["model", "confirmed"]
     ordering = ["model", "-effective_from"]
     inlines = [PriceTierInline]
@@ -192,6 +200,9 @@ class UsageRecordAdmin(ReadOnly):
         "completion_tokens",
         "images",
         "size",
+        "quality",
+        "searches",
+        "search_engine",
         "exact",
         "status",
         "settled_at",
@@ -239,6 +250,9 @@ class HoldAdmin(ReadOnly):
         "completion_tokens",
         "images",
         "size",
+        "quality",
+        "searches",
+        "search_engine",
         "amount",
     )
     amount = yuan_column("amount_nano", "worst case")

@@ -48,6 +48,7 @@ class UsageRecord(models.Model):
     )
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True, help_text="Image size, for per-size prices.")
+    quality = models.CharField(max_length=16, blank=True, help_text="Image quality, likewise.")
     # The web_search tool: BigModel bills each chat call that searched, by the engine it used.
     search_engine = models.CharField(max_length=32, blank=True)
     searches = models.PositiveSmallIntegerField(default=0)
@@ -127,6 +128,7 @@ class Hold(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True)
+    quality = models.CharField(max_length=16, blank=True)
     search_engine = models.CharField(max_length=32, blank=True)
     searches = models.PositiveSmallIntegerField(default=0)
     cached_tokens = 0  # a worst case counts no cache hits

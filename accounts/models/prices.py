@@ -23,6 +23,9 @@ class Price(models.Model):
     size = models.CharField(
         max_length=16, blank=True, help_text="Image size this price is for; empty: any."
     )
+    quality = models.CharField(
+        max_length=16, blank=True, help_text="Image quality this price is for; empty: any."
+    )
     source = models.CharField(
         max_length=300, blank=True, help_text="Where and when the figure was taken."
     )
@@ -36,7 +39,8 @@ class Price(models.Model):
         ordering = ["model", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["model", "size", "effective_from"], name="one_price_per_model_size_date"
+                fields=["model", "size", "quality", "effective_from"],
+                name="one_price_per_model_size_quality_date",
             ),
             models.CheckConstraint(
                 condition=models.Q(per_image__gte=0), name="image_price_not_negative"
@@ -45,6 +49,11 @@ class Price(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} from {self.effective_from:%Y-%m-%d}"
+
+    @property
+    def applies_to(self) -> str:
+        """ "any size, any quality", "1024x1024, hd"."""
+        return f"{self.size or 'any size'}, {self.quality or 'any quality'}"
 
     @property
     def image_nano(self) -> int:

@@ -101,6 +101,7 @@ def prices_load(*, rows: list[dict] | None = None) -> int:
         price, created = Price.objects.get_or_create(
             model=row["model"],
             size=row.get("size", ""),
+            quality=row.get("quality", ""),
             effective_from=start,
             defaults={
                 "per_image": Decimal(row.get("per_image", "0")),

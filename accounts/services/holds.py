@@ -34,6 +34,7 @@ class WorstCase:
     completion_tokens: int = 0
     images: int = 0
     size: str = ""
+    quality: str = ""
     search_engine: str = ""
     searches: int = 0  # the web_search tool's, at most one per call
     created_at: datetime | None = None
@@ -96,7 +97,8 @@ def hold_place(
     call = WorstCase(**{**call.__dict__, "created_at": now})
     with transaction.atomic():
         book = PriceBook([call.model])
-        price, charge = book.in_force(call.model, now, call.size), book.worst_charge(call, now)
+        price = book.in_force(call.model, now, call.size, call.quality)
+        charge = book.worst_charge(call, now)
         team, cap = membership.team, membership.monthly_cap_nano
         if (cap is not None and charge.cost_nano) or team.billing == Team.Billing.PREPAID:
             # Something to check: under the team's lock, so racing calls are admitted one at a time.
@@ -118,6 +120,7 @@ def hold_place(
             completion_tokens=call.completion_tokens,
             images=call.images,
             size=call.size,
+            quality=call.quality,
             search_engine=call.search_engine,
             searches=call.searches,
             amount_nano=charge.cost_nano,

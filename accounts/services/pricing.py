@@ -25,6 +25,8 @@ class Billable(Protocol):
     @property
     def size(self) -> str: ...
     @property
+    def quality(self) -> str: ...
+    @property
     def prompt_tokens(self) -> int: ...
     @property
     def cached_tokens(self) -> int: ...
@@ -78,16 +80,21 @@ class PriceBook:
     records with two queries."""
 
     def __init__(self, models: Iterable[str]) -> None:
-        self.rows: dict[tuple[str, str], list[Price]] = defaultdict(list)
+        self.rows: dict[tuple[str, str, str], list[Price]] = defaultdict(list)
         wanted = {*models, *SEARCH_ENGINES}
         rows = Price.objects.filter(model__in=wanted).prefetch_related("tiers")
         for row in rows.order_by("-effective_from"):
-            self.rows[(row.model, row.size)].append(row)
+            self.rows[(row.model, row.size, row.quality)].append(row)
 
-    def in_force(self, model: str, moment: datetime, size: str = "") -> Price | None:
-        """The newest row from on or before ``moment``: the size's own price first, then any
-        size."""
-        for key in ((model, size), (model, "")) if size else ((model, ""),):
+    def in_force(
+        self, model: str, moment: datetime, size: str = "", quality: str = ""
+    ) -> Price | None:
+        """The newest row from on or before ``moment``: the price of the image's own size and
+        quality first, then of its size, of its quality, and of any image."""
+        keys = dict.fromkeys(
+            ((model, size, quality), (model, size, ""), (model, "", quality), (model, "", ""))
+        )
+        for key in keys:
             for row in self.rows.get(key, ()):
                 if row.effective_from <= moment:
                     return row
@@ -130,7 +137,7 @@ class PriceBook:
     def _price(self, record: Billable, moment: datetime | None) -> Price | None:
         when = moment or record.created_at
         assert when is not None  # saved rows have one; hold_place gives a call its own
-        return self.in_force(record.model, when, record.size)
+        return self.in_force(record.model, when, record.size, record.quality)
 
 
 def _at(price: Price, tier: PriceTier | None, cost_nano: int) -> Charge:
@@ -170,8 +177,10 @@ def price_problems(*, model: str, tiers: Sequence[bands.Banded]) -> list[str]:
     return bands.problems(tiers)
 
 
-def price_in_force(*, model: str, moment: datetime, size: str = "") -> Price | None:
-    return PriceBook([model]).in_force(model, moment, size)
+def price_in_force(
+    *, model: str, moment: datetime, size: str = "", quality: str = ""
+) -> Price | None:
+    return PriceBook([model]).in_force(model, moment, size, quality)
 
 
 class RerateLine(TypedDict):
@@ -189,8 +198,8 @@ def rerate(*, team: Team, period: "Period") -> list[RerateLine]:
     records = UsageRecord.objects.filter(
         team=team, status=UsageRecord.Status.SETTLED, created_at__gte=start, created_at__lt=end
     ).only(
-        "model", "size", "prompt_tokens", "cached_tokens", "completion_tokens", "images",
-        "cost_nano",
+        "model", "size", "quality", "prompt_tokens", "cached_tokens", "completion_tokens",
+        "images", "search_engine", "searches", "cost_nano",
     )  # fmt: skip
     models = records.order_by().values_list("model", flat=True).distinct()
     out: dict[str, RerateLine] = {}

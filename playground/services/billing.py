@@ -29,6 +29,7 @@ class BilledCall:
         reasoning_tokens: int = 0,
         images: int = 0,
         size: str = "",
+        quality: str = "",
         searches: int = 0,
         exact: bool = True,
     ) -> None:
@@ -43,6 +44,7 @@ class BilledCall:
             reasoning_tokens=reasoning_tokens,
             images=images,
             size=size,
+            quality=quality,
             search_engine=self.search_engine if searches else "",
             searches=searches,
             exact=exact,

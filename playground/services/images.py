@@ -51,7 +51,7 @@ def image_generation_start(
     hold_place(
         membership=membership,
         request_id=request_id,
-        call=WorstCase(model=spec.name, images=1, size=size),
+        call=WorstCase(model=spec.name, images=1, size=size, quality=quality),
     )
     return ImageGeneration.objects.create(
         user=user,
@@ -187,7 +187,7 @@ def _generated(generation: ImageGeneration, url: str) -> Next:
         ).update(status=ImageGeneration.Status.STORING, upstream_url=url)
         if not claimed:
             return Next.NOTHING
-        _billed_image(generation).record(images=1, size=generation.size)
+        _billed_image(generation).record(images=1, size=generation.size, quality=generation.quality)
     return Next.STORE
 
 

@@ -209,12 +209,14 @@ def turn_tool_results(
     params: dict,
 ) -> ReplyStart:
     """Save the user's result for each function the last reply called, ``(call id, text)``, and
-    continue the turn with them."""
+    continue the turn with them. The conversation is locked first: results sent twice are
+    answered once."""
+    Conversation.objects.select_for_update().filter(id=conversation.id).first()
     last = conversation.messages.last()
+    if last is not None and last.is_live:
+        raise TurnRefused("The last reply is still being written; wait for its calls.")
     if last is None or last.role != Message.Role.ASSISTANT or not last.tool_calls:
         raise TurnRefused("The last reply called no function; there is nothing to answer.")
-    if last.is_live:
-        raise TurnRefused("The last reply is still being written; wait for its calls.")
     given = dict(results)
     missing = [call["function"]["name"] for call in last.tool_calls if call["id"] not in given]
     if missing or len(given) != len(last.tool_calls):

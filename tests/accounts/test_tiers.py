@@ -292,3 +292,19 @@ def test_the_bill_splits_cache_hits_from_the_prompt_and_thinking_from_the_output
     row = page[page.index("<td>glm-4.7</td>") : page.index("</tr>", page.index("<td>glm-4.7</td>"))]
     # calls, prompt, of which cache hits, completion, of which thinking
     assert "<td>2</td><td>3,000</td><td>2,000</td><td>600</td><td>350</td>" in row
+
+
+def test_an_image_is_priced_by_its_size_and_quality_where_the_list_tells_them_apart(alice):
+    # Made-up rows (BigModel prices CogView-4 alike at every quality): ¥0.06 any image, ¥0.08 an
+    # hd one, ¥0.10 an hd one at 1440x720.
+    start = timezone.now() - timedelta(days=1)
+    price_from("cogview-4", start, per_image="0.06", source="any")
+    price_from("cogview-4", start, per_image="0.08", quality="hd")
+    price_from("cogview-4", start, per_image="0.10", quality="hd", size="1440x720")
+    cases = [("1024x1024", "standard", 60), ("1024x1024", "hd", 80), ("1440x720", "hd", 100)]
+    for size, quality, fen_tenths in cases:
+        made = settled(record(alice, model="cogview-4", images=1, size=size, quality=quality))
+        assert made.cost_nano == fen_tenths * 10**6, (size, quality)
+    call = WorstCase(model="cogview-4", images=1, size="1440x720", quality="hd")
+    hold = hold_place(membership=owner_of(alice.personal_team), request_id="img", call=call)
+    assert hold.amount_nano == 100 * 10**6

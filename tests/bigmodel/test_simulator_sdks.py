@@ -219,7 +219,7 @@ ZAI_PYTHON = Path(__file__).resolve().parents[2] / ".venv-zai" / "bin" / "python
 
 
 @pytest.mark.parametrize("auth", ["key", "jwt"])
-def test_the_zai_sdk_thinks_answers_in_json_and_reports_cache_hits(sim, http, auth):
+def test_the_zai_sdk_thinks_answers_in_json_reports_cache_hits_and_calls_functions(sim, http, auth):
     assert ZAI_PYTHON.exists(), "the zai-sdk venv is missing: `make test` makes it"
     script = Path(__file__).with_name("zai_calls.py")
     done = subprocess.run(
@@ -237,6 +237,8 @@ def test_the_zai_sdk_thinks_answers_in_json_and_reports_cache_hits(sim, http, au
     assert not got["off_reasoning"]
     assert isinstance(json.loads(got["json"]), dict)
     assert got["cached_tokens"] > 0
+    assert got["called"] == ["get_weather", '{"city": "example"}']
+    assert got["answered"].startswith("The tool answered: Windy.")
     assert last_request(http, sim)["auth"] == ("bearer-key" if auth == "key" else "bearer-jwt")
 
 
@@ -287,16 +289,19 @@ def test_openai_sends_glm_fields_in_extra_body_and_reads_them_back(oai, sim, htt
     assert last_request(http, sim)["body"]["thinking"] == {"type": "enabled"}
 
 
+WEATHER_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
+
 def test_openai_streams_a_function_call_and_sends_its_result_back(oai):
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-            },
-        }
-    ]
+    tools = WEATHER_TOOLS
     asked = [{"role": "user", "content": "Please get_weather for Xi'an"}]
     name, arguments, call_id = "", "", ""
     for chunk in oai.chat.completions.create(
@@ -317,5 +322,34 @@ def test_openai_streams_a_function_call_and_sends_its_result_back(oai):
         ],
         tools=tools,
         extra_body={"thinking": {"type": "disabled"}},
+    )
+    assert "Windy" in answer.choices[0].message.content
+
+
+def test_zhipuai_streams_a_function_call_and_sends_its_result_back(zhipu):
+    asked = [{"role": "user", "content": "Please get_weather for Xi'an"}]
+    parts = []
+    for chunk in zhipu.chat.completions.create(
+        model="glm-4.7", messages=asked, tools=WEATHER_TOOLS, stream=True
+    ):
+        parts += chunk.choices[0].delta.tool_calls or []
+    call_id = next(part.id for part in parts if part.id)
+    arguments = "".join(part.function.arguments or "" for part in parts)
+    assert parts[0].function.name == "get_weather"
+    assert json.loads(arguments) == {"city": "example"}
+    call = {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": arguments},
+    }
+    answer = zhipu.chat.completions.create(
+        model="glm-4.7",
+        messages=[
+            *asked,
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call_id, "content": "Windy"},
+        ],
+        tools=WEATHER_TOOLS,
+        thinking={"type": "disabled"},
     )
     assert "Windy" in answer.choices[0].message.content

@@ -37,6 +37,21 @@ history = [*messages, {"role": "assistant", "content": "Rayleigh scattering."},
 cached = client.chat.completions.create(
     model="glm-4.7", messages=history, thinking={"type": "disabled"}
 )
+tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}}}}]  # fmt: skip
+asked = [{"role": "user", "content": "Please get_weather for Xi'an"}]
+called = client.chat.completions.create(model="glm-4.7", messages=asked, tools=tools)
+call = called.choices[0].message.tool_calls[0]
+answered = client.chat.completions.create(
+    model="glm-4.7",
+    messages=[
+        *asked,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "Windy"},
+    ],
+    tools=tools,
+    thinking={"type": "disabled"},
+)
 print(
     json.dumps(
         {
@@ -49,6 +64,8 @@ print(
             "off_reasoning": getattr(off.choices[0].message, "reasoning_content", None),
             "json": as_json.choices[0].message.content,
             "cached_tokens": cached.usage.prompt_tokens_details.cached_tokens,
+            "called": [call.function.name, call.function.arguments],
+            "answered": answered.choices[0].message.content,
         }
     )
 )

@@ -208,3 +208,13 @@ def test_view_code_carries_functions_and_reasoning_effort_through_each_sdk(alice
             [python, "-c", code[slug]], capture_output=True, text=True, env=env, timeout=60
         )
         assert done.returncode == 0, (slug, done.stderr)
+
+
+def test_results_sent_twice_are_answered_once(alice_http):
+    reply = _calling_turn(alice_http)
+    results = [(reply.tool_calls[0]["id"], "Sunny")]
+    _answer(alice_http, reply, results)
+    again = _answer(alice_http, reply, results)
+    assert again.headers["HX-Retarget"] == "#form-errors"
+    assert Message.objects.filter(role="tool").count() == 1
+    assert Message.objects.filter(role="assistant").count() == 2
