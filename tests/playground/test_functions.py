@@ -218,3 +218,23 @@ def test_results_sent_twice_are_answered_once(alice_http):
     assert again.headers["HX-Retarget"] == "#form-errors"
     assert Message.objects.filter(role="tool").count() == 1
     assert Message.objects.filter(role="assistant").count() == 2
+
+
+def test_regenerate_after_results_answers_them_again_and_edit_drops_them(alice_http, sim_log):
+    reply = _calling_turn(alice_http)
+    _answer(alice_http, reply, [(reply.tool_calls[0]["id"], "Fog")])
+    wait_until_final(Message.objects.filter(role="assistant").latest("id"))
+    conversation = reply.conversation.public_id
+    data = {"model": "glm-4.7", "thinking": "disabled", "tools": TOOLS, "do_sample": "true"}
+    alice_http.post(f"/playground/c/{conversation}/regenerate/", data=data)
+    again = wait_until_final(Message.objects.filter(role="assistant").latest("id"))
+    assert again.content.startswith("The tool answered: Fog.")
+    assert [m["role"] for m in sim_log.call_for(again.request_id)[0]["body"]["messages"]] == [
+        "user",
+        "assistant",
+        "tool",
+    ]
+    alice_http.post(f"/playground/c/{conversation}/edit/", data={**data, "message": "Say hi"})
+    edited = wait_until_final(Message.objects.filter(role="assistant").latest("id"))
+    assert [m.role for m in Message.objects.order_by("id")] == ["user", "assistant"]
+    assert edited.tool_calls == [] and edited.status == "done"
