@@ -88,6 +88,10 @@ def test_no_page_is_wider_than_the_screen(context, live_server_url, lead, consol
     page = context.new_page()
     open_as(page, live_server_url, user, team)
     conversation = long_conversation(page, turns=1)
+    # A function call's card and its results form are in the conversation too.
+    page.click("#tools-example")
+    send(page, "Use get_weather for Paris")
+    expect(page.locator(".tool-answer textarea")).to_be_visible()
     month = timezone.localdate().strftime("%Y-%m")
     paths = [
         "/playground/",
