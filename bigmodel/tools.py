@@ -88,6 +88,8 @@ def _function_problem(function: Any, number: int) -> str:
     except SchemaError as error:
         where = "/".join(str(part) for part in error.absolute_path) or "the top"
         return f"{name}: parameters is not a valid JSON Schema ({error.message}, at {where})."
+    except RecursionError:
+        return f"{name}: parameters is nested too deeply to be checked."
     return ""
 
 
@@ -101,14 +103,24 @@ def tools_for(functions: Any, web_search: dict | None) -> list[dict] | None:
     return tools or None
 
 
+def _web_search_options(body: Mapping[str, Any]) -> dict | None:
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict) and tool.get("type") == "web_search":
+            return tool.get("web_search") or {}
+    return None
+
+
 def search_engine_of(body: Mapping[str, Any]) -> str:
     """The engine the web_search tool of a request body (or the parameters kept from one) uses,
     or "" when it has none: what a call that searched is billed by."""
-    for tool in body.get("tools") or ():
-        if isinstance(tool, dict) and tool.get("type") == "web_search":
-            options = tool.get("web_search") or {}
-            return str(options.get("search_engine") or SEARCH_ENGINES[0])
-    return ""
+    options = _web_search_options(body)
+    return "" if options is None else str(options.get("search_engine") or SEARCH_ENGINES[0])
+
+
+def search_pages_of(body: Mapping[str, Any]) -> int:
+    """How many pages the web_search tool of a request body may read (0 without one)."""
+    options = _web_search_options(body)
+    return 0 if options is None else int(options.get("count") or SEARCH_COUNT.default)
 
 
 def web_search_tool(options: dict) -> dict:

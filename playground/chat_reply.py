@@ -15,6 +15,7 @@ import contextvars
 import itertools
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -24,7 +25,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from bigmodel.errors import BigModelError
-from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
+from bigmodel.tokens import estimate_request_tokens, estimate_tokens
 from playground.models import Conversation, Message
 from playground.reply_stream import ReplyStream, keep_alive
 from playground.services.billing import BilledCall
@@ -235,18 +236,17 @@ class _Relay:
 
 async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledCall) -> None:
     """The one upstream call of a running reply, saved and billed however it ends."""
-    history = body["messages"]
     relay = _Relay(stream)
     watcher = asyncio.create_task(_stop_when_asked(stream, asyncio.current_task()))
     try:
         outcome = await _stream(body, relay)
     except asyncio.CancelledError:
-        outcome = _stopped(relay, history)
+        outcome = _stopped(relay, body)
     except BigModelError as error:
-        outcome = _failed(relay, history, error)
+        outcome = _failed(relay, body, error)
     except Exception as error:  # never leave a reply running because of a bug; log it
         log.exception("reply %s failed", message_id)
-        outcome = _failed(relay, history, error)
+        outcome = _failed(relay, body, error)
     finally:
         watcher.cancel()
     with contextlib.suppress(asyncio.CancelledError):  # a Stop as it ended: it is over either way
@@ -277,11 +277,11 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
             if chunk.delta:
                 relay.delta(chunk.delta)
     finish_reason, usage = stream.finish_reason or "", stream.usage
-    calls = [_call(call) for call in stream.tool_calls]
+    calls = _calls(stream.tool_calls)
     if usage is None:  # the upstream left usage out: count it ourselves, flagged
         return _estimated(
             relay,
-            body["messages"],
+            body,
             status=Message.Status.DONE,
             finish_reason=finish_reason,
             tool_calls=calls,
@@ -303,18 +303,27 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
     )
 
 
-def _call(call: dict) -> dict:
-    """A function call as it is kept and sent back: id, type and the function's name and
-    arguments (the JSON text the model wrote, whole)."""
-    function = call.get("function") or {}
-    return {
-        "id": str(call.get("id") or "")[:64],
-        "type": "function",
-        "function": {
-            "name": str(function.get("name") or ""),
-            "arguments": str(function.get("arguments") or ""),
-        },
-    }
+def _calls(calls: list[dict]) -> list[dict]:
+    """The function calls as they are kept and sent back: id, type and the function's name and
+    arguments (the JSON text the model wrote, whole). Each id is made unique, so its result can
+    only answer it."""
+    kept: list[dict] = []
+    for call in calls:
+        function = call.get("function") or {}
+        call_id = str(call.get("id") or "")[:64]
+        if not call_id or call_id in {other["id"] for other in kept}:
+            call_id = f"call_{uuid.uuid4().hex}"
+        kept.append(
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {
+                    "name": str(function.get("name") or ""),
+                    "arguments": str(function.get("arguments") or ""),
+                },
+            }
+        )
+    return kept
 
 
 def _source(result: dict) -> dict | None:
@@ -331,13 +340,15 @@ def _source(result: dict) -> dict | None:
     }
 
 
-def _estimated(relay: _Relay, history: list[dict], **fields) -> Outcome:
+def _estimated(relay: _Relay, body: dict, **fields) -> Outcome:
+    """The upstream gave no usage: the request and what arrived, counted here, flagged."""
+    arguments = "".join(call["function"]["arguments"] for call in fields.get("tool_calls", ()))
     return Outcome(
         content=relay.text,
         reasoning=relay.reasoning,
         sources=relay.sources,
-        prompt_tokens=estimate_prompt_tokens(history),
-        completion_tokens=estimate_tokens(relay.reasoning + relay.text),
+        prompt_tokens=estimate_request_tokens(body, searched=relay.searched),
+        completion_tokens=estimate_tokens(relay.reasoning + relay.text + arguments),
         searches=int(relay.searched),
         usage_exact=False,
         ttft_ms=relay.ttft_ms,
@@ -346,11 +357,11 @@ def _estimated(relay: _Relay, history: list[dict], **fields) -> Outcome:
     )
 
 
-def _stopped(relay: _Relay, history: list[dict]) -> Outcome:
-    return _estimated(relay, history, status=Message.Status.STOPPED, finish_reason="stopped")
+def _stopped(relay: _Relay, body: dict) -> Outcome:
+    return _estimated(relay, body, status=Message.Status.STOPPED, finish_reason="stopped")
 
 
-def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
+def _failed(relay: _Relay, body: dict, error: Exception) -> Outcome:
     if isinstance(error, BigModelError):
         code, text = str(error.code), str(error)
     else:
@@ -360,7 +371,7 @@ def _failed(relay: _Relay, history: list[dict], error: Exception) -> Outcome:
     if partial or relay.reasoning:  # something was made (and billed upstream): keep it, estimated
         return _estimated(
             relay,
-            history,
+            body,
             status=Message.Status.FAILED,
             error_code=code,
             error_message=f"{text} What had arrived is kept above.",

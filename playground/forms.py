@@ -138,6 +138,8 @@ class TurnForm(forms.Form):
             raise forms.ValidationError(
                 f"tools is not JSON: {error.msg} at line {error.lineno}, column {error.colno}."
             ) from None
+        except RecursionError:
+            raise forms.ValidationError("tools is nested too deeply to be read.") from None
 
     def clean(self):
         cleaned = super().clean()

@@ -101,16 +101,27 @@ def _content(message: Message, *, with_images: bool) -> str | list[dict]:
     return [{"type": "text", "text": message.content}, *images] if images else message.content
 
 
-def _as_sent(
-    message: Message, *, with_images: bool, answered: set[str], with_thinking: bool
-) -> dict | None:
-    """One message as the API takes it, or None when there is nothing left of it to send.
+def _answers(messages: list[Message]) -> dict[int, dict[str, Message]]:
+    """For each reply that called functions, the tool messages straight after it that answer
+    its own calls, by call id (the first answer of each)."""
+    answers: dict[int, dict[str, Message]] = {}
+    reply: Message | None = None
+    for message in messages:
+        if message.role != Message.Role.TOOL:
+            reply = message if message.tool_calls else None
+            continue
+        if reply is not None and message.tool_call_id in {c["id"] for c in reply.tool_calls}:
+            answers.setdefault(reply.id, {}).setdefault(message.tool_call_id, message)
+    return answers
 
-    A reply's function calls go back only with their results (the API wants a result for each
-    call), and its thinking only where the model must see it again."""
+
+def _as_sent(
+    message: Message, *, with_images: bool, answered: dict, with_thinking: bool
+) -> dict | None:
+    """One message as the API takes it. A reply's function calls go back only with their results
+    (``answered``, by call id: the API wants a result for each call), and its thinking only where
+    the model must see it again. None: nothing of it is left to send."""
     if message.role == Message.Role.TOOL:
-        if message.tool_call_id not in answered:
-            return None
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
     sent: dict = {"role": message.role, "content": _content(message, with_images=with_images)}
     if message.role != Message.Role.ASSISTANT:
@@ -124,12 +135,6 @@ def _as_sent(
     if with_thinking and message.reasoning_content:
         sent["reasoning_content"] = message.reasoning_content
     return sent
-
-
-def _answered_calls(kept: list[Message]) -> set[str]:
-    """Call ids that both a reply's function calls and a tool message name."""
-    called = {call["id"] for m in kept if m.role == Message.Role.ASSISTANT for call in m.tool_calls}
-    return {m.tool_call_id for m in kept if m.role == Message.Role.TOOL} & called
 
 
 def history_for(
@@ -146,7 +151,9 @@ def history_for(
     thinks between calls needs it), and with every reply when ``keep_thinking`` (the model keeps
     its thinking across turns: ``clear_thinking`` false)."""
     kept = _history_messages(conversation, before_id)
-    answered = _answered_calls(kept)
+    answers = _answers(kept)
+    results = {answer.id for answered in answers.values() for answer in answered.values()}
+    kept = [m for m in kept if m.role != Message.Role.TOOL or m.id in results]
     last_user = max((i for i, m in enumerate(kept) if m.role == Message.Role.USER), default=-1)
     history: list[dict] = (
         [{"role": "system", "content": conversation.system}] if conversation.system.strip() else []
@@ -156,7 +163,7 @@ def history_for(
         sent = _as_sent(
             message,
             with_images=with_images,
-            answered=answered,
+            answered=answers.get(message.id, {}),
             with_thinking=keep_thinking or in_turn,
         )
         if sent is not None:
@@ -214,14 +221,11 @@ def get_image_generation_for_user(
 def with_tool_results(messages: list[Message]) -> list[Message]:
     """The messages to show: each reply that called functions given their results by call id
     (``tool_results``), which show under its calls, so the tool messages themselves drop out."""
-    results = {m.tool_call_id: m.content for m in messages if m.role == Message.Role.TOOL}
+    answers = _answers(messages)
     for message in messages:
         if message.tool_calls:
-            message.tool_results = {
-                call["id"]: results[call["id"]]
-                for call in message.tool_calls
-                if call["id"] in results
-            }
+            answered = answers.get(message.id, {})
+            message.tool_results = {call_id: answer.content for call_id, answer in answered.items()}
     return [message for message in messages if message.role != Message.Role.TOOL]
 
 

@@ -130,7 +130,7 @@ class PriceBook:
             return charge
         when = moment or record.created_at
         assert when is not None  # as in _price
-        engine = self.in_force(record.search_engine or SEARCH_ENGINES[0], when)
+        engine = self.in_force(record.search_engine, when)
         fee = engine.image_nano if engine is not None else 0
         return replace(charge, search_nano=fee, cost_nano=charge.cost_nano + record.searches * fee)
 

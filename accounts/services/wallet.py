@@ -43,7 +43,7 @@ class Wallet:
     pays for a call, used alike by admission (on what is already committed, then the new call's
     worst case), by settlement and by the balance card: token packs whose scope covers the model,
     soonest-expiring first; then money packs the same way; then cash. Token packs never pay for
-    images: they pay tokens 1:1, and an image has none."""
+    images or searches: they pay tokens 1:1, and those have none."""
 
     def __init__(self, cash_nano: int, packs: list[Pack]) -> None:
         self.cash_nano = cash_nano
@@ -71,10 +71,14 @@ class Wallet:
         left = [call.prompt_tokens - call.cached_tokens, call.cached_tokens, call.completion_tokens]
         for pack in self.paying_packs(call) if rest else ():
             if pack.unit == Pack.Unit.TOKENS:
-                taken = _take(left, pack.remaining)
+                after = list(left)
+                taken = _take(after, pack.remaining)
                 uncached, cached, completion = taken
-                tokens = sum(taken)
                 worth = charge.tokens_nano(uncached=uncached, cached=cached, completion=completion)
+                if not worth:  # free tokens (a free model's call that searched): the pack is kept
+                    continue
+                left[:] = after
+                tokens = sum(taken)
                 amount = min(worth, rest)  # rounding per share never takes more than the call
                 pack.remaining -= tokens
             else:

@@ -26,7 +26,9 @@ def pricing(request):
     book = prices.PriceBook(ModelEntry.objects.values_list("name", flat=True))
     current = [(entry, book.in_force(entry.name, now)) for entry in ModelEntry.objects.all()]
     searches = [(engine, book.in_force(engine, now)) for engine in SEARCH_ENGINES]
-    history = Price.objects.prefetch_related("tiers").order_by("model", "size", "-effective_from")
+    history = Price.objects.prefetch_related("tiers").order_by(
+        "model", "size", "quality", "-effective_from"
+    )
     form = DateRangeForm(
         request.GET or None,
         required=True,

@@ -140,8 +140,11 @@ def image_generation_poll(*, generation_id: int, client: BigModelClient) -> Next
     ImageGeneration.objects.filter(id=generation_id).update(polled_at=timezone.now())
     try:
         result = client.images_result(generation.task_id)
-    except BigModelError:
-        return Next.POLL
+    except BigModelError as error:
+        if error.retryable:
+            return Next.POLL
+        _image_failed(generation, error_code=str(error.code), error_message=str(error))
+        return Next.NOTHING
     status = result.get("task_status")
     if status == "SUCCESS":
         return _generated(generation, _image_link(result.get("image_result")))

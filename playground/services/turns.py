@@ -17,7 +17,7 @@ from accounts.services.holds import SpendRefused, WorstCase, hold_place
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageInfo
 from bigmodel.params import build_chat_body, keeps_thinking
-from bigmodel.tokens import estimate_prompt_tokens
+from bigmodel.tokens import estimate_request_tokens
 from bigmodel.tools import search_engine_of
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
@@ -53,13 +53,14 @@ class ReplyStart:
 
 
 def reply_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
-    """The most a reply can cost: the prompt as estimated, and every token max_tokens allows (the
-    model's default when none is sent)."""
+    """The most a reply can cost: the prompt as estimated (functions and the pages a search may
+    read included), every token max_tokens allows (the model's default when none is sent), and
+    the search's fee."""
     most = body.get("max_tokens") or spec.default_max_tokens or spec.max_output_tokens
     engine = search_engine_of(body)
     return WorstCase(
         model=spec.name,
-        prompt_tokens=estimate_prompt_tokens(body["messages"]),
+        prompt_tokens=estimate_request_tokens(body),
         completion_tokens=most,
         search_engine=engine,
         searches=1 if engine else 0,
@@ -127,6 +128,12 @@ def _start_reply(
     return ReplyStart(message=message, stream=stream, body=body, billed=billed)
 
 
+def _lock(conversation: Conversation) -> None:
+    """One change to a conversation's end at a time: regenerate, edit and results sent together
+    are done one after the other, each on what the one before left."""
+    Conversation.objects.select_for_update().filter(id=conversation.id).first()
+
+
 @dataclass(frozen=True)
 class Upload:
     """An image file the user attached, already checked."""
@@ -156,6 +163,7 @@ def turn_start(
             user=user, title=_title_from(text), model=spec.name, system=system
         )
     else:
+        _lock(conversation)
         conversation.model = spec.name
         conversation.system = system
         conversation.save(update_fields=["model", "system", "updated_at"])
@@ -190,6 +198,7 @@ def turn_regenerate(
     *, conversation: Conversation, membership: Membership, spec: ModelSpec, params: dict
 ) -> ReplyStart:
     """Replace the last reply with a new one from the same history."""
+    _lock(conversation)
     last = conversation.messages.last()
     if last is not None and last.role == Message.Role.ASSISTANT:
         if last.is_live:
@@ -211,12 +220,16 @@ def turn_tool_results(
     """Save the user's result for each function the last reply called, ``(call id, text)``, and
     continue the turn with them. The conversation is locked first: results sent twice are
     answered once."""
-    Conversation.objects.select_for_update().filter(id=conversation.id).first()
+    _lock(conversation)
     last = conversation.messages.last()
     if last is not None and last.is_live:
         raise TurnRefused("The last reply is still being written; wait for its calls.")
     if last is None or last.role != Message.Role.ASSISTANT or not last.tool_calls:
         raise TurnRefused("The last reply called no function; there is nothing to answer.")
+    if not spec.tools:
+        raise TurnRefused(f"{spec.label} does not call functions: pick one that does to go on.")
+    if params.get("tools") is None:  # the box was emptied: the functions the calls were made from
+        params = {**params, "tools": _functions_sent(last.params)}
     given = dict(results)
     missing = [call["function"]["name"] for call in last.tool_calls if call["id"] not in given]
     if missing or len(given) != len(last.tool_calls):
@@ -236,11 +249,17 @@ def turn_tool_results(
     return _start_reply(conversation=conversation, spec=spec, params=params, membership=membership)
 
 
+def _functions_sent(params: dict) -> list[dict] | None:
+    functions = [tool for tool in params.get("tools") or () if tool.get("type") == "function"]
+    return functions or None
+
+
 @transaction.atomic
 def turn_edit_last(
     *, conversation: Conversation, membership: Membership, spec: ModelSpec, text: str, params: dict
 ) -> ReplyStart:
     """Change the last user message and send it again (the reply after it is replaced)."""
+    _lock(conversation)
     last_user = conversation.messages.filter(role=Message.Role.USER).last()
     if last_user is None:
         raise TurnRefused("There is no message to edit yet.")

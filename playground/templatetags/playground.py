@@ -57,7 +57,7 @@ def cost_text(record: UsageRecord | None) -> tuple[str, str] | None:
         return None
     if record.status != UsageRecord.Status.SETTLED:
         return "Being priced and settled; it shows here in a moment", "cost pending…"
-    if record.price_id is None:
+    if record.price_id is None and not record.cost_nano:
         return "This model has no price yet", "no price"
     paid = (
         "paid from packs"
@@ -115,12 +115,18 @@ def _search_part(record: UsageRecord) -> tuple[str, str]:
 
 
 def _sent(key: str, value) -> str:
-    """A parameter as it went upstream: {"type": "enabled"} reads as enabled, tools by name."""
-    if isinstance(value, dict) and set(value) == {"type"}:
-        return str(value["type"])
+    """A parameter as it went upstream: {"type": "enabled"} reads as enabled (with its other
+    fields after it: "enabled, clear_thinking false"), tools by name."""
+    if isinstance(value, dict) and "type" in value:
+        rest = [f"{name} {_word(item)}" for name, item in value.items() if name != "type"]
+        return ", ".join([str(value["type"]), *rest])
     if key == "tools" and isinstance(value, list):
         return ",".join(_tool_name(tool) for tool in value)
     return str(value)
+
+
+def _word(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _tool_name(tool) -> str:

@@ -2,6 +2,7 @@
 
 import json
 from functools import partial
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpResponse
@@ -224,7 +225,9 @@ async def send(request):
     return await _respond_then_generate(_send, request)
 
 
-def _rerun(request, public_id, *, edit: bool):
+def _rerun(request, public_id, *, edit: bool = False, answers: bool = False):
+    """Regenerate the last reply, edit the last message and resend it, or (``answers``) send the
+    results of the last reply's function calls: each continues the conversation from its history."""
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     form = TurnForm(request.POST, require_message=edit)
     if not form.is_valid() or not form.check_history_images(
@@ -232,22 +235,19 @@ def _rerun(request, public_id, *, edit: bool):
     ):
         return _refusal(request, form)
     assert form.spec is not None  # a valid form has its model's spec
+    common: dict[str, Any] = {
+        "conversation": conversation,
+        "membership": payer(request),
+        "spec": form.spec,
+        "params": form.params(),
+    }
     try:
         if edit:
-            start = turns.turn_edit_last(
-                conversation=conversation,
-                membership=payer(request),
-                spec=form.spec,
-                text=form.cleaned_data["message"],
-                params=form.params(),
-            )
+            start = turns.turn_edit_last(**common, text=form.cleaned_data["message"])
+        elif answers:
+            start = turns.turn_tool_results(**common, results=_results_posted(request))
         else:
-            start = turns.turn_regenerate(
-                conversation=conversation,
-                membership=payer(request),
-                spec=form.spec,
-                params=form.params(),
-            )
+            start = turns.turn_regenerate(**common)
     except turns.REFUSALS as refusal:
         form.add_error(None, str(refusal))
         return _refusal(request, form)
@@ -257,30 +257,15 @@ def _rerun(request, public_id, *, edit: bool):
 MAX_RESULT_CHARS = 100000
 
 
-def _answer_calls(request, public_id):
-    """The user's result for each function the last reply called, and the turn continued."""
-    conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
-    form = TurnForm(request.POST, require_message=False)
-    if not form.is_valid():
-        return _refusal(request, form)
-    assert form.spec is not None  # a valid form has its model's spec
+def _results_posted(request) -> list[tuple[str, str]]:
+    """(call id, result) pairs as the results form sends them; a call left unanswered is the
+    service's to refuse."""
     ids, texts = request.POST.getlist("tool_call_id"), request.POST.getlist("content")
-    results = list(zip(ids, texts, strict=False))  # a call left unanswered is refused below
-    if any(len(text) > MAX_RESULT_CHARS for _, text in results):
-        form.add_error(None, f"A function's result can be at most {MAX_RESULT_CHARS} characters.")
-        return _refusal(request, form)
-    try:
-        start = turns.turn_tool_results(
-            conversation=conversation,
-            membership=payer(request),
-            spec=form.spec,
-            results=results,
-            params=form.params(),
+    if any(len(text) > MAX_RESULT_CHARS for text in texts):
+        raise turns.TurnRefused(
+            f"A function's result can be at most {MAX_RESULT_CHARS} characters."
         )
-    except turns.REFUSALS as refusal:
-        form.add_error(None, str(refusal))
-        return _refusal(request, form)
-    return start, partial(_transcript_response, request, conversation, edit=False)
+    return list(zip(ids, texts, strict=False))
 
 
 def _transcript_response(request, conversation, *, edit: bool):
@@ -306,7 +291,7 @@ async def edit_last(request, public_id):
 
 @require_POST
 async def tool_results(request, public_id):
-    return await _respond_then_generate(_answer_calls, request, public_id)
+    return await _respond_then_generate(_rerun, request, public_id, answers=True)
 
 
 @require_POST

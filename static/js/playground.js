@@ -332,13 +332,19 @@
     const cjk = (text.match(CJK) || []).length;
     return cjk + Math.ceil((text.length - cjk) / 4);
   }
+  const counted = new WeakMap();  // live thinking block → {length, tokens} counted so far
   function countThinking() {
     // By the live block's own id: while htmx settles the saved reply it wears the live one's class.
     transcript.querySelectorAll('.message.live .thinking-body[id^="thought-"]').forEach(function (body) {
       const summary = body.parentElement.querySelector("summary");
-      const tokens = estimateTokens(body.textContent);
-      const text = tokens ? `Thinking… ~${tokens} tokens` : "Thinking…";
-      if (summary.textContent !== text) summary.textContent = text;  // unchanged: no new mutation
+      const text = body.textContent;
+      let seen = counted.get(body);
+      if (!seen || text.length < seen.length) seen = { length: 0, tokens: 0 };  // a reset
+      // Only what arrived since the last count (thinking only grows): cheap on long thinking.
+      seen = { length: text.length, tokens: seen.tokens + estimateTokens(text.slice(seen.length)) };
+      counted.set(body, seen);
+      const label = seen.tokens ? `Thinking… ~${seen.tokens} tokens` : "Thinking…";
+      if (summary.textContent !== label) summary.textContent = label;  // unchanged: no new mutation
     });
   }
   new MutationObserver(function () {

@@ -115,3 +115,27 @@ def test_the_csv_and_the_pricing_page_show_the_search_apart(alice, live_server_u
     assert row["cost_yuan"] == "0.0332"  # ¥0.0032 of tokens and ¥0.03 of search
     pro = page[page.index(">search_pro<") : page.index("</tbody>", page.index(">search_pro<"))]
     assert "per call that searched" in pro and ">0.03<" in pro and "unconfirmed" in pro
+
+
+def test_a_free_models_search_leaves_a_token_pack_whole(alice):
+    now = timezone.now()
+    pack_add(
+        team=alice.personal_team,
+        name="tokens",
+        size=10_000,
+        expires_at=now + timedelta(days=1),
+        effective_at=now - timedelta(days=1),
+    )
+    call = settled(
+        record(
+            alice,
+            model="glm-4-flash",
+            prompt=900,
+            completion=50,
+            search_engine="search_std",
+            searches=1,
+        )
+    )
+    assert (call.packs_nano, call.cash_nano) == (0, 10_000_000)
+    assert Pack.objects.get(name="tokens").remaining == 10_000
+    assert not call.ledger.filter(pack__isnull=False).exists()

@@ -1,4 +1,5 @@
 import base64
+import json
 import logging
 
 import pytest
@@ -274,3 +275,28 @@ def test_what_the_sdks_change_is_said_in_words(params, notes):
     from bigmodel.params import sdk_changes
 
     assert sdk_changes(params) == notes
+
+
+def test_a_requests_estimate_counts_its_functions_thinking_calls_and_search_pages():
+    from bigmodel.tokens import SEARCH_PAGE_TOKENS, estimate_request_tokens, estimate_tokens
+
+    function = {"type": "function", "function": {"name": "f", "description": "d" * 4000}}
+    search = {"type": "web_search", "web_search": {"enable": True, "count": 5}}
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}" * 400}}
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": "t" * 8000,
+            "tool_calls": [call],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ]
+    bare = estimate_request_tokens({"messages": messages[:1]})
+    body = {"messages": messages, "tools": [function, search]}
+    assert estimate_request_tokens(body) >= (
+        bare + 2000 + 200 + estimate_tokens(json.dumps([function])) + 5 * SEARCH_PAGE_TOKENS
+    )
+    no_search = estimate_request_tokens(body, searched=False)
+    assert estimate_request_tokens(body) - no_search == 5 * SEARCH_PAGE_TOKENS

@@ -108,6 +108,18 @@ def test_a_new_message_instead_of_results_leaves_the_calls_out(alice_http, sim_l
         ),
         ('[{"name": "f"}, {"name": "f"}]', "two functions are named “f”"),
         ('[{"name": "f", "args": {}}]', "unknown field args"),
+        pytest.param(
+            "[" * 20000 + "]" * 20000, "tools is nested too deeply to be read", id="deep-json"
+        ),
+        pytest.param(
+            '[{"name": "f", "parameters": {"type": "object", "properties": {"a": '
+            + '{"items": ' * 1500
+            + "{}"
+            + "}" * 1500
+            + "}}}]",
+            "f: parameters is nested too deeply to be checked",
+            id="deep-schema",
+        ),
     ],
 )
 def test_functions_are_checked_before_anything_is_sent(alice_http, sim_log, tools, words):
@@ -158,6 +170,8 @@ def test_clear_thinking_false_keeps_every_earlier_thought(alice_http, sim_log):
         assert ("reasoning_content" in sent["messages"][1]) is kept
     assert sent["thinking"] == {"type": "enabled", "clear_thinking": False}
     assert sent["messages"][1]["reasoning_content"] == first.reasoning_content
+    page = alice_http.get(first.conversation.get_absolute_url()).text
+    assert "thinking=enabled, clear_thinking false" in page  # as sent, in words
 
 
 def test_clear_thinking_is_refused_where_the_model_keeps_no_thinking(alice_http):
@@ -238,3 +252,32 @@ def test_regenerate_after_results_answers_them_again_and_edit_drops_them(alice_h
     edited = wait_until_final(Message.objects.filter(role="assistant").latest("id"))
     assert [m.role for m in Message.objects.order_by("id")] == ["user", "assistant"]
     assert edited.tool_calls == [] and edited.status == "done"
+
+
+def test_a_call_id_seen_before_is_answered_by_its_own_result(alice_http, sim_log):
+    first = _calling_turn(alice_http)
+    _answer(alice_http, first, [(first.tool_calls[0]["id"], "Sunny")])
+    wait_until_final(Message.objects.filter(role="assistant").latest("id"))
+    conversation = str(first.conversation.public_id)
+    fields = {"model": "glm-4.7", "thinking": "disabled", "tools": TOOLS}
+    again = wait_until_final(
+        start_turn(alice_http, "Use get_weather for Paris", conversation=conversation, **fields)
+    )
+    assert again.tool_calls[0]["id"] == first.tool_calls[0]["id"]  # the simulator's are alike
+    page = alice_http.get(first.conversation.get_absolute_url()).text
+    assert page.count('name="tool_call_id"') == 1  # the new call waits for its own result
+    _answer(alice_http, again, [(again.tool_calls[0]["id"], "Rain")])
+    last = wait_until_final(Message.objects.filter(role="assistant").latest("id"))
+    assert last.status == "done" and last.content.startswith("The tool answered: Rain.")
+    sent = sim_log.call_for(last.request_id)[0]["body"]["messages"]
+    assert [m["content"] for m in sent if m["role"] == "tool"] == ["Sunny", "Rain"]
+
+
+def test_results_need_a_model_that_calls_functions_and_keep_the_functions(alice_http, sim_log):
+    reply = _calling_turn(alice_http)
+    call = [(reply.tool_calls[0]["id"], "Sunny")]
+    refused = _answer(alice_http, reply, call, model="glm-4v-plus", thinking="")
+    assert "GLM-4V-Plus does not call functions" in html.unescape(refused.text)
+    _answer(alice_http, reply, call, tools="")  # the box was emptied meanwhile
+    follow_up = wait_until_final(Message.objects.filter(role="assistant").latest("id"))
+    assert sim_log.call_for(follow_up.request_id)[0]["body"]["tools"] == reply.params["tools"]
