@@ -22,16 +22,32 @@ pytestmark = pytest.mark.usefixtures("prices")
 # glm-4.7, input [0, 32K) with output [0, 0.2K): 2 / cache 0.4 / 8 per million.
 
 
+def searched(user, model, prompt, completion, engine):
+    """A settled call of ``model`` that searched once with ``engine``."""
+    return settled(
+        record(
+            user,
+            model=model,
+            prompt=prompt,
+            completion=completion,
+            search_engine=engine,
+            searches=1,
+        )
+    )
+
+
+def token_pack(team, **fields):
+    now = timezone.now()
+    expiry = {"expires_at": now + timedelta(days=1), "effective_at": now - timedelta(days=1)}
+    return pack_add(team=team, name="tokens", size=10_000, **expiry, **fields)
+
+
 @pytest.mark.parametrize(
     ("engine", "fee"),
     [("search_std", 10_000_000), ("search_pro", 30_000_000), ("search_pro_quark", 50_000_000)],
 )
 def test_a_call_that_searched_pays_its_engines_fee_on_top_of_its_tokens(alice, engine, fee):
-    call = settled(
-        record(
-            alice, model="glm-4.7", prompt=1_000, completion=150, search_engine=engine, searches=1
-        )
-    )
+    call = searched(alice, "glm-4.7", 1_000, 150, engine)
     tokens = 1_000 * 2_000 + 150 * 8_000  # ¥0.0032
     assert (call.search_nano, call.cost_nano) == (fee, tokens + fee)
 
@@ -42,16 +58,7 @@ def test_a_call_that_did_not_search_pays_no_fee(alice):
 
 
 def test_a_free_models_call_still_pays_for_its_search(alice):
-    call = settled(
-        record(
-            alice,
-            model="glm-4-flash",
-            prompt=900,
-            completion=50,
-            search_engine="search_std",
-            searches=1,
-        )
-    )
+    call = searched(alice, "glm-4-flash", 900, 50, "search_std")
     assert call.cost_nano == 10_000_000  # ¥0.01: the tokens are free, the search is not
 
 
@@ -69,41 +76,15 @@ def test_the_hold_covers_the_search(alice):
 
 
 def test_a_token_pack_pays_the_tokens_and_never_the_search(alice):
-    now = timezone.now()
-    pack_add(
-        team=alice.personal_team,
-        name="tokens",
-        size=10_000,
-        models=["glm-4.7"],
-        expires_at=now + timedelta(days=1),
-        effective_at=now - timedelta(days=1),
-    )
-    call = settled(
-        record(
-            alice,
-            model="glm-4.7",
-            prompt=1_000,
-            completion=150,
-            search_engine="search_pro",
-            searches=1,
-        )
-    )
+    token_pack(alice.personal_team, models=["glm-4.7"])
+    call = searched(alice, "glm-4.7", 1_000, 150, "search_pro")
     assert call.packs_nano == 1_000 * 2_000 + 150 * 8_000
     assert call.cash_nano == 30_000_000
     assert Pack.objects.get(name="tokens").remaining == 10_000 - 1_150
 
 
 def test_the_csv_and_the_pricing_page_show_the_search_apart(alice, live_server_url):
-    settled(
-        record(
-            alice,
-            model="glm-4.7",
-            prompt=1_000,
-            completion=150,
-            search_engine="search_pro",
-            searches=1,
-        )
-    )
+    searched(alice, "glm-4.7", 1_000, 150, "search_pro")
     today = timezone.localdate().isoformat()
     client = http_client_for(alice, live_server_url)
     text = client.get(f"/accounts/usage.csv?start={today}&end={today}").text
@@ -118,24 +99,8 @@ def test_the_csv_and_the_pricing_page_show_the_search_apart(alice, live_server_u
 
 
 def test_a_free_models_search_leaves_a_token_pack_whole(alice):
-    now = timezone.now()
-    pack_add(
-        team=alice.personal_team,
-        name="tokens",
-        size=10_000,
-        expires_at=now + timedelta(days=1),
-        effective_at=now - timedelta(days=1),
-    )
-    call = settled(
-        record(
-            alice,
-            model="glm-4-flash",
-            prompt=900,
-            completion=50,
-            search_engine="search_std",
-            searches=1,
-        )
-    )
+    token_pack(alice.personal_team)
+    call = searched(alice, "glm-4-flash", 900, 50, "search_std")
     assert (call.packs_nano, call.cash_nano) == (0, 10_000_000)
     assert Pack.objects.get(name="tokens").remaining == 10_000
     assert not call.ledger.filter(pack__isnull=False).exists()
