@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 import warnings
@@ -106,3 +107,91 @@ class TokenSigner:
 
     def __repr__(self) -> str:
         return f"TokenSigner({self.api_key!r}, ttl_seconds={self.ttl_seconds})"
+
+
+# --------------------------------------------------------------------------- checking a caller
+# How BigModel checks an Authorization value, for whatever answers as it does (the simulator, the
+# console's own endpoint): the four forms real clients send (``Bearer <key>``, ``Bearer <jwt>``,
+# a bare ``<jwt>`` as langchain sends it, and a bare key), and its 1000-1004 refusals in its own
+# words. A JWT's ``exp`` and ``timestamp`` are milliseconds, unlike RFC 7519, so its expiry is
+# checked here rather than by PyJWT.
+
+AUTH_FAILED = "身份验证失败。"
+NO_AUTH = "Header中未收到Authorization参数，无法进行身份验证。"
+BAD_TOKEN = "Authorization Token非法，请确认Authorization Token正确传递。"
+TOKEN_EXPIRED = "Authorization Token已过期。"
+BAD_SIGNATURE = "通过Authorization Token的验证失败。"
+
+
+class AuthRefused(Exception):
+    """An Authorization value BigModel would refuse: its code (1000-1004) and its words."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, repr=False)
+class Presented:
+    """What an Authorization value carries: a key's id, and the key's secret or a JWT."""
+
+    key_id: str
+    secret: str | None = None
+    token: str | None = None
+    bearer: bool = True
+
+    def __repr__(self) -> str:
+        return f"Presented(key_id={self.key_id[:6]}…, {'jwt' if self.token else 'key'})"
+
+
+def presented(header: str | None, *, strict: bool = False) -> Presented:
+    """Read an Authorization value (not yet checked against any key). ``strict`` wants the
+    ``sign_type: SIGN`` header the SDKs put in their JWTs. Raises AuthRefused."""
+    value = (header or "").strip()
+    if not value or value.lower() == "bearer":
+        raise AuthRefused(1001, NO_AUTH)
+    bearer = value[:7].lower() == "bearer "
+    value = value[7:].strip() if bearer else value
+    parts = value.split(".")
+    if len(parts) == 2 and all(parts):
+        return Presented(key_id=parts[0], secret=parts[1], bearer=bearer)
+    if len(parts) != 3:
+        raise AuthRefused(1002, BAD_TOKEN)
+    try:
+        header_fields = jwt.get_unverified_header(value)
+        claims = jwt.decode(value, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise AuthRefused(1002, BAD_TOKEN) from None
+    if header_fields.get("alg") != "HS256" or (strict and header_fields.get("sign_type") != "SIGN"):
+        raise AuthRefused(1002, BAD_TOKEN)
+    key_id = claims.get("api_key")
+    if not isinstance(key_id, str) or not key_id:
+        raise AuthRefused(1002, BAD_TOKEN)
+    return Presented(key_id=key_id, token=value, bearer=bearer)
+
+
+def check_presented(given: Presented, secret: str) -> None:
+    """That ``given`` was made with ``secret``: the secret itself, or a JWT it signed that has
+    not expired. Raises AuthRefused."""
+    if given.token is None:
+        if not hmac.compare_digest((given.secret or "").encode(), secret.encode()):
+            raise AuthRefused(1000, AUTH_FAILED)
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*HMAC key.*")
+            # exp is in milliseconds, so PyJWT's own (seconds) expiry check stays off.
+            claims = jwt.decode(
+                given.token, secret, algorithms=["HS256"], options={"verify_exp": False}
+            )
+    except jwt.InvalidSignatureError:
+        raise AuthRefused(1004, BAD_SIGNATURE) from None
+    except jwt.PyJWTError:
+        raise AuthRefused(1002, BAD_TOKEN) from None
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise AuthRefused(1002, BAD_TOKEN)
+    # A seconds-based exp lands in 1970 when read as ms, so it is "expired" too.
+    if exp < time.time() * 1000:
+        raise AuthRefused(1003, TOKEN_EXPIRED)

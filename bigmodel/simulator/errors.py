@@ -8,11 +8,6 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-MSG_AUTH_FAILED = "身份验证失败。"
-MSG_NO_AUTH = "Header中未收到Authorization参数，无法进行身份验证。"
-MSG_BAD_TOKEN = "Authorization Token非法，请确认Authorization Token正确传递。"
-MSG_TOKEN_EXPIRED = "Authorization Token已过期。"
-MSG_BAD_SIGNATURE = "通过Authorization Token的验证失败。"
 MSG_BAD_PARAMS = "API 调用参数有误，请检查文档。"
 MSG_NO_MODEL = "模型不存在，请检查模型代码。"
 MSG_BAD_MESSAGES = "messages 参数非法。请检查文档。"
