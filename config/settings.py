@@ -22,6 +22,9 @@ if not SECRET_KEY:
             "SECRET_KEY is required unless DEBUG=1 (`make run` writes one to .env)."
         )
     SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+# Seals members' API key secrets (accounts.services.keys); a key of its own, so SECRET_KEY can
+# change without voiding them once it is set.
+API_KEY_SECRET = env_str("API_KEY_SECRET") or SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 PORT = env_int("PORT", 8000)
@@ -38,6 +41,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "playground",
+    "gateway",
 ]
 
 MIDDLEWARE = [

@@ -20,5 +20,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
     path("playground/", include("playground.urls")),
+    path("api/paas/v4/", include("gateway.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -15,7 +15,6 @@ import contextvars
 import itertools
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -26,10 +25,11 @@ from redis.exceptions import RedisError
 
 from bigmodel.errors import BigModelError
 from bigmodel.tokens import estimate_request_tokens, estimate_tokens
+from config.upstream import async_upstream
 from playground.models import Conversation, Message
+from playground.reply_parts import kept_calls, kept_source
 from playground.reply_stream import ReplyStream, keep_alive
 from playground.services.billing import BilledCall
-from playground.upstream import async_upstream
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 2
@@ -271,13 +271,15 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
         async for chunk in stream:
             if chunk.search_results:
                 relay.searched = True
-                relay.sources += [source for s in chunk.search_results if (source := _source(s))]
+                relay.sources += [
+                    source for s in chunk.search_results if (source := kept_source(s))
+                ]
             if chunk.reasoning_delta:
                 relay.delta(chunk.reasoning_delta, thinking=True)
             if chunk.delta:
                 relay.delta(chunk.delta)
     finish_reason, usage = stream.finish_reason or "", stream.usage
-    calls = _calls(stream.tool_calls)
+    calls = kept_calls(stream.tool_calls)
     if usage is None:  # the upstream left usage out: count it ourselves, flagged
         return _estimated(
             relay,
@@ -301,43 +303,6 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
         ttft_ms=relay.ttft_ms,
         latency_ms=relay.elapsed_ms(),
     )
-
-
-def _calls(calls: list[dict]) -> list[dict]:
-    """The function calls as they are kept and sent back: id, type and the function's name and
-    arguments (the JSON text the model wrote, whole). Each id is made unique, so its result can
-    only answer it."""
-    kept: list[dict] = []
-    for call in calls:
-        function = call.get("function") or {}
-        call_id = str(call.get("id") or "")[:64]
-        if not call_id or call_id in {other["id"] for other in kept}:
-            call_id = f"call_{uuid.uuid4().hex}"
-        kept.append(
-            {
-                "id": call_id,
-                "type": "function",
-                "function": {
-                    "name": str(function.get("name") or ""),
-                    "arguments": str(function.get("arguments") or ""),
-                },
-            }
-        )
-    return kept
-
-
-def _source(result: dict) -> dict | None:
-    """A page the search read, as the reply lists it: only a web address is kept as a link."""
-    link = str(result.get("link") or "")
-    if not link.startswith(("https://", "http://")):
-        return None
-    title = str(result.get("title") or link)[:300]
-    return {
-        "title": title,
-        "link": link[:2000],
-        "media": str(result.get("media") or "")[:100],
-        "publish_date": str(result.get("publish_date") or "")[:20],
-    }
 
 
 def _estimated(relay: _Relay, body: dict, **fields) -> Outcome:

@@ -1,4 +1,5 @@
-"""The code's shape: imports go playground → accounts → bigmodel and never back up, services do
+"""The code's shape: imports go playground → accounts → bigmodel and gateway → accounts → bigmodel,
+never back up or across; services do
 not know Celery, the reply stream's keys have one home, modules stay small."""
 
 import ast
@@ -7,11 +8,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("accounts", "playground", "config", "bigmodel")
+APPS = ("accounts", "playground", "gateway", "config", "bigmodel")
 # What each package may not import; config is the project's own plumbing and may serve any app.
 NEVER = {
-    "bigmodel": ("accounts", "playground"),
-    "accounts": ("playground",),
+    "bigmodel": ("accounts", "playground", "gateway"),
+    "accounts": ("playground", "gateway"),
+    "playground": ("gateway",),
+    "gateway": ("playground",),
+    "config": ("playground", "gateway"),
 }
 MAX_LINES = 400
 

@@ -49,6 +49,14 @@ class UsageRecord(models.Model):
     images = models.PositiveIntegerField(default=0)
     size = models.CharField(max_length=16, blank=True, help_text="Image size, for per-size prices.")
     quality = models.CharField(max_length=16, blank=True, help_text="Image quality, likewise.")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The member's key the call came with (source api).",
+    )
     # The web_search tool: BigModel bills each chat call that searched, by the engine it used.
     search_engine = models.CharField(max_length=32, blank=True)
     searches = models.PositiveSmallIntegerField(default=0)

@@ -18,6 +18,9 @@ from accounts.models import Hold, Membership, Price, Team, UsageRecord
 from accounts.services.pricing import Charge, PriceBook
 from accounts.services.usage import member_month_spend
 from accounts.services.wallet import Wallet
+from bigmodel.catalogue import ModelSpec
+from bigmodel.tokens import estimate_request_tokens
+from bigmodel.tools import search_engine_of
 
 
 class SpendRefused(Exception):
@@ -39,6 +42,21 @@ class WorstCase:
     searches: int = 0  # the web_search tool's, at most one per call
     created_at: datetime | None = None
     cached_tokens: int = 0  # a worst case counts no cache hits
+
+
+def chat_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
+    """The most a chat call can cost: the prompt as estimated (functions and the pages a search may
+    read included), every token max_tokens allows (the model's default when none is sent), and
+    the search's fee."""
+    most = body.get("max_tokens") or spec.default_max_tokens or spec.max_output_tokens
+    engine = search_engine_of(body)
+    return WorstCase(
+        model=spec.name,
+        prompt_tokens=estimate_request_tokens(body),
+        completion_tokens=most,
+        search_engine=engine,
+        searches=1 if engine else 0,
+    )
 
 
 @dataclass

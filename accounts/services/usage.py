@@ -32,6 +32,7 @@ def usage_record(
     searches: int = 0,
     exact: bool = True,
     source: str = UsageRecord.Source.PLAYGROUND,
+    api_key_id: int | None = None,
 ) -> UsageRecord:
     """Record one upstream call, in place of its hold, and have it settled after commit. Takes ids:
     the caller records from what it holds itself, whatever became of its rows meanwhile. Idempotent
@@ -45,6 +46,7 @@ def usage_record(
             "team_id": team_id,
             "model": model,
             "source": source,
+            "api_key_id": api_key_id,
             "prompt_tokens": prompt_tokens,
             "cached_tokens": cached_tokens,
             "completion_tokens": completion_tokens,

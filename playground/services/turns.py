@@ -13,11 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
-from accounts.services.holds import SpendRefused, WorstCase, hold_place
+from accounts.services.holds import SpendRefused, chat_worst_case, hold_place
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageInfo
 from bigmodel.params import build_chat_body, keeps_thinking
-from bigmodel.tokens import estimate_request_tokens
 from bigmodel.tools import search_engine_of
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
@@ -50,21 +49,6 @@ class ReplyStart:
     body: dict
     billed: BilledCall
     user_message: Message | None = None  # the turn's, when the turn has a new one
-
-
-def reply_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
-    """The most a reply can cost: the prompt as estimated (functions and the pages a search may
-    read included), every token max_tokens allows (the model's default when none is sent), and
-    the search's fee."""
-    most = body.get("max_tokens") or spec.default_max_tokens or spec.max_output_tokens
-    engine = search_engine_of(body)
-    return WorstCase(
-        model=spec.name,
-        prompt_tokens=estimate_request_tokens(body),
-        completion_tokens=most,
-        search_engine=engine,
-        searches=1 if engine else 0,
-    )
 
 
 def _check_running_replies(user: User) -> None:
@@ -102,7 +86,7 @@ def _start_reply(
         keep_thinking=keeps_thinking(params),
     )
     body = build_chat_body(spec, messages=messages, stream=True, request_id=request_id, **params)
-    hold_place(membership=membership, request_id=request_id, call=reply_worst_case(spec, body))
+    hold_place(membership=membership, request_id=request_id, call=chat_worst_case(spec, body))
     sent = {
         key: value for key, value in body.items() if key not in ("messages", "stream", "request_id")
     }

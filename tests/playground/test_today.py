@@ -213,14 +213,14 @@ def test_web_search_is_refused_where_the_model_or_the_count_cannot_take_it(
 
 
 def test_only_a_web_address_from_the_search_becomes_a_link_under_the_reply():
-    from playground.chat_reply import _source
+    from playground.reply_parts import kept_source
 
     page = {"title": "A page", "link": "https://example.com/a", "media": "Example"}
-    assert _source(page) == {
+    assert kept_source(page) == {
         "title": "A page",
         "link": "https://example.com/a",
         "media": "Example",
         "publish_date": "",
     }
     for link in ("javascript:alert(1)", "data:text/html,hi", "//example.com/a", ""):
-        assert _source({**page, "link": link}) is None
+        assert kept_source({**page, "link": link}) is None

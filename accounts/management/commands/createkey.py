@@ -1,0 +1,51 @@
+from datetime import datetime, time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from accounts.management.commands._teams import find_team
+from accounts.services.keys import KeyNotMade, key_create
+from accounts.services.teams import team_ensure_personal
+
+
+class Command(BaseCommand):
+    help = (
+        "Make an API key for the console's /api/paas/v4/ endpoint: createkey USER [--team T] "
+        "[--name N] [--models m1,m2] [--expires YYYY-MM-DD]. The key is printed once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("user", help="the member's username")
+        parser.add_argument("--team", help="the team it bills (default: the member's personal one)")
+        parser.add_argument("--name", default="API key")
+        parser.add_argument("--models", default="", help="the models it may call, comma-separated")
+        parser.add_argument("--expires", help="the last day it works (YYYY-MM-DD, local time)")
+
+    def handle(self, *args, **options):
+        user = get_user_model().objects.filter(username=options["user"]).first()
+        if user is None:
+            raise CommandError(f"No user “{options['user']}”.")
+        team = find_team(options["team"]) if options["team"] else team_ensure_personal(user=user)
+        try:
+            key, raw = key_create(
+                user=user,
+                team=team,
+                name=options["name"],
+                models=[m.strip() for m in options["models"].split(",") if m.strip()],
+                expires_at=_end_of(options["expires"]),
+            )
+        except KeyNotMade as problem:
+            raise CommandError(str(problem)) from None
+        self.stderr.write(f"Key {key.masked} (id {key.key_id}) for {user} on {team.name}:")
+        self.stdout.write(raw)
+
+
+def _end_of(day: str | None) -> datetime | None:
+    if not day:
+        return None
+    try:
+        date = datetime.strptime(day, "%Y-%m-%d").date()
+    except ValueError:
+        raise CommandError(f"--expires “{day}” is not a date like 2027-01-31.") from None
+    return timezone.make_aware(datetime.combine(date, time.max))

@@ -1,0 +1,57 @@
+"""Members' API keys for the console's own BigModel-compatible endpoint."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models.teams import Team
+
+
+class ApiKey(models.Model):
+    """A member's key, ``{key_id}.{secret}``, billing the team it was made in. The secret itself is
+    never stored: a keyed hash finds a raw key, and the secret sealed with ``API_KEY_SECRET`` (from
+    the environment, not the database) checks a JWT signed with it."""
+
+    key_id = models.CharField(max_length=32, unique=True, help_text="The key's public part.")
+    name = models.CharField(max_length=100)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
+    secret_hash = models.CharField(max_length=64, help_text="Keyed hash of the secret.")
+    sealed_secret = models.TextField(help_text="The secret, sealed with API_KEY_SECRET.")
+    last4 = models.CharField(
+        max_length=4, help_text="The secret's last characters, to tell keys apart."
+    )
+    models_allowed = models.JSONField(
+        default=list, blank=True, help_text="The models it may call; empty: every model."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.masked})"
+
+    @property
+    def masked(self) -> str:
+        """ "3f2a…x9Q_": enough to tell keys apart, never enough to use one."""
+        return f"{self.key_id[:4]}…{self.last4}"
+
+    def refusal(self, now=None) -> str:
+        """Why the key cannot be used now, in words; "" when it can."""
+        now = now or timezone.now()
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return (
+                f"this API key was revoked on {timezone.localtime(self.revoked_at):%Y-%m-%d %H:%M}"
+            )
+        if self.expires_at is not None and self.expires_at <= now:
+            return f"this API key expired on {timezone.localtime(self.expires_at):%Y-%m-%d %H:%M}"
+        return ""
+
+    def allows(self, model: str) -> bool:
+        return not self.models_allowed or model in self.models_allowed

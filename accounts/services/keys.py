@@ -1,0 +1,129 @@
+"""Members' API keys: made (shown once), revoked, and checked against what a caller presents, as
+BigModel checks its own keys (a raw key, or a Zhipu JWT signed with its secret)."""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, Membership, Team
+from bigmodel.auth import AUTH_FAILED, BAD_TOKEN, AuthRefused, check_presented, presented
+
+LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
+
+
+class KeyNotMade(Exception):
+    """A key that cannot be made as asked, in words."""
+
+
+class KeyRefused(Exception):
+    """A caller's credentials refused as BigModel refuses them: 401 with a 1000-1004 code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _subkey(purpose: bytes) -> bytes:
+    return hmac.new(settings.API_KEY_SECRET.encode(), purpose, hashlib.sha256).digest()
+
+
+def _secret_hash(secret: str) -> str:
+    return hmac.new(_subkey(b"api-key lookup"), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _sealer() -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(_subkey(b"api-key seal")))
+
+
+@transaction.atomic
+def key_create(
+    *,
+    user: User,
+    team: Team,
+    name: str,
+    models: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key for a member of ``team``, and the key itself (``{key_id}.{secret}``), which is
+    shown once and kept nowhere."""
+    if not Membership.objects.filter(team=team, user=user).exists():
+        raise KeyNotMade(f"{user.get_username()} is not a member of {team.name}.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise KeyNotMade("A key must expire in the future.")
+    key_id, secret = secrets.token_hex(16), secrets.token_urlsafe(24)
+    key = ApiKey.objects.create(
+        key_id=key_id,
+        name=name.strip()[:100] or "API key",
+        user=user,
+        team=team,
+        secret_hash=_secret_hash(secret),
+        sealed_secret=_sealer().encrypt(secret.encode()).decode(),
+        last4=secret[-4:],
+        models_allowed=sorted(set(models or ())),
+        expires_at=expires_at,
+    )
+    return key, f"{key_id}.{secret}"
+
+
+def key_revoke(*, key: ApiKey) -> ApiKey:
+    """From now on the key is refused; its usage stays on the bills."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a call through the endpoint is for: the key, and the membership it bills."""
+
+    key: ApiKey
+    membership: Membership
+
+
+def key_authenticate(header: str | None) -> Caller:
+    """The key an Authorization value presents, checked as BigModel checks its keys, still usable,
+    its member still in its team. Raises KeyRefused."""
+    try:
+        given = presented(header)
+        key = ApiKey.objects.select_related("team", "user").filter(key_id=given.key_id).first()
+        if key is None:
+            raise AuthRefused(1002, BAD_TOKEN)
+        if given.token is None:
+            if not hmac.compare_digest(_secret_hash(given.secret or ""), key.secret_hash):
+                raise AuthRefused(1000, AUTH_FAILED)
+        else:
+            check_presented(given, _unsealed(key))
+    except AuthRefused as refused:
+        raise KeyRefused(refused.code, refused.message) from None
+    if why := key.refusal():
+        raise KeyRefused(1000, f"{AUTH_FAILED} ({why})")
+    membership = Membership.objects.filter(team=key.team, user=key.user).select_related("team")
+    found = membership.first()
+    if found is None:
+        raise KeyRefused(1000, f"{AUTH_FAILED} (the key's owner is no longer in {key.team.name})")
+    _note_use(key)
+    return Caller(key=key, membership=found)
+
+
+def _unsealed(key: ApiKey) -> str:
+    try:
+        return _sealer().decrypt(key.sealed_secret.encode()).decode()
+    except InvalidToken:  # sealed under another API_KEY_SECRET: the key cannot be checked
+        raise AuthRefused(1000, AUTH_FAILED) from None
+
+
+def _note_use(key: ApiKey) -> None:
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
+        ApiKey.objects.filter(id=key.id).update(last_used_at=now)

@@ -1,0 +1,183 @@
+"""The metered endpoint: a member's key, the official SDKs pointed at the console, and every call
+in the ledger exactly once, under the key, within the team's money."""
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+from zhipuai import ZhipuAI
+
+from accounts.models import ApiKey, Hold, Team, UsageRecord
+from accounts.services.keys import key_create, key_revoke
+from bigmodel.simulator import make_jwt
+
+MESSAGES = [{"role": "user", "content": "How do scripts talk to the console?"}]
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def key(alice):
+    return key_create(user=alice, team=alice.personal_team, name="scripts")
+
+
+@pytest.fixture
+def endpoint(live_server_url):
+    return f"{live_server_url}/api/paas/v4"
+
+
+def post(endpoint, authorization, body):
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    return httpx.post(f"{endpoint}/chat/completions", json=body, headers=headers, timeout=30)
+
+
+def only_record():
+    [record] = UsageRecord.objects.all()
+    return record
+
+
+def test_the_openai_sdk_chats_through_the_console_and_each_call_is_metered_once(
+    key, endpoint, sim_log
+):
+    made, raw = key
+    client = openai.OpenAI(api_key=raw, base_url=f"{endpoint}/", max_retries=0)
+    plain = client.chat.completions.create(model="glm-4-flash", messages=MESSAGES)
+    assert plain.choices[0].message.content
+    record = only_record()
+    assert (record.source, record.api_key_id, record.exact) == ("api", made.id, True)
+    assert (record.prompt_tokens, record.completion_tokens) == (
+        plain.usage.prompt_tokens,
+        plain.usage.completion_tokens,
+    )
+    assert not Hold.objects.exists()
+    # The upstream saw the site's key, never the member's.
+    [call] = sim_log.calls()
+    assert raw not in json.dumps(call) and made.key_id not in json.dumps(call)
+
+    chunks = list(
+        client.chat.completions.create(model="glm-4-flash", messages=MESSAGES, stream=True)
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert streamed == plain.choices[0].message.content  # the same seedless reply, as chunks
+    assert UsageRecord.objects.count() == 2
+    last = UsageRecord.objects.latest("id")
+    assert last.completion_tokens == chunks[-1].usage.completion_tokens and last.exact
+
+
+@pytest.mark.parametrize("jwt_form", ["bearer", "bare"])
+def test_a_zhipu_jwt_signed_with_the_keys_secret_is_taken_bearer_or_bare(key, endpoint, jwt_form):
+    _, raw = key
+    token = make_jwt(raw)
+    response = post(endpoint, f"Bearer {token}" if jwt_form == "bearer" else token, {
+        "model": "glm-4-flash", "messages": MESSAGES})  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert only_record().source == "api"
+
+
+def test_the_zhipuai_sdk_with_its_own_jwt(key, endpoint):
+    _, raw = key
+    client = ZhipuAI(api_key=raw, base_url=endpoint, max_retries=0, disable_token_cache=False)
+    result = client.chat.completions.create(model="glm-4-flash", messages=MESSAGES)
+    assert result.choices[0].message.content and only_record().api_key_id is not None
+
+
+def refusal(response) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["code"]
+
+
+def test_bad_credentials_are_refused_as_bigmodel_refuses_them(key, endpoint):
+    made, raw = key
+    body = {"model": "glm-4-flash", "messages": MESSAGES}
+    assert refusal(post(endpoint, None, body)) == (401, "1001")
+    assert refusal(post(endpoint, "Bearer nonsense", body)) == (401, "1002")
+    assert refusal(post(endpoint, f"Bearer {made.key_id}.wrong-secret", body)) == (401, "1000")
+    stale = make_jwt(raw, ttl_seconds=-1)
+    assert refusal(post(endpoint, f"Bearer {stale}", body)) == (401, "1003")
+    forged = make_jwt(f"{made.key_id}.not-the-secret")
+    assert refusal(post(endpoint, f"Bearer {forged}", body)) == (401, "1004")
+    key_revoke(key=made)
+    revoked = post(endpoint, f"Bearer {raw}", body)
+    assert refusal(revoked) == (401, "1000") and "revoked" in revoked.json()["error"]["message"]
+    assert not UsageRecord.objects.exists() and not Hold.objects.exists()
+
+
+def test_a_model_outside_the_keys_list_or_the_catalogue_is_a_1211(alice, endpoint):
+    _, raw = key_create(user=alice, team=alice.personal_team, name="flash", models=["glm-4-flash"])
+    assert refusal(post(endpoint, f"Bearer {raw}", {"model": "glm-4.7", "messages": MESSAGES})) == (
+        400,
+        "1211",
+    )
+    assert refusal(post(endpoint, f"Bearer {raw}", {"model": "nope", "messages": MESSAGES})) == (
+        400,
+        "1211",
+    )
+    assert refusal(post(endpoint, f"Bearer {raw}", {"model": "glm-4-flash"})) == (400, "1214")
+
+
+def test_a_team_that_cannot_pay_is_refused_before_any_upstream_call(alice, endpoint, sim_log):
+    Team.objects.filter(id=alice.personal_team.id).update(billing="prepaid", cash_nano=0)
+    _, raw = key_create(user=alice, team=alice.personal_team, name="broke")
+    response = post(endpoint, f"Bearer {raw}", {"model": "glm-4.7", "messages": MESSAGES})
+    assert refusal(response) == (429, "1113")
+    assert sim_log.calls() == [] and not Hold.objects.exists()
+
+
+def test_an_upstream_error_is_passed_on_with_its_code_and_nothing_is_billed(key, endpoint):
+    _, raw = key
+    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": "x [[fault:1301]]"}]}
+    assert refusal(post(endpoint, f"Bearer {raw}", body)) == (400, "1301")
+    body["stream"] = True
+    assert refusal(post(endpoint, f"Bearer {raw}", body)) == (400, "1301")
+    assert not UsageRecord.objects.exists() and not Hold.objects.exists()
+
+
+def test_a_caller_that_leaves_mid_stream_is_metered_exactly_once(key, endpoint):
+    _, raw = key
+    body = {
+        "model": "glm-4-flash",
+        "stream": True,
+        "messages": [
+            {"role": "user", "content": "Tell me a long story [[long]] [[fault:latency=30]]"}
+        ],
+    }
+    with httpx.stream(
+        "POST",
+        f"{endpoint}/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {raw}"},
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                break  # the caller goes after the first chunk
+    deadline = time.monotonic() + 30
+    while not UsageRecord.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    record = only_record()
+    assert record.exact and record.completion_tokens > 50  # the whole reply, as BigModel counts it
+    time.sleep(0.5)
+    assert UsageRecord.objects.count() == 1
+
+
+def test_createkey_prints_the_key_once_and_keeps_no_usable_copy(alice, endpoint, capsys):
+    from django.core.management import call_command
+
+    call_command("createkey", "alice", "--name", "cron", "--models", "glm-4-flash")
+    raw = capsys.readouterr().out.strip()
+    key_id, secret = raw.split(".")
+    made = ApiKey.objects.get(key_id=key_id)
+    stored = json.dumps(list(ApiKey.objects.values()), default=str)
+    assert secret not in stored and made.models_allowed == ["glm-4-flash"]
+    assert made.masked == f"{key_id[:4]}…{secret[-4:]}"
+    assert (
+        post(endpoint, f"Bearer {raw}", {"model": "glm-4-flash", "messages": MESSAGES}).status_code
+        == 200
+    )
+    call_command("revokekey", key_id)
+    assert refusal(
+        post(endpoint, f"Bearer {raw}", {"model": "glm-4-flash", "messages": MESSAGES})
+    ) == (401, "1000")
