@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import threading
 import time
 import warnings
@@ -190,7 +191,7 @@ def check_presented(given: Presented, secret: str) -> None:
     except jwt.PyJWTError:
         raise AuthRefused(1002, BAD_TOKEN) from None
     exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
         raise AuthRefused(1002, BAD_TOKEN)
     # A seconds-based exp lands in 1970 when read as ms, so it is "expired" too.
     if exp < time.time() * 1000:

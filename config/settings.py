@@ -208,6 +208,8 @@ HOLD_MAX_SECONDS = env_int("HOLD_MAX_SECONDS", 3600)
 
 # Limits per user: replies being written at once, and open live streams (replies and costs).
 MAX_RUNNING_REPLIES_PER_USER = env_int("MAX_RUNNING_REPLIES_PER_USER", 4)
+# Calls a member's API keys may have in flight at once through /api/paas/v4/.
+MAX_API_CALLS_PER_USER = env_int("MAX_API_CALLS_PER_USER", 20)
 MAX_STREAMS_PER_USER = env_int("MAX_STREAMS_PER_USER", 30)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -6,21 +6,24 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from accounts.models import ModelEntry, UsageRecord
+from accounts.models import Hold, ModelEntry, UsageRecord
 from accounts.services.holds import SpendRefused, chat_worst_case, hold_place, hold_release
 from accounts.services.keys import Caller, KeyRefused, key_authenticate
 from accounts.services.usage import usage_record
 from bigmodel.catalogue import ModelSpec
 from bigmodel.sse import Usage
 from bigmodel.tokens import estimate_request_tokens, estimate_tokens
-from bigmodel.tools import search_engine_of
+from bigmodel.tools import search_engine_of, tools_problem, web_search_problem
 
 # BigModel's own words for the refusals the endpoint makes itself.
 NO_MODEL = "模型不存在，请检查模型代码。"
 BAD_PARAMS = "API 调用参数有误，请检查文档。"
 NO_BALANCE = "余额不足或无可用资源包,请充值。"
+TOO_MANY = "当前API请求过多，请稍后重试。"
 
 
 class Refused(Exception):
@@ -46,17 +49,20 @@ class Admitted:
 
 
 def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
-    """The key checked, the body read, the model found and allowed, the worst case held. Raises
-    Refused."""
+    """The key checked, the body read and checked, the model found and allowed, the worst case
+    held. Raises Refused."""
     try:
         caller = key_authenticate(authorization)
     except KeyRefused as refused:
         raise Refused(401, refused.code, refused.message) from None
     body = _body(raw_body)
     spec = _spec(caller, body["model"])
+    if problem := _shape_problem(spec, body):
+        raise Refused(400, 1214, f"{BAD_PARAMS} ({problem})")
     request_id = f"api-{uuid.uuid4().hex}"
     try:
         with transaction.atomic():
+            _check_in_flight(caller)
             hold_place(
                 membership=caller.membership,
                 request_id=request_id,
@@ -68,16 +74,28 @@ def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
     return Admitted(caller=caller, spec=spec, body=body, request_id=request_id)
 
 
+def _check_in_flight(caller: Caller) -> None:
+    """At most MAX_API_CALLS_PER_USER calls of a member's keys at once, counted under the member's
+    lock (NO KEY UPDATE, as a playground turn takes it)."""
+    user_id = caller.key.user_id
+    get_user_model().objects.select_for_update(no_key=True).filter(id=user_id).first()
+    calls = Hold.objects.filter(user_id=user_id, source=UsageRecord.Source.API).count()
+    if calls >= settings.MAX_API_CALLS_PER_USER:
+        raise Refused(
+            429,
+            1302,
+            f"{TOO_MANY} ({calls} calls of your API keys are in flight; at most "
+            f"{settings.MAX_API_CALLS_PER_USER} at once)",
+        )
+
+
 def _body(raw_body: bytes) -> dict:
     try:
         body = json.loads(raw_body or b"null")
     except (ValueError, RecursionError):
         raise Refused(400, 1214, f"{BAD_PARAMS} (the body is not JSON)") from None
-    messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise Refused(400, 1214, f"{BAD_PARAMS} (model is missing)")
-    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-        raise Refused(400, 1214, f"{BAD_PARAMS} (messages must be a list of messages)")
     return body
 
 
@@ -88,6 +106,63 @@ def _spec(caller: Caller, model: str) -> ModelSpec:
     if not caller.key.allows(model):
         raise Refused(400, 1211, f"{NO_MODEL} ({model} is not among this API key's models)")
     return entry.as_spec()
+
+
+# The chat API's fields (the official SDK's create()), and the tools the console can price.
+FIELDS = {
+    "model", "messages", "request_id", "user_id", "do_sample", "stream", "temperature", "top_p",
+    "max_tokens", "seed", "stop", "sensitive_word_check", "tools", "tool_choice", "meta",
+    "extra", "response_format", "thinking", "watermark_enabled", "tool_stream",
+    "reasoning_effort",
+}  # fmt: skip
+TOOL_TYPES = ("function", "web_search")
+
+
+def _shape_problem(spec: ModelSpec, body: dict) -> str:
+    """What in the body the console cannot meter as it is (the upstream checks the rest)."""
+    if unknown := sorted(set(body) - FIELDS):
+        return f"unknown field {', '.join(unknown)}"
+    if not isinstance(body.get("stream", False), bool):
+        return "stream must be true or false"
+    most = body.get("max_tokens", 1)
+    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
+        return "max_tokens must be a whole number, 1 or more"
+    return _messages_problem(body.get("messages")) or _tools_problem(spec, body.get("tools"))
+
+
+def _messages_problem(messages) -> str:
+    if not isinstance(messages, list) or not messages:
+        return "messages must be a list of messages"
+    for message in messages:
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            return "each message needs a role"
+        content = message.get("content")
+        parts = content if isinstance(content, list) else []
+        if not (content is None or isinstance(content, str) or isinstance(content, list)):
+            return "a message's content must be text or a list of parts"
+        if not all(isinstance(p, dict) and isinstance(p.get("text", ""), str) for p in parts):
+            return "each part of a message's content must be an object, its text text"
+        if not isinstance(message.get("reasoning_content", ""), str):
+            return "reasoning_content must be text"
+        if not isinstance(message.get("tool_calls", []), list):
+            return "tool_calls must be a list"
+    return ""
+
+
+def _tools_problem(spec: ModelSpec, tools) -> str:
+    if tools is None:
+        return ""
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        return "tools must be a list of tools"
+    if odd := sorted({str(t.get("type")) for t in tools} - set(TOOL_TYPES)):
+        return f"the console offers no {', '.join(odd)} tool (only {', '.join(TOOL_TYPES)})"
+    functions = [tool for tool in tools if tool["type"] == "function"]
+    searches = [tool.get("web_search") for tool in tools if tool["type"] == "web_search"]
+    if len(searches) > 1 or (searches and not isinstance(searches[0], dict)):
+        return "one web_search tool, with its options as an object"
+    return (tools_problem(spec, functions) if functions else "") or (
+        web_search_problem(spec, searches[0]) if searches else ""
+    )
 
 
 def chat_record(

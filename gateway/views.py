@@ -1,14 +1,16 @@
 """The BigModel-compatible endpoint (``/api/paas/v4/``): the same paths, bodies and errors as
 BigModel, called with a member's key, forwarded with the site's.
 
-A call is metered however its caller behaves: the upstream is always read to its end (and its
-usage) by a task of its own, so a caller that leaves mid-stream or before a plain answer arrives
-is still billed exactly, once."""
+A call is metered however its caller behaves: admission and the upstream call run as tasks of
+their own, so a caller that leaves while its call is admitted, before a plain answer arrives or
+mid-stream still has its hold released or its call read to its end (and its usage) and billed
+exactly, once."""
 
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
@@ -16,14 +18,17 @@ from django.http import HttpResponse, HttpResponseBase, JsonResponse, StreamingH
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from bigmodel.errors import BigModelError
+from bigmodel.errors import AccountError, AuthenticationError, BigModelError, ConfigurationError
 from config.upstream import async_upstream
 from gateway import services
 
 log = logging.getLogger(__name__)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-RELAY_FAILED = "The console failed to relay this call; its log has the details."
-_metering: set[asyncio.Task] = set()  # calls still being read, whoever is waiting for them
+CONSOLE_FAILED = "The console failed to make this call; its log has the details."
+# The site's own account refused (its key, its balance): the console's problem, not the caller's.
+SITE_ACCOUNT = (AuthenticationError, AccountError, ConfigurationError)
+SITE_REFUSED = "The console's own BigModel account could not make this call; tell its admins."
+_running: set[asyncio.Task] = set()  # calls still being admitted or read, whoever waits for them
 
 
 def _error(status: int, code: int | str, message: str) -> JsonResponse:
@@ -32,30 +37,52 @@ def _error(status: int, code: int | str, message: str) -> JsonResponse:
 
 def _upstream_error(error: BigModelError) -> JsonResponse:
     """BigModel's own answer, passed on (a network failure is a 502)."""
+    if isinstance(error, SITE_ACCOUNT):
+        log.error("the site's BigModel account refused a gateway call: %s", error)
+        return _error(500, 500, SITE_REFUSED)
     return _error(error.http_status or 502, error.code, error.upstream_message or str(error))
 
 
-def _detached(work: Awaitable) -> asyncio.Task:
-    """Run ``work`` to its end even if the request that started it is cancelled."""
+def _detached(work: Coroutine[Any, Any, Any]) -> asyncio.Task:
+    """Run ``work`` to its end even if the request that started it is cancelled; a failure is
+    logged, never left unretrieved."""
     task = asyncio.ensure_future(work)
-    _metering.add(task)
-    task.add_done_callback(_metering.discard)
+    _running.add(task)
+    task.add_done_callback(_finished)
     return task
+
+
+def _finished(task: asyncio.Task) -> None:
+    _running.discard(task)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        if not isinstance(error, services.Refused):
+            log.error("gateway task failed", exc_info=error)
 
 
 @csrf_exempt
 @login_not_required
 @require_POST
 async def chat_completions(request) -> HttpResponseBase:
+    admission = _detached(
+        sync_to_async(services.admit_chat)(request.headers.get("Authorization"), request.body)
+    )
     try:
-        admitted = await sync_to_async(services.admit_chat)(
-            request.headers.get("Authorization"), request.body
-        )
+        admitted = await asyncio.shield(admission)
     except services.Refused as refused:
         return _error(refused.status, refused.code, refused.message)
+    except asyncio.CancelledError:  # the caller left: a call admitted meanwhile is let go
+        admission.add_done_callback(_let_go)
+        raise
+    except Exception:
+        return _error(500, 500, CONSOLE_FAILED)
     if admitted.body.get("stream"):
         return await _streamed(admitted)
     return await asyncio.shield(_detached(_plain(admitted)))
+
+
+def _let_go(admission: asyncio.Task) -> None:
+    if not admission.cancelled() and admission.exception() is None:
+        _detached(sync_to_async(services.chat_release)(admission.result()))
 
 
 async def _plain(admitted: services.Admitted) -> HttpResponse:
@@ -65,10 +92,22 @@ async def _plain(admitted: services.Admitted) -> HttpResponse:
         await sync_to_async(services.chat_release)(admitted)
         return _upstream_error(error)
     searched = bool(result.raw.get("web_search"))
-    await sync_to_async(services.chat_record)(
+    await _record(
         admitted, result.usage, text=result.reasoning_content + result.content, searched=searched
     )
     return JsonResponse(result.raw)
+
+
+async def _record(admitted: services.Admitted, usage, **seen) -> None:
+    """The call's usage record, tried again while the database is busy (a locked SQLite)."""
+    for attempt in range(3):
+        try:
+            await sync_to_async(services.chat_record)(admitted, usage, **seen)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
 
 
 async def _streamed(admitted: services.Admitted) -> HttpResponseBase:
@@ -77,7 +116,7 @@ async def _streamed(admitted: services.Admitted) -> HttpResponseBase:
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     opened: asyncio.Future[BigModelError | None] = asyncio.get_running_loop().create_future()
     _detached(_read_stream(admitted, queue, opened))
-    failed = await opened
+    failed = await asyncio.shield(opened)  # the caller leaving must not cancel the reader's signal
     if failed is not None:
         return _upstream_error(failed)
     return StreamingHttpResponse(
@@ -94,6 +133,11 @@ def _event(payload: dict) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
+def _signal(opened: asyncio.Future, outcome: BigModelError | None) -> None:
+    if not opened.done():
+        opened.set_result(outcome)
+
+
 async def _read_stream(
     admitted: services.Admitted,
     queue: asyncio.Queue[str | None],
@@ -101,11 +145,11 @@ async def _read_stream(
 ) -> None:
     """Read the upstream stream to its end whatever the caller does, then record its usage."""
     arrived: list[str] = []
-    searched = False
-    usage = None
+    searched, usage, started = False, None, False
     try:
         async with async_upstream().chat_stream(admitted.body) as stream:
-            opened.set_result(None)
+            started = True
+            _signal(opened, None)
             async for chunk in stream:
                 searched = searched or bool(chunk.search_results)
                 arrived.append(chunk.reasoning_delta + chunk.delta)
@@ -113,22 +157,20 @@ async def _read_stream(
         usage = stream.usage
         queue.put_nowait("data: [DONE]\n\n")
     except BigModelError as error:
-        if not opened.done():  # nothing was made: nothing is billed
+        if not started:  # nothing was made: nothing is billed
             await sync_to_async(services.chat_release)(admitted)
-            opened.set_result(error)
+            _signal(opened, error)
             return
         message = error.upstream_message or str(error)
         queue.put_nowait(_event({"error": {"code": str(error.code), "message": message}}))
     except Exception:  # never leave a call unmetered because of a bug; log it
         log.exception("gateway stream %s failed", admitted.request_id)
-        if not opened.done():
+        if not started:
             await sync_to_async(services.chat_release)(admitted)
-            opened.set_result(
-                BigModelError(code="500", http_status=500, upstream_message=RELAY_FAILED)
+            _signal(
+                opened, BigModelError(code="500", http_status=500, upstream_message=CONSOLE_FAILED)
             )
             return
     finally:
         queue.put_nowait(None)
-    await sync_to_async(services.chat_record)(
-        admitted, usage, text="".join(arrived), searched=searched
-    )
+    await _record(admitted, usage, text="".join(arrived), searched=searched)

@@ -108,6 +108,8 @@ def key_authenticate(header: str | None) -> Caller:
         raise KeyRefused(refused.code, refused.message) from None
     if why := key.refusal():
         raise KeyRefused(1000, f"{AUTH_FAILED} ({why})")
+    if not key.user.is_active:
+        raise KeyRefused(1000, f"{AUTH_FAILED} (the key's owner can no longer sign in)")
     membership = Membership.objects.filter(team=key.team, user=key.user).select_related("team")
     found = membership.first()
     if found is None:

@@ -181,3 +181,82 @@ def test_createkey_prints_the_key_once_and_keeps_no_usable_copy(alice, endpoint,
     assert refusal(
         post(endpoint, f"Bearer {raw}", {"model": "glm-4-flash", "messages": MESSAGES})
     ) == (401, "1000")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"max_tokens": "100"}, "max_tokens must be a whole number"),
+        ({"max_tokens": -5}, "max_tokens must be a whole number"),
+        ({"stream": "yes"}, "stream must be true or false"),
+        ({"messages": [{"role": "user", "content": 5}]}, "content must be text or a list"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}, "its text"),
+        ({"messages": [{"role": "assistant", "content": "", "reasoning_content": 3}]}, "reasoning"),
+        ({"tools": 5}, "tools must be a list of tools"),
+        ({"tools": [{"type": "retrieval", "retrieval": {"knowledge_id": "k"}}]}, "no retrieval"),
+        ({"tools": [{"type": "web_search", "web_search": {"count": "abc"}}]}, "count must be"),
+        ({"tools": [{"type": "web_search", "web_search": "x"}]}, "one web_search tool"),
+        ({"surprise": 1}, "unknown field surprise"),
+    ],
+)
+def test_a_body_the_console_cannot_meter_is_a_1214_in_words(key, endpoint, sim_log, change, words):
+    _, raw = key
+    response = post(endpoint, f"Bearer {raw}", {"model": "glm-4.7", "messages": MESSAGES, **change})
+    assert refusal(response) == (400, "1214") and words in response.json()["error"]["message"]
+    assert sim_log.calls() == [] and not Hold.objects.exists()
+
+
+def test_a_caller_that_leaves_before_the_first_chunk_is_still_metered_exactly(key, endpoint):
+    _, raw = key
+    text = "Tell me a long story [[long]] [[fault:ttft=800]]"
+    body = {"model": "glm-4-flash", "stream": True, "messages": [{"role": "user", "content": text}]}
+    with pytest.raises(httpx.ReadTimeout):
+        post_quickly = httpx.Client(timeout=httpx.Timeout(30, read=0.3))
+        with post_quickly.stream(
+            "POST",
+            f"{endpoint}/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {raw}"},
+        ) as response:
+            response.read()
+    deadline = time.monotonic() + 30
+    while not UsageRecord.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    record = only_record()
+    assert record.exact and record.completion_tokens > 50
+    assert not Hold.objects.exists()
+
+
+def test_a_members_calls_in_flight_are_capped(key, endpoint, settings, sim_log):
+    made, raw = key
+    # The cap counts the member's API holds; two already in flight fill a cap of two.
+    from accounts.models import Hold as HoldRow
+
+    for n in range(2):
+        HoldRow.objects.create(
+            request_id=f"inflight-{n}",
+            team=made.team,
+            user=made.user,
+            model="glm-4-flash",
+            source="api",
+            amount_nano=0,
+            expires_at=made.created_at.replace(year=2100),
+        )
+    settings.MAX_API_CALLS_PER_USER = 2
+    response = post(endpoint, f"Bearer {raw}", {"model": "glm-4-flash", "messages": MESSAGES})
+    assert (
+        refusal(response) == (429, "1302")
+        and "at most 2 at once" in response.json()["error"]["message"]
+    )
+    assert sim_log.calls() == []
+
+
+def test_the_key_of_a_member_who_can_no_longer_sign_in_is_refused(key, endpoint, alice):
+    _, raw = key
+    type(alice).objects.filter(id=alice.id).update(is_active=False)
+    assert refusal(
+        post(endpoint, f"Bearer {raw}", {"model": "glm-4-flash", "messages": MESSAGES})
+    ) == (
+        401,
+        "1000",
+    )
