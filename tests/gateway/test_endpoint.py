@@ -260,3 +260,27 @@ def test_the_key_of_a_member_who_can_no_longer_sign_in_is_refused(key, endpoint,
         401,
         "1000",
     )
+
+
+ZAI_CALL = """
+import sys
+from zai import ZhipuAiClient
+client = ZhipuAiClient(api_key=sys.argv[2], base_url=sys.argv[1], max_retries=0)
+reply = client.chat.completions.create(
+    model="glm-4-flash", messages=[{"role": "user", "content": "Hello"}]
+)
+print(reply.choices[0].message.content)
+"""
+
+
+def test_the_zai_sdk_with_its_own_jwt(key, endpoint):
+    import subprocess
+
+    from tests.bigmodel.test_simulator_sdks import ZAI_PYTHON
+
+    _, raw = key
+    done = subprocess.run(
+        [ZAI_PYTHON, "-c", ZAI_CALL, endpoint, raw], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() and only_record().source == "api"
