@@ -4,9 +4,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.utils import timezone
 
 from accounts import money
-from accounts.models import AlertChannel, Membership, Team, TopUp
+from accounts.models import AlertChannel, Membership, ModelEntry, Team, TopUp
 from accounts.reports import Period
 from accounts.webhooks import WebhookRefused, webhook_target
 
@@ -181,3 +182,26 @@ def month_of(value: str) -> date | None:
     except ValueError:
         return None
     return first if FIRST_DAY <= first <= LAST_DAY else None
+
+
+class KeyForm(forms.Form):
+    """A new API key: a name, the models it may call (blank: all), the last day it works."""
+
+    name = forms.CharField(max_length=100)
+    models = forms.CharField(required=False, max_length=2000)
+    expires = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_models(self) -> list[str]:
+        names = sorted(
+            {name.strip() for name in self.cleaned_data["models"].split(",") if name.strip()}
+        )
+        known = set(ModelEntry.objects.chat().filter(name__in=names).values_list("name", flat=True))
+        if unknown := [name for name in names if name not in known]:
+            raise forms.ValidationError(f"Not chat models in the catalogue: {', '.join(unknown)}.")
+        return names
+
+    def clean_expires(self):
+        day = self.cleaned_data["expires"]
+        if day is not None and day < timezone.localdate():
+            raise forms.ValidationError("The last day a key works cannot be in the past.")
+        return day

@@ -2,16 +2,18 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, time
 from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.models import Membership, Team
+from accounts.models import ApiKey, Membership, Team, UsageRecord
 from accounts.money import rate_text
 from accounts.services.pricing import PriceBook
 
@@ -107,3 +109,23 @@ def price_summaries(*, models: Iterable[str]) -> dict[str, PriceSummary]:
             )
         summaries[model] = PriceSummary(text=text, detail=detail, confirmed=price.confirmed)
     return summaries
+
+
+def keys_for(*, membership: Membership) -> list[ApiKey]:
+    """The active team's keys the member may see (their own; all of them for its owners and
+    admins), each with ``spent_nano``: what its settled calls cost this calendar month."""
+    month = timezone.localdate().replace(day=1)
+    start = timezone.make_aware(datetime.combine(month, time.min))
+    spent = (
+        UsageRecord.objects.filter(
+            api_key=OuterRef("pk"), status=UsageRecord.Status.SETTLED, created_at__gte=start
+        )
+        .order_by()
+        .values("api_key")
+        .annotate(total=Sum("cost_nano"))
+        .values("total")
+    )
+    keys = ApiKey.objects.filter(team=membership.team).select_related("user")
+    if not membership.manages:
+        keys = keys.filter(user=membership.user)
+    return list(keys.annotate(spent_nano=Coalesce(Subquery(spent), 0)))

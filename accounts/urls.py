@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.views import alerts, bills, dashboard, exports, pricing, team, topups
+from accounts.views import alerts, bills, dashboard, exports, keys, pricing, team, topups
 
 app_name = "accounts"
 urlpatterns = [
@@ -22,6 +22,9 @@ urlpatterns = [
     path("team/new/", team.team_create, name="team_create"),
     path("team/switch/", team.team_switch, name="team_switch"),
     path("invite/<str:token>/", team.invite_accept, name="invite"),
+    path("keys/", keys.keys, name="keys"),
+    path("keys/new/", keys.key_add, name="key_add"),
+    path("keys/<int:key_id>/revoke/", keys.key_remove, name="key_revoke"),
     path("alerts/", alerts.alert_page, name="alerts"),
     path("alerts/rules/", alerts.alert_rule_add, name="alert_rule_add"),
     path("alerts/rules/<int:rule_id>/delete/", alerts.alert_rule_delete, name="alert_rule_delete"),

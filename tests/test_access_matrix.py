@@ -7,6 +7,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from accounts.models import AlertChannel, AlertRule, Membership
+from accounts.services.keys import key_create
 from playground.models import Attachment, ImageGeneration, Message
 from tests import pictures
 from tests.playground.test_streaming import wait_until_final
@@ -67,6 +68,7 @@ def world(alice_http, live_server_url):
             Membership.objects.get_or_create(team=team, user=people["member"])[0].id
         ),
         "rule": lambda: AlertRule.objects.get_or_create(team=team, threshold_nano=10**9)[0].id,
+        "api_key": lambda: key_create(user=alice, team=team, name="scripts")[0].id,
         "channel": lambda: (
             AlertChannel.objects.get_or_create(team=team, kind="email", target="ops@x.example")[
                 0
@@ -102,6 +104,7 @@ MATRIX = [
     ("POST",   "/playground/images/{image}/again/",                  None,            (200, 404, 404, 404, 404)),
     ("POST",   "/accounts/team/members/{member_row}/", {"role": "member", "cap": ""}, (200, 404, 403, 200, 404)),
     ("POST",   "/accounts/alerts/channels/{channel}/test/",          None,            (302, 404, 403, 302, 404)),
+    ("POST",   "/accounts/keys/{api_key}/revoke/",                   None,            (302, 404, 404, 302, 404)),
     ("POST",   "/accounts/alerts/rules/{rule}/delete/",              None,            (302, 404, 403, 302, 404)),
     ("GET",    "/accounts/bills/{month}/",                           None,            (200, 200, 200, 200, 200)),
     ("GET",    "/accounts/summary.json",                             None,            (200, 200, 200, 200, 200)),

@@ -104,6 +104,7 @@ def test_no_page_is_wider_than_the_screen(context, live_server_url, lead, consol
         "/accounts/topups/",
         "/accounts/team/",
         "/accounts/alerts/",
+        "/accounts/keys/",
         "/accounts/site/",
         "/nowhere/",
     ]

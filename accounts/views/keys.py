@@ -1,0 +1,69 @@
+"""Members' API keys for the console's own endpoint: made (the key shown once, on the page that
+made it), listed masked with what each spent this month, revoked."""
+
+from datetime import datetime, time
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.forms import KeyForm
+from accounts.models import ApiKey
+from accounts.selectors import keys_for, require_membership
+from accounts.services.keys import KeyNotMade, key_create, key_revoke
+
+
+def _page(request, membership, *, form=None, made=None, status=200):
+    return render(
+        request,
+        "accounts/keys.html",
+        {
+            "membership": membership,
+            "keys": keys_for(membership=membership),
+            "form": form or KeyForm(),
+            "made": made,
+            "endpoint": request.build_absolute_uri("/api/paas/v4/"),
+        },
+        status=status,
+    )
+
+
+@require_GET
+def keys(request):
+    return _page(request, require_membership(request))
+
+
+@require_POST
+def key_add(request):
+    """The new key is on this response only: it is kept nowhere that could show it again."""
+    membership = require_membership(request)
+    form = KeyForm(request.POST)
+    if not form.is_valid():
+        return _page(request, membership, form=form, status=400)
+    day = form.cleaned_data["expires"]
+    try:
+        key, raw = key_create(
+            user=request.user,
+            team=membership.team,
+            name=form.cleaned_data["name"],
+            models=form.cleaned_data["models"],
+            expires_at=timezone.make_aware(datetime.combine(day, time.max)) if day else None,
+        )
+    except KeyNotMade as problem:
+        form.add_error(None, str(problem))
+        return _page(request, membership, form=form, status=400)
+    response = _page(request, membership, made={"key": key, "raw": raw})
+    response["Cache-Control"] = "no-store"  # the one page with the key on it stays nowhere
+    return response
+
+
+@require_POST
+def key_remove(request, key_id: int):
+    """A member revokes their own keys; the team's owners and admins any of the team's."""
+    membership = require_membership(request)
+    mine = {} if membership.manages else {"user": request.user}
+    key = get_object_or_404(ApiKey, id=key_id, team=membership.team, **mine)
+    key_revoke(key=key)
+    messages.success(request, f"Revoked {key}: it is refused from now on.")
+    return redirect("accounts:keys")

@@ -1,0 +1,87 @@
+"""The API keys page: a member makes a key and sees it once, lists their keys masked with what
+each spent this month, and revokes them; the team's owners and admins see and revoke every
+member's; nobody else's keys are reachable."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from accounts.models import ApiKey, Membership, Team
+from accounts.services import settlement
+from accounts.services.keys import key_create
+from accounts.services.usage import usage_record
+
+pytestmark = pytest.mark.usefixtures("prices")
+
+
+def client_for(user, team=None):
+    client = Client()
+    client.force_login(user)
+    if team is not None:
+        client.post("/accounts/team/switch/", {"team": team.id})
+    return client
+
+
+@pytest.fixture
+def team(alice, bob):
+    team = Team.objects.create(name="Lab")
+    Membership.objects.create(team=team, user=alice, role="owner")
+    Membership.objects.create(team=team, user=bob, role="member")
+    return team
+
+
+def test_a_key_is_shown_once_and_then_only_masked(alice, team):
+    page = client_for(alice, team)
+    response = page.post("/accounts/keys/new/", {"name": "nightly", "models": "glm-4-flash"})
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    raw = re.search(r'<code class="secret" id="new-key">([^<]+)</code>', response.content.decode())[
+        1
+    ]
+    key = ApiKey.objects.get()
+    assert raw.startswith(f"{key.key_id}.") and (key.team, key.user) == (team, alice)
+    listing = page.get("/accounts/keys/").content.decode()
+    assert raw not in listing and raw.split(".")[1] not in listing
+    assert key.masked in listing and "glm-4-flash" in listing
+
+
+def test_a_key_for_an_unknown_model_or_a_past_day_is_refused_in_words(alice, team):
+    page = client_for(alice, team)
+    response = page.post("/accounts/keys/new/", {"name": "x", "models": "glm-4-flash, gpt-9"})
+    assert response.status_code == 400 and "Not chat models in the catalogue: gpt-9." in (
+        response.content.decode()
+    )
+    response = page.post("/accounts/keys/new/", {"name": "x", "expires": "2000-01-01"})
+    assert response.status_code == 400 and "cannot be in the past" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
+def test_members_see_their_own_keys_and_owners_every_members(alice, bob, team):
+    mine, _ = key_create(user=bob, team=team, name="bob's")
+    theirs, _ = key_create(user=alice, team=team, name="alice's")
+    usage_record(
+        request_id="k1", user_id=bob.id, team_id=team.id, model="glm-4.7", prompt_tokens=1_000,
+        completion_tokens=150, source="api", api_key_id=mine.id,
+    )  # fmt: skip
+    while settlement.usage_settle_pending():
+        pass
+    bob_page = client_for(bob, team).get("/accounts/keys/").content.decode()
+    assert "bob&#x27;s" in bob_page and "alice&#x27;s" not in bob_page
+    assert "¥0.0032" in bob_page  # 1,000 in × 2 + 150 out × 8 per million, this month
+    owner_page = client_for(alice, team).get("/accounts/keys/").content.decode()
+    assert "bob&#x27;s" in owner_page and "alice&#x27;s" in owner_page
+
+
+def test_a_member_revokes_only_their_own_and_an_owner_anyones(alice, bob, team):
+    bobs, _ = key_create(user=bob, team=team, name="bob's")
+    alices, _ = key_create(user=alice, team=team, name="alice's")
+    bob_client = client_for(bob, team)
+    assert bob_client.post(f"/accounts/keys/{alices.id}/revoke/").status_code == 404
+    assert bob_client.post(f"/accounts/keys/{bobs.id}/revoke/").status_code == 302
+    alices.refresh_from_db()
+    assert alices.revoked_at is None
+    stranger = get_user_model().objects.create_user("eve")
+    assert client_for(stranger).post(f"/accounts/keys/{alices.id}/revoke/").status_code == 404
+    assert client_for(alice, team).post(f"/accounts/keys/{alices.id}/revoke/").status_code == 302
+    assert ApiKey.objects.filter(revoked_at__isnull=False).count() == 2
