@@ -7,7 +7,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils import timezone
 
 from accounts import money
-from accounts.models import AlertChannel, Membership, ModelEntry, Team, TopUp
+from accounts.models import AlertChannel, ApiKey, Membership, ModelEntry, Team, TopUp
 from accounts.reports import Period
 from accounts.webhooks import WebhookRefused, webhook_target
 
@@ -185,10 +185,13 @@ def month_of(value: str) -> date | None:
 
 
 class KeyForm(forms.Form):
-    """A new API key: a name, the models it may call (blank: all), the last day it works."""
+    """A new API key: a name, the models it may call (blank: all), a budget per day, week or month
+    (blank: none), the last day it works."""
 
     name = forms.CharField(max_length=100)
     models = forms.CharField(required=False, max_length=2000)
+    budget = YuanField(required=False)
+    period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTH)
     expires = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean_models(self) -> list[str]:

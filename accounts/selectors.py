@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Team, UsageRecord
 from accounts.money import rate_text
+from accounts.services.keys import key_period_spend
 from accounts.services.pricing import PriceBook
 
 SESSION_KEY = "active_team_id"
@@ -113,7 +114,8 @@ def price_summaries(*, models: Iterable[str]) -> dict[str, PriceSummary]:
 
 def keys_for(*, membership: Membership) -> list[ApiKey]:
     """The active team's keys the member may see (their own; all of them for its owners and
-    admins), each with ``spent_nano``: what its settled calls cost this calendar month."""
+    admins), each with ``spent_nano``, what its settled calls cost this calendar month, and for
+    a key with a budget ``period_spent_nano``, what counts against it now."""
     month = timezone.localdate().replace(day=1)
     start = timezone.make_aware(datetime.combine(month, time.min))
     spent = (
@@ -128,4 +130,8 @@ def keys_for(*, membership: Membership) -> list[ApiKey]:
     keys = ApiKey.objects.filter(team=membership.team).select_related("user")
     if not membership.manages:
         keys = keys.filter(user=membership.user)
-    return list(keys.annotate(spent_nano=Coalesce(Subquery(spent), 0)))
+    # ApiKey declares the name; the plugin refuses an annotation of a declared name.
+    found = list(keys.annotate(spent_nano=Coalesce(Subquery(spent), 0)))  # type: ignore[no-redef]
+    for key in found:
+        key.period_spent_nano = key_period_spend(key=key) if key.budget_nano else 0
+    return found

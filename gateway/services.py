@@ -10,9 +10,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from accounts.models import Hold, ModelEntry, UsageRecord
+from accounts.models import ApiKey, Hold, ModelEntry, UsageRecord
 from accounts.services.holds import SpendRefused, chat_worst_case, hold_place, hold_release
-from accounts.services.keys import Caller, KeyRefused, key_authenticate
+from accounts.services.keys import Caller, KeyRefused, key_authenticate, key_budget_problem
 from accounts.services.usage import usage_record
 from bigmodel.catalogue import ModelSpec
 from bigmodel.sse import Usage
@@ -63,12 +63,17 @@ def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
     try:
         with transaction.atomic():
             _check_in_flight(caller)
+            # The key's row locked: calls racing on one key are admitted one at a time.
+            ApiKey.objects.select_for_update(no_key=True).filter(id=caller.key.id).first()
             hold_place(
                 membership=caller.membership,
                 request_id=request_id,
                 call=chat_worst_case(spec, body),
                 source=UsageRecord.Source.API,
+                api_key_id=caller.key.id,
             )
+            if problem := key_budget_problem(key=caller.key):
+                raise SpendRefused(problem)  # the hold goes with the transaction
     except SpendRefused as refused:
         raise Refused(429, 1113, f"{NO_BALANCE} ({refused})") from None
     return Admitted(caller=caller, spec=spec, body=body, request_id=request_id)

@@ -1,5 +1,7 @@
 """Members' API keys for the console's own BigModel-compatible endpoint."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -23,6 +25,16 @@ class ApiKey(models.Model):
     last4 = models.CharField(
         max_length=4, help_text="The secret's last characters, to tell keys apart."
     )
+
+    class Period(models.TextChoices):
+        DAY = "day"
+        WEEK = "week"
+        MONTH = "month"
+
+    budget_nano = models.BigIntegerField(
+        null=True, blank=True, help_text="The most its calls may cost per period; empty: no limit."
+    )
+    budget_period = models.CharField(max_length=8, choices=Period.choices, default=Period.MONTH)
     models_allowed = models.JSONField(
         default=list, blank=True, help_text="The models it may call; empty: every model."
     )
@@ -30,6 +42,10 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+
+    # Not columns: set where accounts.selectors.keys_for lists keys.
+    spent_nano: int
+    period_spent_nano: int
 
     class Meta:
         ordering = ["-created_at"]
@@ -52,6 +68,26 @@ class ApiKey(models.Model):
         if self.expires_at is not None and self.expires_at <= now:
             return f"this API key expired on {timezone.localtime(self.expires_at):%Y-%m-%d %H:%M}"
         return ""
+
+    def period_start(self, now=None):
+        """When the budget's current period began: local midnight today, on Monday, or on the 1st
+        (``TIME_ZONE``)."""
+        today = timezone.localtime(now or timezone.now()).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        if self.budget_period == self.Period.DAY:
+            return today
+        if self.budget_period == self.Period.WEEK:
+            return today - timedelta(days=today.weekday())
+        return today.replace(day=1)
+
+    def next_reset(self, now=None):
+        start = self.period_start(now)
+        if self.budget_period == self.Period.DAY:
+            return start + timedelta(days=1)
+        if self.budget_period == self.Period.WEEK:
+            return start + timedelta(days=7)
+        return (start + timedelta(days=32)).replace(day=1)
 
     def allows(self, model: str) -> bool:
         return not self.models_allowed or model in self.models_allowed

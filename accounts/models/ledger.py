@@ -139,6 +139,9 @@ class Hold(models.Model):
     quality = models.CharField(max_length=16, blank=True)
     search_engine = models.CharField(max_length=32, blank=True)
     searches = models.PositiveSmallIntegerField(default=0)
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     cached_tokens = 0  # a worst case counts no cache hits
     amount_nano = models.BigIntegerField(
         help_text="The worst case at the prices in force when placed."

@@ -108,6 +108,7 @@ def hold_place(
     request_id: str,
     call: WorstCase,
     source: str = UsageRecord.Source.PLAYGROUND,
+    api_key_id: int | None = None,
 ) -> Hold:
     """Hold ``call``'s worst case for the member's team, or raise SpendRefused. Call inside the
     transaction that saves the call, so a refused call leaves nothing behind."""
@@ -141,6 +142,7 @@ def hold_place(
             quality=call.quality,
             search_engine=call.search_engine,
             searches=call.searches,
+            api_key_id=api_key_id,
             amount_nano=charge.cost_nano,
             created_at=now,
             expires_at=now + timedelta(seconds=settings.HOLD_MAX_SECONDS),

@@ -12,9 +12,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.models import ApiKey, Membership, Team
+from accounts import money
+from accounts.models import ApiKey, Hold, Membership, Team, UsageRecord
+from accounts.services.pricing import PriceBook
 from bigmodel.auth import AUTH_FAILED, BAD_TOKEN, AuthRefused, check_presented, presented
 
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
@@ -53,6 +56,8 @@ def key_create(
     name: str,
     models: list[str] | None = None,
     expires_at: datetime | None = None,
+    budget_nano: int | None = None,
+    budget_period: str = ApiKey.Period.MONTH,
 ) -> tuple[ApiKey, str]:
     """A new key for a member of ``team``, and the key itself (``{key_id}.{secret}``), which is
     shown once and kept nowhere."""
@@ -60,6 +65,10 @@ def key_create(
         raise KeyNotMade(f"{user.get_username()} is not a member of {team.name}.")
     if expires_at is not None and expires_at <= timezone.now():
         raise KeyNotMade("A key must expire in the future.")
+    if budget_nano is not None and budget_nano <= 0:
+        raise KeyNotMade("A budget must be more than zero (leave it empty for no limit).")
+    if budget_period not in ApiKey.Period.values:
+        raise KeyNotMade(f"A budget's period is a day, a week or a month (got “{budget_period}”).")
     key_id, secret = secrets.token_hex(16), secrets.token_urlsafe(24)
     key = ApiKey.objects.create(
         key_id=key_id,
@@ -71,8 +80,41 @@ def key_create(
         last4=secret[-4:],
         models_allowed=sorted(set(models or ())),
         expires_at=expires_at,
+        budget_nano=budget_nano,
+        budget_period=budget_period,
     )
     return key, f"{key_id}.{secret}"
+
+
+def key_period_spend(*, key: ApiKey, now: datetime | None = None) -> int:
+    """What the key's calls of its budget's current period cost: settled, plus unsettled at the
+    prices in force when each was made, plus the worst case of its calls in flight."""
+    start = key.period_start(now)
+    records = UsageRecord.objects.filter(api_key=key, created_at__gte=start).order_by()
+    settled = records.filter(status=UsageRecord.Status.SETTLED).aggregate(total=Sum("cost_nano"))
+    pending = list(records.filter(status=UsageRecord.Status.UNSETTLED))
+    book = PriceBook({record.model for record in pending})
+    held = Hold.objects.filter(api_key=key).aggregate(total=Sum("amount_nano"))
+    return (
+        (settled["total"] or 0)
+        + sum(book.charge(record).cost_nano for record in pending)
+        + (held["total"] or 0)
+    )
+
+
+def key_budget_problem(*, key: ApiKey) -> str:
+    """Why the key's budget cannot take what it now holds, in words; "" when it can. Call after
+    the new call's hold is placed, in its transaction, with the key's row locked."""
+    if key.budget_nano is None:
+        return ""
+    spent = key_period_spend(key=key)
+    if spent <= key.budget_nano:
+        return ""
+    return (
+        f"this API key's budget is {money.yuan(key.budget_nano)} a {key.budget_period}; with this "
+        f"call it would reach {money.yuan(spent)} (it resets "
+        f"{timezone.localtime(key.next_reset()):%Y-%m-%d %H:%M})"
+    )
 
 
 def key_revoke(*, key: ApiKey) -> ApiKey:

@@ -49,6 +49,8 @@ def key_add(request):
             name=form.cleaned_data["name"],
             models=form.cleaned_data["models"],
             expires_at=timezone.make_aware(datetime.combine(day, time.max)) if day else None,
+            budget_nano=form.cleaned_data["budget"],
+            budget_period=form.cleaned_data["period"],
         )
     except KeyNotMade as problem:
         form.add_error(None, str(problem))

@@ -34,7 +34,10 @@ def team(alice, bob):
 
 def test_a_key_is_shown_once_and_then_only_masked(alice, team):
     page = client_for(alice, team)
-    response = page.post("/accounts/keys/new/", {"name": "nightly", "models": "glm-4-flash"})
+    response = page.post(
+        "/accounts/keys/new/",
+        {"name": "nightly", "models": "glm-4-flash", "budget": "1.5", "period": "day"},
+    )
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     raw = re.search(r'<code class="secret" id="new-key">([^<]+)</code>', response.content.decode())[
         1
@@ -44,6 +47,8 @@ def test_a_key_is_shown_once_and_then_only_masked(alice, team):
     listing = page.get("/accounts/keys/").content.decode()
     assert raw not in listing and raw.split(".")[1] not in listing
     assert key.masked in listing and "glm-4-flash" in listing
+    assert (key.budget_nano, key.budget_period) == (1_500_000_000, "day")
+    assert "¥0.0000 of ¥1.5000 a day" in listing and "resets " in listing
 
 
 def test_a_key_for_an_unknown_model_or_a_past_day_is_refused_in_words(alice, team):

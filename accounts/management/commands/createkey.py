@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts import money
 from accounts.management.commands._teams import find_team
 from accounts.services.keys import KeyNotMade, key_create
 from accounts.services.teams import team_ensure_personal
@@ -12,7 +13,8 @@ from accounts.services.teams import team_ensure_personal
 class Command(BaseCommand):
     help = (
         "Make an API key for the console's /api/paas/v4/ endpoint: createkey USER [--team T] "
-        "[--name N] [--models m1,m2] [--expires YYYY-MM-DD]. The key is printed once."
+        "[--name N] [--models m1,m2] [--budget YUAN --period day|week|month] "
+        "[--expires YYYY-MM-DD]. The key is printed once."
     )
 
     def add_arguments(self, parser):
@@ -21,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="API key")
         parser.add_argument("--models", default="", help="the models it may call, comma-separated")
         parser.add_argument("--expires", help="the last day it works (YYYY-MM-DD, local time)")
+        parser.add_argument("--budget", help="the most its calls may cost per period, in yuan")
+        parser.add_argument("--period", default="month", help="day, week or month (local time)")
 
     def handle(self, *args, **options):
         user = get_user_model().objects.filter(username=options["user"]).first()
@@ -34,8 +38,10 @@ class Command(BaseCommand):
                 name=options["name"],
                 models=[m.strip() for m in options["models"].split(",") if m.strip()],
                 expires_at=_end_of(options["expires"]),
+                budget_nano=money.to_nano(options["budget"]) if options["budget"] else None,
+                budget_period=options["period"],
             )
-        except KeyNotMade as problem:
+        except (KeyNotMade, ValueError) as problem:
             raise CommandError(str(problem)) from None
         self.stderr.write(f"Key {key.masked} (id {key.key_id}) for {user} on {team.name}:")
         self.stdout.write(raw)

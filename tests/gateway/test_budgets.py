@@ -1,0 +1,87 @@
+"""A key's budget per day, week or month (local time): a call that would take the key past it is
+refused before anything is sent, calls racing on one key are admitted one at a time, and the
+budget comes back when its period rolls over."""
+
+import json
+from datetime import datetime
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts.models import ApiKey, Hold
+from accounts.services.keys import key_create, key_period_spend
+from bigmodel.sse import Usage
+from gateway import services
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+# glm-4.7 as seeded, input [0, 32K) with output [0, 0.2K): ¥2 in and ¥8 out per million tokens.
+BODY = {
+    "model": "glm-4.7",
+    "max_tokens": 100,
+    "messages": [{"role": "user", "content": "Hi"}],
+}
+
+
+def at(text: str):
+    return timezone.make_aware(datetime.fromisoformat(text))
+
+
+def admit(raw: str) -> services.Admitted:
+    return services.admit_chat(f"Bearer {raw}", json.dumps(BODY).encode())
+
+
+@pytest.fixture
+def alice(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("alice")
+
+
+def test_the_period_starts_and_resets_at_local_midnight_monday_and_the_first(alice):
+    key, _ = key_create(user=alice, team=alice.personal_team, name="k")
+    moment = at("2026-12-02 15:30")  # a Wednesday
+    for period, start, reset in [
+        ("day", "2026-12-02 00:00", "2026-12-03 00:00"),
+        ("week", "2026-11-30 00:00", "2026-12-07 00:00"),
+        ("month", "2026-12-01 00:00", "2027-01-01 00:00"),
+    ]:
+        key.budget_period = period
+        assert (key.period_start(moment), key.next_reset(moment)) == (at(start), at(reset)), period
+
+
+def test_a_call_past_the_keys_budget_is_refused_and_comes_back_the_next_day(alice):
+    # A call's worst case: "Hi" estimated at 5 prompt tokens at ¥2 per million, and all 100
+    # max_tokens at ¥8: 5 × 2,000 + 100 × 8,000 = 810,000 nano (¥0.00081). The budget,
+    # ¥0.001215 a day, holds one such call and not two.
+    _, raw = key_create(
+        user=alice,
+        team=alice.personal_team,
+        name="daily",
+        budget_nano=1_215_000,
+        budget_period="day",
+    )
+    with time_machine.travel(at("2026-12-02 10:00"), tick=False):
+        first = admit(raw)
+        assert Hold.objects.get(request_id=first.request_id).amount_nano == 810_000
+        with pytest.raises(services.Refused) as refused:
+            admit(raw)
+        assert (refused.value.status, refused.value.code) == (429, 1113)
+        assert (
+            "this API key's budget is ¥0.001215 a day; with this call it would reach ¥0.00162 "
+            "(it resets 2026-12-03 00:00)"
+        ) in refused.value.message
+        assert Hold.objects.count() == 1  # the refused call's hold went with it
+        services.chat_release(first)  # the first call made nothing after all
+        second = admit(raw)
+        services.chat_record(
+            second, Usage(prompt_tokens=5, completion_tokens=100, total_tokens=105)
+        )
+        assert key_period_spend(key=second.caller.key) == 810_000  # recorded, not yet settled
+    with time_machine.travel(at("2026-12-03 00:00:01"), tick=False):
+        key = ApiKey.objects.get()
+        assert key_period_spend(key=key) == 0  # yesterday's call is yesterday's
+        admit(raw)
+        with pytest.raises(services.Refused):
+            admit(raw)
