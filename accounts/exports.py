@@ -17,6 +17,7 @@ USAGE_COLUMNS = [
     "team",
     "model",
     "source",
+    "key",
     "prompt_tokens",
     "cached_tokens",
     "completion_tokens",
@@ -97,7 +98,7 @@ def _usage_batch(records_query, after_id: int) -> list[tuple[UsageRecord, list[L
     records = list(
         records_query.filter(id__gt=after_id)
         .order_by("id")
-        .select_related("user", "team")[:CSV_BATCH]
+        .select_related("user", "team", "api_key")[:CSV_BATCH]
     )
     entries: dict[int, list[LedgerEntry]] = {}
     for entry in (
@@ -117,6 +118,7 @@ def _usage_row(record: UsageRecord, entries: list[LedgerEntry]) -> list:
         record.team.name,
         record.model,
         record.source,
+        str(record.api_key) if record.api_key else "",
         *(getattr(record, name) for name in TOTALLED),
         "exact" if record.exact else "estimated",
         record.tier if settled else "",

@@ -79,6 +79,7 @@ def test_exports_add_up_to_the_ledger_and_members_get_only_their_rows(
         "team",
         "model",
         "source",
+        "key",
         "prompt_tokens",
         "cached_tokens",
         "completion_tokens",

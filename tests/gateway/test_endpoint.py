@@ -284,3 +284,25 @@ def test_the_zai_sdk_with_its_own_jwt(key, endpoint):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() and only_record().source == "api"
+
+
+def test_the_csv_names_the_key_each_api_call_came_with(key, endpoint, alice, live_server_url):
+    import csv
+    import io
+
+    from django.utils import timezone
+
+    from tests.support import http_client_for
+
+    made, raw = key
+    assert (
+        post(endpoint, f"Bearer {raw}", {"model": "glm-4-flash", "messages": MESSAGES}).status_code
+        == 200
+    )
+    today = timezone.localdate().isoformat()
+    client = http_client_for(alice, live_server_url)
+    text = client.get(f"/accounts/usage.csv?start={today}&end={today}").text
+    client.close()
+    row, total = list(csv.DictReader(io.StringIO(text)))
+    assert (row["source"], row["key"]) == ("api", f"scripts ({made.masked})")
+    assert total["key"] == ""
