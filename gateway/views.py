@@ -31,8 +31,13 @@ SITE_REFUSED = "The console's own BigModel account could not make this call; tel
 _running: set[asyncio.Task] = set()  # calls still being admitted or read, whoever waits for them
 
 
+def _json(payload: dict, status: int = 200) -> JsonResponse:
+    """As BigModel answers: UTF-8, its Chinese as it is."""
+    return JsonResponse(payload, status=status, json_dumps_params={"ensure_ascii": False})
+
+
 def _error(status: int, code: int | str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": str(code), "message": message}}, status=status)
+    return _json({"error": {"code": str(code), "message": message}}, status=status)
 
 
 def _upstream_error(error: BigModelError) -> JsonResponse:
@@ -91,11 +96,15 @@ async def _plain(admitted: services.Admitted) -> HttpResponse:
     except BigModelError as error:
         await sync_to_async(services.chat_release)(admitted)
         return _upstream_error(error)
+    except Exception:  # a bug: nothing to bill, and an answer in BigModel's shape
+        log.exception("gateway call %s failed", admitted.request_id)
+        await sync_to_async(services.chat_release)(admitted)
+        return _error(500, 500, CONSOLE_FAILED)
     searched = bool(result.raw.get("web_search"))
     await _record(
         admitted, result.usage, text=result.reasoning_content + result.content, searched=searched
     )
-    return JsonResponse(result.raw)
+    return _json(result.raw)
 
 
 async def _record(admitted: services.Admitted, usage, **seen) -> None:

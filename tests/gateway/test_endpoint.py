@@ -93,7 +93,11 @@ def refusal(response) -> tuple[int, str]:
 def test_bad_credentials_are_refused_as_bigmodel_refuses_them(key, endpoint):
     made, raw = key
     body = {"model": "glm-4-flash", "messages": MESSAGES}
-    assert refusal(post(endpoint, None, body)) == (401, "1001")
+    missing = post(endpoint, None, body)
+    assert refusal(missing) == (401, "1001")
+    assert (
+        "Header中未收到Authorization参数" in missing.content.decode()
+    )  # UTF-8, as BigModel sends it
     assert refusal(post(endpoint, "Bearer nonsense", body)) == (401, "1002")
     assert refusal(post(endpoint, f"Bearer {made.key_id}.wrong-secret", body)) == (401, "1000")
     stale = make_jwt(raw, ttl_seconds=-1)
