@@ -51,3 +51,4 @@ clean:
 bench: install
 	$(VENV)/bin/python bench/stream_overhead.py
 	$(VENV)/bin/python bench/upload.py
+	$(VENV)/bin/python bench/gateway.py

@@ -142,6 +142,7 @@ class Stack:
             "PERSONAL_TEAM_BILLING": "postpaid",
             "MAX_RUNNING_REPLIES_PER_USER": "100000",
             "MAX_STREAMS_PER_USER": "100000",
+            "MAX_API_CALLS_PER_USER": "100000",
         }
         self.manage("migrate", "--no-input", "-v", "0")
         self.manage("loadcatalogue")

@@ -1,0 +1,142 @@
+"""The metered endpoint's overhead: a chat call through the console's /api/paas/v4/ with a member's
+key against the same call straight to the simulator, and calls per second under load.
+
+    .venv/bin/python bench/gateway.py [--samples N] [--quick] [--keep]
+
+Starts its own Redis, simulator and one uvicorn web process (bench/_harness.py), makes a key with
+`manage.py createkey`, prints a table, stops everything. Part 1 alternates direct and gateway
+samples (and which goes first), each with its own text and the same model and seed, plain (total
+time) and streamed (time to the first content chunk, and total). Part 2 sends plain calls from 50
+and then 200 concurrent clients for a few seconds each and counts calls per second and errors.
+Targets (issue 12): added at most 2 ms at p50 and 8 ms at p95; no errors at 200 clients."""
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
+from _harness import SIM_KEY, Stack, pct  # noqa: E402
+
+MODEL = "glm-4-flash"
+
+
+def body(n: int, *, stream: bool) -> dict:
+    return {
+        "model": MODEL,
+        "seed": 7,
+        "stream": stream,
+        "messages": [{"role": "user", "content": f"Sample {n}: how do scripts talk to BigModel?"}],
+    }
+
+
+async def plain(client: httpx.AsyncClient, url: str, key: str, n: int) -> float:
+    start = time.perf_counter()
+    response = await client.post(url, json=body(n, stream=False), headers=_auth(key))
+    response.raise_for_status()
+    return (time.perf_counter() - start) * 1000
+
+
+async def streamed(client: httpx.AsyncClient, url: str, key: str, n: int) -> tuple[float, float]:
+    start, first = time.perf_counter(), None
+    async with client.stream(
+        "POST", url, json=body(n, stream=True), headers=_auth(key)
+    ) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if first is None and line.startswith("data: {") and '"content":"' in line:
+                first = time.perf_counter()
+    end = time.perf_counter()
+    return ((first or end) - start) * 1000, (end - start) * 1000
+
+
+def _auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def row(label: str, values: list[float]) -> str:
+    return f"  {label:<46}{pct(values, 50):>10.2f}{pct(values, 95):>12.2f}"
+
+
+async def latency(stack: Stack, key: str, samples: int) -> None:
+    direct_url = f"{stack.sim_url}/api/paas/v4/chat/completions"
+    gateway_url = f"{stack.app_url}/api/paas/v4/chat/completions"
+    paths = {"direct": (direct_url, SIM_KEY), "gateway": (gateway_url, key)}
+    times: dict[str, dict[str, list[float]]] = {
+        name: {"plain": [], "ttft": [], "total": []} for name in paths
+    }
+    async with httpx.AsyncClient(timeout=60) as client:
+        for n in range(samples + 3):  # the first three pairs warm up
+            order = list(paths) if n % 2 else list(reversed(paths))
+            for name in order:
+                url, auth = paths[name]
+                took = await plain(client, url, auth, n)
+                first, total = await streamed(client, url, auth, n)
+                if n >= 3:
+                    times[name]["plain"].append(took)
+                    times[name]["ttft"].append(first)
+                    times[name]["total"].append(total)
+    print(f"\n1. Added latency, ms  ({samples} samples per path after 3 warm-up pairs)")
+    print(f"  {'':<46}{'p50':>10}{'p95':>12}")
+    for kind, label in (
+        ("plain", "plain call"),
+        ("ttft", "streamed: first token"),
+        ("total", "streamed: total"),
+    ):
+        direct, gateway = times["direct"][kind], times["gateway"][kind]
+        print(row(f"{label}, direct", direct))
+        print(row(f"{label}, through the console", gateway))
+        added = [pct(gateway, p) - pct(direct, p) for p in (50, 95)]
+        print(f"  {label + ', added':<46}{added[0]:>10.2f}{added[1]:>12.2f}")
+    plain_added = [
+        pct(times["gateway"]["plain"], p) - pct(times["direct"]["plain"], p) for p in (50, 95)
+    ]
+    met = plain_added[0] <= 2 and plain_added[1] <= 8
+    verdict = "met" if met else "NOT met"
+    print(f"  target: added at most 2 ms at p50 and 8 ms at p95 (plain): {verdict}")
+
+
+async def load(stack: Stack, key: str, clients: int, seconds: float) -> None:
+    url = f"{stack.app_url}/api/paas/v4/chat/completions"
+    done, errors, stop = 0, 0, time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def one_client(client: httpx.AsyncClient, n: int) -> None:
+        nonlocal done, errors
+        while time.monotonic() < stop:
+            try:
+                await plain(client, url, key, n)
+                done += 1
+            except httpx.HTTPError:
+                errors += 1
+
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await asyncio.gather(*(one_client(client, n) for n in range(clients)))
+    wall = time.monotonic() - started
+    rate = done / wall
+    print(f"  {clients:>4} clients: {rate:8.1f} calls/s, {errors} errors, {done} in {wall:.1f} s")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    samples, seconds = (10, 3.0) if args.quick else (args.samples, 10.0)
+    with Stack(keep=args.keep) as stack:
+        key = stack.manage("createkey", "bench", "--name", "bench").strip()
+        print(f"web process pid {stack.web_pid} on {stack.app_url}; simulator on {stack.sim_url}")
+        await latency(stack, key, samples)
+        print("\n2. Calls per second through the console, one web process (plain calls)")
+        for clients in (50, 200):
+            await load(stack, key, clients, seconds)
+        print("  target: no errors at 200 clients")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
