@@ -4,16 +4,12 @@ and the turn continued; and earlier thinking sent back where the model needs it.
 
 import html
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from playground.models import Message
-from tests.bigmodel.test_simulator_sdks import ZAI_PYTHON
 from tests.playground.test_streaming import start_turn, wait_until_final
-from tests.playground.test_today import _snippets
+from tests.playground.test_today import _snippets, run_snippets
 
 WEATHER = {
     "name": "get_weather",
@@ -212,16 +208,7 @@ def test_view_code_carries_functions_and_reasoning_effort_through_each_sdk(alice
     for slug in ("zai", "zhipuai"):  # their create() has no reasoning_effort: extra_body
         assert "extra_body={\n        'reasoning_effort': 'low'," in code[slug], slug
     assert "reasoning_effort='low'," in code["openai"]  # the openai SDK names it
-    env = {**os.environ, "ZHIPUAI_API_KEY": settings.SIMULATOR_KEY}
-    for slug, python in (
-        ("zai", ZAI_PYTHON),
-        ("openai", sys.executable),
-        ("zhipuai", sys.executable),
-    ):
-        done = subprocess.run(
-            [python, "-c", code[slug]], capture_output=True, text=True, env=env, timeout=60
-        )
-        assert done.returncode == 0, (slug, done.stderr)
+    run_snippets(code, settings)
 
 
 def test_results_sent_twice_are_answered_once(alice_http):

@@ -125,7 +125,15 @@ def test_view_code_runs_as_shown_with_the_zai_openai_and_zhipuai_sdks(alice_http
     assert "'thinking': {\n            'type': 'disabled'," in extra  # GLM's own field
     assert "response_format={" in code["openai"].split("extra_body")[0]  # openai's own
     # Each runs as it is, against the simulator the app is using, and streams a JSON answer.
+    for slug, printed in run_snippets(code, settings).items():
+        assert isinstance(json.loads(printed), dict), (slug, printed)
+
+
+def run_snippets(code: dict[str, str], settings) -> dict[str, str]:
+    """Run the zai, openai and zhipuai snippets as shown, against the app's simulator: what each
+    printed (each must succeed)."""
     env = {**os.environ, "ZHIPUAI_API_KEY": settings.SIMULATOR_KEY}
+    printed = {}
     for slug, python in (
         ("zai", ZAI_PYTHON),
         ("openai", sys.executable),
@@ -135,7 +143,8 @@ def test_view_code_runs_as_shown_with_the_zai_openai_and_zhipuai_sdks(alice_http
             [python, "-c", code[slug]], capture_output=True, text=True, env=env, timeout=60
         )
         assert done.returncode == 0, (slug, done.stderr)
-        assert isinstance(json.loads(done.stdout), dict), (slug, done.stdout)
+        printed[slug] = done.stdout
+    return printed
 
 
 def test_web_search_sources_are_saved_and_listed_under_the_reply_opening_apart(alice_http):
