@@ -1,5 +1,6 @@
 """The ASGI entry point (uvicorn). Static files are served here too, so one process is the whole web
-app; request bodies are held to their limit before Django spools them to disk."""
+app; request bodies are held to their limit before Django spools them to disk, and requests' sync
+work runs on a few long-lived threads (config/lanes.py)."""
 
 import os
 
@@ -7,7 +8,8 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 from config.bodylimit import BodyLimit
+from config.lanes import RequestLanes
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = BodyLimit(ASGIStaticFilesHandler(get_asgi_application()))
+application = BodyLimit(RequestLanes(ASGIStaticFilesHandler(get_asgi_application())))

@@ -1,5 +1,16 @@
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+"""Middleware: Django's own classes with their hooks run on the event loop, and the app's own.
+
+Under ASGI, MiddlewareMixin sends every hook of a middleware to a thread (two hops per
+middleware, on every request), though most of Django's only read and set headers and cookies.
+Each class here runs its hooks in place and goes to a thread only for a hook that does I/O (the
+messages stored). Django's security, session, CSRF and clickjacking middleware stay as they are:
+its deploy checks look for them by name."""
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.middleware import common
 from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.shortcuts import resolve_url
 from django.utils.decorators import sync_and_async_middleware
@@ -34,10 +45,44 @@ def htmx_login_redirect(get_response):
     return middleware
 
 
-class ContentSecurityPolicy(ContentSecurityPolicyMiddleware):
-    """Django's own CSP middleware, run inline under ASGI: its two steps only build a header, so the
-    thread hop each way that MiddlewareMixin would add to every async request buys nothing."""
+class InPlace:
+    """Mixin for a MiddlewareMixin class: its hooks run on the event loop, the response's in a
+    thread only when :meth:`responding_does_io`."""
 
     async def __acall__(self, request):
-        self.process_request(request)
-        return self.process_response(request, await self.get_response(request))
+        response = self.process_request(request) if hasattr(self, "process_request") else None
+        response = response or await self.get_response(request)
+        if not hasattr(self, "process_response"):
+            return response
+        if self.responding_does_io(request):
+            return await sync_to_async(self.process_response)(request, response)
+        return self.process_response(request, response)
+
+    def responding_does_io(self, request) -> bool:
+        return False
+
+
+class ContentSecurityPolicy(InPlace, ContentSecurityPolicyMiddleware):
+    pass
+
+
+class CommonMiddleware(InPlace, common.CommonMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(InPlace, auth.AuthenticationMiddleware):
+    pass
+
+
+class LoginRequiredMiddleware(InPlace, auth.LoginRequiredMiddleware):
+    async def process_view(self, request, view_func, view_args, view_kwargs):
+        # The user, looked up once here, is the view's too (request.user is otherwise a lazy
+        # lookup of its own).
+        request.user = await request.auser()
+        return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class MessageMiddleware(InPlace, messages.MessageMiddleware):
+    def responding_does_io(self, request) -> bool:
+        storage = getattr(request, "_messages", None)  # stored in the session when over a cookie
+        return storage is not None and (storage.used or storage.added_new)

@@ -44,15 +44,16 @@ INSTALLED_APPS = [
     "gateway",
 ]
 
+# Django's own middleware, most with their hooks run on the event loop (config/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicy",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "config.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.LoginRequiredMiddleware",
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.htmx_login_redirect",
@@ -211,6 +212,9 @@ MAX_RUNNING_REPLIES_PER_USER = env_int("MAX_RUNNING_REPLIES_PER_USER", 4)
 # Calls a member's API keys may have in flight at once through /api/paas/v4/.
 MAX_API_CALLS_PER_USER = env_int("MAX_API_CALLS_PER_USER", 20)
 MAX_STREAMS_PER_USER = env_int("MAX_STREAMS_PER_USER", 30)
+# Threads a web process runs its requests' sync work on (config/lanes.py); PostgreSQL's pool
+# (DATABASE_POOL_SIZE) should have at least as many connections.
+WEB_THREADS = env_int("WEB_THREADS", 8)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 MAILERS: dict[str, dict[str, object]] = {"default": {"BACKEND": EMAIL_BACKEND}}

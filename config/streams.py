@@ -260,4 +260,6 @@ async def follow(key: str, cursor: str = "0-0") -> AsyncIterator[Follower]:
         await reader.join(follower)
         yield follower
     finally:
-        await reader.leave(follower)
+        # Shielded: an UNSUBSCRIBE cancelled half-way (the browser leaving) costs the connection
+        # every reader shares.
+        await asyncio.shield(reader.leave(follower))

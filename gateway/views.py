@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from bigmodel.errors import AccountError, AuthenticationError, BigModelError, ConfigurationError
+from config.lanes import on_lane
 from config.upstream import async_upstream
 from gateway import services
 
@@ -51,7 +52,7 @@ def _upstream_error(error: BigModelError) -> JsonResponse:
 def _detached(work: Coroutine[Any, Any, Any]) -> asyncio.Task:
     """Run ``work`` to its end even if the request that started it is cancelled; a failure is
     logged, never left unretrieved."""
-    task = asyncio.ensure_future(work)
+    task = asyncio.ensure_future(on_lane(work))
     _running.add(task)
     task.add_done_callback(_finished)
     return task
@@ -152,9 +153,10 @@ async def _read_stream(
     queue: asyncio.Queue[str | None],
     opened: asyncio.Future[BigModelError | None],
 ) -> None:
-    """Read the upstream stream to its end whatever the caller does, then record its usage."""
+    """Read the upstream stream to its end whatever the caller does, then record its usage and
+    end the caller's stream."""
     arrived: list[str] = []
-    searched, usage, started = False, None, False
+    searched, usage, started, ended = False, None, False, False
     try:
         async with async_upstream().chat_stream(admitted.body) as stream:
             started = True
@@ -163,8 +165,7 @@ async def _read_stream(
                 searched = searched or bool(chunk.search_results)
                 arrived.append(chunk.reasoning_delta + chunk.delta)
                 queue.put_nowait(_event(chunk.raw))
-        usage = stream.usage
-        queue.put_nowait("data: [DONE]\n\n")
+        usage, ended = stream.usage, True
     except BigModelError as error:
         if not started:  # nothing was made: nothing is billed
             await sync_to_async(services.chat_release)(admitted)
@@ -180,6 +181,9 @@ async def _read_stream(
                 opened, BigModelError(code="500", http_status=500, upstream_message=CONSOLE_FAILED)
             )
             return
+    try:  # the stream ends once its call is in the ledger
+        await _record(admitted, usage, text="".join(arrived), searched=searched)
+        if ended:
+            queue.put_nowait("data: [DONE]\n\n")
     finally:
         queue.put_nowait(None)
-    await _record(admitted, usage, text="".join(arrived), searched=searched)

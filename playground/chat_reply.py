@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from bigmodel.errors import BigModelError
 from bigmodel.tokens import estimate_request_tokens, estimate_tokens
+from config.lanes import on_lane
 from config.upstream import async_upstream
 from playground.models import Conversation, Message
 from playground.reply_parts import kept_calls, kept_source
@@ -120,10 +121,10 @@ _heartbeat: asyncio.Task | None = None
 
 def reply_start(message_id: int, stream: ReplyStream, body: dict, billed: BilledCall) -> None:
     """Start the reply on this process's event loop; it outlives the request that started it. A
-    fresh context: the request's own (its sync-to-async executor among it) ends with the request."""
+    fresh context and a lane of its own: the request's own end with the request."""
     global _heartbeat
     task = asyncio.create_task(
-        _run(message_id, stream, body, billed),
+        on_lane(_run(message_id, stream, body, billed)),
         name=f"reply-{message_id}",
         context=contextvars.Context(),
     )

@@ -2,6 +2,7 @@
 same count. Each open stream holds a slot that expires unless renewed, so a process that dies
 without closing its streams frees their slots within a couple of minutes."""
 
+import asyncio
 import logging
 import time
 import uuid
@@ -76,6 +77,7 @@ async def held(events: AsyncIterator[str], slot: Slot) -> AsyncIterator[str]:
 
 async def _quietly(command) -> None:
     try:
-        await command
+        # Shielded: a command cancelled half-way (the browser leaving) costs its connection.
+        await asyncio.shield(command)
     except RedisError:
         pass  # the slot expires by itself

@@ -257,6 +257,7 @@ class AsyncChatStream(StreamProgress):
                     for chunk in self._decoder.feed(raw):
                         yield chunk
                     if self._decoder.done:
+                        await _read_to_end(body_chunks)
                         break
             for chunk in self._decoder.finish():
                 yield chunk
@@ -266,6 +267,20 @@ class AsyncChatStream(StreamProgress):
             raise error.scrubbed(
                 core.secrets
             ) from None  # the unscrubbed original stays out of tracebacks
+
+
+# After [DONE] only the body's last chunk is left: reading it lets the connection go back to the
+# pool (a response closed before its end closes its connection, and the next call connects anew).
+BODY_END_SECONDS = 1.0
+
+
+async def _read_to_end(body_chunks: AsyncIterator[bytes]) -> None:
+    try:
+        async with asyncio.timeout(BODY_END_SECONDS):
+            async for _ in body_chunks:
+                pass
+    except (TimeoutError, httpx.TransportError):
+        pass  # the connection is closed instead
 
 
 async def _close_quietly(generator: AsyncIterator[Any] | None) -> None:

@@ -70,6 +70,8 @@ def _api(handler):
         route = request.scope["route"].path
         state.count(route)
         entry = state.record(request.method, request.url.path)
+        # The caller's address and port: calls on one kept-alive connection share a port.
+        entry["client"] = f"{request.client.host}:{request.client.port}" if request.client else ""
         try:
             response = await _handle(handler, request, state, entry)
         except ApiError as error:

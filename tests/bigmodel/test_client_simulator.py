@@ -74,6 +74,19 @@ def test_the_stream_carries_exact_usage(client):
     assert stream.usage.completion_tokens > 0
 
 
+def test_streams_read_to_their_end_reuse_one_connection(sim, http, simulator_key):
+    async def run():
+        async with AsyncBigModelClient(simulator_key, sim.base_url, max_retries=0) as client:
+            for text in ("One", "Two", "Three"):
+                async with client.chat_stream(body(text, stream=True)) as stream:
+                    async for _ in stream:
+                        pass
+
+    asyncio.run(run())
+    calls = http.get(f"{sim.url}/_sim/requests").json()["requests"]
+    assert len(calls) == 3 and len({call["client"] for call in calls}) == 1
+
+
 def test_async_stream_cancellation_closes_the_upstream(sim, http, simulator_key):
     async def run():
         async with AsyncBigModelClient(simulator_key, sim.base_url, max_retries=0) as client:
