@@ -186,12 +186,15 @@ def month_of(value: str) -> date | None:
 
 class KeyForm(forms.Form):
     """A new API key: a name, the models it may call (blank: all), a budget per day, week or month
-    (blank: none), the last day it works."""
+    (blank: none), requests per minute and calls at once (blank: no limit), the last day it
+    works."""
 
     name = forms.CharField(max_length=100)
     models = forms.CharField(required=False, max_length=2000)
     budget = YuanField(required=False)
     period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTH)
+    rpm = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    concurrency = forms.IntegerField(required=False, min_value=1, max_value=10_000)
     expires = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean_models(self) -> list[str]:

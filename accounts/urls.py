@@ -25,6 +25,7 @@ urlpatterns = [
     path("keys/", keys.keys, name="keys"),
     path("keys/new/", keys.key_add, name="key_add"),
     path("keys/<int:key_id>/revoke/", keys.key_remove, name="key_revoke"),
+    path("keys/<int:key_id>/rotate/", keys.key_renew, name="key_rotate"),
     path("alerts/", alerts.alert_page, name="alerts"),
     path("alerts/rules/", alerts.alert_rule_add, name="alert_rule_add"),
     path("alerts/rules/<int:rule_id>/delete/", alerts.alert_rule_delete, name="alert_rule_delete"),

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import html
 import json
+import os
 import re
 import signal
 import sys
@@ -326,6 +327,7 @@ async def watch(pid: int, load: Load, rss: dict, started: float, steady: Steady,
     tick = 0
     while True:
         rss["peak"] = max(rss["peak"], status_kib(pid, "VmRSS"))
+        rss["threads"] = max(rss.get("threads", 0), len(os.listdir(f"/proc/{pid}/task")))
         steady.tick(pid, load, n)
         tick += 1
         if tick % 50 == 0:
@@ -383,6 +385,7 @@ async def measure_load(stack: Stack, app: httpx.AsyncClient, args) -> dict:
         "rss0": rss["before"],
         "rss_peak": rss["peak"],
         "hwm": status_kib(stack.web_pid, "VmHWM"),
+        "threads": rss.get("threads", 0),
         "cpu": cpu,
         "web_cpu_s": cpu_used["web"],
         "steady": steady,
@@ -513,7 +516,8 @@ def report_load(r: dict, args) -> None:
     print(
         f"  web RSS: {r['rss0'] / 1024:.0f} MiB before, "
         f"{r['rss_peak'] / 1024:.0f} MiB peak during, VmHWM "
-        f"{r['hwm'] / 1024:.0f} MiB; {per:.0f} KiB per open stream"
+        f"{r['hwm'] / 1024:.0f} MiB; {per:.0f} KiB per open stream; at most {r['threads']} "
+        "threads"
     )
     print(
         "  CPU during the load, % of one core: "

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from redis.exceptions import RedisError
 
 from accounts.models import ApiKey, Hold, ModelEntry, UsageRecord
 from accounts.services.holds import SpendRefused, chat_worst_case, hold_place, hold_release
@@ -18,23 +19,29 @@ from bigmodel.catalogue import ModelSpec
 from bigmodel.sse import Usage
 from bigmodel.tokens import estimate_request_tokens, estimate_tokens
 from bigmodel.tools import search_engine_of, tools_problem, web_search_problem
+from gateway.limits import NO_PLACE, LimitReached, Place, place_take
 
 # BigModel's own words for the refusals the endpoint makes itself.
 NO_MODEL = "模型不存在，请检查模型代码。"
 BAD_PARAMS = "API 调用参数有误，请检查文档。"
 NO_BALANCE = "余额不足或无可用资源包,请充值。"
 TOO_MANY = "当前API请求过多，请稍后重试。"
+RATE_LIMITED = "您的账户已达到速率限制。"
+LIMITS_DOWN = (
+    "The console cannot count this key's requests just now (its Redis is down); try again shortly."
+)
 
 
 class Refused(Exception):
     """A call refused before anything was sent upstream: an HTTP status, a BigModel code and its
     words."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: int, message: str, retry_after: int = 0) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, for a Retry-After header (0: none)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Admitted:
     spec: ModelSpec
     body: dict
     request_id: str
+    place: Place = NO_PLACE  # among the key's calls in flight, given back when the call ends
 
 
 def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
@@ -60,6 +68,7 @@ def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
     if problem := _shape_problem(spec, body):
         raise Refused(400, 1214, f"{BAD_PARAMS} ({problem})")
     request_id = f"api-{uuid.uuid4().hex}"
+    place = _place(caller.key)
     try:
         with transaction.atomic():
             _check_in_flight(caller)
@@ -75,8 +84,21 @@ def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
             if problem := key_budget_problem(key=caller.key):
                 raise SpendRefused(problem)  # the hold goes with the transaction
     except SpendRefused as refused:
+        place.give_back()
         raise Refused(429, 1113, f"{NO_BALANCE} ({refused})") from None
-    return Admitted(caller=caller, spec=spec, body=body, request_id=request_id)
+    except BaseException:
+        place.give_back()
+        raise
+    return Admitted(caller=caller, spec=spec, body=body, request_id=request_id, place=place)
+
+
+def _place(key: ApiKey) -> Place:
+    try:
+        return place_take(key)
+    except LimitReached as full:
+        raise Refused(429, 1302, f"{RATE_LIMITED} ({full})", retry_after=full.retry_after) from None
+    except RedisError:
+        raise Refused(503, 503, LIMITS_DOWN, retry_after=5) from None
 
 
 def _check_in_flight(caller: Caller) -> None:
@@ -175,6 +197,13 @@ def chat_record(
 ) -> UsageRecord:
     """The call's one usage record: the upstream's usage, or (none came: a stream cut short)
     counted here from the request and ``text``, what arrived, and flagged estimated."""
+    try:
+        return _record(admitted, usage, text=text, searched=searched)
+    finally:
+        _give_back(admitted)
+
+
+def _record(admitted: Admitted, usage: Usage | None, *, text: str, searched: bool) -> UsageRecord:
     key = admitted.caller.key
     engine = search_engine_of(admitted.body) if searched else ""
     if usage is None:
@@ -202,4 +231,14 @@ def chat_record(
 
 def chat_release(admitted: Admitted) -> None:
     """Nothing was made (the upstream refused or failed first): nothing is billed."""
-    hold_release(request_id=admitted.request_id)
+    try:
+        hold_release(request_id=admitted.request_id)
+    finally:
+        _give_back(admitted)
+
+
+def _give_back(admitted: Admitted) -> None:
+    try:
+        admitted.place.give_back()
+    except RedisError:
+        pass  # the place expires by itself

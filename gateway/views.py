@@ -37,8 +37,11 @@ def _json(payload: dict, status: int = 200) -> JsonResponse:
     return JsonResponse(payload, status=status, json_dumps_params={"ensure_ascii": False})
 
 
-def _error(status: int, code: int | str, message: str) -> JsonResponse:
-    return _json({"error": {"code": str(code), "message": message}}, status=status)
+def _error(status: int, code: int | str, message: str, retry_after: int = 0) -> JsonResponse:
+    response = _json({"error": {"code": str(code), "message": message}}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _upstream_error(error: BigModelError) -> JsonResponse:
@@ -75,7 +78,7 @@ async def chat_completions(request) -> HttpResponseBase:
     try:
         admitted = await asyncio.shield(admission)
     except services.Refused as refused:
-        return _error(refused.status, refused.code, refused.message)
+        return _error(refused.status, refused.code, refused.message, refused.retry_after)
     except asyncio.CancelledError:  # the caller left: a call admitted meanwhile is let go
         admission.add_done_callback(_let_go)
         raise

@@ -105,6 +105,7 @@ MATRIX = [
     ("POST",   "/accounts/team/members/{member_row}/", {"role": "member", "cap": ""}, (200, 404, 403, 200, 404)),
     ("POST",   "/accounts/alerts/channels/{channel}/test/",          None,            (302, 404, 403, 302, 404)),
     ("POST",   "/accounts/keys/{api_key}/revoke/",                   None,            (302, 404, 404, 302, 404)),
+    ("POST",   "/accounts/keys/{api_key}/rotate/",                   {"grace": "1h"}, (200, 404, 404, 404, 404)),
     ("POST",   "/accounts/alerts/rules/{rule}/delete/",              None,            (302, 404, 403, 302, 404)),
     ("GET",    "/accounts/bills/{month}/",                           None,            (200, 200, 200, 200, 200)),
     ("GET",    "/accounts/summary.json",                             None,            (200, 200, 200, 200, 200)),

@@ -35,6 +35,12 @@ class ApiKey(models.Model):
         null=True, blank=True, help_text="The most its calls may cost per period; empty: no limit."
     )
     budget_period = models.CharField(max_length=8, choices=Period.choices, default=Period.MONTH)
+    rpm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests it may make per minute; empty: no limit."
+    )
+    concurrency = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Calls it may have in flight at once; empty: no limit."
+    )
     models_allowed = models.JSONField(
         default=list, blank=True, help_text="The models it may call; empty: every model."
     )
@@ -42,6 +48,10 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The secret before the last rotation, which works until previous_until (the grace picked).
+    previous_secret_hash = models.CharField(max_length=64, blank=True)
+    previous_sealed_secret = models.TextField(blank=True)
+    previous_until = models.DateTimeField(null=True, blank=True)
 
     # Not columns: set where accounts.selectors.keys_for lists keys.
     spent_nano: int
@@ -88,6 +98,10 @@ class ApiKey(models.Model):
         if self.budget_period == self.Period.WEEK:
             return start + timedelta(days=7)
         return (start + timedelta(days=32)).replace(day=1)
+
+    def previous_works(self, now=None) -> bool:
+        """Whether the secret before the last rotation is still in its grace period."""
+        return self.previous_until is not None and self.previous_until > (now or timezone.now())
 
     def allows(self, model: str) -> bool:
         return not self.models_allowed or model in self.models_allowed

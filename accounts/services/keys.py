@@ -58,6 +58,8 @@ def key_create(
     expires_at: datetime | None = None,
     budget_nano: int | None = None,
     budget_period: str = ApiKey.Period.MONTH,
+    rpm: int | None = None,
+    concurrency: int | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for a member of ``team``, and the key itself (``{key_id}.{secret}``), which is
     shown once and kept nowhere."""
@@ -69,21 +71,63 @@ def key_create(
         raise KeyNotMade("A budget must be more than zero (leave it empty for no limit).")
     if budget_period not in ApiKey.Period.values:
         raise KeyNotMade(f"A budget's period is a day, a week or a month (got “{budget_period}”).")
-    key_id, secret = secrets.token_hex(16), secrets.token_urlsafe(24)
+    if any(limit is not None and limit < 1 for limit in (rpm, concurrency)):
+        raise KeyNotMade("Requests per minute and calls at once are 1 or more (empty: no limit).")
+    key_id, secret = secrets.token_hex(16), _new_secret()
     key = ApiKey.objects.create(
         key_id=key_id,
         name=name.strip()[:100] or "API key",
         user=user,
         team=team,
-        secret_hash=_secret_hash(secret),
-        sealed_secret=_sealer().encrypt(secret.encode()).decode(),
-        last4=secret[-4:],
+        **_kept(secret),
         models_allowed=sorted(set(models or ())),
         expires_at=expires_at,
         budget_nano=budget_nano,
         budget_period=budget_period,
+        rpm=rpm,
+        concurrency=concurrency,
     )
     return key, f"{key_id}.{secret}"
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _kept(secret: str) -> dict:
+    """What the database keeps of a secret: a keyed hash to find it, the secret sealed to check a
+    JWT signed with it, and its last characters to tell keys apart."""
+    return {
+        "secret_hash": _secret_hash(secret),
+        "sealed_secret": _sealer().encrypt(secret.encode()).decode(),
+        "last4": secret[-4:],
+    }
+
+
+# How long a rotated key's old secret may keep working, as the keys page offers it.
+GRACES = {
+    "0": ("not at all", timedelta(0)),
+    "1h": ("1 more hour", timedelta(hours=1)),
+    "1d": ("1 more day", timedelta(days=1)),
+    "7d": ("7 more days", timedelta(days=7)),
+}
+
+
+@transaction.atomic
+def key_rotate(*, key: ApiKey, grace: timedelta) -> tuple[ApiKey, str]:
+    """A new secret for the key (its id, limits, budget and usage stay); the one it replaces
+    works for ``grace`` more (none: refused at once). Returns the key and the new raw key, shown
+    once."""
+    key = ApiKey.objects.select_for_update().get(id=key.id)
+    if key.refusal():
+        raise KeyNotMade(f"{key} cannot be rotated: {key.refusal()}.")
+    secret, until = _new_secret(), timezone.now() + grace
+    key.previous_secret_hash, key.previous_sealed_secret = key.secret_hash, key.sealed_secret
+    key.previous_until = until if grace > timedelta(0) else None
+    for field, value in _kept(secret).items():
+        setattr(key, field, value)
+    key.save()
+    return key, f"{key.key_id}.{secret}"
 
 
 def key_period_spend(*, key: ApiKey, now: datetime | None = None) -> int:
@@ -141,11 +185,7 @@ def key_authenticate(header: str | None) -> Caller:
         key = ApiKey.objects.select_related("team", "user").filter(key_id=given.key_id).first()
         if key is None:
             raise AuthRefused(1002, BAD_TOKEN)
-        if given.token is None:
-            if not hmac.compare_digest(_secret_hash(given.secret or ""), key.secret_hash):
-                raise AuthRefused(1000, AUTH_FAILED)
-        else:
-            check_presented(given, _unsealed(key))
+        _check_secret(given, key)
     except AuthRefused as refused:
         raise KeyRefused(refused.code, refused.message) from None
     if why := key.refusal():
@@ -160,9 +200,30 @@ def key_authenticate(header: str | None) -> Caller:
     return Caller(key=key, membership=found)
 
 
-def _unsealed(key: ApiKey) -> str:
+def _check_secret(given, key: ApiKey) -> None:
+    """The raw key's secret, or the JWT's signature, against the key's secret, or the one it
+    replaced while that is in its grace period. Raises AuthRefused (the current secret's refusal
+    when neither takes it)."""
+    kept = [(key.secret_hash, key.sealed_secret)]
+    if key.previous_works():
+        kept.append((key.previous_secret_hash, key.previous_sealed_secret))
+    if given.token is None:
+        found = _secret_hash(given.secret or "")
+        if not any(hmac.compare_digest(found, secret_hash) for secret_hash, _ in kept):
+            raise AuthRefused(1000, AUTH_FAILED)
+        return
+    refusals = []
+    for _, sealed in kept:
+        try:
+            return check_presented(given, _unsealed(sealed))
+        except AuthRefused as refused:
+            refusals.append(refused)
+    raise refusals[0]
+
+
+def _unsealed(sealed: str) -> str:
     try:
-        return _sealer().decrypt(key.sealed_secret.encode()).decode()
+        return _sealer().decrypt(sealed.encode()).decode()
     except InvalidToken:  # sealed under another API_KEY_SECRET: the key cannot be checked
         raise AuthRefused(1000, AUTH_FAILED) from None
 

@@ -1,5 +1,5 @@
 """Members' API keys for the console's own endpoint: made (the key shown once, on the page that
-made it), listed masked with what each spent this month, revoked."""
+made it), listed masked with what each spent this month, rotated, revoked."""
 
 from datetime import datetime, time
 
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.forms import KeyForm
 from accounts.models import ApiKey
 from accounts.selectors import keys_for, require_membership
-from accounts.services.keys import KeyNotMade, key_create, key_revoke
+from accounts.services.keys import GRACES, KeyNotMade, key_create, key_revoke, key_rotate
 
 
 def _page(request, membership, *, form=None, made=None, status=200):
@@ -23,6 +23,7 @@ def _page(request, membership, *, form=None, made=None, status=200):
             "keys": keys_for(membership=membership),
             "form": form or KeyForm(),
             "made": made,
+            "graces": GRACES,
             "endpoint": request.build_absolute_uri("/api/paas/v4/"),
         },
         status=status,
@@ -51,13 +52,36 @@ def key_add(request):
             expires_at=timezone.make_aware(datetime.combine(day, time.max)) if day else None,
             budget_nano=form.cleaned_data["budget"],
             budget_period=form.cleaned_data["period"],
+            rpm=form.cleaned_data["rpm"],
+            concurrency=form.cleaned_data["concurrency"],
         )
     except KeyNotMade as problem:
         form.add_error(None, str(problem))
         return _page(request, membership, form=form, status=400)
+    return _shown_once(request, membership, key, raw)
+
+
+def _shown_once(request, membership, key: ApiKey, raw: str):
     response = _page(request, membership, made={"key": key, "raw": raw})
     response["Cache-Control"] = "no-store"  # the one page with the key on it stays nowhere
     return response
+
+
+@require_POST
+def key_renew(request, key_id: int):
+    """Only a key's own member rotates it (the new secret is shown to whoever rotates); the
+    secret it replaces works for the grace they pick."""
+    membership = require_membership(request)
+    key = get_object_or_404(ApiKey, id=key_id, team=membership.team, user=request.user)
+    grace = GRACES.get(request.POST.get("grace", ""))
+    try:
+        if grace is None:
+            raise KeyNotMade("Pick how long the old secret keeps working.")
+        key, raw = key_rotate(key=key, grace=grace[1])
+    except KeyNotMade as problem:
+        messages.error(request, str(problem))
+        return redirect("accounts:keys")
+    return _shown_once(request, membership, key, raw)
 
 
 @require_POST

@@ -90,3 +90,28 @@ def test_a_member_revokes_only_their_own_and_an_owner_anyones(alice, bob, team):
     assert client_for(stranger).post(f"/accounts/keys/{alices.id}/revoke/").status_code == 404
     assert client_for(alice, team).post(f"/accounts/keys/{alices.id}/revoke/").status_code == 302
     assert ApiKey.objects.filter(revoked_at__isnull=False).count() == 2
+
+
+def test_a_member_rotates_their_own_key_and_sees_the_new_one_once(alice, bob, team):
+    bobs, old = key_create(user=bob, team=team, name="bob's", rpm=10)
+    bob_client = client_for(bob, team)
+    response = bob_client.post(f"/accounts/keys/{bobs.id}/rotate/", {"grace": "1h"})
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    page = response.content.decode()
+    new = re.search(r'<code class="secret" id="new-key">([^<]+)</code>', page)[1]
+    assert new != old and new.split(".")[0] == old.split(".")[0] == bobs.key_id
+    assert "the one it replaces works until" in page
+    bobs.refresh_from_db()
+    assert bobs.rpm == 10 and bobs.last4 == new[-4:]  # the same key, a new secret
+    listing = bob_client.get("/accounts/keys/").content.decode()
+    assert new not in listing and old not in listing and "old secret until" in listing
+    # Nobody else rotates it (the new secret is shown to whoever rotates): not even an owner.
+    assert (
+        client_for(alice, team)
+        .post(f"/accounts/keys/{bobs.id}/rotate/", {"grace": "0"})
+        .status_code
+        == 404
+    )
+    assert bob_client.post(f"/accounts/keys/{bobs.id}/rotate/", {"grace": "1y"}).status_code == 302
+    bobs.refresh_from_db()
+    assert bobs.last4 == new[-4:]

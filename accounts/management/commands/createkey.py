@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Make an API key for the console's /api/paas/v4/ endpoint: createkey USER [--team T] "
         "[--name N] [--models m1,m2] [--budget YUAN --period day|week|month] "
-        "[--expires YYYY-MM-DD]. The key is printed once."
+        "[--rpm N] [--concurrency N] [--expires YYYY-MM-DD]. The key is printed once."
     )
 
     def add_arguments(self, parser):
@@ -25,6 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--expires", help="the last day it works (YYYY-MM-DD, local time)")
         parser.add_argument("--budget", help="the most its calls may cost per period, in yuan")
         parser.add_argument("--period", default="month", help="day, week or month (local time)")
+        parser.add_argument("--rpm", type=int, help="the most requests it may make per minute")
+        parser.add_argument("--concurrency", type=int, help="the most calls it may have at once")
 
     def handle(self, *args, **options):
         user = get_user_model().objects.filter(username=options["user"]).first()
@@ -40,6 +42,8 @@ class Command(BaseCommand):
                 expires_at=_end_of(options["expires"]),
                 budget_nano=money.to_nano(options["budget"]) if options["budget"] else None,
                 budget_period=options["period"],
+                rpm=options["rpm"],
+                concurrency=options["concurrency"],
             )
         except (KeyNotMade, ValueError) as problem:
             raise CommandError(str(problem)) from None
