@@ -48,11 +48,11 @@ def settle_usage_task() -> int:
 @shared_task(ignore_result=True)
 @single_flight(55)
 def usage_sweep_task() -> int:
-    """Beat: settle records a lost message or a dead worker left behind; release holds whose call
-    died; deliver stuck alerts."""
+    """Beat: settle records a lost message or a dead worker left behind; release (or, for an API
+    call, bill at worst) holds whose call died; deliver stuck alerts."""
     released = holds.holds_expire()
     if released:
-        log.warning("released %d holds whose calls died", released)
+        log.warning("released or billed at worst %d holds whose calls died", released)
     settled = settle_usage_task()
     for send_id in AlertSend.objects.filter(
         status=AlertSend.Status.PENDING, attempts=0

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import money
 from accounts.models import Hold, Membership, Price, Team, UsageRecord
 from accounts.services.pricing import Charge, PriceBook
-from accounts.services.usage import member_month_spend
+from accounts.services.usage import member_month_spend, usage_record
 from accounts.services.wallet import Wallet
 from bigmodel.catalogue import ModelSpec
 from bigmodel.tokens import estimate_request_tokens
@@ -192,6 +192,25 @@ def hold_release(*, request_id: str) -> None:
 
 
 def holds_expire(*, now: datetime | None = None) -> int:
-    """Release holds whose call died without a word (a crashed process): past their expiry."""
-    expired, _ = Hold.objects.filter(expires_at__lte=now or timezone.now()).delete()
-    return expired
+    """Holds whose call died without a word (a crashed process), past their expiry. An API call's
+    is recorded at its worst case, flagged estimated: its call reached BigModel, which bills it,
+    and nothing else is left to record it. The others are released (the playground's sweeper
+    finishes and bills its replies from what they had sent, long before)."""
+    expired = Hold.objects.filter(expires_at__lte=now or timezone.now())
+    api_calls = list(expired.filter(source=UsageRecord.Source.API))
+    for hold in api_calls:
+        usage_record(
+            request_id=hold.request_id,
+            user_id=hold.user_id,
+            team_id=hold.team_id,
+            model=hold.model,
+            prompt_tokens=hold.prompt_tokens,
+            completion_tokens=hold.completion_tokens,
+            search_engine=hold.search_engine,
+            searches=hold.searches,
+            exact=False,
+            source=UsageRecord.Source.API,
+            api_key_id=hold.api_key_id,
+        )
+    released, _ = expired.exclude(source=UsageRecord.Source.API).delete()
+    return released + len(api_calls)

@@ -3,7 +3,7 @@ refused before anything is sent, calls racing on one key are admitted one at a t
 budget comes back when its period rolls over."""
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -85,3 +85,28 @@ def test_a_call_past_the_keys_budget_is_refused_and_comes_back_the_next_day(alic
         admit(raw)
         with pytest.raises(services.Refused):
             admit(raw)
+
+
+def test_an_api_call_whose_web_process_died_is_billed_once_at_its_worst_case(alice):
+    from accounts.models import UsageRecord
+    from accounts.services.holds import holds_expire
+
+    key, raw = key_create(user=alice, team=alice.personal_team, name="crashy")
+    admitted = admit(raw)  # held, sent upstream, and then the process died: no record
+    hold = Hold.objects.get(request_id=admitted.request_id)
+    assert holds_expire(now=hold.expires_at - timedelta(seconds=1)) == 0
+    assert holds_expire(now=hold.expires_at) == 1
+    record = UsageRecord.objects.get()
+    assert (record.request_id, record.source, record.api_key_id) == (
+        admitted.request_id,
+        "api",
+        key.id,
+    )
+    assert record.exact is False
+    assert (record.prompt_tokens, record.completion_tokens) == (
+        hold.prompt_tokens,
+        hold.completion_tokens,
+    )
+    assert record.completion_tokens == 100  # the body's max_tokens
+    assert not Hold.objects.exists() and holds_expire(now=hold.expires_at) == 0
+    assert UsageRecord.objects.count() == 1
