@@ -80,6 +80,8 @@ class DateRangeForm(forms.Form):
 class PeriodForm(DateRangeForm):
     member = forms.IntegerField(required=False)
     model = forms.CharField(required=False, max_length=64)
+    # "playground", "api", or an API key's id; blank: all.
+    source = forms.CharField(required=False, max_length=20)
 
 
 class TopUpForm(forms.Form):

@@ -53,6 +53,10 @@ class Filters:
     period: Period
     user_id: int | None = None  # None: everyone the viewer may see
     model: str = ""
+    source: str = ""  # "playground", "api", an API key's id as text; "": all
+
+
+PLAYGROUND, API = "playground", "api"
 
 
 def visible_user_id(membership: Membership, wanted: int | None) -> int | None:
@@ -68,7 +72,27 @@ def rollups(team: Team, filters: Filters):
         rows = rows.filter(user_id=filters.user_id)
     if filters.model:
         rows = rows.filter(model=filters.model)
+    if filters.source == PLAYGROUND:
+        rows = rows.filter(api_key=None)
+    elif filters.source == API:
+        rows = rows.exclude(api_key=None)
+    elif filters.source.isdigit():
+        rows = rows.filter(api_key_id=int(filters.source))
     return rows
+
+
+def by_source(rows) -> list[dict]:
+    """The playground's row, then each API key's (biggest first), with what each spent."""
+    found = rows.values("api_key_id", "api_key__name", "api_key__key_id").annotate(
+        **{name: Sum(name) for name in SUMS}
+    )
+    playground = [row | {"label": "Playground"} for row in found if row["api_key_id"] is None]
+    keys = [
+        row | {"label": f"API · {row['api_key__name']} ({row['api_key__key_id'][:4]}…)"}
+        for row in found
+        if row["api_key_id"] is not None
+    ]
+    return playground + sorted(keys, key=lambda row: (-row["cost_nano"], row["label"]))
 
 
 def totals(rows) -> dict:

@@ -112,6 +112,12 @@ def price_summaries(*, models: Iterable[str]) -> dict[str, PriceSummary]:
     return summaries
 
 
+def visible_keys(*, membership: Membership) -> QuerySet[ApiKey]:
+    """The active team's keys the member may see: their own; all of them for its managers."""
+    keys = ApiKey.objects.filter(team=membership.team).select_related("user")
+    return keys if membership.manages else keys.filter(user=membership.user)
+
+
 def keys_for(*, membership: Membership) -> list[ApiKey]:
     """The active team's keys the member may see (their own; all of them for its owners and
     admins), each with ``spent_nano``, what its settled calls cost this calendar month, and for
@@ -127,9 +133,7 @@ def keys_for(*, membership: Membership) -> list[ApiKey]:
         .annotate(total=Sum("cost_nano"))
         .values("total")
     )
-    keys = ApiKey.objects.filter(team=membership.team).select_related("user")
-    if not membership.manages:
-        keys = keys.filter(user=membership.user)
+    keys = visible_keys(membership=membership)
     # ApiKey declares the name; the plugin refuses an annotation of a declared name.
     found = list(keys.annotate(spent_nano=Coalesce(Subquery(spent), 0)))  # type: ignore[no-redef]
     for key in found:

@@ -298,6 +298,10 @@ class DailyUsage(models.Model):
     day = models.DateField()
     model = models.CharField(max_length=64)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The API key its calls came with; none: the playground's.
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     calls = models.PositiveIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
     cached_tokens = models.BigIntegerField(default=0)
@@ -311,7 +315,16 @@ class DailyUsage(models.Model):
     class Meta:
         ordering = ["day", "model"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "day", "model", "user"], name="one_rollup_row")
+            models.UniqueConstraint(
+                fields=["team", "day", "model", "user"],
+                condition=models.Q(api_key=None),
+                name="one_rollup_row",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "day", "model", "user", "api_key"],
+                condition=models.Q(api_key__isnull=False),
+                name="one_rollup_row_per_key",
+            ),
         ]
         indexes = [models.Index(fields=["team", "day"])]
 

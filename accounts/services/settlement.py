@@ -24,8 +24,21 @@ BATCH = 1000
 ANNOUNCE_TTL_SECONDS = 600
 ROLLUP_FIELDS = DailyUsage.SUMS
 
-# A batch's sums per daily row: (team id, local day, model, user id) → each of ROLLUP_FIELDS.
-Rollups = defaultdict[tuple[int, date, str, int], dict[str, int]]
+# A batch's sums per daily row: (team id, local day, model, user id, API key id or None) → each
+# of ROLLUP_FIELDS.
+RollupKey = tuple[int, date, str, int, int | None]
+Rollups = defaultdict[RollupKey, dict[str, int]]
+
+
+def _rollup_key(row: DailyUsage) -> RollupKey:
+    return (row.team_id, row.day, row.model, row.user_id, row.api_key_id)
+
+
+def _rollup_row(key: RollupKey, sums: dict[str, int]) -> DailyUsage:
+    team_id, day, model, user_id, api_key_id = key
+    return DailyUsage(
+        team_id=team_id, day=day, model=model, user_id=user_id, api_key_id=api_key_id, **sums
+    )
 
 
 def _claim(limit: int) -> list[UsageRecord]:
@@ -181,9 +194,8 @@ def _settled(record: UsageRecord, charge: Charge, payment: Payment, now: datetim
 
 
 def _add_to_rollup(rollups: Rollups, record: UsageRecord) -> None:
-    row = rollups[
-        (record.team_id, timezone.localdate(record.created_at), record.model, record.user_id)
-    ]
+    day = timezone.localdate(record.created_at)
+    row = rollups[(record.team_id, day, record.model, record.user_id, record.api_key_id)]
     row["calls"] += 1
     for name in ROLLUP_FIELDS[1:]:  # the record's own fields of the same names
         row[name] += getattr(record, name)
@@ -192,12 +204,12 @@ def _add_to_rollup(rollups: Rollups, record: UsageRecord) -> None:
 def _bump_rollups(rollups: Rollups) -> None:
     """Add the batch's sums to the daily rows: the existing ones in one executemany, new ones in one
     insert (a batch touches a few dozen rows; a round trip each would cost more than the batch)."""
-    team_ids = {team_id for team_id, _, _, _ in rollups}
-    days = {day for _, day, _, _ in rollups}
+    team_ids = {key[0] for key in rollups}
+    days = {key[1] for key in rollups}
     existing = {
-        (row.team_id, row.day, row.model, row.user_id): row.id
+        _rollup_key(row): row.id
         for row in DailyUsage.objects.filter(team_id__in=team_ids, day__in=days).only(
-            "id", "team_id", "day", "model", "user_id"
+            "id", "team_id", "day", "model", "user_id", "api_key_id"
         )
     }
     updates = [
@@ -211,9 +223,7 @@ def _bump_rollups(rollups: Rollups) -> None:
         )
         _executemany(f"UPDATE {_table(DailyUsage)} SET {sets} WHERE id = %s", updates)
     DailyUsage.objects.bulk_create(
-        DailyUsage(team_id=team_id, day=day, model=model, user_id=user_id, **sums)
-        for (team_id, day, model, user_id), sums in rollups.items()
-        if (team_id, day, model, user_id) not in existing
+        _rollup_row(key, sums) for key, sums in rollups.items() if key not in existing
     )
 
 
@@ -223,13 +233,11 @@ def rollups_reconcile() -> dict[str, int]:
         truth: Rollups = defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
         for record in (
             UsageRecord.objects.filter(status=UsageRecord.Status.SETTLED)
-            .only("team_id", "created_at", "model", "user_id", *ROLLUP_FIELDS[1:])
+            .only("team_id", "created_at", "model", "user_id", "api_key_id", *ROLLUP_FIELDS[1:])
             .iterator(chunk_size=5000)
         ):
             _add_to_rollup(truth, record)
-        stored = {
-            (row.team_id, row.day, row.model, row.user_id): row for row in DailyUsage.objects.all()
-        }
+        stored = {_rollup_key(row): row for row in DailyUsage.objects.all()}
         drift = [
             key
             for key in truth.keys() | stored.keys()
@@ -243,10 +251,7 @@ def rollups_reconcile() -> dict[str, int]:
         if drift:
             log.warning("rollups drifted from the ledger in %d rows; rebuilt", len(drift))
             DailyUsage.objects.all().delete()
-            DailyUsage.objects.bulk_create(
-                DailyUsage(team_id=t, day=d, model=m, user_id=u, **sums)
-                for (t, d, m, u), sums in truth.items()
-            )
+            DailyUsage.objects.bulk_create(_rollup_row(key, sums) for key, sums in truth.items())
     return {"rows": len(truth), "drifted": len(drift)}
 
 

@@ -17,6 +17,7 @@ from accounts.models import (
 from accounts.selectors import (
     active_membership,
     require_membership,
+    visible_keys,
 )
 
 
@@ -27,7 +28,12 @@ def _filters(request, membership) -> tuple[PeriodForm, reports.Filters]:
     data = form.cleaned_data if form.is_valid() else {}
     period = data.get("period") or reports.Period.last_days(PeriodForm.default_days)
     user_id = reports.visible_user_id(membership, data.get("member"))
-    return form, reports.Filters(period=period, user_id=user_id, model=data.get("model") or "")
+    return form, reports.Filters(
+        period=period,
+        user_id=user_id,
+        model=data.get("model") or "",
+        source=data.get("source") or "",
+    )
 
 
 @require_GET
@@ -39,6 +45,7 @@ def dashboard(request):
     days, models, cost = reports.by_day_and_model(rows, filters.period)
     members = reports.by_member(rows) if membership.manages else []
     per_model = reports.by_model(rows)
+    per_source = reports.by_source(rows)
     context = {
         "membership": membership,
         "team": team,
@@ -62,8 +69,16 @@ def dashboard(request):
             value=lambda r: r["cost_nano"],
             text=lambda r: f"{money.yuan(r['cost_nano'])}, {r['calls']:,} calls",
         ),
+        "source_chart": charts.horizontal(
+            per_source,
+            label=lambda r: r["label"],
+            value=lambda r: r["cost_nano"],
+            text=lambda r: f"{money.yuan(r['cost_nano'])}, {r['calls']:,} calls",
+        ),
         "members": members,
         "per_model": per_model,
+        "per_source": per_source,
+        "key_choices": visible_keys(membership=membership),
         "member_choices": Membership.objects.filter(team=team).select_related("user")
         if membership.manages
         else [],

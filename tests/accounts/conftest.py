@@ -64,8 +64,10 @@ def record(
     exact=True,
     search_engine="",
     searches=0,
+    api_key=None,
 ):
-    """A usage record as the request path writes it (settlement is left to the test)."""
+    """A usage record as the request path writes it (settlement is left to the test); with
+    ``api_key``, a call through the endpoint with that key."""
     made = usage_record(
         request_id=f"req-{next(_ids)}",
         user_id=user.id,
@@ -81,6 +83,8 @@ def record(
         search_engine=search_engine,
         searches=searches,
         exact=exact,
+        source="api" if api_key else "playground",
+        api_key_id=api_key.id if api_key else None,
     )
     if when is not None:
         type(made).objects.filter(id=made.id).update(created_at=when)

@@ -115,3 +115,40 @@ def test_a_member_rotates_their_own_key_and_sees_the_new_one_once(alice, bob, te
     assert bob_client.post(f"/accounts/keys/{bobs.id}/rotate/", {"grace": "1y"}).status_code == 302
     bobs.refresh_from_db()
     assert bobs.last4 == new[-4:]
+
+
+def test_the_dashboard_splits_the_playground_from_each_api_key(alice, bob, team):
+    from accounts.models import DailyUsage
+    from tests.accounts.conftest import record
+
+    bobs, _ = key_create(user=bob, team=team, name="bob-cron")
+    alices, _ = key_create(user=alice, team=team, name="alice-etl")
+    record(bob, team, model="glm-4.7", prompt=1_000, completion=150)  # ¥0.0032, playground
+    record(bob, team, model="glm-4.7", prompt=2_000, api_key=bobs)  # ¥0.0040
+    record(alice, team, model="glm-4.7", prompt=5_000, completion=150, api_key=alices)  # ¥0.0112
+    while settlement.usage_settle_pending():
+        pass
+    owner = client_for(alice, team)
+
+    def shown(**query) -> tuple[str, str]:
+        page = owner.get("/accounts/", query).content.decode()
+        total = re.search(r'data-total="(\d+)"', page)[1]
+        return total, page
+
+    total, page = shown()
+    assert total == "18400000"  # everything: ¥0.0184
+    by_source = page[page.index('id="by-source"') :]
+    order = [by_source.index(name) for name in ("Playground", "alice-etl", "bob-cron")]
+    assert order == sorted(order)  # the playground, then the keys by what they spent
+    assert "¥0.0032" in by_source and "¥0.0112" in by_source and "¥0.0040" in by_source
+    assert shown(source="playground")[0] == "3200000"
+    assert shown(source="api")[0] == "15200000"
+    assert shown(source=str(bobs.id))[0] == "4000000"
+    # A member sees only their own, whichever key the filter names.
+    member = client_for(bob, team).get("/accounts/", {"source": str(alices.id)}).content.decode()
+    assert 'data-total="0"' in member
+    # The rollups keep the key; rebuilt from the ledger when its rows go astray.
+    assert settlement.rollups_reconcile()["drifted"] == 0
+    DailyUsage.objects.filter(api_key=bobs).update(api_key=alices, calls=9)
+    assert settlement.rollups_reconcile()["drifted"] > 0
+    assert shown(source=str(bobs.id))[0] == "4000000"
