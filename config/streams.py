@@ -82,8 +82,57 @@ def append_all(entries: Iterable[tuple[str, dict[str, str]]], *, keep_seconds: i
 async def aappend(
     key: str, fields: dict[str, str], *, keep_seconds: int = 0, delete: Iterable[str] = ()
 ) -> str:
-    script = _append_script(async_redis())
-    return await script(keys=[key, *delete], args=_args(fields, keep_seconds))
+    """:func:`append` for asyncio. Appends made at once (many replies streaming in one process)
+    go out together, in one pipeline, each one's result to its caller."""
+    return await _batcher().add((key, *delete), _args(fields, keep_seconds))
+
+
+class _Batcher:
+    """A web process's appends, gathered for a turn of its event loop and sent in one round trip:
+    a command each would cost more than the deltas it carries."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[tuple[str, ...], list[str], asyncio.Future]] = []
+        self._sender: asyncio.Task | None = None
+
+    def add(self, keys: tuple[str, ...], args: list[str]) -> asyncio.Future:
+        sent = asyncio.get_running_loop().create_future()
+        self._waiting.append((keys, args, sent))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send(), name="stream-appends")
+        return sent
+
+    async def _send(self) -> None:
+        await asyncio.sleep(0)  # the appends made in this turn of the loop join the first batch
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            client = async_redis()
+            script = _append_script(client)
+            try:
+                async with client.pipeline(transaction=False) as pipe:
+                    for keys, args, _ in batch:
+                        await script(keys=list(keys), args=args, client=pipe)  # queued
+                    results = await pipe.execute(raise_on_error=False)
+            except RedisError as error:
+                results = [error] * len(batch)
+            for (_, _, sent), result in zip(batch, results, strict=True):
+                if sent.done():  # its caller was cancelled
+                    continue
+                if isinstance(result, Exception):
+                    sent.set_exception(result)
+                else:
+                    sent.set_result(result)
+
+
+_batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _batcher() -> _Batcher:
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _Batcher()
+    return batcher
 
 
 def _order(entry_id: str) -> tuple[int, int]:
