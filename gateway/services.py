@@ -12,13 +12,15 @@ from django.db import transaction
 from redis.exceptions import RedisError
 
 from accounts.models import ApiKey, Hold, ModelEntry, UsageRecord
-from accounts.services.holds import SpendRefused, chat_worst_case, hold_place, hold_release
+from accounts.services.holds import SpendRefused, hold_place, hold_release
 from accounts.services.keys import Caller, KeyRefused, key_authenticate, key_budget_problem
 from accounts.services.usage import usage_record
 from bigmodel.catalogue import ModelSpec
+from bigmodel.client import ChatResult
 from bigmodel.sse import Usage
 from bigmodel.tokens import estimate_request_tokens, estimate_tokens
-from bigmodel.tools import search_engine_of, tools_problem, web_search_problem
+from bigmodel.tools import search_engine_of
+from gateway.calls import CHAT, EMBEDDINGS, Kind, image_made
 from gateway.limits import NO_PLACE, LimitReached, Place, place_take
 
 # BigModel's own words for the refusals the endpoint makes itself.
@@ -56,7 +58,7 @@ class Admitted:
     place: Place = NO_PLACE  # among the key's calls in flight, given back when the call ends
 
 
-def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
+def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admitted:
     """The key checked, the body read and checked, the model found and allowed, the worst case
     held. Raises Refused."""
     try:
@@ -64,8 +66,8 @@ def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
     except KeyRefused as refused:
         raise Refused(401, refused.code, refused.message) from None
     body = _body(raw_body)
-    spec = _spec(caller, body["model"])
-    if problem := _shape_problem(spec, body):
+    spec = _spec(caller, body["model"], kind)
+    if problem := kind.problem(spec, body):
         raise Refused(400, 1214, f"{BAD_PARAMS} ({problem})")
     request_id = f"api-{uuid.uuid4().hex}"
     place = _place(caller.key)
@@ -77,7 +79,7 @@ def admit_chat(authorization: str | None, raw_body: bytes) -> Admitted:
             hold_place(
                 membership=caller.membership,
                 request_id=request_id,
-                call=chat_worst_case(spec, body),
+                call=kind.worst_case(spec, body),
                 source=UsageRecord.Source.API,
                 api_key_id=caller.key.id,
             )
@@ -126,8 +128,8 @@ def _body(raw_body: bytes) -> dict:
     return body
 
 
-def _spec(caller: Caller, model: str) -> ModelSpec:
-    entry = ModelEntry.objects.chat().filter(name=model).first()
+def _spec(caller: Caller, model: str, kind: Kind) -> ModelSpec:
+    entry = ModelEntry.objects.filter(kind__in=kind.model_kinds, enabled=True, name=model).first()
     if entry is None:
         raise Refused(400, 1211, NO_MODEL)
     if not caller.key.allows(model):
@@ -135,76 +137,11 @@ def _spec(caller: Caller, model: str) -> ModelSpec:
     return entry.as_spec()
 
 
-# The chat API's fields (the official SDK's create()), and the tools the console can price.
-FIELDS = {
-    "model", "messages", "request_id", "user_id", "do_sample", "stream", "temperature", "top_p",
-    "max_tokens", "seed", "stop", "sensitive_word_check", "tools", "tool_choice", "meta",
-    "extra", "response_format", "thinking", "watermark_enabled", "tool_stream",
-    "reasoning_effort",
-}  # fmt: skip
-TOOL_TYPES = ("function", "web_search")
-
-
-def _shape_problem(spec: ModelSpec, body: dict) -> str:
-    """What in the body the console cannot meter as it is (the upstream checks the rest)."""
-    if unknown := sorted(set(body) - FIELDS):
-        return f"unknown field {', '.join(unknown)}"
-    if not isinstance(body.get("stream", False), bool):
-        return "stream must be true or false"
-    most = body.get("max_tokens", 1)
-    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
-        return "max_tokens must be a whole number, 1 or more"
-    return _messages_problem(body.get("messages")) or _tools_problem(spec, body.get("tools"))
-
-
-def _messages_problem(messages) -> str:
-    if not isinstance(messages, list) or not messages:
-        return "messages must be a list of messages"
-    for message in messages:
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            return "each message needs a role"
-        content = message.get("content")
-        parts = content if isinstance(content, list) else []
-        if not (content is None or isinstance(content, str) or isinstance(content, list)):
-            return "a message's content must be text or a list of parts"
-        if not all(isinstance(p, dict) and isinstance(p.get("text", ""), str) for p in parts):
-            return "each part of a message's content must be an object, its text text"
-        if not isinstance(message.get("reasoning_content", ""), str):
-            return "reasoning_content must be text"
-        if not isinstance(message.get("tool_calls", []), list):
-            return "tool_calls must be a list"
-    return ""
-
-
-def _tools_problem(spec: ModelSpec, tools) -> str:
-    if tools is None:
-        return ""
-    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
-        return "tools must be a list of tools"
-    if odd := sorted({str(t.get("type")) for t in tools} - set(TOOL_TYPES)):
-        return f"the console offers no {', '.join(odd)} tool (only {', '.join(TOOL_TYPES)})"
-    functions = [tool for tool in tools if tool["type"] == "function"]
-    searches = [tool.get("web_search") for tool in tools if tool["type"] == "web_search"]
-    if len(searches) > 1 or (searches and not isinstance(searches[0], dict)):
-        return "one web_search tool, with its options as an object"
-    return (tools_problem(spec, functions) if functions else "") or (
-        web_search_problem(spec, searches[0]) if searches else ""
-    )
-
-
 def chat_record(
     admitted: Admitted, usage: Usage | None, *, text: str = "", searched: bool = False
 ) -> UsageRecord:
     """The call's one usage record: the upstream's usage, or (none came: a stream cut short)
     counted here from the request and ``text``, what arrived, and flagged estimated."""
-    try:
-        return _record(admitted, usage, text=text, searched=searched)
-    finally:
-        _give_back(admitted)
-
-
-def _record(admitted: Admitted, usage: Usage | None, *, text: str, searched: bool) -> UsageRecord:
-    key = admitted.caller.key
     engine = search_engine_of(admitted.body) if searched else ""
     if usage is None:
         prompt = estimate_request_tokens(admitted.body, searched=searched)
@@ -212,11 +149,8 @@ def _record(admitted: Admitted, usage: Usage | None, *, text: str, searched: boo
         exact = False
     else:
         exact = True
-    return usage_record(
-        request_id=admitted.request_id,
-        user_id=key.user_id,
-        team_id=key.team_id,
-        model=admitted.spec.name,
+    return call_record(
+        admitted,
         prompt_tokens=usage.prompt_tokens,
         cached_tokens=usage.cached_tokens,
         completion_tokens=usage.completion_tokens,
@@ -224,12 +158,52 @@ def _record(admitted: Admitted, usage: Usage | None, *, text: str, searched: boo
         search_engine=engine,
         searches=int(searched),
         exact=exact,
-        source=UsageRecord.Source.API,
-        api_key_id=key.id,
     )
 
 
-def chat_release(admitted: Admitted) -> None:
+def chat_answer_record(admitted: Admitted, answer: ChatResult) -> UsageRecord:
+    searched = bool(answer.raw.get("web_search"))
+    text = answer.reasoning_content + answer.content
+    return chat_record(admitted, answer.usage, text=text, searched=searched)
+
+
+def embeddings_record(admitted: Admitted, answer: dict) -> UsageRecord:
+    """An embeddings call bills its input, as its answer counts it (else as held)."""
+    usage = answer.get("usage") or {}
+    counted = usage.get("prompt_tokens")
+    exact = isinstance(counted, int) and not isinstance(counted, bool)
+    held = EMBEDDINGS.worst_case(admitted.spec, admitted.body).prompt_tokens
+    return call_record(admitted, prompt_tokens=counted if exact else held, exact=exact)
+
+
+def image_record(admitted: Admitted, answer: dict) -> UsageRecord:
+    """The images the answer links to (BigModel makes one a call), of the size and quality
+    asked for."""
+    made = image_made(admitted.spec, admitted.body)
+    links = answer.get("data")
+    images = len(links) if isinstance(links, list) and links else 1
+    return call_record(admitted, images=images, size=made.size, quality=made.quality)
+
+
+def call_record(admitted: Admitted, **usage) -> UsageRecord:
+    """The call's one usage record, in place of its hold; its place among the key's calls in
+    flight given back."""
+    key = admitted.caller.key
+    try:
+        return usage_record(
+            request_id=admitted.request_id,
+            user_id=key.user_id,
+            team_id=key.team_id,
+            model=admitted.spec.name,
+            source=UsageRecord.Source.API,
+            api_key_id=key.id,
+            **usage,
+        )
+    finally:
+        _give_back(admitted)
+
+
+def call_release(admitted: Admitted) -> None:
     """Nothing was made (the upstream refused or failed first): nothing is billed."""
     try:
         hold_release(request_id=admitted.request_id)

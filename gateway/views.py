@@ -9,7 +9,7 @@ exactly, once."""
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -22,6 +22,7 @@ from bigmodel.errors import AccountError, AuthenticationError, BigModelError, Co
 from config.lanes import on_lane
 from config.upstream import async_upstream
 from gateway import services
+from gateway.calls import CHAT, EMBEDDINGS, IMAGES, Kind
 
 log = logging.getLogger(__name__)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -68,15 +69,12 @@ def _finished(task: asyncio.Task) -> None:
             log.error("gateway task failed", exc_info=error)
 
 
-@csrf_exempt
-@login_not_required
-@require_POST
-async def chat_completions(request) -> HttpResponseBase:
-    admission = _detached(
-        sync_to_async(services.admit_chat)(request.headers.get("Authorization"), request.body)
-    )
+async def _admission(request, kind: Kind) -> services.Admitted | HttpResponseBase:
+    """The call admitted, or the answer refusing it."""
+    authorization = request.headers.get("Authorization")
+    admission = _detached(sync_to_async(services.admit)(authorization, request.body, kind))
     try:
-        admitted = await asyncio.shield(admission)
+        return await asyncio.shield(admission)
     except services.Refused as refused:
         return _error(refused.status, refused.code, refused.message, refused.retry_after)
     except asyncio.CancelledError:  # the caller left: a call admitted meanwhile is let go
@@ -84,38 +82,79 @@ async def chat_completions(request) -> HttpResponseBase:
         raise
     except Exception:
         return _error(500, 500, CONSOLE_FAILED)
-    if admitted.body.get("stream"):
-        return await _streamed(admitted)
-    return await asyncio.shield(_detached(_plain(admitted)))
 
 
 def _let_go(admission: asyncio.Task) -> None:
     if not admission.cancelled() and admission.exception() is None:
-        _detached(sync_to_async(services.chat_release)(admission.result()))
+        _detached(sync_to_async(services.call_release)(admission.result()))
 
 
-async def _plain(admitted: services.Admitted) -> HttpResponse:
-    try:
-        result = await async_upstream().chat(admitted.body)
-    except BigModelError as error:
-        await sync_to_async(services.chat_release)(admitted)
-        return _upstream_error(error)
-    except Exception:  # a bug: nothing to bill, and an answer in BigModel's shape
-        log.exception("gateway call %s failed", admitted.request_id)
-        await sync_to_async(services.chat_release)(admitted)
-        return _error(500, 500, CONSOLE_FAILED)
-    searched = bool(result.raw.get("web_search"))
-    await _record(
-        admitted, result.usage, text=result.reasoning_content + result.content, searched=searched
+def _endpoint(kind: Kind, answer: Callable[[services.Admitted], Awaitable[HttpResponseBase]]):
+    @csrf_exempt
+    @login_not_required
+    @require_POST
+    async def view(request) -> HttpResponseBase:
+        admitted = await _admission(request, kind)
+        if not isinstance(admitted, services.Admitted):
+            return admitted
+        return await answer(admitted)
+
+    return view
+
+
+async def _chat(admitted: services.Admitted) -> HttpResponseBase:
+    if admitted.body.get("stream"):
+        return await _streamed(admitted)
+    return await _plain(admitted, async_upstream().chat, services.chat_answer_record)
+
+
+async def _embeddings(admitted: services.Admitted) -> HttpResponseBase:
+    body = {key: admitted.body.get(key) for key in ("model", "input", "dimensions")}
+    return await _plain(
+        admitted, _call(async_upstream().embeddings, body), services.embeddings_record
     )
-    return _json(result.raw)
 
 
-async def _record(admitted: services.Admitted, usage, **seen) -> None:
+async def _images(admitted: services.Admitted) -> HttpResponseBase:
+    return await _plain(
+        admitted, _call(async_upstream().images_generate, admitted.body), services.image_record
+    )
+
+
+def _call(method: Callable[..., Awaitable[dict]], body: dict) -> Callable[[dict], Awaitable[dict]]:
+    """A client method taking the body's fields as arguments, called as the body."""
+    return lambda _: method(**body)
+
+
+async def _plain(
+    admitted: services.Admitted,
+    send: Callable[[dict], Awaitable[Any]],
+    record: Callable[[services.Admitted, Any], Any],
+) -> HttpResponse:
+    """One call upstream, run to its end whoever waits for it: the answer passed on, its usage
+    recorded once (a refusal or a failure releases its hold)."""
+
+    async def forward() -> HttpResponse:
+        try:
+            answer = await send(admitted.body)
+        except BigModelError as error:
+            await sync_to_async(services.call_release)(admitted)
+            return _upstream_error(error)
+        except Exception:  # a bug: nothing to bill, and an answer in BigModel's shape
+            log.exception("gateway call %s failed", admitted.request_id)
+            await sync_to_async(services.call_release)(admitted)
+            return _error(500, 500, CONSOLE_FAILED)
+        await _recorded(record, admitted, answer)
+        return _json(getattr(answer, "raw", answer))
+
+    return await asyncio.shield(_detached(forward()))
+
+
+async def _recorded(record: Callable[..., Any], *args, **kwargs) -> None:
     """The call's usage record, tried again while the database is busy (a locked SQLite)."""
     for attempt in range(3):
         try:
-            await sync_to_async(services.chat_record)(admitted, usage, **seen)
+            await sync_to_async(record)(*args, **kwargs)
             return
         except Exception:
             if attempt == 2:
@@ -171,7 +210,7 @@ async def _read_stream(
         usage, ended = stream.usage, True
     except BigModelError as error:
         if not started:  # nothing was made: nothing is billed
-            await sync_to_async(services.chat_release)(admitted)
+            await sync_to_async(services.call_release)(admitted)
             _signal(opened, error)
             return
         message = error.upstream_message or str(error)
@@ -179,14 +218,21 @@ async def _read_stream(
     except Exception:  # never leave a call unmetered because of a bug; log it
         log.exception("gateway stream %s failed", admitted.request_id)
         if not started:
-            await sync_to_async(services.chat_release)(admitted)
+            await sync_to_async(services.call_release)(admitted)
             _signal(
                 opened, BigModelError(code="500", http_status=500, upstream_message=CONSOLE_FAILED)
             )
             return
     try:  # the stream ends once its call is in the ledger
-        await _record(admitted, usage, text="".join(arrived), searched=searched)
+        await _recorded(
+            services.chat_record, admitted, usage, text="".join(arrived), searched=searched
+        )
         if ended:
             queue.put_nowait("data: [DONE]\n\n")
     finally:
         queue.put_nowait(None)
+
+
+chat_completions = _endpoint(CHAT, _chat)
+embeddings = _endpoint(EMBEDDINGS, _embeddings)
+images_generations = _endpoint(IMAGES, _images)

@@ -29,7 +29,7 @@ def at(text: str):
 
 
 def admit(raw: str) -> services.Admitted:
-    return services.admit_chat(f"Bearer {raw}", json.dumps(BODY).encode())
+    return services.admit(f"Bearer {raw}", json.dumps(BODY).encode())
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_call_past_the_keys_budget_is_refused_and_comes_back_the_next_day(alic
             "(it resets 2026-12-03 00:00)"
         ) in refused.value.message
         assert Hold.objects.count() == 1  # the refused call's hold went with it
-        services.chat_release(first)  # the first call made nothing after all
+        services.call_release(first)  # the first call made nothing after all
         second = admit(raw)
         services.chat_record(
             second, Usage(prompt_tokens=5, completion_tokens=100, total_tokens=105)

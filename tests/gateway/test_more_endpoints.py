@@ -1,0 +1,124 @@
+"""Embeddings and image generation through the endpoint, as the official SDKs call them: held,
+forwarded with the site's key, and in the ledger once under the key, at BigModel's prices."""
+
+import subprocess
+
+import httpx
+import openai
+import pytest
+from zhipuai import ZhipuAI
+
+from accounts.models import Hold, UsageRecord
+from accounts.services import settlement
+from accounts.services.keys import key_create
+from tests.bigmodel.test_simulator_sdks import ZAI_PYTHON
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def key(alice):
+    return key_create(user=alice, team=alice.personal_team, name="scripts")
+
+
+@pytest.fixture
+def base(live_server_url):
+    return f"{live_server_url}/api/paas/v4/"
+
+
+def settled() -> UsageRecord:
+    while settlement.usage_settle_pending():
+        pass
+    [record] = UsageRecord.objects.all()
+    return record
+
+
+def test_embeddings_through_the_openai_sdk_bill_their_input(key, base, sim_log):
+    made, raw = key
+    client = openai.OpenAI(api_key=raw, base_url=base, max_retries=0)
+    answer = client.embeddings.create(model="embedding-3", input=["first text", "second text"])
+    assert len(answer.data) == 2 and len(answer.data[0].embedding) > 10
+    record = settled()
+    assert (record.source, record.api_key_id, record.exact) == ("api", made.id, True)
+    assert record.prompt_tokens == answer.usage.prompt_tokens > 0 and record.completion_tokens == 0
+    # embedding-3 at ¥0.5 per million input tokens.
+    assert record.cost_nano == record.prompt_tokens * 500
+    [call] = sim_log.calls("/embeddings")
+    assert "encoding_format" not in call["body"] and raw not in str(call)
+    assert not Hold.objects.exists()
+
+
+def test_an_image_through_the_zhipuai_sdk_is_billed_once_by_its_size_and_quality(key, base):
+    made, raw = key
+    client = ZhipuAI(api_key=raw, base_url=base)
+    answer = client.images.generations(model="cogview-4", prompt="A red kite", size="1440x720")
+    assert answer.data[0].url
+    record = settled()
+    assert (record.images, record.size, record.quality) == (1, "1440x720", "standard")
+    assert record.cost_nano == 60_000_000  # ¥0.06 an image
+    assert (record.source, record.api_key_id) == ("api", made.id)
+
+
+ZAI_CALLS = """
+import sys
+from zai import ZhipuAiClient
+client = ZhipuAiClient(api_key=sys.argv[2], base_url=sys.argv[1], max_retries=0)
+vectors = client.embeddings.create(model="embedding-3", input="Hello")
+image = client.images.generations(model="cogview-4", prompt="A kite")
+print(len(vectors.data[0].embedding), image.data[0].url)
+"""
+
+
+def test_the_zai_sdk_embeds_and_draws_through_the_console(key, base):
+    _, raw = key
+    done = subprocess.run(
+        [ZAI_PYTHON, "-c", ZAI_CALLS, base, raw], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(UsageRecord.objects.values_list("model", flat=True)) == [
+        "cogview-4",
+        "embedding-3",
+    ]
+
+
+def post(base: str, raw: str, path: str, body: dict) -> httpx.Response:
+    return httpx.post(f"{base}{path}", json=body, headers={"Authorization": f"Bearer {raw}"})
+
+
+@pytest.mark.parametrize(
+    "path, body, words",
+    [
+        ("embeddings", {"model": "embedding-3", "input": []}, "input must be text"),
+        ("embeddings", {"model": "embedding-3", "input": "x", "dimensions": 7}, "dimensions"),
+        ("embeddings", {"model": "glm-4-flash", "input": "x"}, None),
+        ("images/generations", {"model": "cogview-4", "prompt": "x", "size": "9x9"}, "size"),
+        ("images/generations", {"model": "cogview-4", "prompt": " "}, "prompt must be text"),
+        ("images/generations", {"model": "embedding-3", "prompt": "x"}, None),
+    ],
+)
+def test_a_body_the_console_cannot_meter_is_refused_before_any_call(
+    key, base, sim_log, path, body, words
+):
+    _, raw = key
+    response = post(base, raw, path, body)
+    code = response.json()["error"]["code"]
+    if words is None:  # a model of another kind is not found for this path
+        assert (response.status_code, code) == (400, "1211")
+    else:
+        assert (response.status_code, code) == (400, "1214")
+        assert words in response.json()["error"]["message"]
+    assert sim_log.calls() == [] and not Hold.objects.exists()
+
+
+def test_an_upstream_refusal_bills_nothing(key, base):
+    _, raw = key
+    response = post(
+        base, raw, "images/generations", {"model": "cogview-4", "prompt": "[[fault:1301]]"}
+    )
+    assert response.json()["error"]["code"] == "1301"
+    assert not UsageRecord.objects.exists() and not Hold.objects.exists()
