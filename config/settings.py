@@ -187,6 +187,7 @@ CELERY_BEAT_SCHEDULE = {
     "packs-expire": {"task": "accounts.tasks.packs_expire_task", "schedule": 60.0},
     "packs-expiring-alerts": {"task": "accounts.tasks.pack_expiry_alerts_task", "schedule": 3600.0},
     "rollups-reconcile": {"task": "accounts.tasks.rollups_reconcile_task", "schedule": 3600.0},
+    "gateway-queued-sweep": {"task": "gateway.tasks.queued_sweep_task", "schedule": 60.0},
 }
 
 # Money. Every call is paid with the site's one upstream key. Teams site staff make (and the first

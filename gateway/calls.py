@@ -129,6 +129,13 @@ def image_made(spec: ModelSpec, body: dict) -> WorstCase:
     )
 
 
+def _queued_chat_problem(spec: ModelSpec, body: dict) -> str:
+    if body.get("stream"):
+        return "a call through the queue cannot stream"
+    return _chat_problem(spec, body)
+
+
 CHAT = Kind("chat", ("chat", "vision"), _chat_problem, chat_worst_case)
+QUEUED_CHAT = Kind("queued chat", ("chat", "vision"), _queued_chat_problem, chat_worst_case)
 EMBEDDINGS = Kind("embeddings", ("embedding",), _embedding_problem, _embedding_worst_case)
 IMAGES = Kind("images", ("image",), _image_problem, image_made)

@@ -188,19 +188,25 @@ def image_record(admitted: Admitted, answer: dict) -> UsageRecord:
 def call_record(admitted: Admitted, **usage) -> UsageRecord:
     """The call's one usage record, in place of its hold; its place among the key's calls in
     flight given back."""
-    key = admitted.caller.key
     try:
-        return usage_record(
-            request_id=admitted.request_id,
-            user_id=key.user_id,
-            team_id=key.team_id,
-            model=admitted.spec.name,
-            source=UsageRecord.Source.API,
-            api_key_id=key.id,
-            **usage,
+        return key_usage_record(
+            admitted.caller.key, admitted.spec.name, admitted.request_id, **usage
         )
     finally:
-        _give_back(admitted)
+        place_give_back(admitted)
+
+
+def key_usage_record(key: ApiKey, model: str, request_id: str, **usage) -> UsageRecord:
+    """A call of ``key``'s in the ledger (once per ``request_id``), billed to its team."""
+    return usage_record(
+        request_id=request_id,
+        user_id=key.user_id,
+        team_id=key.team_id,
+        model=model,
+        source=UsageRecord.Source.API,
+        api_key_id=key.id,
+        **usage,
+    )
 
 
 def call_release(admitted: Admitted) -> None:
@@ -208,10 +214,10 @@ def call_release(admitted: Admitted) -> None:
     try:
         hold_release(request_id=admitted.request_id)
     finally:
-        _give_back(admitted)
+        place_give_back(admitted)
 
 
-def _give_back(admitted: Admitted) -> None:
+def place_give_back(admitted: Admitted) -> None:
     try:
         admitted.place.give_back()
     except RedisError:

@@ -16,13 +16,14 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from bigmodel.errors import AccountError, AuthenticationError, BigModelError, ConfigurationError
 from config.lanes import on_lane
 from config.upstream import async_upstream
 from gateway import services
-from gateway.calls import CHAT, EMBEDDINGS, IMAGES, Kind
+from gateway.calls import CHAT, EMBEDDINGS, IMAGES, QUEUED_CHAT, Kind
+from gateway.queued import queued_for, queued_settle, queued_submitted
 
 log = logging.getLogger(__name__)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -119,6 +120,26 @@ async def _images(admitted: services.Admitted) -> HttpResponseBase:
     return await _plain(
         admitted, _call(async_upstream().images_generate, admitted.body), services.image_record
     )
+
+
+async def _queued(admitted: services.Admitted) -> HttpResponseBase:
+    return await _plain(admitted, async_upstream().async_chat_submit, queued_submitted)
+
+
+@login_not_required
+@require_GET
+async def async_result(request, task_id: str) -> HttpResponseBase:
+    """A queued call's result, as BigModel gives it; the first SUCCESS or FAIL seen settles it."""
+    try:
+        call = await sync_to_async(queued_for)(request.headers.get("Authorization"), task_id)
+    except services.Refused as refused:
+        return _error(refused.status, refused.code, refused.message)
+    try:
+        result = await async_upstream().async_chat_result(task_id)
+    except BigModelError as error:
+        return _upstream_error(error)
+    await asyncio.shield(_detached(_recorded(queued_settle, call, result)))
+    return _json(result)
 
 
 def _call(method: Callable[..., Awaitable[dict]], body: dict) -> Callable[[dict], Awaitable[dict]]:
@@ -236,3 +257,4 @@ async def _read_stream(
 chat_completions = _endpoint(CHAT, _chat)
 embeddings = _endpoint(EMBEDDINGS, _embeddings)
 images_generations = _endpoint(IMAGES, _images)
+async_chat_completions = _endpoint(QUEUED_CHAT, _queued)
