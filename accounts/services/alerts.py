@@ -18,12 +18,14 @@ from accounts.models import (
     AlertChannel,
     AlertRule,
     AlertSend,
+    ApiKey,
     DailyUsage,
     Membership,
     Pack,
     Team,
     UsageRecord,
 )
+from accounts.services.keys import key_period_spend
 from accounts.services.usage import member_month_spend
 from accounts.webhooks import WebhookFailed, WebhookRefused, webhook_post
 
@@ -186,13 +188,46 @@ def cap_alerts(*, team: Team, user_ids: Iterable[int], now: datetime | None = No
         )
 
 
+def key_budget_alerts(*, key_ids: Iterable[int], now: datetime | None = None) -> None:
+    """A key at 80% and at 100% of its budget: one notice per step per budget period (only the
+    highest step reached, as for a member's cap)."""
+    for key in (
+        ApiKey.objects.filter(id__in=key_ids)
+        .exclude(budget_nano=None)
+        .select_related("team", "user")
+    ):
+        budget = key.budget_nano
+        assert budget is not None  # keys without a budget are excluded above
+        spent = key_period_spend(key=key, now=now)
+        reached = [step for step in CAP_STEPS if spent * 100 >= budget * step]
+        if not reached:
+            continue
+        step, percent = reached[-1], spent * 100 // budget
+        period = timezone.localtime(key.period_start(now))
+        resets = timezone.localtime(key.next_reset(now))
+        _raise(
+            key.team,
+            key=f"apikey:{key.id}:{period:%Y-%m-%d}:{step}",
+            event=f"key_budget_{step}",
+            subject=f"{key.team.name}: API key {key.name} at {percent}% of its budget",
+            text=f"The API key {key.name} ({key.masked}) of {key.user.get_username()} has spent "
+            f"{money.yuan(spent)} this {key.budget_period}, {percent}% of its budget of "
+            f"{money.yuan(budget)}; it resets {resets:%Y-%m-%d %H:%M}."
+            + (" Calls with it that would pass the budget are refused." if step == 100 else ""),
+        )
+
+
 def alerts_after_settlement(*, teams: list[Team], records: Iterable[UsageRecord]) -> None:
     users: dict[int, set[int]] = {}
+    keys: set[int] = set()
     for record in records:
         users.setdefault(record.team_id, set()).add(record.user_id)
+        if record.api_key_id is not None:
+            keys.add(record.api_key_id)
     for team in teams:
         balance_alerts(team=team)
         cap_alerts(team=team, user_ids=users.get(team.id, ()))
+    key_budget_alerts(key_ids=keys)
 
 
 def pack_expiry_alerts(*, now: datetime | None = None) -> int:

@@ -192,3 +192,39 @@ def test_two_workers_racing_an_alert_send_it_once(
             worker.wait(15)
     assert len(receiver.received) == 1
     assert AlertSend.objects.get(id=send.id).attempts == 1
+
+
+def test_a_key_at_80_and_100_percent_of_its_budget_is_told_once_per_period(prices, alice):
+    import time_machine
+
+    from accounts.services.keys import key_create
+    from tests.accounts.conftest import at
+
+    team = alice.personal_team
+    AlertChannel.objects.create(team=team, kind="email", target="ops@example.com")
+    key, _ = key_create(
+        user=alice, team=team, name="nightly", budget_nano=1_400_000_000, budget_period="day"
+    )
+
+    def spend(times: int) -> None:  # ¥0.60 a call (glm-4, 6,000 tokens in)
+        for _ in range(times):
+            record(alice, prompt=6000, api_key=key)
+            settlement.usage_settle_pending()
+
+    with time_machine.travel(at("2026-12-01 10:00"), tick=False):
+        spend(1)  # ¥0.60, 42%
+        assert not AlertSend.objects.exists()
+        spend(1)  # ¥1.20, 85%
+        spend(2)  # ¥1.80 (128%: past 100%), then ¥2.40 (still past it)
+        record(alice, prompt=6000)  # the playground's spend is not the key's
+        settlement.usage_settle_pending()
+    with time_machine.travel(at("2026-12-02 09:00"), tick=False):
+        spend(2)  # a new day: ¥1.20 of it, 85% again
+    deliver_pending()
+    assert [send.event for send in AlertSend.objects.order_by("id")] == [
+        "key_budget_80",
+        "key_budget_100",
+        "key_budget_80",
+    ]
+    assert mail.outbox[1].subject == f"{team.name}: API key nightly at 128% of its budget"
+    assert "resets 2026-12-02 00:00" in mail.outbox[1].body and "refused" in mail.outbox[1].body
