@@ -19,6 +19,7 @@ from accounts.selectors import (
     require_membership,
     visible_keys,
 )
+from accounts.services.keys import key_period_spend
 
 
 def _filters(request, membership) -> tuple[PeriodForm, reports.Filters]:
@@ -79,6 +80,7 @@ def dashboard(request):
         "per_model": per_model,
         "per_source": per_source,
         "key_choices": visible_keys(membership=membership),
+        "key_shown": _key_shown(membership, filters),
         "member_choices": Membership.objects.filter(team=team).select_related("user")
         if membership.manages
         else [],
@@ -96,6 +98,16 @@ def dashboard(request):
         "over_holds": reports.over_holds(team, filters),
     }
     return render(request, "accounts/dashboard.html", context, status=400 if form.errors else 200)
+
+
+def _key_shown(membership, filters: reports.Filters):
+    """The one API key the dashboard is filtered to, with what counts against its budget now."""
+    if not filters.source.isdigit():
+        return None
+    key = visible_keys(membership=membership).filter(id=int(filters.source)).first()
+    if key is not None:
+        key.period_spent_nano = key_period_spend(key=key) if key.budget_nano else 0
+    return key
 
 
 @require_GET

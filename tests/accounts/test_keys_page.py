@@ -121,7 +121,7 @@ def test_the_dashboard_splits_the_playground_from_each_api_key(alice, bob, team)
     from accounts.models import DailyUsage
     from tests.accounts.conftest import record
 
-    bobs, _ = key_create(user=bob, team=team, name="bob-cron")
+    bobs, _ = key_create(user=bob, team=team, name="bob-cron", budget_nano=10**9, rpm=30)
     alices, _ = key_create(user=alice, team=team, name="alice-etl")
     record(bob, team, model="glm-4.7", prompt=1_000, completion=150)  # ¥0.0032, playground
     record(bob, team, model="glm-4.7", prompt=2_000, api_key=bobs)  # ¥0.0040
@@ -143,10 +143,16 @@ def test_the_dashboard_splits_the_playground_from_each_api_key(alice, bob, team)
     assert "¥0.0032" in by_source and "¥0.0112" in by_source and "¥0.0040" in by_source
     assert shown(source="playground")[0] == "3200000"
     assert shown(source="api")[0] == "15200000"
-    assert shown(source=str(bobs.id))[0] == "4000000"
+    total, page = shown(source=str(bobs.id))
+    assert total == "4000000"
+    key_panel = page[page.index('id="key-shown"') : page.index('id="totals"')]
+    assert "bob-cron" in key_panel and "¥0.0040 of its budget of ¥1.0000 a month" in key_panel
+    assert "30 requests a minute" in key_panel
     # A member sees only their own, whichever key the filter names.
     member = client_for(bob, team).get("/accounts/", {"source": str(alices.id)}).content.decode()
-    assert 'data-total="0"' in member
+    assert 'data-total="0"' in member and 'id="key-shown"' not in member
+    keys_page = client_for(bob, team).get("/accounts/keys/").content.decode()
+    assert f'href="/accounts/?source={bobs.id}"' in keys_page
     # The rollups keep the key; rebuilt from the ledger when its rows go astray.
     assert settlement.rollups_reconcile()["drifted"] == 0
     DailyUsage.objects.filter(api_key=bobs).update(api_key=alices, calls=9)
