@@ -147,20 +147,24 @@ class Stack:
         self.manage("migrate", "--no-input", "-v", "0")
         self.manage("loadcatalogue")
         self.manage("shell", "-c", CREATE_USER)
-        self._spawn(
-            "web",
-            [
-                UVICORN,
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                web_port,
-                "--no-access-log",
-            ],
-            web_port,
-            env=self.env,
-        )
+        self._spawn("web", self._web_argv(web_port), web_port, env=self.env)
+
+    def add_web(self) -> str:
+        """Another web process of the app on the same database and Redis; its URL."""
+        port, name = free_port(), f"web{len(self.procs)}"
+        self._spawn(name, self._web_argv(port), port, env=self.env)
+        return f"http://127.0.0.1:{port}"
+
+    def _web_argv(self, port: int) -> list:
+        return [
+            UVICORN,
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--no-access-log",
+        ]
 
     def _spawn(self, name: str, argv: list, port: int, env: dict | None = None) -> None:
         log = open(self.tmp / f"{name}.log", "wb")

@@ -6,8 +6,10 @@ key against the same call straight to the simulator, and calls per second under 
 Starts its own Redis, simulator and one uvicorn web process (bench/_harness.py), makes a key with
 `manage.py createkey`, prints a table, stops everything. Part 1 alternates direct and gateway
 samples (and which goes first), each with its own text and the same model and seed, plain (total
-time) and streamed (time to the first content chunk, and total). Part 2 sends plain calls from 50
-and then 200 concurrent clients for a few seconds each and counts calls per second and errors.
+time) and streamed (time to the first content chunk, and total), and prints the console's own
+steps of a plain call from its Server-Timing header. Part 2 sends plain calls from 50 and then 200
+concurrent clients for a few seconds each, to one web process and then spread over two, and counts
+calls per second and errors.
 Targets (issue 12): added at most 2 ms at p50 and 8 ms at p95; no errors at 200 clients."""
 
 import argparse
@@ -33,11 +35,18 @@ def body(n: int, *, stream: bool) -> dict:
     }
 
 
-async def plain(client: httpx.AsyncClient, url: str, key: str, n: int) -> float:
+async def plain(
+    client: httpx.AsyncClient, url: str, key: str, n: int, stages: dict | None = None
+) -> float:
     start = time.perf_counter()
     response = await client.post(url, json=body(n, stream=False), headers=_auth(key))
     response.raise_for_status()
-    return (time.perf_counter() - start) * 1000
+    took = (time.perf_counter() - start) * 1000
+    if stages is not None:  # the console's own account of its steps (Server-Timing)
+        for part in response.headers.get("Server-Timing", "").split(", "):
+            name, _, ms = part.partition(";dur=")
+            stages.setdefault(name, []).append(float(ms))
+    return took
 
 
 async def streamed(client: httpx.AsyncClient, url: str, key: str, n: int) -> tuple[float, float]:
@@ -68,12 +77,14 @@ async def latency(stack: Stack, key: str, samples: int) -> None:
     times: dict[str, dict[str, list[float]]] = {
         name: {"plain": [], "ttft": [], "total": []} for name in paths
     }
+    stages: dict[str, list[float]] = {}
     async with httpx.AsyncClient(timeout=60) as client:
         for n in range(samples + 3):  # the first three pairs warm up
             order = list(paths) if n % 2 else list(reversed(paths))
             for name in order:
                 url, auth = paths[name]
-                took = await plain(client, url, auth, n)
+                seen = stages if name == "gateway" and n >= 3 else None
+                took = await plain(client, url, auth, n, seen)
                 first, total = await streamed(client, url, auth, n)
                 if n >= 3:
                     times[name]["plain"].append(took)
@@ -94,13 +105,16 @@ async def latency(stack: Stack, key: str, samples: int) -> None:
     plain_added = [
         pct(times["gateway"]["plain"], p) - pct(times["direct"]["plain"], p) for p in (50, 95)
     ]
+    print("  the console's steps of a plain call (its Server-Timing), ms:")
+    for name, laps in stages.items():
+        print(row(f"    {name}", laps))
     met = plain_added[0] <= 2 and plain_added[1] <= 8
     verdict = "met" if met else "NOT met"
     print(f"  target: added at most 2 ms at p50 and 8 ms at p95 (plain): {verdict}")
 
 
-async def load(stack: Stack, key: str, clients: int, seconds: float) -> None:
-    url = f"{stack.app_url}/api/paas/v4/chat/completions"
+async def load(urls: list[str], key: str, clients: int, seconds: float) -> None:
+    """``clients`` at once, spread over the web processes at ``urls`` as a balancer would."""
     done, errors, stop = 0, 0, time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
@@ -108,7 +122,7 @@ async def load(stack: Stack, key: str, clients: int, seconds: float) -> None:
         nonlocal done, errors
         while time.monotonic() < stop:
             try:
-                await plain(client, url, key, n)
+                await plain(client, f"{urls[n % len(urls)]}/api/paas/v4/chat/completions", key, n)
                 done += 1
             except httpx.HTTPError:
                 errors += 1
@@ -132,9 +146,14 @@ async def main() -> None:
         key = stack.manage("createkey", "bench", "--name", "bench").strip()
         print(f"web process pid {stack.web_pid} on {stack.app_url}; simulator on {stack.sim_url}")
         await latency(stack, key, samples)
-        print("\n2. Calls per second through the console, one web process (plain calls)")
-        for clients in (50, 200):
-            await load(stack, key, clients, seconds)
+        print("\n2. Calls per second through the console (plain calls)")
+        urls = [stack.app_url]
+        for processes in (1, 2):
+            if processes == 2:
+                urls.append(stack.add_web())
+            print(f"  {processes} web process{'es' if processes > 1 else ''}:")
+            for clients in (50, 200):
+                await load(urls, key, clients, seconds)
         print("  target: no errors at 200 clients")
 
 

@@ -2,9 +2,12 @@
 held for the key's team and member, and exactly one usage record once the upstream has answered
 (source ``api``, the key), through the same ledger as the playground's."""
 
+import contextlib
 import json
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -56,23 +59,44 @@ class Admitted:
     body: dict
     request_id: str
     place: Place = NO_PLACE  # among the key's calls in flight, given back when the call ends
+    # What each step of admitting it took, in ms (the response's Server-Timing header).
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+class Stopwatch:
+    """Laps in ms, by name: ``with watch("auth"): …``."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.laps[name] = (time.perf_counter() - started) * 1000
 
 
 def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admitted:
     """The key checked, the body read and checked, the model found and allowed, the worst case
     held. Raises Refused."""
-    try:
-        caller = key_authenticate(authorization)
-    except KeyRefused as refused:
-        raise Refused(401, refused.code, refused.message) from None
-    body = _body(raw_body)
-    spec = _spec(caller, body["model"], kind)
-    if problem := kind.problem(spec, body):
-        raise Refused(400, 1214, f"{BAD_PARAMS} ({problem})")
+    watch = Stopwatch()
+    with watch("auth"):
+        try:
+            caller = key_authenticate(authorization)
+        except KeyRefused as refused:
+            raise Refused(401, refused.code, refused.message) from None
+    with watch("checks"):
+        body = _body(raw_body)
+        spec = _spec(caller, body["model"], kind)
+        if problem := kind.problem(spec, body):
+            raise Refused(400, 1214, f"{BAD_PARAMS} ({problem})")
     request_id = f"api-{uuid.uuid4().hex}"
-    place = _place(caller.key)
+    with watch("limits"):
+        place = _place(caller.key)
     try:
-        with transaction.atomic():
+        with watch("hold"), transaction.atomic():
             _check_in_flight(caller)
             # The key's row locked: calls racing on one key are admitted one at a time.
             ApiKey.objects.select_for_update(no_key=True).filter(id=caller.key.id).first()
@@ -91,7 +115,9 @@ def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admi
     except BaseException:
         place.give_back()
         raise
-    return Admitted(caller=caller, spec=spec, body=body, request_id=request_id, place=place)
+    return Admitted(
+        caller=caller, spec=spec, body=body, request_id=request_id, place=place, timings=watch.laps
+    )
 
 
 def _place(key: ApiKey) -> Place:

@@ -155,9 +155,12 @@ async def _plain(
     """One call upstream, run to its end whoever waits for it: the answer passed on, its usage
     recorded once (a refusal or a failure releases its hold)."""
 
+    watch = services.Stopwatch()
+
     async def forward() -> HttpResponse:
         try:
-            answer = await send(admitted.body)
+            with watch("upstream"):
+                answer = await send(admitted.body)
         except BigModelError as error:
             await sync_to_async(services.call_release)(admitted)
             return _upstream_error(error)
@@ -165,10 +168,17 @@ async def _plain(
             log.exception("gateway call %s failed", admitted.request_id)
             await sync_to_async(services.call_release)(admitted)
             return _error(500, 500, CONSOLE_FAILED)
-        await _recorded(record, admitted, answer)
-        return _json(getattr(answer, "raw", answer))
+        with watch("record"):
+            await _recorded(record, admitted, answer)
+        return _timed(_json(getattr(answer, "raw", answer)), admitted.timings | watch.laps)
 
     return await asyncio.shield(_detached(forward()))
+
+
+def _timed[R: HttpResponseBase](response: R, laps: dict[str, float]) -> R:
+    """Server-Timing: what each step of the call took here (upstream included)."""
+    response["Server-Timing"] = ", ".join(f"{name};dur={ms:.2f}" for name, ms in laps.items())
+    return response
 
 
 async def _recorded(record: Callable[..., Any], *args, **kwargs) -> None:
@@ -192,9 +202,10 @@ async def _streamed(admitted: services.Admitted) -> HttpResponseBase:
     failed = await asyncio.shield(opened)  # the caller leaving must not cancel the reader's signal
     if failed is not None:
         return _upstream_error(failed)
-    return StreamingHttpResponse(
+    response = StreamingHttpResponse(
         _relay(queue), content_type="text/event-stream", headers=SSE_HEADERS
     )
+    return _timed(response, admitted.timings)
 
 
 async def _relay(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:

@@ -310,3 +310,19 @@ def test_the_csv_names_the_key_each_api_call_came_with(key, endpoint, alice, liv
     row, total = list(csv.DictReader(io.StringIO(text)))
     assert (row["source"], row["key"]) == ("api", f"scripts ({made.masked})")
     assert total["key"] == ""
+
+
+def test_each_answer_says_what_its_steps_took_here(key, endpoint):
+    _, raw = key
+    body = {"model": "glm-4-flash", "messages": MESSAGES}
+    plain = post(endpoint, f"Bearer {raw}", body).headers["Server-Timing"]
+    steps = dict(part.split(";dur=") for part in plain.split(", "))
+    assert list(steps) == ["auth", "checks", "limits", "hold", "upstream", "record"]
+    assert all(float(ms) >= 0 for ms in steps.values())
+    streamed = post(endpoint, f"Bearer {raw}", {**body, "stream": True}).headers["Server-Timing"]
+    assert [part.split(";")[0] for part in streamed.split(", ")] == [
+        "auth",
+        "checks",
+        "limits",
+        "hold",
+    ]
