@@ -49,6 +49,7 @@ def bill(request, month: str):
             "totals": reports.totals(rows),
             "per_model": reports.by_model(rows),
             "members": reports.by_member(rows),
+            "per_source": reports.by_source(rows),
             "daily": reports.daily(rows),
         },
     )

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Team
 from accounts.services import settlement
@@ -151,6 +152,10 @@ def test_the_dashboard_splits_the_playground_from_each_api_key(alice, bob, team)
     # A member sees only their own, whichever key the filter names.
     member = client_for(bob, team).get("/accounts/", {"source": str(alices.id)}).content.decode()
     assert 'data-total="0"' in member and 'id="key-shown"' not in member
+    month = timezone.localdate().strftime("%Y-%m")
+    bill = owner.get(f"/accounts/bills/{month}/").content.decode()
+    sources = bill[bill.index('id="bill-sources"') :]
+    assert "Playground" in sources and "API · bob-cron" in sources and "¥0.0112" in sources
     keys_page = client_for(bob, team).get("/accounts/keys/").content.decode()
     assert f'href="/accounts/?source={bobs.id}"' in keys_page
     # The rollups keep the key; rebuilt from the ledger when its rows go astray.
