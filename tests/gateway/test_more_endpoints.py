@@ -66,11 +66,20 @@ def test_an_image_through_the_zhipuai_sdk_is_billed_once_by_its_size_and_quality
 
 ZAI_CALLS = """
 import sys
+import time
 from zai import ZhipuAiClient
 client = ZhipuAiClient(api_key=sys.argv[2], base_url=sys.argv[1], max_retries=0)
 vectors = client.embeddings.create(model="embedding-3", input="Hello")
 image = client.images.generations(model="cogview-4", prompt="A kite")
-print(len(vectors.data[0].embedding), image.data[0].url)
+task = client.chat.asyncCompletions.create(
+    model="glm-4-flash", messages=[{"role": "user", "content": "Queued"}]
+)
+for _ in range(100):
+    answer = client.chat.asyncCompletions.retrieve_completion_result(id=task.id)
+    if answer.task_status != "PROCESSING":
+        break
+    time.sleep(0.1)
+print(len(vectors.data[0].embedding), image.data[0].url, answer.task_status)
 """
 
 
@@ -80,10 +89,22 @@ def test_the_zai_sdk_embeds_and_draws_through_the_console(key, base):
         [ZAI_PYTHON, "-c", ZAI_CALLS, base, raw], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "SUCCESS"
     assert sorted(UsageRecord.objects.values_list("model", flat=True)) == [
         "cogview-4",
         "embedding-3",
+        "glm-4-flash",
     ]
+    assert not Hold.objects.exists()
+
+
+def test_the_openai_sdk_draws_through_the_console(key, base):
+    made, raw = key
+    client = openai.OpenAI(api_key=raw, base_url=base, max_retries=0)
+    image = client.images.generate(model="cogview-4", prompt="A blue kite", size="1024x1024")
+    assert image.data[0].url
+    record = settled()
+    assert (record.images, record.size, record.api_key_id) == (1, "1024x1024", made.id)
 
 
 def post(base: str, raw: str, path: str, body: dict) -> httpx.Response:

@@ -82,3 +82,38 @@ def test_calls_with_the_old_and_the_new_secret_land_on_the_same_key(alice, live_
         headers={"Authorization": f"Bearer {new}"},
     )
     assert response.status_code == 401 and response.json()["error"]["code"] == "1000"
+
+
+def test_no_secret_reaches_the_logs_the_answers_or_a_dump(alice, live_server_url, caplog):
+    import json
+    import logging
+
+    from django.conf import settings
+
+    from accounts.models import ApiKey
+
+    caplog.set_level(logging.DEBUG)
+    key, old = key_create(user=alice, team=alice.personal_team, name="quiet")
+    key, new = key_rotate(key=key, grace=timedelta(hours=1))
+    base = f"{live_server_url}/api/paas/v4/chat/completions"
+    answers = []
+    for authorization, content in (
+        (f"Bearer {new}", "Hello"),
+        (f"Bearer {old}", "x [[fault:1301]]"),  # an upstream refusal
+        (f"Bearer {key.key_id}.wrong-secret", "Hello"),
+        (make_jwt(new), "Hello"),
+    ):
+        answers.append(
+            httpx.post(
+                base,
+                json={"model": "glm-4-flash", "messages": [{"role": "user", "content": content}]},
+                headers={"Authorization": authorization},
+            ).text
+        )
+    site_secret = settings.SIMULATOR_KEY.split(".")[1]
+    dump = json.dumps(list(ApiKey.objects.values()), default=str)
+    for secret in (old.split(".")[1], new.split(".")[1], site_secret):
+        assert secret not in caplog.text
+        assert not any(secret in answer for answer in answers)
+    for secret in (old.split(".")[1], new.split(".")[1]):
+        assert secret not in dump
