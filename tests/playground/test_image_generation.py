@@ -185,7 +185,7 @@ def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_bill
             [
                 r
                 for r in image_requests(upstream)
-                if r["body"]["request_id"] == generation.request_id
+                if r["body"].get("request_id") == generation.request_id
             ]
         )
         == 1
