@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from accounts.models import DailyUsage, Hold, Membership, Pack, Team, UsageRecord
+from accounts.models import ApiKey, DailyUsage, Hold, Membership, Pack, Team, UsageRecord
 from accounts.services.alerts import days_left
 from accounts.services.holds import team_standing
 from accounts.services.pricing import PriceBook
@@ -81,14 +81,18 @@ def rollups(team: Team, filters: Filters):
     return rows
 
 
+def _masked(row: dict) -> str:
+    return ApiKey.mask(row["api_key__key_id"], row["api_key__last4"])
+
+
 def by_source(rows) -> list[dict]:
     """The playground's row, then each API key's (biggest first), with what each spent."""
-    found = rows.values("api_key_id", "api_key__name", "api_key__key_id").annotate(
-        **{name: Sum(name) for name in SUMS}
-    )
+    found = rows.values(
+        "api_key_id", "api_key__name", "api_key__key_id", "api_key__last4"
+    ).annotate(**{name: Sum(name) for name in SUMS})
     playground = [row | {"label": "Playground"} for row in found if row["api_key_id"] is None]
     keys = [
-        row | {"label": f"API · {row['api_key__name']} ({row['api_key__key_id'][:4]}…)"}
+        row | {"label": f"API · {row['api_key__name']} ({_masked(row)})"}
         for row in found
         if row["api_key_id"] is not None
     ]

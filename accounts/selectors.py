@@ -136,6 +136,15 @@ def keys_for(*, membership: Membership) -> list[ApiKey]:
     keys = visible_keys(membership=membership)
     # ApiKey declares the name; the plugin refuses an annotation of a declared name.
     found = list(keys.annotate(spent_nano=Coalesce(Subquery(spent), 0)))  # type: ignore[no-redef]
-    for key in found:
-        key.period_spent_nano = key_period_spend(key=key) if key.budget_nano else 0
-    return found
+    return [_with_period_spend(key) for key in found]
+
+
+def key_shown(*, membership: Membership, key_id: int) -> ApiKey | None:
+    """One key the member may see, with what counts against its budget now."""
+    key = visible_keys(membership=membership).filter(id=key_id).first()
+    return _with_period_spend(key) if key is not None else None
+
+
+def _with_period_spend(key: ApiKey) -> ApiKey:
+    key.period_spent_nano = key_period_spend(key=key) if key.budget_nano else 0
+    return key

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from accounts.models import ApiKey
 from config.redis import redis_client
@@ -55,7 +56,10 @@ class Place:
 
     def give_back(self) -> None:
         if self.key:
-            redis_client().zrem(self.key, self.call)
+            try:
+                redis_client().zrem(self.key, self.call)
+            except RedisError:
+                pass  # the place expires by itself
 
 
 NO_PLACE = Place("", "")

@@ -16,7 +16,7 @@ from bigmodel.errors import BigModelError
 from bigmodel.tools import search_engine_of
 from config.upstream import upstream
 from gateway.models import QueuedCall
-from gateway.services import Admitted, Refused, key_usage_record, place_give_back
+from gateway.services import Admitted, Refused, key_usage_record
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def queued_submitted(admitted: Admitted, answer: dict) -> None:
         model=admitted.spec.name,
         search_engine=search_engine_of(admitted.body),
     )
-    place_give_back(admitted)
+    admitted.place.give_back()
 
 
 def queued_for(authorization: str | None, task_id: str) -> QueuedCall:
@@ -51,17 +51,18 @@ def queued_for(authorization: str | None, task_id: str) -> QueuedCall:
 
 
 @transaction.atomic
-def queued_settle(call: QueuedCall, result: dict) -> None:
-    """Once the task is over: its usage recorded (SUCCESS) or its hold released (FAIL), once."""
+def queued_settle(call: QueuedCall, result: dict) -> bool:
+    """Once the task is over: its usage recorded (SUCCESS) or its hold released (FAIL), once.
+    Returns whether this call settled it."""
     status = result.get("task_status")
     if status not in ("SUCCESS", "FAIL"):
-        return
+        return False
     claimed = QueuedCall.objects.select_for_update().filter(id=call.id, finished_at=None)
     if not claimed.update(finished_at=timezone.now()):
-        return  # settled already
+        return False  # settled already
     if status == "FAIL":
         hold_release(request_id=call.request_id)
-        return
+        return True
     usage = ChatResult.from_response(result).usage
     hold = Hold.objects.filter(request_id=call.request_id).first()
     searched = bool(result.get("web_search")) and bool(call.search_engine)
@@ -87,6 +88,7 @@ def queued_settle(call: QueuedCall, result: dict) -> None:
         search_engine=call.search_engine if searched else "",
         searches=int(searched),
     )
+    return True
 
 
 def queued_sweep(*, now: datetime | None = None) -> int:
@@ -102,6 +104,5 @@ def queued_sweep(*, now: datetime | None = None) -> int:
         except BigModelError as error:  # asked again next time; its hold expires if never
             log.warning("queued call %s not settled: %s", call.task_id, error)
             continue
-        queued_settle(call, result)
-        settled += QueuedCall.objects.filter(id=call.id).exclude(finished_at=None).exists()
+        settled += queued_settle(call, result)
     return settled

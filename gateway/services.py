@@ -109,11 +109,10 @@ def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admi
             )
             if problem := key_budget_problem(key=caller.key):
                 raise SpendRefused(problem)  # the hold goes with the transaction
-    except SpendRefused as refused:
+    except BaseException as failure:
         place.give_back()
-        raise Refused(429, 1113, f"{NO_BALANCE} ({refused})") from None
-    except BaseException:
-        place.give_back()
+        if isinstance(failure, SpendRefused):
+            raise Refused(429, 1113, f"{NO_BALANCE} ({failure})") from None
         raise
     return Admitted(
         caller=caller, spec=spec, body=body, request_id=request_id, place=place, timings=watch.laps
@@ -219,7 +218,7 @@ def call_record(admitted: Admitted, **usage) -> UsageRecord:
             admitted.caller.key, admitted.spec.name, admitted.request_id, **usage
         )
     finally:
-        place_give_back(admitted)
+        admitted.place.give_back()
 
 
 def key_usage_record(key: ApiKey, model: str, request_id: str, **usage) -> UsageRecord:
@@ -240,11 +239,4 @@ def call_release(admitted: Admitted) -> None:
     try:
         hold_release(request_id=admitted.request_id)
     finally:
-        place_give_back(admitted)
-
-
-def place_give_back(admitted: Admitted) -> None:
-    try:
         admitted.place.give_back()
-    except RedisError:
-        pass  # the place expires by itself

@@ -106,24 +106,31 @@ def _endpoint(kind: Kind, answer: Callable[[services.Admitted], Awaitable[HttpRe
 async def _chat(admitted: services.Admitted) -> HttpResponseBase:
     if admitted.body.get("stream"):
         return await _streamed(admitted)
-    return await _plain(admitted, async_upstream().chat, services.chat_answer_record)
+    return await _plain(
+        admitted, lambda: async_upstream().chat(admitted.body), services.chat_answer_record
+    )
 
 
 async def _embeddings(admitted: services.Admitted) -> HttpResponseBase:
-    body = {key: admitted.body.get(key) for key in ("model", "input", "dimensions")}
+    body = admitted.body  # encoding_format is not sent on: BigModel answers with floats
+    embed = async_upstream().embeddings
     return await _plain(
-        admitted, _call(async_upstream().embeddings, body), services.embeddings_record
+        admitted,
+        lambda: embed(model=body["model"], input=body["input"], dimensions=body.get("dimensions")),
+        services.embeddings_record,
     )
 
 
 async def _images(admitted: services.Admitted) -> HttpResponseBase:
     return await _plain(
-        admitted, _call(async_upstream().images_generate, admitted.body), services.image_record
+        admitted, lambda: async_upstream().images_generate(**admitted.body), services.image_record
     )
 
 
 async def _queued(admitted: services.Admitted) -> HttpResponseBase:
-    return await _plain(admitted, async_upstream().async_chat_submit, queued_submitted)
+    return await _plain(
+        admitted, lambda: async_upstream().async_chat_submit(admitted.body), queued_submitted
+    )
 
 
 @login_not_required
@@ -142,14 +149,9 @@ async def async_result(request, task_id: str) -> HttpResponseBase:
     return _json(result)
 
 
-def _call(method: Callable[..., Awaitable[dict]], body: dict) -> Callable[[dict], Awaitable[dict]]:
-    """A client method taking the body's fields as arguments, called as the body."""
-    return lambda _: method(**body)
-
-
 async def _plain(
     admitted: services.Admitted,
-    send: Callable[[dict], Awaitable[Any]],
+    send: Callable[[], Awaitable[Any]],
     record: Callable[[services.Admitted, Any], Any],
 ) -> HttpResponse:
     """One call upstream, run to its end whoever waits for it: the answer passed on, its usage
@@ -160,7 +162,7 @@ async def _plain(
     async def forward() -> HttpResponse:
         try:
             with watch("upstream"):
-                answer = await send(admitted.body)
+                answer = await send()
         except BigModelError as error:
             await sync_to_async(services.call_release)(admitted)
             return _upstream_error(error)

@@ -65,8 +65,12 @@ class ApiKey(models.Model):
 
     @property
     def masked(self) -> str:
+        return self.mask(self.key_id, self.last4)
+
+    @staticmethod
+    def mask(key_id: str, last4: str) -> str:
         """ "3f2a…x9Q_": enough to tell keys apart, never enough to use one."""
-        return f"{self.key_id[:4]}…{self.last4}"
+        return f"{key_id[:4]}…{last4}"
 
     def refusal(self, now=None) -> str:
         """Why the key cannot be used now, in words; "" when it can."""

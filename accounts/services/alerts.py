@@ -198,7 +198,7 @@ def key_budget_alerts(*, key_ids: Iterable[int], now: datetime | None = None) ->
     ):
         budget = key.budget_nano
         assert budget is not None  # keys without a budget are excluded above
-        spent = key_period_spend(key=key, now=now)
+        spent = key_period_spend(key=key, now=now, with_holds=False)
         reached = [step for step in CAP_STEPS if spent * 100 >= budget * step]
         if not reached:
             continue

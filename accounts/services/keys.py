@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts import money
 from accounts.models import ApiKey, Hold, Membership, Team, UsageRecord
-from accounts.services.pricing import PriceBook
+from accounts.services.usage import unsettled_cost
 from bigmodel.auth import AUTH_FAILED, BAD_TOKEN, AuthRefused, check_presented, presented
 
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
@@ -130,20 +130,16 @@ def key_rotate(*, key: ApiKey, grace: timedelta) -> tuple[ApiKey, str]:
     return key, f"{key.key_id}.{secret}"
 
 
-def key_period_spend(*, key: ApiKey, now: datetime | None = None) -> int:
+def key_period_spend(*, key: ApiKey, now: datetime | None = None, with_holds: bool = True) -> int:
     """What the key's calls of its budget's current period cost: settled, plus unsettled at the
-    prices in force when each was made, plus the worst case of its calls in flight."""
-    start = key.period_start(now)
-    records = UsageRecord.objects.filter(api_key=key, created_at__gte=start).order_by()
+    prices in force when each was made, plus (``with_holds``: what admission counts; alerts count
+    only what was spent) the worst case of its calls in flight."""
+    records = UsageRecord.objects.filter(api_key=key, created_at__gte=key.period_start(now))
     settled = records.filter(status=UsageRecord.Status.SETTLED).aggregate(total=Sum("cost_nano"))
-    pending = list(records.filter(status=UsageRecord.Status.UNSETTLED))
-    book = PriceBook({record.model for record in pending})
-    held = Hold.objects.filter(api_key=key).aggregate(total=Sum("amount_nano"))
-    return (
-        (settled["total"] or 0)
-        + sum(book.charge(record).cost_nano for record in pending)
-        + (held["total"] or 0)
+    held = (
+        Hold.objects.filter(api_key=key).aggregate(total=Sum("amount_nano")) if with_holds else {}
     )
+    return (settled["total"] or 0) + unsettled_cost(records) + (held.get("total") or 0)
 
 
 def key_budget_problem(*, key: ApiKey) -> str:

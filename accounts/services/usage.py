@@ -85,15 +85,18 @@ def member_month_spend(
             "cost_nano", flat=True
         )
     )
-    pending = list(
-        UsageRecord.objects.filter(
-            team=team, user=user, status=UsageRecord.Status.UNSETTLED, created_at__gte=start
-        ).order_by()
-    )
-    book = PriceBook({record.model for record in pending})
+    pending = UsageRecord.objects.filter(team=team, user=user, created_at__gte=start)
     held = (
         sum(Hold.objects.filter(team=team, user=user).values_list("amount_nano", flat=True))
         if with_holds
         else 0
     )
-    return settled + sum(book.charge(record).cost_nano for record in pending) + held
+    return settled + unsettled_cost(pending) + held
+
+
+def unsettled_cost(records) -> int:
+    """What the unsettled ones of ``records`` cost, at the prices in force when each call was
+    made (the worker has not priced them yet)."""
+    pending = list(records.filter(status=UsageRecord.Status.UNSETTLED).order_by())
+    book = PriceBook({record.model for record in pending})
+    return sum(book.charge(record).cost_nano for record in pending)

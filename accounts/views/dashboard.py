@@ -16,10 +16,10 @@ from accounts.models import (
 )
 from accounts.selectors import (
     active_membership,
+    key_shown,
     require_membership,
     visible_keys,
 )
-from accounts.services.keys import key_period_spend
 
 
 def _filters(request, membership) -> tuple[PeriodForm, reports.Filters]:
@@ -80,7 +80,10 @@ def dashboard(request):
         "per_model": per_model,
         "per_source": per_source,
         "key_choices": visible_keys(membership=membership),
-        "key_shown": _key_shown(membership, filters),
+        # The one API key the dashboard is filtered to, if any.
+        "key_shown": key_shown(membership=membership, key_id=int(filters.source))
+        if filters.source.isdigit()
+        else None,
         "member_choices": Membership.objects.filter(team=team).select_related("user")
         if membership.manages
         else [],
@@ -98,16 +101,6 @@ def dashboard(request):
         "over_holds": reports.over_holds(team, filters),
     }
     return render(request, "accounts/dashboard.html", context, status=400 if form.errors else 200)
-
-
-def _key_shown(membership, filters: reports.Filters):
-    """The one API key the dashboard is filtered to, with what counts against its budget now."""
-    if not filters.source.isdigit():
-        return None
-    key = visible_keys(membership=membership).filter(id=int(filters.source)).first()
-    if key is not None:
-        key.period_spent_nano = key_period_spend(key=key) if key.budget_nano else 0
-    return key
 
 
 @require_GET

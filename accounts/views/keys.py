@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import KeyForm
 from accounts.models import ApiKey
-from accounts.selectors import keys_for, require_membership
+from accounts.selectors import keys_for, require_membership, visible_keys
 from accounts.services.keys import GRACES, KeyNotMade, key_create, key_revoke, key_rotate
 
 
@@ -88,8 +88,7 @@ def key_renew(request, key_id: int):
 def key_remove(request, key_id: int):
     """A member revokes their own keys; the team's owners and admins any of the team's."""
     membership = require_membership(request)
-    mine = {} if membership.manages else {"user": request.user}
-    key = get_object_or_404(ApiKey, id=key_id, team=membership.team, **mine)
+    key = get_object_or_404(visible_keys(membership=membership), id=key_id)
     key_revoke(key=key)
     messages.success(request, f"Revoked {key}: it is refused from now on.")
     return redirect("accounts:keys")

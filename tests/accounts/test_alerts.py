@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.db import close_old_connections
 
-from accounts.models import AlertChannel, AlertRule, AlertSend, Membership
+from accounts.models import AlertChannel, AlertRule, AlertSend, Hold, Membership
 from accounts.services import alerts, settlement
 from accounts.services.teams import member_add, member_set_cap
 from accounts.services.wallet import wallet_topup
@@ -212,8 +212,13 @@ def test_a_key_at_80_and_100_percent_of_its_budget_is_told_once_per_period(price
             settlement.usage_settle_pending()
 
     with time_machine.travel(at("2026-12-01 10:00"), tick=False):
-        spend(1)  # ¥0.60, 42%
+        in_flight = Hold.objects.create(
+            request_id="flying", team=team, user=alice, model="glm-4", source="api",
+            api_key=key, amount_nano=10**9, expires_at=at("2026-12-01 11:00"),
+        )  # fmt: skip
+        spend(1)  # ¥0.60, 42%: a call in flight is not spent yet (it may make nothing)
         assert not AlertSend.objects.exists()
+        in_flight.delete()
         spend(1)  # ¥1.20, 85%
         spend(2)  # ¥1.80 (128%: past 100%), then ¥2.40 (still past it)
         record(alice, prompt=6000)  # the playground's spend is not the key's

@@ -92,8 +92,14 @@ def test_no_page_is_wider_than_the_screen(context, live_server_url, lead, consol
     page.click("#tools-example")
     send(page, "Use get_weather for Paris")
     expect(page.locator(".tool-answer textarea")).to_be_visible()
+    from accounts.services.keys import key_create
+
+    key, _ = key_create(  # a long name in the dashboard's source filter and the keys table
+        user=user, team=team, name="nightly-warehouse-export-of-every-region", budget_nano=10**9
+    )
     month = timezone.localdate().strftime("%Y-%m")
     paths = [
+        f"/accounts/?source={key.id}",
         "/playground/",
         conversation,
         "/playground/images/",
