@@ -81,8 +81,7 @@ TEMPLATES = [
 ]
 
 # SQLite (WAL, IMMEDIATE transactions, the options below) unless DATABASE_URL says otherwise.
-# Async views share the backend's pool rather than persistent connections (Django's async
-# guidance).
+# PostgreSQL's connections come from the backend's pool (Django's async guidance).
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
@@ -94,6 +93,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "busy_timeout=10000;",
         "transaction_mode": "IMMEDIATE",
     }
+    # Kept open: a web process's sync work runs on a fixed set of threads (config/lanes.py), so
+    # these are WEB_THREADS connections, not one per request; opening one (and its PRAGMAs) for
+    # every request was a third of a streamed reply's time to first token here.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # The test run names its own file (tests/testenv.py), so two runs never share one.
     DATABASES["default"]["TEST"] = {
         "NAME": env_str("TEST_DATABASE_NAME") or str(BASE_DIR / ".test-db.sqlite3")
