@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any, cast
 
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from config.redis import async_redis, redis_client
 
@@ -106,13 +106,8 @@ class _Batcher:
         await asyncio.sleep(0)  # the appends made in this turn of the loop join the first batch
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            client = async_redis()
-            script = _append_script(client)
             try:
-                async with client.pipeline(transaction=False) as pipe:
-                    for keys, args, _ in batch:
-                        await script(keys=list(keys), args=args, client=pipe)  # queued
-                    results = await pipe.execute(raise_on_error=False)
+                results = await _appended(async_redis(), [(keys, args) for keys, args, _ in batch])
             except RedisError as error:
                 results = [error] * len(batch)
             for (_, _, sent), result in zip(batch, results, strict=True):
@@ -122,6 +117,30 @@ class _Batcher:
                     sent.set_exception(result)
                 else:
                     sent.set_result(result)
+
+
+async def _appended(client: Any, entries: list[tuple[tuple[str, ...], list[str]]]) -> list[Any]:
+    """Each entry's id (or its error), in one round trip: EVALSHA in a pipeline (a script handed to
+    a pipeline costs a SCRIPT EXISTS round trip per batch). Redis forgets its scripts when it
+    restarts: then the script is loaded again and what was refused is sent again, once."""
+    sha = _append_script(client).sha
+    results = await _evalsha_all(client, sha, entries)
+    refused = [n for n, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if refused:
+        await client.script_load(APPEND)
+        again = await _evalsha_all(client, sha, [entries[n] for n in refused])
+        for n, result in zip(refused, again, strict=True):
+            results[n] = result
+    return results
+
+
+async def _evalsha_all(
+    client: Any, sha: str, entries: list[tuple[tuple[str, ...], list[str]]]
+) -> list[Any]:
+    async with client.pipeline(transaction=False) as pipe:
+        for keys, args in entries:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        return await pipe.execute(raise_on_error=False)
 
 
 _batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -104,3 +104,25 @@ async def test_entries_written_while_a_reader_catches_up_are_all_read_once():
         readers = [asyncio.create_task(read(key, i * 0.001)) for i in range(20)]
         await write(key)
         assert [await reader for reader in readers] == [[str(n) for n in range(count)]] * 20
+
+
+async def test_appends_made_at_once_go_in_one_round_trip_even_after_redis_forgets_its_scripts():
+    redis_client().script_flush()  # as after a restart of Redis
+    before = redis_client().info("commandstats")
+    ids = await asyncio.gather(*(streams.aappend("s:batch", {"d": str(n)}) for n in range(10)))
+    ids += await asyncio.gather(*(streams.aappend("s:batch", {"d": str(n)}) for n in range(10, 20)))
+    after = redis_client().info("commandstats")
+    assert [fields["d"] for _, fields in redis_client().xrange("s:batch")] == [
+        str(n) for n in range(20)
+    ]
+    assert ids == [entry_id for entry_id, _ in redis_client().xrange("s:batch")]
+
+    def calls(command: str) -> int:  # SCRIPT's subcommands are counted as one before Redis 7
+        return sum(
+            stats["calls"] - before.get(name, {}).get("calls", 0)
+            for name, stats in after.items()
+            if name == f"cmdstat_{command}" or name.startswith(f"cmdstat_{command}|")
+        )
+
+    assert calls("script") == 1  # the one SCRIPT LOAD: no SCRIPT EXISTS per batch
+    assert calls("evalsha") == 10 + 10 + 10  # the first batch refused, then sent again
