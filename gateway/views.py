@@ -23,6 +23,7 @@ from config.lanes import on_lane
 from config.upstream import async_upstream
 from gateway import services
 from gateway.calls import CHAT, EMBEDDINGS, IMAGES, QUEUED_CHAT, Kind
+from gateway.models import QueuedCall
 from gateway.queued import queued_for, queued_settle, queued_submitted
 
 log = logging.getLogger(__name__)
@@ -183,15 +184,20 @@ def _timed[R: HttpResponseBase](response: R, laps: dict[str, float]) -> R:
     return response
 
 
-async def _recorded(record: Callable[..., Any], *args, **kwargs) -> None:
-    """The call's usage record, tried again while the database is busy (a locked SQLite)."""
+async def _recorded(
+    record: Callable[..., Any], call: services.Admitted | QueuedCall, *args, **kwargs
+) -> None:
+    """The call's usage record, tried again while the database is busy (a locked SQLite). Past
+    that the answer still goes to its caller and the call is not lost: its hold stays and is billed
+    at its worst case when it expires (a queued call is settled by the sweep)."""
     for attempt in range(3):
         try:
-            await sync_to_async(record)(*args, **kwargs)
+            await sync_to_async(record)(call, *args, **kwargs)
             return
         except Exception:
             if attempt == 2:
-                raise
+                log.exception("gateway call %s was not recorded; its hold stays", call.request_id)
+                return
             await asyncio.sleep(0.5 * (attempt + 1))
 
 
@@ -257,7 +263,7 @@ async def _read_stream(
                 opened, BigModelError(code="500", http_status=500, upstream_message=CONSOLE_FAILED)
             )
             return
-    try:  # the stream ends once its call is in the ledger
+    try:  # the stream ends once its call is recorded (or left to its hold)
         await _recorded(
             services.chat_record, admitted, usage, text="".join(arrived), searched=searched
         )

@@ -7,6 +7,7 @@ import time
 import httpx
 import openai
 import pytest
+from django.db import connection
 from zhipuai import ZhipuAI
 
 from accounts.models import ApiKey, Hold, Team, UsageRecord
@@ -229,6 +230,53 @@ def test_a_caller_that_leaves_before_the_first_chunk_is_still_metered_exactly(ke
     record = only_record()
     assert record.exact and record.completion_tokens > 50
     assert not Hold.objects.exists()
+
+
+def _writes_refused_on_the_lanes(refused: bool) -> None:
+    """The web process's database connections (one per lane) refuse writes, or take them again."""
+    from django.db import connection
+
+    from config.lanes import _lanes
+
+    def switch() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA query_only = {int(refused)}")
+
+    for lane in _lanes:
+        lane.submit(switch).result()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
+)
+def test_a_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_hold(
+    key, endpoint, caplog
+):
+    from accounts.services.holds import holds_expire
+
+    made, raw = key
+    text = "Tell me a story [[fault:latency=100]]"  # a chunk every 100 ms
+    body = {"model": "glm-4-flash", "stream": True, "messages": [{"role": "user", "content": text}]}
+    with httpx.stream(
+        "POST",
+        f"{endpoint}/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {raw}"},
+        timeout=30,
+    ) as response:
+        _writes_refused_on_the_lanes(True)  # admitted and held: the upstream is thinking
+        try:
+            lines = list(response.iter_lines())
+        finally:
+            _writes_refused_on_the_lanes(False)
+    assert response.status_code == 200 and "data: [DONE]" in lines
+    assert "was not recorded; its hold stays" in caplog.text
+    assert not UsageRecord.objects.exists()
+    [hold] = Hold.objects.all()
+    assert holds_expire(now=hold.expires_at) == 1  # billed at its worst case, flagged
+    record = only_record()
+    assert (record.api_key_id, record.exact) == (made.id, False)
+    assert record.completion_tokens == hold.completion_tokens
 
 
 def test_a_members_calls_in_flight_are_capped(key, endpoint, settings, sim_log):
