@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
@@ -55,14 +55,15 @@ def key_create(
     team: Team,
     name: str,
     models: list[str] | None = None,
-    expires_at: datetime | None = None,
+    expires_on: date | None = None,
     budget_nano: int | None = None,
     budget_period: str = ApiKey.Period.MONTH,
     rpm: int | None = None,
     concurrency: int | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for a member of ``team``, and the key itself (``{key_id}.{secret}``), which is
-    shown once and kept nowhere."""
+    shown once and kept nowhere. With ``expires_on`` it works to the end of that day, local time."""
+    expires_at = timezone.make_aware(datetime.combine(expires_on, time.max)) if expires_on else None
     if not Membership.objects.filter(team=team, user=user).exists():
         raise KeyNotMade(f"{user.get_username()} is not a member of {team.name}.")
     if expires_at is not None and expires_at <= timezone.now():

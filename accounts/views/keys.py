@@ -1,11 +1,8 @@
 """Members' API keys for the console's own endpoint: made (the key shown once, on the page that
 made it), listed masked with what each spent this month, rotated, revoked."""
 
-from datetime import datetime, time
-
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import KeyForm
@@ -42,14 +39,13 @@ def key_add(request):
     form = KeyForm(request.POST)
     if not form.is_valid():
         return _page(request, membership, form=form, status=400)
-    day = form.cleaned_data["expires"]
     try:
         key, raw = key_create(
             user=request.user,
             team=membership.team,
             name=form.cleaned_data["name"],
             models=form.cleaned_data["models"],
-            expires_at=timezone.make_aware(datetime.combine(day, time.max)) if day else None,
+            expires_on=form.cleaned_data["expires"],
             budget_nano=form.cleaned_data["budget"],
             budget_period=form.cleaned_data["period"],
             rpm=form.cleaned_data["rpm"],

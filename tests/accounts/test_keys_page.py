@@ -5,13 +5,15 @@ member's; nobody else's keys are reachable."""
 import re
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Team
 from accounts.services import settlement
-from accounts.services.keys import key_create
+from accounts.services.keys import KeyRefused, key_authenticate, key_create
 from accounts.services.usage import usage_record
 
 pytestmark = pytest.mark.usefixtures("prices")
@@ -61,6 +63,23 @@ def test_a_key_for_an_unknown_model_or_a_past_day_is_refused_in_words(alice, tea
     response = page.post("/accounts/keys/new/", {"name": "x", "expires": "2000-01-01"})
     assert response.status_code == 400 and "cannot be in the past" in response.content.decode()
     assert not ApiKey.objects.exists()
+
+
+@time_machine.travel("2026-12-01 10:00 +08:00", tick=False)
+def test_a_keys_last_day_set_on_the_page_or_by_createkey_lasts_to_its_local_midnight(
+    alice, team, capsys
+):
+    page = client_for(alice, team)
+    page.post("/accounts/keys/new/", {"name": "page", "expires": "2026-12-31"})
+    call_command("createkey", "alice", "--name", "cli", "--expires", "2026-12-31")
+    raw = capsys.readouterr().out.strip()
+    for key in ApiKey.objects.all():
+        local = timezone.localtime(key.expires_at)  # TIME_ZONE: Asia/Shanghai
+        assert (local.date().isoformat(), local.strftime("%H:%M:%S")) == ("2026-12-31", "23:59:59")
+    with time_machine.travel("2026-12-31 23:59:59 +08:00"):
+        assert key_authenticate(f"Bearer {raw}").key.name == "cli"
+    with time_machine.travel("2027-01-01 00:00:01 +08:00"), pytest.raises(KeyRefused):
+        key_authenticate(f"Bearer {raw}")
 
 
 def test_members_see_their_own_keys_and_owners_every_members(alice, bob, team):

@@ -1,8 +1,7 @@
-from datetime import datetime, time
+from datetime import date
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from accounts import money
 from accounts.management.commands._teams import find_team
@@ -39,7 +38,7 @@ class Command(BaseCommand):
                 team=team,
                 name=options["name"],
                 models=[m.strip() for m in options["models"].split(",") if m.strip()],
-                expires_at=_end_of(options["expires"]),
+                expires_on=_day(options["expires"]),
                 budget_nano=money.to_nano(options["budget"]) if options["budget"] else None,
                 budget_period=options["period"],
                 rpm=options["rpm"],
@@ -51,11 +50,10 @@ class Command(BaseCommand):
         self.stdout.write(raw)
 
 
-def _end_of(day: str | None) -> datetime | None:
-    if not day:
+def _day(text: str | None) -> date | None:
+    if not text:
         return None
     try:
-        date = datetime.strptime(day, "%Y-%m-%d").date()
+        return date.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"--expires “{day}” is not a date like 2027-01-31.") from None
-    return timezone.make_aware(datetime.combine(date, time.max))
+        raise CommandError(f"--expires “{text}” is not a date like 2027-01-31.") from None
