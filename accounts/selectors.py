@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, Team, UsageRecord
 from accounts.money import rate_text
-from accounts.services.keys import key_period_spend
+from accounts.services.keys import keys_period_spend
 from accounts.services.pricing import PriceBook
 
 SESSION_KEY = "active_team_id"
@@ -136,15 +136,17 @@ def keys_for(*, membership: Membership) -> list[ApiKey]:
     keys = visible_keys(membership=membership)
     # ApiKey declares the name; the plugin refuses an annotation of a declared name.
     found = list(keys.annotate(spent_nano=Coalesce(Subquery(spent), 0)))  # type: ignore[no-redef]
-    return [_with_period_spend(key) for key in found]
+    return _with_period_spend(found)
 
 
 def key_shown(*, membership: Membership, key_id: int) -> ApiKey | None:
     """One key the member may see, with what counts against its budget now."""
     key = visible_keys(membership=membership).filter(id=key_id).first()
-    return _with_period_spend(key) if key is not None else None
+    return _with_period_spend([key])[0] if key is not None else None
 
 
-def _with_period_spend(key: ApiKey) -> ApiKey:
-    key.period_spent_nano = key_period_spend(key=key) if key.budget_nano else 0
-    return key
+def _with_period_spend(keys: list[ApiKey]) -> list[ApiKey]:
+    spend = keys_period_spend([key for key in keys if key.budget_nano])
+    for key in keys:
+        key.period_spent_nano = spend.get(key.id, 0)
+    return keys

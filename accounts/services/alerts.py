@@ -25,7 +25,7 @@ from accounts.models import (
     Team,
     UsageRecord,
 )
-from accounts.services.keys import key_period_spend
+from accounts.services.keys import keys_period_spend
 from accounts.services.usage import member_month_spend
 from accounts.webhooks import WebhookFailed, WebhookRefused, webhook_post
 
@@ -191,14 +191,16 @@ def cap_alerts(*, team: Team, user_ids: Iterable[int], now: datetime | None = No
 def key_budget_alerts(*, key_ids: Iterable[int], now: datetime | None = None) -> None:
     """A key at 80% and at 100% of its budget: one notice per step per budget period (only the
     highest step reached, as for a member's cap)."""
-    for key in (
+    keys = list(
         ApiKey.objects.filter(id__in=key_ids)
         .exclude(budget_nano=None)
         .select_related("team", "user")
-    ):
+    )
+    spend = keys_period_spend(keys, now=now, with_holds=False)
+    for key in keys:
         budget = key.budget_nano
         assert budget is not None  # keys without a budget are excluded above
-        spent = key_period_spend(key=key, now=now, with_holds=False)
+        spent = spend[key.id]
         reached = [step for step in CAP_STEPS if spent * 100 >= budget * step]
         if not reached:
             continue

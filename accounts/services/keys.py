@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from accounts import money
 from accounts.models import ApiKey, Hold, Membership, Team, UsageRecord
-from accounts.services.usage import unsettled_cost
+from accounts.services.usage import unsettled_charges
 from bigmodel.auth import AUTH_FAILED, BAD_TOKEN, AuthRefused, check_presented, presented
 
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
@@ -135,12 +136,32 @@ def key_period_spend(*, key: ApiKey, now: datetime | None = None, with_holds: bo
     """What the key's calls of its budget's current period cost: settled, plus unsettled at the
     prices in force when each was made, plus (``with_holds``: what admission counts; alerts count
     only what was spent) the worst case of its calls in flight."""
-    records = UsageRecord.objects.filter(api_key=key, created_at__gte=key.period_start(now))
-    settled = records.filter(status=UsageRecord.Status.SETTLED).aggregate(total=Sum("cost_nano"))
-    held = (
-        Hold.objects.filter(api_key=key).aggregate(total=Sum("amount_nano")) if with_holds else {}
-    )
-    return (settled["total"] or 0) + unsettled_cost(records) + (held.get("total") or 0)
+    return keys_period_spend([key], now=now, with_holds=with_holds)[key.id]
+
+
+def keys_period_spend(
+    keys: Iterable[ApiKey], *, now: datetime | None = None, with_holds: bool = True
+) -> dict[int, int]:
+    """:func:`key_period_spend` of many keys by id, in a few queries for any number of them: keys
+    of one period share its start (local midnight, Monday, the 1st)."""
+    spend: dict[int, int] = {}
+    by_start: dict[datetime, list[int]] = {}
+    for key in keys:
+        spend[key.id] = 0
+        by_start.setdefault(key.period_start(now), []).append(key.id)
+    for start, ids in by_start.items():
+        records = UsageRecord.objects.filter(api_key_id__in=ids, created_at__gte=start)
+        _add_by_key(spend, records.filter(status=UsageRecord.Status.SETTLED), "cost_nano")
+        for record, cost in unsettled_charges(records):
+            spend[record.api_key_id] += cost  # type: ignore[index]  # never None: filtered on it
+    if with_holds:
+        _add_by_key(spend, Hold.objects.filter(api_key_id__in=spend), "amount_nano")
+    return spend
+
+
+def _add_by_key(spend: dict[int, int], rows, field: str) -> None:
+    for row in rows.order_by().values("api_key_id").annotate(total=Sum(field)):
+        spend[row["api_key_id"]] += row["total"] or 0
 
 
 def key_budget_problem(*, key: ApiKey) -> str:

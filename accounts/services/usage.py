@@ -97,6 +97,11 @@ def member_month_spend(
 def unsettled_cost(records) -> int:
     """What the unsettled ones of ``records`` cost, at the prices in force when each call was
     made (the worker has not priced them yet)."""
+    return sum(cost for _, cost in unsettled_charges(records))
+
+
+def unsettled_charges(records) -> list[tuple[UsageRecord, int]]:
+    """Each unsettled one of ``records`` with what it costs, as :func:`unsettled_cost` counts."""
     pending = list(records.filter(status=UsageRecord.Status.UNSETTLED).order_by())
     book = PriceBook({record.model for record in pending})
-    return sum(book.charge(record).cost_nano for record in pending)
+    return [(record, book.charge(record).cost_nano) for record in pending]

@@ -182,3 +182,35 @@ def test_the_dashboard_splits_the_playground_from_each_api_key(alice, bob, team)
     DailyUsage.objects.filter(api_key=bobs).update(api_key=alices, calls=9)
     assert settlement.rollups_reconcile()["drifted"] > 0
     assert shown(source=str(bobs.id))[0] == "4000000"
+
+
+def test_the_keys_page_asks_as_many_queries_for_twenty_budgeted_keys_as_for_three(alice, team):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.accounts.conftest import record
+
+    page = client_for(alice, team)
+
+    def add_keys(count: int) -> None:
+        for n in range(count):
+            key, _ = key_create(
+                user=alice,
+                team=team,
+                name=f"k{ApiKey.objects.count()}",
+                budget_nano=10**9,
+                budget_period=("day", "week", "month")[n % 3],
+            )
+            record(alice, team, prompt=1000, completion=100, api_key=key)  # left unsettled
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert page.get("/accounts/keys/").status_code == 200
+        return len(captured)
+
+    add_keys(3)
+    three = queries()
+    add_keys(17)
+    assert queries() == three
+    listing = page.get("/accounts/keys/").content.decode()
+    assert listing.count("of ¥1.0000 a ") == 20
