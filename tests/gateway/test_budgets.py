@@ -32,13 +32,6 @@ def admit(raw: str) -> services.Admitted:
     return services.admit(f"Bearer {raw}", json.dumps(BODY).encode())
 
 
-@pytest.fixture
-def alice(db):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user("alice")
-
-
 def test_the_period_starts_and_resets_at_local_midnight_monday_and_the_first(alice):
     key, _ = key_create(user=alice, team=alice.personal_team, name="k")
     moment = at("2026-12-02 15:30")  # a Wednesday

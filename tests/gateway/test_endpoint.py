@@ -13,18 +13,9 @@ from zhipuai import ZhipuAI
 from accounts.models import ApiKey, Hold, Team, UsageRecord
 from accounts.services.keys import key_create, key_revoke
 from bigmodel.simulator import make_jwt
+from tests.gateway.conftest import refusal
 
 MESSAGES = [{"role": "user", "content": "How do scripts talk to the console?"}]
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def key(alice):
-    return key_create(user=alice, team=alice.personal_team, name="scripts")
 
 
 @pytest.fixture
@@ -85,10 +76,6 @@ def test_the_zhipuai_sdk_with_its_own_jwt(key, endpoint):
     client = ZhipuAI(api_key=raw, base_url=endpoint, max_retries=0, disable_token_cache=False)
     result = client.chat.completions.create(model="glm-4-flash", messages=MESSAGES)
     assert result.choices[0].message.content and only_record().api_key_id is not None
-
-
-def refusal(response) -> tuple[int, str]:
-    return response.status_code, response.json()["error"]["code"]
 
 
 def test_bad_credentials_are_refused_as_bigmodel_refuses_them(key, endpoint):

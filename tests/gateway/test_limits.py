@@ -6,19 +6,14 @@ import threading
 import time
 
 import httpx
-import pytest
 
 from accounts.models import Hold, UsageRecord
 from accounts.services.keys import key_create
 from config.redis import redis_client
+from tests.gateway.conftest import refusal
 
 MESSAGES = [{"role": "user", "content": "Count my calls."}]
 SLOW = [{"role": "user", "content": "Take your time [[fault:ttft=1500]]"}]
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
 
 
 def chat(base: str, raw: str, messages=MESSAGES, **body) -> httpx.Response:
@@ -28,10 +23,6 @@ def chat(base: str, raw: str, messages=MESSAGES, **body) -> httpx.Response:
         headers={"Authorization": f"Bearer {raw}"},
         timeout=30,
     )
-
-
-def refusal(response: httpx.Response) -> tuple[int, str]:
-    return response.status_code, response.json()["error"]["code"]
 
 
 def flying(key) -> int:

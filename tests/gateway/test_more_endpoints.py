@@ -10,25 +10,9 @@ from zhipuai import ZhipuAI
 
 from accounts.models import Hold, UsageRecord
 from accounts.services import settlement
-from accounts.services.keys import key_create
 from tests.bigmodel.test_simulator_sdks import ZAI_PYTHON
 
 pytestmark = pytest.mark.usefixtures("catalogue")
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def key(alice):
-    return key_create(user=alice, team=alice.personal_team, name="scripts")
-
-
-@pytest.fixture
-def base(live_server_url):
-    return f"{live_server_url}/api/paas/v4/"
 
 
 def settled() -> UsageRecord:

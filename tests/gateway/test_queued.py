@@ -6,7 +6,6 @@ import time
 from datetime import timedelta
 
 import httpx
-import pytest
 from django.utils import timezone
 from zhipuai import ZhipuAI
 
@@ -16,21 +15,6 @@ from gateway.models import QueuedCall
 from gateway.queued import queued_sweep
 
 MESSAGES = [{"role": "user", "content": "Queue this."}]
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def key(alice):
-    return key_create(user=alice, team=alice.personal_team, name="batch")
-
-
-@pytest.fixture
-def base(live_server_url):
-    return f"{live_server_url}/api/paas/v4/"
 
 
 def submit(base: str, raw: str, messages=MESSAGES, **body) -> httpx.Response:

@@ -23,11 +23,6 @@ from bigmodel.simulator import make_jwt
 MESSAGES = [{"role": "user", "content": "Rotate me."}]
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
 def refused_code(header: str) -> int:
     with pytest.raises(KeyRefused) as refused:
         key_authenticate(header)
