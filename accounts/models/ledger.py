@@ -125,8 +125,10 @@ class Hold(models.Model):
     produced nothing releases it; the sweeper releases one whose call died."""
 
     request_id = models.CharField(max_length=64, unique=True)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="holds")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # PROTECT: a call in flight is money the upstream may bill; its team, member and key stay
+    # until its record (which names them) replaces the hold.
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="holds")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     model = models.CharField(max_length=64)
     source = models.CharField(
         max_length=16, choices=UsageRecord.Source.choices, default=UsageRecord.Source.PLAYGROUND
@@ -140,7 +142,7 @@ class Hold(models.Model):
     search_engine = models.CharField(max_length=32, blank=True)
     searches = models.PositiveSmallIntegerField(default=0)
     api_key = models.ForeignKey(
-        "accounts.ApiKey", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "accounts.ApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     cached_tokens = 0  # a worst case counts no cache hits
     amount_nano = models.BigIntegerField(

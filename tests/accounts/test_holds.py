@@ -196,3 +196,22 @@ def test_the_balance_card_shows_what_is_held_and_what_is_still_available(alice):
     page = client.get("/accounts/").content.decode()
     assert 'data-held="102400000"' in page and 'data-available="897600000"' in page
     assert "1 call in progress" in page
+
+
+def test_a_member_team_or_key_with_a_call_in_flight_cannot_be_deleted_from_under_it(alice):
+    from django.db.models import ProtectedError
+
+    from accounts.services.keys import key_create
+
+    key, _ = key_create(user=alice, team=alice.personal_team, name="cron")
+    hold_place(
+        membership=owner_of(alice.personal_team),
+        request_id="r1",
+        call=chat(10, 100),
+        source=UsageRecord.Source.API,
+        api_key_id=key.id,
+    )
+    for row in (alice, alice.personal_team, key):
+        with pytest.raises(ProtectedError):
+            row.delete()
+    assert Hold.objects.filter(request_id="r1").exists()  # the call can still be recorded
