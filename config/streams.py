@@ -25,6 +25,7 @@ from typing import Any, cast
 from redis.asyncio.client import PubSub
 from redis.exceptions import NoScriptError, RedisError
 
+from config.loops import per_loop
 from config.redis import async_redis, redis_client
 
 log = logging.getLogger(__name__)
@@ -143,15 +144,7 @@ async def _evalsha_all(
         return await pipe.execute(raise_on_error=False)
 
 
-_batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _batcher() -> _Batcher:
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        batcher = _batchers[loop] = _Batcher()
-    return batcher
+_batcher = per_loop(_Batcher)
 
 
 def _order(entry_id: str) -> tuple[int, int]:
@@ -309,15 +302,7 @@ class SharedReader:
                     await self._pubsub.unsubscribe(follower.key)
 
 
-_readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def shared_reader() -> SharedReader:
-    loop = asyncio.get_running_loop()
-    reader = _readers.get(loop)
-    if reader is None:
-        reader = _readers[loop] = SharedReader()
-    return reader
+shared_reader = per_loop(SharedReader)
 
 
 @contextlib.asynccontextmanager

@@ -1,34 +1,29 @@
 """The app's one configured upstream client (the real BigModel API or the simulator)."""
 
-import asyncio
 import functools
-import weakref
 
 import httpx
 from django.conf import settings
 
 from bigmodel.client import AsyncBigModelClient, BigModelClient
-
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+from config.loops import per_loop
 
 
 def _api_key() -> str:
     return settings.ZHIPUAI_API_KEY or settings.SIMULATOR_KEY
 
 
-def async_upstream() -> AsyncBigModelClient:
+def _async_client() -> AsyncBigModelClient:
     """One pooled client per event loop (httpx pools cannot cross loops)."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = AsyncBigModelClient(
-            _api_key(),
-            settings.ZHIPUAI_BASE_URL,
-            timeout=httpx.Timeout(settings.UPSTREAM_TIMEOUT_SECONDS, connect=8),
-            max_retries=settings.UPSTREAM_MAX_RETRIES,
-        )
-        _clients[loop] = client
-    return client
+    return AsyncBigModelClient(
+        _api_key(),
+        settings.ZHIPUAI_BASE_URL,
+        timeout=httpx.Timeout(settings.UPSTREAM_TIMEOUT_SECONDS, connect=8),
+        max_retries=settings.UPSTREAM_MAX_RETRIES,
+    )
+
+
+async_upstream = per_loop(_async_client)
 
 
 @functools.cache
