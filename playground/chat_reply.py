@@ -363,7 +363,7 @@ def _save(message_id: int, stream: ReplyStream, outcome: Outcome, billed: Billed
                 "Redis unavailable; reply %s is saved, readers find it on reload", message_id
             )
     finally:
-        close_old_connections()  # outside a request nothing else hands the connection back
+        close_old_connections()  # outside a request nothing else returns it to PostgreSQL's pool
 
 
 async def _finish(message_id: int, stream: ReplyStream, outcome: Outcome, billed: BilledCall):
