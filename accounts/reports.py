@@ -221,7 +221,7 @@ def member_spends(team: Team, *, now=None) -> dict[int, int]:
             team=team, status=UsageRecord.Status.UNSETTLED, created_at__gte=start
         ).order_by()
     )
-    book = PriceBook({record.model for record in pending})
+    book = PriceBook()
     for record in pending:
         spends[record.user_id] = spends.get(record.user_id, 0) + book.charge(record).cost_nano
     return spends

@@ -86,7 +86,7 @@ def _span(rates: list[Decimal]) -> str:
 
 def price_summaries(*, models: Iterable[str]) -> dict[str, PriceSummary]:
     """What each model costs now (models with no price are left out)."""
-    book, now = PriceBook(models), timezone.now()
+    book, now = PriceBook(), timezone.now()
     summaries = {}
     for model in set(models):
         price = book.in_force(model, now)

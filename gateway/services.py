@@ -14,7 +14,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from accounts.models import ApiKey, Hold, ModelEntry, UsageRecord
+from accounts.models import ApiKey, Hold, UsageRecord
+from accounts.services.catalogue import catalogue_spec
 from accounts.services.holds import SpendRefused, hold_place, hold_release
 from accounts.services.keys import Caller, KeyRefused, key_authenticate, key_budget_problem
 from accounts.services.usage import usage_record
@@ -23,6 +24,7 @@ from bigmodel.client import ChatResult
 from bigmodel.sse import Usage
 from bigmodel.tokens import estimate_request_tokens, estimate_tokens
 from bigmodel.tools import search_engine_of
+from config.locks import rows_lock
 from gateway.calls import CHAT, EMBEDDINGS, Kind, image_made
 from gateway.limits import NO_PLACE, LimitReached, Place, place_take
 
@@ -99,7 +101,7 @@ def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admi
         with watch("hold"), transaction.atomic():
             _check_in_flight(caller)
             # The key's row locked: calls racing on one key are admitted one at a time.
-            ApiKey.objects.select_for_update(no_key=True).filter(id=caller.key.id).first()
+            rows_lock(ApiKey.objects.filter(id=caller.key.id))
             hold_place(
                 membership=caller.membership,
                 request_id=request_id,
@@ -132,7 +134,7 @@ def _check_in_flight(caller: Caller) -> None:
     """At most MAX_API_CALLS_PER_USER calls of a member's keys at once, counted under the member's
     lock (NO KEY UPDATE, as a playground turn takes it)."""
     user_id = caller.key.user_id
-    get_user_model().objects.select_for_update(no_key=True).filter(id=user_id).first()
+    rows_lock(get_user_model().objects.filter(id=user_id))
     calls = Hold.objects.filter(user_id=user_id, source=UsageRecord.Source.API).count()
     if calls >= settings.MAX_API_CALLS_PER_USER:
         raise Refused(
@@ -154,12 +156,12 @@ def _body(raw_body: bytes) -> dict:
 
 
 def _spec(caller: Caller, model: str, kind: Kind) -> ModelSpec:
-    entry = ModelEntry.objects.filter(kind__in=kind.model_kinds, enabled=True, name=model).first()
-    if entry is None:
+    spec = catalogue_spec(model, kind.model_kinds)
+    if spec is None:
         raise Refused(400, 1211, NO_MODEL)
     if not caller.key.allows(model):
         raise Refused(400, 1211, f"{NO_MODEL} ({model} is not among this API key's models)")
-    return entry.as_spec()
+    return spec
 
 
 def chat_record(

@@ -54,6 +54,7 @@ def upstream(redis_server):
 def _wire_services(request, settings, redis_server, upstream):
     """Point the app at this run's Redis and simulator (for Django tests only)."""
     from config.celery import app as celery_app
+    from config.kept import kept_forget
     from config.redis import redis_client
 
     settings.REDIS_URL = redis_server.url
@@ -67,6 +68,7 @@ def _wire_services(request, settings, redis_server, upstream):
     redis_client.cache_clear()
     # Ids restart with each test's database: so do the streams keyed by them.
     redis_client().flushdb()
+    kept_forget()  # and the prices and catalogue each process keeps
     yield
     redis_client.cache_clear()
 

@@ -1,4 +1,5 @@
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -9,7 +10,8 @@ from django.utils import timezone
 
 from accounts.models import ModelEntry, Price, PriceTier
 from accounts.services.pricing import price_problems
-from bigmodel.catalogue import catalogue_entries
+from bigmodel.catalogue import ModelSpec, catalogue_entries
+from config.kept import Kept, kept_changed
 
 
 @dataclass
@@ -56,7 +58,24 @@ def catalogue_load(*, entries: list[dict] | None = None, force: bool = False) ->
         else:
             ModelEntry.objects.filter(id=row.id).update(loaded=entry, **columns)
             done.updated.append(entry["name"])
+    kept_changed()  # update() sends no signal
     return done
+
+
+def _specs() -> dict[str, tuple[ModelEntry, ModelSpec]]:
+    return {row.name: (row, row.as_spec()) for row in ModelEntry.objects.all()}
+
+
+_CATALOGUE = Kept(_specs)
+
+
+def catalogue_spec(name: str, kinds: Iterable[str]) -> ModelSpec | None:
+    """The spec of the enabled model ``name`` if it is of one of ``kinds``, read from the
+    catalogue as kept (config.kept)."""
+    found = _CATALOGUE.get().get(name)
+    if found is None or not found[0].enabled or found[0].kind not in kinds:
+        return None
+    return found[1]
 
 
 PRICES_FILE = Path(__file__).resolve().parent.parent / "prices.json"

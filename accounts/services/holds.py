@@ -85,7 +85,7 @@ def team_standing(*, team: Team) -> Standing:
         UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by("id")
     )
     holds = list(Hold.objects.filter(team=team).order_by("id"))
-    book = PriceBook({record.model for record in unsettled} | {hold.model for hold in holds})
+    book = PriceBook()
     unsettled_nano = 0
     for record in unsettled:
         charge = book.charge(record)
@@ -115,7 +115,7 @@ def hold_place(
     now = timezone.now()
     call = WorstCase(**{**call.__dict__, "created_at": now})
     with transaction.atomic():
-        book = PriceBook([call.model])
+        book = PriceBook()
         price = book.in_force(call.model, now, call.size, call.quality)
         charge = book.worst_charge(call, now)
         team, cap = membership.team, membership.monthly_cap_nano

@@ -200,9 +200,10 @@ def key_authenticate(header: str | None) -> Caller:
     its member still in its team. Raises KeyRefused."""
     try:
         given = presented(header)
-        key = ApiKey.objects.select_related("team", "user").filter(key_id=given.key_id).first()
-        if key is None:
-            raise AuthRefused(1002, BAD_TOKEN)
+        try:
+            key = ApiKey.objects.select_related("team", "user").get(key_id=given.key_id)
+        except ApiKey.DoesNotExist:
+            raise AuthRefused(1002, BAD_TOKEN) from None
         _check_secret(given, key)
     except AuthRefused as refused:
         raise KeyRefused(refused.code, refused.message) from None
@@ -210,12 +211,15 @@ def key_authenticate(header: str | None) -> Caller:
         raise KeyRefused(1000, f"{AUTH_FAILED} ({why})")
     if not key.user.is_active:
         raise KeyRefused(1000, f"{AUTH_FAILED} (the key's owner can no longer sign in)")
-    membership = Membership.objects.filter(team=key.team, user=key.user).select_related("team")
-    found = membership.first()
-    if found is None:
-        raise KeyRefused(1000, f"{AUTH_FAILED} (the key's owner is no longer in {key.team.name})")
+    try:
+        membership = Membership.objects.get(team_id=key.team_id, user_id=key.user_id)
+    except Membership.DoesNotExist:
+        raise KeyRefused(
+            1000, f"{AUTH_FAILED} (the key's owner is no longer in {key.team.name})"
+        ) from None
+    membership.team = key.team  # the row just read with the key
     _note_use(key)
-    return Caller(key=key, membership=found)
+    return Caller(key=key, membership=membership)
 
 
 def _check_secret(given, key: ApiKey) -> None:

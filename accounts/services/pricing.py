@@ -1,7 +1,7 @@
 """Which price applies, and what a call costs at it."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts import bands
 from accounts.models import ModelEntry, Price, PriceTier, Team, UsageRecord
 from bigmodel.tools import SEARCH_ENGINES
+from config.kept import Kept
 
 if TYPE_CHECKING:
     from accounts.reports import Period
@@ -75,16 +76,26 @@ FREE = Charge(
 )
 
 
-class PriceBook:
-    """Every price row (with its tiers) of some models, and the search engines', to price many
-    records with two queries."""
+type PriceRows = dict[tuple[str, str, str], list[Price]]
 
-    def __init__(self, models: Iterable[str]) -> None:
-        self.rows: dict[tuple[str, str, str], list[Price]] = defaultdict(list)
-        wanted = {*models, *SEARCH_ENGINES}
-        rows = Price.objects.filter(model__in=wanted).prefetch_related("tiers")
-        for row in rows.order_by("-effective_from"):
-            self.rows[(row.model, row.size, row.quality)].append(row)
+
+def _price_rows() -> PriceRows:
+    """Every price row with its tiers, by model, size and quality, newest first."""
+    rows: PriceRows = defaultdict(list)
+    for row in Price.objects.prefetch_related("tiers").order_by("-effective_from"):
+        rows[(row.model, row.size, row.quality)].append(row)
+    return rows
+
+
+_PRICES = Kept(_price_rows)
+
+
+class PriceBook:
+    """Every price row (with its tiers) and the search engines', to price many records: read
+    from the database once per change of the prices (config.kept), not per book."""
+
+    def __init__(self) -> None:
+        self.rows = _PRICES.get()
 
     def in_force(
         self, model: str, moment: datetime, size: str = "", quality: str = ""
@@ -180,7 +191,7 @@ def price_problems(*, model: str, tiers: Sequence[bands.Banded]) -> list[str]:
 def price_in_force(
     *, model: str, moment: datetime, size: str = "", quality: str = ""
 ) -> Price | None:
-    return PriceBook([model]).in_force(model, moment, size, quality)
+    return PriceBook().in_force(model, moment, size, quality)
 
 
 class RerateLine(TypedDict):
@@ -201,9 +212,8 @@ def rerate(*, team: Team, period: "Period") -> list[RerateLine]:
         "model", "size", "quality", "prompt_tokens", "cached_tokens", "completion_tokens",
         "images", "search_engine", "searches", "cost_nano",
     )  # fmt: skip
-    models = records.order_by().values_list("model", flat=True).distinct()
     out: dict[str, RerateLine] = {}
-    book, now = PriceBook(models), timezone.now()
+    book, now = PriceBook(), timezone.now()
     for record in records.iterator(chunk_size=5000):
         line = out.setdefault(record.model, {"model": record.model, "charged": 0, "today": 0})
         line["charged"] += record.cost_nano

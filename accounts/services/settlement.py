@@ -68,7 +68,7 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
         wallets = {
             team_id: Wallet(team.cash_nano, packs[team_id]) for team_id, team in teams.items()
         }
-        book, now = PriceBook({record.model for record in records}), timezone.now()
+        book, now = PriceBook(), timezone.now()
         entries: list[LedgerEntry] = []
         rollups: Rollups = defaultdict(lambda: dict.fromkeys(ROLLUP_FIELDS, 0))
         for record in records:

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Invite, Membership, Team
+from config.locks import rows_lock
 
 INVITE_DAYS = 7
 
@@ -72,7 +73,7 @@ def team_set_billing(*, team: Team, billing: str) -> Team:
 
 
 def _locked(team: Team, by: Membership) -> Membership:
-    Team.objects.select_for_update(no_key=True).filter(id=team.id).first()
+    rows_lock(Team.objects.filter(id=team.id))
     current = Membership.objects.filter(id=by.id, team=team).first()
     if current is None:
         raise TeamError("You are no longer a member of this team.")

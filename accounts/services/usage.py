@@ -38,7 +38,10 @@ def usage_record(
     the caller records from what it holds itself, whatever became of its rows meanwhile. Idempotent
     on request_id: a second call returns the first record. If the queue is down the record waits for
     the sweeper."""
-    hold = Hold.objects.filter(request_id=request_id).first()
+    try:
+        hold: Hold | None = Hold.objects.get(request_id=request_id)
+    except Hold.DoesNotExist:
+        hold = None
     record, created = UsageRecord.objects.get_or_create(
         request_id=request_id,
         defaults={
@@ -103,5 +106,5 @@ def unsettled_cost(records) -> int:
 def unsettled_charges(records) -> list[tuple[UsageRecord, int]]:
     """Each unsettled one of ``records`` with what it costs, as :func:`unsettled_cost` counts."""
     pending = list(records.filter(status=UsageRecord.Status.UNSETTLED).order_by())
-    book = PriceBook({record.model for record in pending})
+    book = PriceBook()
     return [(record, book.charge(record).cost_nano) for record in pending]

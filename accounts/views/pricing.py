@@ -23,7 +23,7 @@ from bigmodel.tools import SEARCH_ENGINES
 def pricing(request):
     membership = require_membership(request)
     now = timezone.now()
-    book = prices.PriceBook(ModelEntry.objects.values_list("name", flat=True))
+    book = prices.PriceBook()
     current = [(entry, book.in_force(entry.name, now)) for entry in ModelEntry.objects.all()]
     searches = [(engine, book.in_force(engine, now)) for engine in SEARCH_ENGINES]
     history = Price.objects.prefetch_related("tiers").order_by(

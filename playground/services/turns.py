@@ -18,6 +18,7 @@ from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageInfo
 from bigmodel.params import build_chat_body, keeps_thinking
 from bigmodel.tools import search_engine_of
+from config.locks import rows_lock
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
 from playground.selectors import history_for
@@ -53,7 +54,7 @@ class ReplyStart:
 
 def _check_running_replies(user: User) -> None:
     # One admission per user at a time; NO KEY UPDATE leaves rows that point at the user writable.
-    get_user_model().objects.select_for_update(no_key=True).filter(id=user.id).first()
+    rows_lock(get_user_model().objects.filter(id=user.id))
     running = Message.objects.filter(conversation__user=user, status=Message.Status.RUNNING).count()
     if running >= settings.MAX_RUNNING_REPLIES_PER_USER:
         raise TurnRefused(
@@ -115,7 +116,7 @@ def _start_reply(
 def _lock(conversation: Conversation) -> None:
     """One change to a conversation's end at a time: regenerate, edit and results sent together
     are done one after the other, each on what the one before left."""
-    Conversation.objects.select_for_update().filter(id=conversation.id).first()
+    rows_lock(Conversation.objects.filter(id=conversation.id), no_key=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,83 @@
+"""Rows that change rarely (the prices, the model catalogue), read once by a process and again only
+after a change, made by any process.
+
+A change gives Redis a new stamp when its transaction commits; each use compares the stamp its
+copy was read under with Redis's (one GET instead of the queries). The stamp also lapses after
+STAMP_SECONDS, so a change that could not be announced (Redis unreachable just then, rows written
+without signals) is seen within that time. Nothing is kept while Redis cannot be asked, nor a copy
+read in a transaction that changed the rows itself (it may yet be rolled back)."""
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from django.db import transaction
+from redis.exceptions import RedisError
+
+from config.redis import redis_client
+
+log = logging.getLogger(__name__)
+STAMP = "kept:stamp"
+STAMP_SECONDS = 60
+_all: list["Kept"] = []
+
+
+class Kept[T]:
+    """``load()``'s result, kept while nothing it reads has changed: ``kept.get()``."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self._copy: tuple[str, T] | None = None
+        _all.append(self)
+
+    def get(self) -> T:
+        stamp, copy = _stamp(), self._copy
+        if copy is not None and stamp is not None and copy[0] == stamp:
+            return copy[1]
+        value = self._load()
+        if stamp is not None and not _changing():
+            self._copy = (stamp, value)
+        return value
+
+
+def kept_changed(**_) -> None:
+    """Kept rows changed (a signal receiver, or called after writes that send none): this
+    process reads them again at once, every other once the change commits."""
+    kept_forget()
+    if not _changing():
+        transaction.on_commit(_announce)
+
+
+def kept_forget() -> None:
+    for kept in _all:
+        kept._copy = None
+
+
+def _changing() -> bool:
+    """This thread's transaction has changed kept rows and not yet committed."""
+    pending = transaction.get_connection().run_on_commit
+    return any(callback is _announce for _, callback, _ in pending)
+
+
+def _announce() -> None:
+    kept_forget()  # also what another thread read meanwhile from before the commit
+    try:
+        redis_client().set(STAMP, uuid.uuid4().hex, ex=STAMP_SECONDS)
+    except RedisError as error:
+        log.warning(
+            "a change to kept rows was not announced (%s); other processes see it within %s s",
+            type(error).__name__,
+            STAMP_SECONDS,
+        )
+
+
+def _stamp() -> str | None:
+    try:
+        client = redis_client()
+        stamp = client.get(STAMP)
+        if stamp is None:  # lapsed, or a new Redis: a stamp no copy was read under
+            client.set(STAMP, uuid.uuid4().hex, nx=True, ex=STAMP_SECONDS)
+            stamp = client.get(STAMP)
+        return None if stamp is None else str(stamp)
+    except RedisError:
+        return None
