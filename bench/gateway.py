@@ -6,10 +6,11 @@ key against the same call straight to the simulator, and calls per second under 
 Starts its own Redis, simulator and one uvicorn web process (bench/_harness.py), makes a key with
 `manage.py createkey`, prints a table, stops everything. Part 1 alternates direct and gateway
 samples (and which goes first), each with its own text and the same model and seed, plain (total
-time) and streamed (time to the first content chunk, and total), and prints the console's own
-steps of a plain call from its Server-Timing header. Part 2 sends plain calls from 50 and then 200
-concurrent clients for a few seconds each, to one web process and then spread over two, and counts
-calls per second and errors.
+time) and streamed (time to the first content chunk, and total), and a call without a key, which
+both answer at once (401): what the console adds there is its floor, the web stack's own cost with
+no call to make. It prints the console's own steps of a plain call from its Server-Timing header.
+Part 2 sends plain calls from 50 and then 200 concurrent clients for a few seconds each, to one web
+process and then spread over two, and counts calls per second and errors.
 Targets (issue 12): added at most 2 ms at p50 and 8 ms at p95; no errors at 200 clients."""
 
 import argparse
@@ -62,6 +63,14 @@ async def streamed(client: httpx.AsyncClient, url: str, key: str, n: int) -> tup
     return ((first or end) - start) * 1000, (end - start) * 1000
 
 
+async def refused(client: httpx.AsyncClient, url: str, n: int) -> float:
+    """A call without a key: answered at once (401), by the console or by the simulator."""
+    start = time.perf_counter()
+    response = await client.post(url, json=body(n, stream=False))
+    assert response.status_code == 401, response.status_code
+    return (time.perf_counter() - start) * 1000
+
+
 def _auth(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
 
@@ -75,7 +84,7 @@ async def latency(stack: Stack, key: str, samples: int) -> None:
     gateway_url = f"{stack.app_url}/api/paas/v4/chat/completions"
     paths = {"direct": (direct_url, SIM_KEY), "gateway": (gateway_url, key)}
     times: dict[str, dict[str, list[float]]] = {
-        name: {"plain": [], "ttft": [], "total": []} for name in paths
+        name: {"plain": [], "ttft": [], "total": [], "refused": []} for name in paths
     }
     stages: dict[str, list[float]] = {}
     async with httpx.AsyncClient(timeout=60) as client:
@@ -86,13 +95,16 @@ async def latency(stack: Stack, key: str, samples: int) -> None:
                 seen = stages if name == "gateway" and n >= 3 else None
                 took = await plain(client, url, auth, n, seen)
                 first, total = await streamed(client, url, auth, n)
+                answered_at_once = await refused(client, url, n)
                 if n >= 3:
+                    times[name]["refused"].append(answered_at_once)
                     times[name]["plain"].append(took)
                     times[name]["ttft"].append(first)
                     times[name]["total"].append(total)
     print(f"\n1. Added latency, ms  ({samples} samples per path after 3 warm-up pairs)")
     print(f"  {'':<46}{'p50':>10}{'p95':>12}")
     for kind, label in (
+        ("refused", "no key (401): the floor"),
         ("plain", "plain call"),
         ("ttft", "streamed: first token"),
         ("total", "streamed: total"),

@@ -7,9 +7,11 @@ STAMP_SECONDS, so a change that could not be announced (Redis unreachable just t
 without signals) is seen within that time. Nothing is kept while Redis cannot be asked, nor a copy
 read in a transaction that changed the rows itself (it may yet be rolled back)."""
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 from django.db import transaction
 from redis.exceptions import RedisError
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 STAMP = "kept:stamp"
 STAMP_SECONDS = 60
 _all: list["Kept"] = []
+_ASK = "ask"  # no stamp read for this block: ask Redis
+_read: ContextVar[str | None] = ContextVar("kept_stamp", default=_ASK)
 
 
 class Kept[T]:
@@ -31,13 +35,26 @@ class Kept[T]:
         _all.append(self)
 
     def get(self) -> T:
-        stamp, copy = _stamp(), self._copy
+        stamp = _read.get()
+        stamp = _stamp() if stamp is _ASK else stamp
+        copy = self._copy
         if copy is not None and stamp is not None and copy[0] == stamp:
             return copy[1]
         value = self._load()
         if stamp is not None and not _changing():
             self._copy = (stamp, value)
         return value
+
+
+@contextlib.contextmanager
+def one_stamp() -> Iterator[None]:
+    """Within the block, what is kept is checked against Redis once, however many kept things it
+    reads (a call's admission reads the catalogue and the prices)."""
+    token = _read.set(_stamp())
+    try:
+        yield
+    finally:
+        _read.reset(token)
 
 
 def kept_changed(**_) -> None:

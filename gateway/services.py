@@ -24,6 +24,7 @@ from bigmodel.client import ChatResult
 from bigmodel.sse import Usage
 from bigmodel.tokens import estimate_request_tokens, estimate_tokens
 from bigmodel.tools import search_engine_of
+from config.kept import one_stamp
 from config.locks import rows_lock
 from gateway.calls import CHAT, EMBEDDINGS, Kind, image_made
 from gateway.limits import NO_PLACE, LimitReached, Place, place_take
@@ -83,6 +84,11 @@ class Stopwatch:
 def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admitted:
     """The key checked, the body read and checked, the model found and allowed, the worst case
     held. Raises Refused."""
+    with one_stamp():
+        return _admitted(authorization, raw_body, kind)
+
+
+def _admitted(authorization: str | None, raw_body: bytes, kind: Kind) -> Admitted:
     watch = Stopwatch()
     with watch("auth"):
         try:

@@ -106,3 +106,16 @@ def test_without_redis_prices_are_read_each_time(transactional_db, settings):
         assert PriceBook().in_force(MODEL, timezone.now()) is None
     finally:
         redis_client.cache_clear()
+
+
+def test_an_admission_asks_redis_for_the_stamp_once(make_user):
+    from accounts.services.catalogue import catalogue_load, prices_load
+
+    catalogue_load()
+    prices_load()
+    alice = make_user("alice")
+    _, raw = key_create(user=alice, team=alice.personal_team, name="cron")
+    admitted_queries(f"Bearer {raw}")
+    redis_client().config_resetstat()
+    admitted_queries(f"Bearer {raw}")  # the catalogue and the prices: one stamp
+    assert redis_client().info("commandstats")["cmdstat_get"]["calls"] == 1
