@@ -4,6 +4,7 @@ sends it) and its worst case, which is held before the call is made."""
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from accounts.models.catalogue import CHAT_KINDS, IMAGE_KINDS
 from accounts.services.holds import WorstCase, chat_worst_case
 from bigmodel.catalogue import ModelSpec
 from bigmodel.tokens import estimate_tokens
@@ -135,7 +136,7 @@ def _queued_chat_problem(spec: ModelSpec, body: dict) -> str:
     return _chat_problem(spec, body)
 
 
-CHAT = Kind("chat", ("chat", "vision"), _chat_problem, chat_worst_case)
-QUEUED_CHAT = Kind("queued chat", ("chat", "vision"), _queued_chat_problem, chat_worst_case)
+CHAT = Kind("chat", CHAT_KINDS, _chat_problem, chat_worst_case)
+QUEUED_CHAT = Kind("queued chat", CHAT_KINDS, _queued_chat_problem, chat_worst_case)
 EMBEDDINGS = Kind("embeddings", ("embedding",), _embedding_problem, _embedding_worst_case)
-IMAGES = Kind("images", ("image",), _image_problem, image_made)
+IMAGES = Kind("images", IMAGE_KINDS, _image_problem, image_made)

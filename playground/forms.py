@@ -3,7 +3,8 @@ import json
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
-from accounts.models import ModelEntry
+from accounts.models.catalogue import CHAT_KINDS, IMAGE_KINDS
+from accounts.services.catalogue import catalogue_spec
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageRejected, check_image, uploads_problem
 from bigmodel.params import REASONING_EFFORTS, validate_chat_params
@@ -41,12 +42,13 @@ class MultipleImageField(forms.FileField):
         return [super(MultipleImageField, self).clean(item, initial) for item in files if item]
 
 
-def catalogue_spec(entries, name: str, what: str):
-    """The spec of the named model among ``entries``, or a form error saying what was expected."""
-    entry = entries.filter(name=name).first()
-    if entry is None:
+def _spec(name: str, kinds: tuple[str, ...], what: str) -> ModelSpec:
+    """The spec of the enabled model ``name`` of one of ``kinds``, or a form error saying what was
+    expected."""
+    spec = catalogue_spec(name, kinds)
+    if spec is None:
         raise forms.ValidationError(f"“{name}” is not {what} in the catalogue.")
-    return entry.as_spec()
+    return spec
 
 
 def _checkable(upload: UploadedFile) -> str | UploadedFile:
@@ -117,9 +119,7 @@ class TurnForm(forms.Form):
         self.uploads: list[Upload] = []
 
     def clean_model(self):
-        self.spec = catalogue_spec(
-            ModelEntry.objects.chat(), self.cleaned_data["model"], "a chat model"
-        )
+        self.spec = _spec(self.cleaned_data["model"], CHAT_KINDS, "a chat model")
         return self.spec.name
 
     def clean_message(self):
@@ -225,9 +225,7 @@ class ImageForm(forms.Form):
         self.spec = None
 
     def clean_model(self):
-        self.spec = catalogue_spec(
-            ModelEntry.objects.images(), self.cleaned_data["model"], "an image model"
-        )
+        self.spec = _spec(self.cleaned_data["model"], IMAGE_KINDS, "an image model")
         return self.spec.name
 
     def clean(self):

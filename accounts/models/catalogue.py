@@ -2,13 +2,16 @@ from django.db import models
 
 from bigmodel.catalogue import ModelSpec
 
+CHAT_KINDS = ("chat", "vision")  # the kinds of model a chat call takes
+IMAGE_KINDS = ("image",)
+
 
 class ModelEntryQuerySet(models.QuerySet):
     def chat(self):
-        return self.filter(kind__in=("chat", "vision"), enabled=True)
+        return self.filter(kind__in=CHAT_KINDS, enabled=True)
 
     def images(self):
-        return self.filter(kind="image", enabled=True)
+        return self.filter(kind__in=IMAGE_KINDS, enabled=True)
 
 
 class ModelEntry(models.Model):
