@@ -80,19 +80,20 @@ type PriceRows = dict[tuple[str, str, str], list[Price]]
 
 
 def _price_rows() -> PriceRows:
-    """Every price row with its tiers, by model, size and quality, newest first."""
+    """Every price row with its tiers, by model, size and quality, newest first; shared by every
+    book of the process, so a plain dict (nothing added by looking)."""
     rows: PriceRows = defaultdict(list)
     for row in Price.objects.prefetch_related("tiers").order_by("-effective_from"):
         rows[(row.model, row.size, row.quality)].append(row)
-    return rows
+    return dict(rows)
 
 
 _PRICES = Kept(_price_rows)
 
 
 class PriceBook:
-    """Every price row (with its tiers) and the search engines', to price many records: read
-    from the database once per change of the prices (config.kept), not per book."""
+    """Every price row with its tiers (the search engines' too), to price any records: read from
+    the database once per change of the prices (config.kept), not per book."""
 
     def __init__(self) -> None:
         self.rows = _PRICES.get()
