@@ -62,7 +62,9 @@ def admitted_queries(authorization: str) -> list[str]:
     return [query["sql"] for query in queries.captured_queries]
 
 
-def test_admitting_a_call_reads_no_price_and_no_catalogue_while_neither_changed(make_user):
+@pytest.fixture
+def authorization(make_user) -> str:
+    """A key's Authorization header, with the catalogue and prices committed and read once."""
     from accounts.services.catalogue import catalogue_load, prices_load
 
     catalogue_load()
@@ -70,12 +72,16 @@ def test_admitting_a_call_reads_no_price_and_no_catalogue_while_neither_changed(
     alice = make_user("alice")
     _, raw = key_create(user=alice, team=alice.personal_team, name="cron")
     admitted_queries(f"Bearer {raw}")
-    read = " ".join(admitted_queries(f"Bearer {raw}"))
+    return f"Bearer {raw}"
+
+
+def test_admitting_a_call_reads_no_price_and_no_catalogue_while_neither_changed(authorization):
+    read = " ".join(admitted_queries(authorization))
     assert "accounts_price" not in read and "accounts_modelentry" not in read
     new_price("2")  # a change: both are read again, once
-    read = " ".join(admitted_queries(f"Bearer {raw}"))
+    read = " ".join(admitted_queries(authorization))
     assert "accounts_price" in read and "accounts_modelentry" in read
-    read = " ".join(admitted_queries(f"Bearer {raw}"))
+    read = " ".join(admitted_queries(authorization))
     assert "accounts_price" not in read
 
 
@@ -108,14 +114,7 @@ def test_without_redis_prices_are_read_each_time(transactional_db, settings):
         redis_client.cache_clear()
 
 
-def test_an_admission_asks_redis_for_the_stamp_once(make_user):
-    from accounts.services.catalogue import catalogue_load, prices_load
-
-    catalogue_load()
-    prices_load()
-    alice = make_user("alice")
-    _, raw = key_create(user=alice, team=alice.personal_team, name="cron")
-    admitted_queries(f"Bearer {raw}")
+def test_an_admission_asks_redis_for_the_stamp_once(authorization):
     redis_client().config_resetstat()
-    admitted_queries(f"Bearer {raw}")  # the catalogue and the prices: one stamp
+    admitted_queries(authorization)  # the catalogue and the prices: one stamp
     assert redis_client().info("commandstats")["cmdstat_get"]["calls"] == 1

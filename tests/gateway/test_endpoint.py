@@ -11,6 +11,7 @@ from django.db import connection
 from zhipuai import ZhipuAI
 
 from accounts.models import ApiKey, Hold, Team, UsageRecord
+from accounts.services.holds import holds_expire
 from accounts.services.keys import key_create, key_revoke
 from bigmodel.simulator import make_jwt
 from tests.gateway.conftest import refusal
@@ -233,14 +234,23 @@ def _writes_refused_on_the_lanes(refused: bool) -> None:
         lane.submit(switch).result()
 
 
+def assert_billed_from_its_hold(made: ApiKey, log: str) -> None:
+    """The call was not recorded, and said so; its hold stays and is billed when it expires."""
+    assert "was not recorded; its hold stays" in log
+    assert not UsageRecord.objects.exists()
+    [hold] = Hold.objects.all()
+    assert holds_expire(now=hold.expires_at) == 1  # billed at its worst case, flagged
+    record = only_record()
+    assert (record.api_key_id, record.exact) == (made.id, False)
+    assert record.completion_tokens == hold.completion_tokens
+
+
 @pytest.mark.skipif(
     connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
 )
 def test_a_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_hold(
     key, endpoint, caplog
 ):
-    from accounts.services.holds import holds_expire
-
     made, raw = key
     text = "Tell me a story [[fault:latency=100]]"  # a chunk every 100 ms
     body = {"model": "glm-4-flash", "stream": True, "messages": [{"role": "user", "content": text}]}
@@ -257,13 +267,32 @@ def test_a_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_h
         finally:
             _writes_refused_on_the_lanes(False)
     assert response.status_code == 200 and "data: [DONE]" in lines
-    assert "was not recorded; its hold stays" in caplog.text
-    assert not UsageRecord.objects.exists()
-    [hold] = Hold.objects.all()
-    assert holds_expire(now=hold.expires_at) == 1  # billed at its worst case, flagged
-    record = only_record()
-    assert (record.api_key_id, record.exact) == (made.id, False)
-    assert record.completion_tokens == hold.completion_tokens
+    assert_billed_from_its_hold(made, caplog.text)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
+)
+def test_a_plain_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_hold(
+    key, endpoint, caplog
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    made, raw = key
+    text = "Tell me a story [[fault:latency=500]]"  # the answer comes after 500 ms
+    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": text}]}
+    with ThreadPoolExecutor(1) as caller:
+        answer = caller.submit(post, endpoint, f"Bearer {raw}", body)
+        deadline = time.monotonic() + 10
+        while not Hold.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        _writes_refused_on_the_lanes(True)  # admitted and held: the upstream is thinking
+        try:
+            response = answer.result()
+        finally:
+            _writes_refused_on_the_lanes(False)
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"]
+    assert_billed_from_its_hold(made, caplog.text)
 
 
 def test_a_members_calls_in_flight_are_capped(key, endpoint, settings, sim_log):
