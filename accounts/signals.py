@@ -1,14 +1,16 @@
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from accounts.models import ModelEntry, Price, PriceTier
+from accounts.models import ApiKey, Membership, ModelEntry, Price, PriceTier, Team
 from accounts.services.teams import personal_team_allowed, team_ensure_personal
 from config.kept import kept_changed
 
-# Prices and the catalogue are kept in each process (config.kept): a change reads them again.
-for kept_model in (Price, PriceTier, ModelEntry):
+# Prices, the catalogue and API keys with who they bill are kept in each process (config.kept): a
+# change reads them again.
+for kept_model in (Price, PriceTier, ModelEntry, ApiKey, Membership, Team, get_user_model()):
     post_save.connect(kept_changed, sender=kept_model)
     post_delete.connect(kept_changed, sender=kept_model)
 

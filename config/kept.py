@@ -1,5 +1,5 @@
-"""Rows that change rarely (the prices, the model catalogue), read once by a process and again only
-after a change, made by any process.
+"""Rows that change rarely (the prices, the model catalogue, API keys and who they bill), read once
+by a process and again only after a change, made by any process.
 
 A change gives Redis a new stamp when its transaction commits; each use compares the stamp its
 copy was read under with Redis's (one GET instead of the queries). The stamp also lapses after
@@ -21,29 +21,46 @@ from config.redis import redis_client
 log = logging.getLogger(__name__)
 STAMP = "kept:stamp"
 STAMP_SECONDS = 60
-_all: list["Kept"] = []
+MOST_KEPT = 10_000
+_all: list["KeptEach"] = []
 _ASK = "ask"  # no stamp read for this block: ask Redis
 _read: ContextVar[str | None] = ContextVar("kept_stamp", default=_ASK)
+
+
+class KeptEach[K, T]:
+    """``load(k)``'s result for each ``k`` asked for, kept while nothing it reads has changed:
+    ``kept.get(k)``. Past MOST_KEPT copies they are all dropped and read again as asked for."""
+
+    def __init__(self, load: Callable[[K], T]) -> None:
+        self._load = load
+        self._copies: dict[K, tuple[str, T]] = {}
+        _all.append(self)
+
+    def get(self, k: K) -> T:
+        stamp = _read.get()
+        stamp = _stamp() if stamp is _ASK else stamp
+        copy = self._copies.get(k)
+        if copy is not None and stamp is not None and copy[0] == stamp:
+            return copy[1]
+        value = self._load(k)
+        if stamp is not None and not _changing():
+            if len(self._copies) >= MOST_KEPT:
+                self._copies = {}  # a new dict, not cleared: other threads may be reading it
+            self._copies[k] = (stamp, value)
+        return value
+
+    def forget(self) -> None:
+        self._copies = {}
 
 
 class Kept[T]:
     """``load()``'s result, kept while nothing it reads has changed: ``kept.get()``."""
 
     def __init__(self, load: Callable[[], T]) -> None:
-        self._load = load
-        self._copy: tuple[str, T] | None = None
-        _all.append(self)
+        self._one: KeptEach[None, T] = KeptEach(lambda _: load())
 
     def get(self) -> T:
-        stamp = _read.get()
-        stamp = _stamp() if stamp is _ASK else stamp
-        copy = self._copy
-        if copy is not None and stamp is not None and copy[0] == stamp:
-            return copy[1]
-        value = self._load()
-        if stamp is not None and not _changing():
-            self._copy = (stamp, value)
-        return value
+        return self._one.get(None)
 
 
 @contextlib.contextmanager
@@ -67,7 +84,7 @@ def kept_changed(**_) -> None:
 
 def kept_forget() -> None:
     for kept in _all:
-        kept._copy = None
+        kept.forget()
 
 
 def _changing() -> bool:

@@ -13,13 +13,14 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts import money
 from accounts.models import ApiKey, Hold, Membership, Team, UsageRecord
 from accounts.services.usage import unsettled_charges
 from bigmodel.auth import AUTH_FAILED, BAD_TOKEN, AuthRefused, check_presented, presented
+from config.kept import KeptEach
 
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
 
@@ -200,10 +201,10 @@ def key_authenticate(header: str | None) -> Caller:
     its member still in its team. Raises KeyRefused."""
     try:
         given = presented(header)
-        try:
-            key = ApiKey.objects.select_related("team", "user").get(key_id=given.key_id)
-        except ApiKey.DoesNotExist:
-            raise AuthRefused(1002, BAD_TOKEN) from None
+        found = _KEYS.get(given.key_id)
+        if found is None:
+            raise AuthRefused(1002, BAD_TOKEN)
+        key, membership = found
         _check_secret(given, key)
     except AuthRefused as refused:
         raise KeyRefused(refused.code, refused.message) from None
@@ -211,15 +212,30 @@ def key_authenticate(header: str | None) -> Caller:
         raise KeyRefused(1000, f"{AUTH_FAILED} ({why})")
     if not key.user.is_active:
         raise KeyRefused(1000, f"{AUTH_FAILED} (the key's owner can no longer sign in)")
+    if membership is None:
+        raise KeyRefused(1000, f"{AUTH_FAILED} (the key's owner is no longer in {key.team.name})")
+    _note_use(key)
+    return Caller(key=key, membership=membership)
+
+
+def _key_rows(key_id: str) -> tuple[ApiKey, Membership | None] | None:
+    """The key with its team and member, and the member's membership of that team (None: they
+    left it); None when there is no such key."""
+    try:
+        key = ApiKey.objects.select_related("team", "user").get(key_id=key_id)
+    except ApiKey.DoesNotExist:
+        return None
     try:
         membership = Membership.objects.get(team_id=key.team_id, user_id=key.user_id)
     except Membership.DoesNotExist:
-        raise KeyRefused(
-            1000, f"{AUTH_FAILED} (the key's owner is no longer in {key.team.name})"
-        ) from None
+        return key, None
     membership.team = key.team  # the row just read with the key
-    _note_use(key)
-    return Caller(key=key, membership=membership)
+    return key, membership
+
+
+# Read once per change of keys, members, teams or users (config.kept; accounts.signals): a key
+# revoked, rotated or edited, a member gone or switched off, is refused from the next call on.
+_KEYS = KeptEach(_key_rows)
 
 
 def _check_secret(given, key: ApiKey) -> None:
@@ -251,6 +267,9 @@ def _unsealed(sealed: str) -> str:
 
 
 def _note_use(key: ApiKey) -> None:
+    """At most once every LAST_USED_EVERY per key, whichever process sees its calls."""
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
-        ApiKey.objects.filter(id=key.id).update(last_used_at=now)
+        due = Q(last_used_at=None) | Q(last_used_at__lte=now - LAST_USED_EVERY)
+        ApiKey.objects.filter(due, id=key.id).update(last_used_at=now)
+        key.last_used_at = now  # the kept copy too (an update sends no signal)

@@ -1,0 +1,65 @@
+"""Each web process keeps the keys it has seen (config.kept): a change made anywhere applies from
+the next call, in every process, as if it read the database each time."""
+
+import httpx
+import pytest
+
+from accounts.models import Membership, UsageRecord
+from accounts.services.keys import key_revoke
+from accounts.services.teams import team_create
+from tests.gateway.conftest import refusal
+
+MESSAGES = [{"role": "user", "content": "Are you still there?"}]
+
+
+@pytest.fixture
+def other(web_process):
+    """Another web process of the app, which has already seen the key (one call made)."""
+    return web_process()
+
+
+def chat(url: str, raw: str, model: str = "glm-4-flash") -> httpx.Response:
+    body = {"model": model, "messages": MESSAGES}
+    headers = {"Authorization": f"Bearer {raw}"}
+    return httpx.post(f"{url}/api/paas/v4/chat/completions", json=body, headers=headers)
+
+
+def test_a_key_revoked_here_is_refused_by_another_process_at_its_next_call(key, other):
+    made, raw = key
+    assert chat(other.url, raw).status_code == 200
+    key_revoke(key=made)
+    assert refusal(chat(other.url, raw)) == (401, "1000")
+    assert UsageRecord.objects.count() == 1
+
+
+def test_a_member_switched_off_is_refused_at_the_next_call(key, other, alice):
+    _, raw = key
+    assert chat(other.url, raw).status_code == 200
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    response = chat(other.url, raw)
+    assert refusal(response) == (401, "1000")
+    assert "can no longer sign in" in response.json()["error"]["message"]
+
+
+def test_a_member_who_left_the_team_is_refused_at_the_next_call(make_user, other):
+    from accounts.services.keys import key_create
+
+    alice, bob = make_user("alice"), make_user("bob")
+    lab = team_create(name="Lab", owner=bob)
+    Membership.objects.create(team=lab, user=alice)
+    _, raw = key_create(user=alice, team=lab, name="lab scripts")
+    assert chat(other.url, raw).status_code == 200
+    Membership.objects.get(team=lab, user=alice).delete()
+    response = chat(other.url, raw)
+    assert refusal(response) == (401, "1000")
+    assert "no longer in Lab" in response.json()["error"]["message"]
+
+
+def test_a_team_switched_to_prepaid_with_no_money_is_refused_at_the_next_call(key, other, alice):
+    _, raw = key
+    assert chat(other.url, raw, "glm-4.7").status_code == 200
+    team = alice.personal_team
+    team.billing, team.cash_nano = "prepaid", 0
+    team.save(update_fields=["billing", "cash_nano"])
+    assert refusal(chat(other.url, raw, "glm-4.7")) == (429, "1113")  # a model that costs
