@@ -10,9 +10,18 @@ from config.kept import kept_changed
 
 # Prices, the catalogue and API keys with who they bill are kept in each process (config.kept): a
 # change reads them again.
-for kept_model in (Price, PriceTier, ModelEntry, ApiKey, Membership, Team, get_user_model()):
+KEPT_MODELS = (Price, PriceTier, ModelEntry, ApiKey, Membership, Team)
+for kept_model in KEPT_MODELS:
     post_save.connect(kept_changed, sender=kept_model)
+for kept_model in (*KEPT_MODELS, get_user_model()):  # a user saved: user_changed below
     post_delete.connect(kept_changed, sender=kept_model)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def user_changed(sender, update_fields=None, **kwargs) -> None:
+    """A user saved changes what is kept, unless only their last login was (every login)."""
+    if update_fields != {"last_login"}:
+        kept_changed()
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)

@@ -118,3 +118,13 @@ def test_an_admission_asks_redis_for_the_stamp_once(authorization):
     redis_client().config_resetstat()
     admitted_queries(authorization)  # the catalogue and the prices: one stamp
     assert redis_client().info("commandstats")["cmdstat_get"]["calls"] == 1
+
+
+def test_a_login_leaves_what_is_kept_alone_and_a_user_saved_does_not(make_user, client):
+    alice = make_user("alice")
+    stamp = redis_client().get(STAMP) or ""
+    client.force_login(alice)  # saves last_login
+    assert redis_client().get(STAMP) == stamp != ""
+    alice.is_active = False
+    alice.save()
+    assert redis_client().get(STAMP) != stamp
