@@ -13,8 +13,8 @@ from config.kept import kept_changed
 KEPT_MODELS = (Price, PriceTier, ModelEntry, ApiKey, Membership, Team)
 for kept_model in KEPT_MODELS:
     post_save.connect(kept_changed, sender=kept_model)
-for kept_model in (*KEPT_MODELS, get_user_model()):  # a user saved: user_changed below
-    post_delete.connect(kept_changed, sender=kept_model)
+for gone in (*KEPT_MODELS, get_user_model()):  # a user saved: user_changed below
+    post_delete.connect(kept_changed, sender=gone)
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
