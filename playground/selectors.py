@@ -81,8 +81,13 @@ def _kept_in_history(messages: list[Message]) -> list[Message]:
     return kept
 
 
-def _history_messages(conversation: Conversation, before_id: int | None) -> list[Message]:
-    queryset = conversation.messages.prefetch_related("attachments")
+def _history_messages(
+    conversation: Conversation, before_id: int | None, *, attachments: bool
+) -> list[Message]:
+    """The messages that count in its history; with their attachments, read with them."""
+    queryset = conversation.messages.all()
+    if attachments:
+        queryset = queryset.prefetch_related("attachments")
     if before_id is not None:
         queryset = queryset.filter(id__lt=before_id)
     return _kept_in_history(list(queryset))
@@ -150,7 +155,7 @@ def history_for(
     Earlier thinking goes back with the function calls of the turn in progress (a model that
     thinks between calls needs it), and with every reply when ``keep_thinking`` (the model keeps
     its thinking across turns: ``clear_thinking`` false)."""
-    kept = _history_messages(conversation, before_id)
+    kept = _history_messages(conversation, before_id, attachments=with_images)
     answers = _answers(kept)
     results = {answer.id for answered in answers.values() for answer in answered.values()}
     kept = [m for m in kept if m.role != Message.Role.TOOL or m.id in results]
@@ -181,7 +186,7 @@ def history_images(*, conversation: Conversation | None) -> HistoryImages:
     """Images the next request of this conversation carries (to a model that reads them)."""
     if conversation is None:
         return HistoryImages()
-    kept = _history_messages(conversation, None)
+    kept = _history_messages(conversation, None, attachments=True)
     return HistoryImages(
         uploads=sum(len(m.attachments.all()) for m in kept),
         links=sum(len(m.image_urls) for m in kept),

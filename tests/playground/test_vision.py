@@ -263,3 +263,21 @@ def test_links_count_with_uploads_against_the_models_limit(alice_http, sim_log):
     assert (
         "one image per request (this one would carry 2)" in response.text and sim_log.calls() == []
     )
+
+
+def test_the_history_for_a_model_that_reads_no_images_does_not_read_the_uploads(django_user_model):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from playground.models import Conversation
+    from playground.selectors import history_for
+
+    user = django_user_model.objects.create_user("reader")
+    conversation = Conversation.objects.create(user=user, model="glm-4-flash")
+    Message.objects.create(conversation=conversation, role=Message.Role.USER, content="Hello")
+    for with_images in (False, True):
+        with CaptureQueriesContext(connection) as queries:
+            history = history_for(conversation=conversation, with_images=with_images)
+        assert history == [{"role": "user", "content": "Hello"}]
+        read = " ".join(query["sql"] for query in queries.captured_queries)
+        assert ("playground_attachment" in read) is with_images
