@@ -81,14 +81,10 @@ class Stopwatch:
             self.laps[name] = (time.perf_counter() - started) * 1000
 
 
+@one_stamp()  # the key, the catalogue and the prices as kept, checked against Redis once
 def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admitted:
     """The key checked, the body read and checked, the model found and allowed, the worst case
     held. Raises Refused."""
-    with one_stamp():
-        return _admitted(authorization, raw_body, kind)
-
-
-def _admitted(authorization: str | None, raw_body: bytes, kind: Kind) -> Admitted:
     watch = Stopwatch()
     with watch("auth"):
         try:

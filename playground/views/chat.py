@@ -20,6 +20,7 @@ from django_htmx.http import (
 from accounts.models import ModelEntry
 from accounts.selectors import price_summaries
 from bigmodel.params import sdk_changes
+from config.kept import one_stamp
 from playground import selectors, snippets
 from playground.chat_reply import reply_start
 from playground.files import private_file_response
@@ -214,7 +215,8 @@ def _turn_response(request, start: turns.ReplyStart, *, is_new: bool, listening:
 async def _respond_then_generate(prepare, *args, **kwargs):
     """Run a sync view body that may save a new reply, start that reply on this event loop
     (where it outlives the request) before rendering, so the upstream call begins at once."""
-    start, respond = await sync_to_async(prepare)(*args, **kwargs)
+    # The catalogue and the prices the turn reads, as kept: checked against Redis once.
+    start, respond = await sync_to_async(one_stamp()(prepare))(*args, **kwargs)
     if start is not None:
         reply_start(start.message.id, start.stream, start.body, start.billed)
     return await sync_to_async(respond)()

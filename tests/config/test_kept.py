@@ -128,3 +128,14 @@ def test_a_login_leaves_what_is_kept_alone_and_a_user_saved_does_not(make_user, 
     alice.is_active = False
     alice.save()
     assert redis_client().get(STAMP) != stamp
+
+
+def test_a_playground_turn_asks_redis_for_the_stamp_once(alice_http):
+    from tests.playground.test_streaming import read_events, start_turn
+
+    start_turn(alice_http, "The prices and the catalogue are read and kept")
+    redis_client().config_resetstat()
+    reply = start_turn(alice_http, "Its form and its hold: one stamp")
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
+        assert read_events(response)[-1]["event"] == "done"
+    assert redis_client().info("commandstats")["cmdstat_get"]["calls"] == 1
