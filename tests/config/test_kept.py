@@ -16,6 +16,7 @@ from accounts.services.pricing import PriceBook
 from config.kept import STAMP
 from config.redis import redis_client
 from gateway import services
+from tests.gateway.conftest import chat
 
 MODEL = "glm-4-flash"  # free in the seed prices
 
@@ -26,19 +27,18 @@ def new_price(output_per_m: str, *, model: str = MODEL) -> Price:
     return price
 
 
-def chat(base_url: str, raw_key: str, n: int) -> httpx.Response:
-    body = {"model": MODEL, "max_tokens": 1000, "messages": [{"role": "user", "content": f"{n}"}]}
-    headers = {"Authorization": f"Bearer {raw_key}"}
-    return httpx.post(f"{base_url}/api/paas/v4/chat/completions", json=body, headers=headers)
+def chat_of(base_url: str, raw_key: str, n: int) -> httpx.Response:
+    """Call ``n``, at most 1000 tokens long."""
+    return chat(base_url, raw_key, [{"role": "user", "content": f"{n}"}], max_tokens=1000)
 
 
 def test_a_price_added_here_holds_the_next_call_another_process_admits(make_user, web_process):
     alice = make_user("alice")
     _, raw = key_create(user=alice, team=alice.personal_team, name="cron")
     other = web_process()
-    assert chat(other.url, raw, 1).status_code == 200  # the other process now keeps the prices
+    assert chat_of(other.url, raw, 1).status_code == 200  # the other process now keeps the prices
     new_price("2")
-    assert chat(other.url, raw, 2).status_code == 200
+    assert chat_of(other.url, raw, 2).status_code == 200
     held = list(UsageRecord.objects.order_by("id").values_list("held_nano", flat=True))
     # 1000 output tokens at ¥2 a million: ¥0.002, in nano-yuan.
     assert held == [0, 2_000_000]
@@ -47,11 +47,11 @@ def test_a_price_added_here_holds_the_next_call_another_process_admits(make_user
 def test_a_model_switched_off_is_refused_by_the_next_call(make_user, live_server_url):
     alice = make_user("alice")
     _, raw = key_create(user=alice, team=alice.personal_team, name="cron")
-    assert chat(live_server_url, raw, 1).status_code == 200
+    assert chat_of(live_server_url, raw, 1).status_code == 200
     entry = ModelEntry.objects.get(name=MODEL)
     entry.enabled = False
     entry.save()
-    refused = chat(live_server_url, raw, 2)
+    refused = chat_of(live_server_url, raw, 2)
     assert (refused.status_code, refused.json()["error"]["code"]) == (400, "1211")
 
 

@@ -26,3 +26,17 @@ def base(live_server_url):
 def refusal(response: httpx.Response) -> tuple[int, str]:
     """A refusal's status and BigModel's business code."""
     return response.status_code, response.json()["error"]["code"]
+
+
+MESSAGES = [{"role": "user", "content": "Count my calls."}]
+
+
+def chat(base: str, raw: str, messages=MESSAGES, **body) -> httpx.Response:
+    """A plain chat call to the console at ``base`` (a web process's URL) with the key ``raw``;
+    ``body`` adds to the request's body or changes it."""
+    return httpx.post(
+        f"{base}/api/paas/v4/chat/completions",
+        json={"model": "glm-4-flash", "messages": messages} | body,
+        headers={"Authorization": f"Bearer {raw}"},
+        timeout=30,
+    )

@@ -1,27 +1,18 @@
 """Each web process keeps the keys it has seen (config.kept): a change made anywhere applies from
 the next call, in every process, as if it read the database each time."""
 
-import httpx
 import pytest
 
 from accounts.models import Membership, UsageRecord
-from accounts.services.keys import key_revoke
+from accounts.services.keys import key_create, key_revoke
 from accounts.services.teams import team_create
-from tests.gateway.conftest import refusal
-
-MESSAGES = [{"role": "user", "content": "Are you still there?"}]
+from tests.gateway.conftest import chat, refusal
 
 
 @pytest.fixture
 def other(web_process):
     """Another web process of the app, which has already seen the key (one call made)."""
     return web_process()
-
-
-def chat(url: str, raw: str, model: str = "glm-4-flash") -> httpx.Response:
-    body = {"model": model, "messages": MESSAGES}
-    headers = {"Authorization": f"Bearer {raw}"}
-    return httpx.post(f"{url}/api/paas/v4/chat/completions", json=body, headers=headers)
 
 
 def test_a_key_revoked_here_is_refused_by_another_process_at_its_next_call(key, other):
@@ -43,8 +34,6 @@ def test_a_member_switched_off_is_refused_at_the_next_call(key, other, alice):
 
 
 def test_a_member_who_left_the_team_is_refused_at_the_next_call(make_user, other):
-    from accounts.services.keys import key_create
-
     alice, bob = make_user("alice"), make_user("bob")
     lab = team_create(name="Lab", owner=bob)
     Membership.objects.create(team=lab, user=alice)
@@ -58,8 +47,8 @@ def test_a_member_who_left_the_team_is_refused_at_the_next_call(make_user, other
 
 def test_a_team_switched_to_prepaid_with_no_money_is_refused_at_the_next_call(key, other, alice):
     _, raw = key
-    assert chat(other.url, raw, "glm-4.7").status_code == 200
+    assert chat(other.url, raw, model="glm-4.7").status_code == 200
     team = alice.personal_team
     team.billing, team.cash_nano = "prepaid", 0
     team.save(update_fields=["billing", "cash_nano"])
-    assert refusal(chat(other.url, raw, "glm-4.7")) == (429, "1113")  # a model that costs
+    assert refusal(chat(other.url, raw, model="glm-4.7")) == (429, "1113")  # a model that costs

@@ -10,19 +10,9 @@ import httpx
 from accounts.models import Hold, UsageRecord
 from accounts.services.keys import key_create
 from config.redis import redis_client
-from tests.gateway.conftest import refusal
+from tests.gateway.conftest import chat, refusal
 
-MESSAGES = [{"role": "user", "content": "Count my calls."}]
 SLOW = [{"role": "user", "content": "Take your time [[fault:ttft=1500]]"}]
-
-
-def chat(base: str, raw: str, messages=MESSAGES, **body) -> httpx.Response:
-    return httpx.post(
-        f"{base}/api/paas/v4/chat/completions",
-        json={"model": "glm-4-flash", "messages": messages} | body,
-        headers={"Authorization": f"Bearer {raw}"},
-        timeout=30,
-    )
 
 
 def flying(key) -> int:
