@@ -1,9 +1,13 @@
 """Each web process keeps the keys it has seen (config.kept): a change made anywhere applies from
 the next call, in every process, as if it read the database each time."""
 
-import pytest
+from datetime import timedelta
 
-from accounts.models import Membership, UsageRecord
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts.models import ApiKey, Membership, UsageRecord
 from accounts.services.keys import key_create, key_revoke
 from accounts.services.teams import team_create
 from tests.gateway.conftest import chat, refusal
@@ -52,3 +56,30 @@ def test_a_team_switched_to_prepaid_with_no_money_is_refused_at_the_next_call(ke
     team.billing, team.cash_nano = "prepaid", 0
     team.save(update_fields=["billing", "cash_nano"])
     assert refusal(chat(other.url, raw, model="glm-4.7")) == (429, "1113")  # a model that costs
+
+
+def test_last_used_is_written_at_most_once_a_minute_whichever_process_wrote_it(
+    key, live_server_url
+):
+    made, raw = key
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        assert chat(live_server_url, raw).status_code == 200
+    made.refresh_from_db()
+    assert made.last_used_at == start
+    with time_machine.travel(start + timedelta(seconds=59), tick=False):
+        assert chat(live_server_url, raw).status_code == 200
+    made.refresh_from_db()
+    assert made.last_used_at == start  # within the minute: not written again
+    # Another process wrote it meanwhile; this one's kept copy still says `start`.
+    elsewhere = start + timedelta(seconds=90)
+    ApiKey.objects.filter(id=made.id).update(last_used_at=elsewhere)
+    with time_machine.travel(start + timedelta(seconds=120), tick=False):
+        assert chat(live_server_url, raw).status_code == 200
+    made.refresh_from_db()
+    assert made.last_used_at == elsewhere  # 30 s after the other write: not yet again
+    # This process counts its minute from its last try (120 s): the next write is at 180 s on.
+    with time_machine.travel(start + timedelta(seconds=181), tick=False):
+        assert chat(live_server_url, raw).status_code == 200
+    made.refresh_from_db()
+    assert made.last_used_at == start + timedelta(seconds=181)
