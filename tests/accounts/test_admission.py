@@ -65,7 +65,6 @@ def stop_and_settle(user, url: str) -> None:
 
 def admitted_and_refused(responses) -> tuple[list, list]:
     assert all(response.status_code == 200 for response in responses)
-    print("DEBUG", responses[0].headers, responses[0].text[:1500])
     refused = [r for r in responses if r.headers.get("HX-Retarget") == "#form-errors"]
     return [r for r in responses if r not in refused], refused
 

@@ -3,10 +3,12 @@ refused before anything is sent, calls racing on one key are admitted one at a t
 budget comes back when its period rolls over."""
 
 import json
+import threading
 from datetime import datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, Hold
@@ -103,3 +105,24 @@ def test_an_api_call_whose_web_process_died_is_billed_once_at_its_worst_case(ali
     assert record.completion_tokens == 100  # the body's max_tokens
     assert not Hold.objects.exists() and holds_expire(now=hold.expires_at) == 0
     assert UsageRecord.objects.count() == 1
+
+
+def test_calls_racing_on_one_key_are_admitted_one_at_a_time(alice, transactional_db):
+    made, raw = key_create(user=alice, team=alice.personal_team, name="busy", budget_nano=10**9)
+    services.call_release(admit(raw))  # its last use noted: the next one writes nothing to it
+    admitted = threading.Event()
+
+    def send() -> None:
+        try:
+            admit(raw)
+            admitted.set()
+        finally:
+            connection.close()
+
+    caller = threading.Thread(target=send)
+    with transaction.atomic():  # another admission of this key, holding it as admit() does
+        list(ApiKey.objects.select_for_update(no_key=True).filter(id=made.id))
+        caller.start()
+        assert not admitted.wait(0.5)  # this one waits its turn
+    assert admitted.wait(10)
+    caller.join()
