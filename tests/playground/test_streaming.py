@@ -8,6 +8,7 @@ import httpx
 import pytest
 from django.utils.html import escape
 
+from playground.chat_reply import reply_stream_of
 from playground.models import Message
 from tests.support import http_client_for
 
@@ -242,3 +243,13 @@ def test_with_redis_down_the_reply_is_still_saved_with_exact_usage(alice_http, s
     reply = wait_until_final(reply)
     assert reply.status == "done" and reply.content and reply.usage_exact
     assert reply.completion_tokens > 0
+
+
+def test_a_reply_that_arrives_at_once_still_streams_its_first_delta_on_its_own(alice_http):
+    """The upstream's whole reply in one read: its first delta is written to the reply's stream
+    while the rest is still being read, not joined with all of it at the end."""
+    reply = wait_until_final(start_turn(alice_http, "All at once [[long]]"))
+    deltas = [piece.text for piece in reply_stream_of(reply).pieces_so_far() if not piece.is_final]
+    assert len(deltas) > 1, "the whole reply went out as one delta"
+    assert "".join(deltas) == reply.content
+    assert len(deltas[0]) < len(reply.content) / 10
