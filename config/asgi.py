@@ -4,12 +4,29 @@ work runs on a few long-lived threads (config/lanes.py)."""
 
 import os
 
+import django
+from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
+from django.core.handlers.asgi import ASGIHandler
+from django.test.utils import override_settings
 
 from config.bodylimit import BodyLimit
 from config.lanes import RequestLanes
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup(set_prefix=False)
 
-application = BodyLimit(RequestLanes(ASGIStaticFilesHandler(get_asgi_application())))
+
+class Handler(ASGIHandler):
+    """Django's handler with the in-place versions of its own middleware (config/middleware.py);
+    the settings keep Django's names for its deploy checks."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        from config.middleware import IN_PLACE_OF
+
+        middleware = [IN_PLACE_OF.get(path, path) for path in settings.MIDDLEWARE]
+        with override_settings(MIDDLEWARE=middleware):
+            super().load_middleware(is_async)
+
+
+application = BodyLimit(RequestLanes(ASGIStaticFilesHandler(Handler())))

@@ -3,14 +3,16 @@
 Under ASGI, MiddlewareMixin sends every hook of a middleware to a thread (two hops per
 middleware, on every request), though most of Django's only read and set headers and cookies.
 Each class here runs its hooks in place and goes to a thread only for a hook that does I/O (the
-messages stored). Django's security, session, CSRF and clickjacking middleware stay as they are:
-its deploy checks look for them by name."""
+messages or the session stored). Settings name Django's own security, session, CSRF and
+clickjacking classes, as its deploy checks look for them by name; the ASGI handler runs the
+in-place versions of those four instead (:data:`IN_PLACE_OF`, config/asgi.py)."""
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
-from django.middleware import common
+from django.contrib.sessions import middleware as sessions
+from django.middleware import clickjacking, common, csrf, security
 from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.shortcuts import resolve_url
 from django.utils.decorators import sync_and_async_middleware
@@ -86,3 +88,32 @@ class MessageMiddleware(InPlace, messages.MessageMiddleware):
     def responding_does_io(self, request) -> bool:
         storage = getattr(request, "_messages", None)  # stored in the session when over a cookie
         return storage is not None and (storage.used or storage.added_new)
+
+
+class SecurityMiddleware(InPlace, security.SecurityMiddleware):
+    pass
+
+
+class SessionMiddleware(InPlace, sessions.SessionMiddleware):
+    def responding_does_io(self, request) -> bool:
+        return request.session.modified or settings.SESSION_SAVE_EVERY_REQUEST
+
+
+class CsrfViewMiddleware(InPlace, csrf.CsrfViewMiddleware):
+    async def process_view(self, request, view_func, view_args, view_kwargs):
+        # The token check reads the parsed form and the cookie: nothing to wait for.
+        return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class XFrameOptionsMiddleware(InPlace, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+IN_PLACE_OF = {
+    "django.middleware.security.SecurityMiddleware": "config.middleware.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware": "config.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware": "config.middleware.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": (
+        "config.middleware.XFrameOptionsMiddleware"
+    ),
+}

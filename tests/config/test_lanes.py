@@ -23,3 +23,41 @@ def test_requests_reuse_the_lanes_threads_and_their_database_connections(alice_h
     assert all(name.startswith("lane-") for name in opened)
     if connection.vendor == "sqlite":
         assert len(opened) <= settings.WEB_THREADS
+
+
+def test_djangos_own_middleware_runs_on_the_event_loop_and_stores_a_session_on_a_lane(
+    alice_http, live_server_url, monkeypatch
+):
+    """Settings name Django's classes; the web handler runs them in place, going to a lane only
+    to store a changed session."""
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.middleware.clickjacking import XFrameOptionsMiddleware
+    from django.middleware.csrf import CsrfViewMiddleware
+    from django.middleware.security import SecurityMiddleware
+
+    ran: dict[str, set[str]] = {}
+
+    def spy(cls, hook):
+        original = getattr(cls, hook)
+
+        def noted(self, request, *args):
+            ran.setdefault(f"{cls.__name__}.{hook}", set()).add(threading.current_thread().name)
+            return original(self, request, *args)
+
+        monkeypatch.setattr(cls, hook, noted)
+
+    for cls, hook in [
+        (SecurityMiddleware, "process_request"),
+        (SecurityMiddleware, "process_response"),
+        (CsrfViewMiddleware, "process_view"),
+        (CsrfViewMiddleware, "process_response"),
+        (XFrameOptionsMiddleware, "process_response"),
+        (SessionMiddleware, "process_response"),
+    ]:
+        spy(cls, hook)
+    assert alice_http.post("/playground/code/", data={"model": "glm-4-flash"}).status_code == 200
+    assert ran and all(threads == {"live-server"} for threads in ran.values()), ran
+    ran.clear()
+    logout = alice_http.post("/accounts/logout/")  # the session is flushed: stored on a lane
+    assert ran["SessionMiddleware.process_response"] != {"live-server"}
+    assert f'{settings.SESSION_COOKIE_NAME}=""' in logout.headers["set-cookie"]
