@@ -25,6 +25,7 @@ class Handler(ASGIHandler):
         from config.middleware import IN_PLACE_OF
 
         middleware = [IN_PLACE_OF.get(path, path) for path in settings.MIDDLEWARE]
+        # Django reads the list from settings only; it is swapped for this one read, at start-up.
         with override_settings(MIDDLEWARE=middleware):
             super().load_middleware(is_async)
 

@@ -7,6 +7,8 @@ messages or the session stored). Settings name Django's own security, session, C
 clickjacking classes, as its deploy checks look for them by name; the ASGI handler runs the
 in-place versions of those four instead (:data:`IN_PLACE_OF`, config/asgi.py)."""
 
+from functools import partial
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
@@ -101,19 +103,24 @@ class SessionMiddleware(InPlace, sessions.SessionMiddleware):
 
 class CsrfViewMiddleware(InPlace, csrf.CsrfViewMiddleware):
     async def process_view(self, request, view_func, view_args, view_kwargs):
-        # The token check reads the parsed form and the cookie: nothing to wait for.
-        return super().process_view(request, view_func, view_args, view_kwargs)
+        # The token check parses the form: an upload's parts (megabytes, written to disk) are
+        # parsed on a lane, so that the event loop's open streams do not wait for them.
+        check = partial(super().process_view, request, view_func, view_args, view_kwargs)
+        if request.content_type == "multipart/form-data":
+            return await sync_to_async(check)()
+        return check()
 
 
 class XFrameOptionsMiddleware(InPlace, clickjacking.XFrameOptionsMiddleware):
     pass
 
 
+def _dotted(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# Django's class's dotted path → its in-place version's (the one base that is not InPlace).
 IN_PLACE_OF = {
-    "django.middleware.security.SecurityMiddleware": "config.middleware.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware": "config.middleware.SessionMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware": "config.middleware.CsrfViewMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware": (
-        "config.middleware.XFrameOptionsMiddleware"
-    ),
+    _dotted(cls.__bases__[1]): _dotted(cls)
+    for cls in (SecurityMiddleware, SessionMiddleware, CsrfViewMiddleware, XFrameOptionsMiddleware)
 }

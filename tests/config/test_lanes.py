@@ -25,11 +25,11 @@ def test_requests_reuse_the_lanes_threads_and_their_database_connections(alice_h
         assert len(opened) <= settings.WEB_THREADS
 
 
-def test_djangos_own_middleware_runs_on_the_event_loop_and_stores_a_session_on_a_lane(
+def test_djangos_own_middleware_runs_on_the_event_loop_but_for_uploads_and_session_writes(
     alice_http, live_server_url, monkeypatch
 ):
     """Settings name Django's classes; the web handler runs them in place, going to a lane only
-    to store a changed session."""
+    to parse an upload's form and to store a changed session."""
     from django.contrib.sessions.middleware import SessionMiddleware
     from django.middleware.clickjacking import XFrameOptionsMiddleware
     from django.middleware.csrf import CsrfViewMiddleware
@@ -57,6 +57,11 @@ def test_djangos_own_middleware_runs_on_the_event_loop_and_stores_a_session_on_a
         spy(cls, hook)
     assert alice_http.post("/playground/code/", data={"model": "glm-4-flash"}).status_code == 200
     assert ran and all(threads == {"live-server"} for threads in ran.values()), ran
+    ran.clear()
+    upload = {"image": ("a.png", b"\x89PNG" + b"0" * 300_000, "image/png")}
+    posted = alice_http.post("/playground/code/", data={"model": "glm-4-flash"}, files=upload)
+    assert posted.status_code == 200  # an upload's form is parsed off the event loop
+    assert ran["CsrfViewMiddleware.process_view"] != {"live-server"}
     ran.clear()
     logout = alice_http.post("/accounts/logout/")  # the session is flushed: stored on a lane
     assert ran["SessionMiddleware.process_response"] != {"live-server"}
