@@ -55,8 +55,12 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers:
+            # No body (an event stream's GET): nothing to count, and no wrapper on each send.
+            return await self.app(scope, receive, send)
         path, limit = scope["path"], limit_for(scope["path"])
-        declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return await self._refuse(send, path, limit)
 

@@ -19,11 +19,11 @@ import logging
 import uuid
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 from redis.asyncio.client import PubSub
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from config.loops import per_loop
 from config.redis import async_redis, redis_client
@@ -80,12 +80,13 @@ def append_all(entries: Iterable[tuple[str, dict[str, str]]], *, keep_seconds: i
         pipe.execute()
 
 
-async def aappend(
+def aappend(
     key: str, fields: dict[str, str], *, keep_seconds: int = 0, delete: Iterable[str] = ()
-) -> str:
-    """:func:`append` for asyncio. Appends made at once (many replies streaming in one process)
-    go out together, in one pipeline, each one's result to its caller."""
-    return await _batcher().add((key, *delete), _args(fields, keep_seconds))
+) -> asyncio.Future[str]:
+    """:func:`append` for asyncio: the entry's id, to await (or to be told of, by a callback).
+    Appends made at once (many replies streaming in one process) go out together, in one round
+    trip, each one's result to its caller, in the order they were made."""
+    return _batcher().add((key, *delete), _args(fields, keep_seconds))
 
 
 class _Batcher:
@@ -109,7 +110,7 @@ class _Batcher:
             batch, self._waiting = self._waiting, []
             try:
                 results = await _appended(async_redis(), [(keys, args) for keys, args, _ in batch])
-            except RedisError as error:
+            except Exception as error:  # Redis down (or a bug): no caller waits forever
                 results = [error] * len(batch)
             for (_, _, sent), result in zip(batch, results, strict=True):
                 if sent.done():  # its caller was cancelled
@@ -121,8 +122,8 @@ class _Batcher:
 
 
 async def _appended(client: Any, entries: list[tuple[tuple[str, ...], list[str]]]) -> list[Any]:
-    """Each entry's id (or its error), in one round trip: EVALSHA in a pipeline (a script handed to
-    a pipeline costs a SCRIPT EXISTS round trip per batch). Redis forgets its scripts when it
+    """Each entry's id (or its error), in one round trip: EVALSHA each (a script handed to a
+    pipeline costs a SCRIPT EXISTS round trip per batch). Redis forgets its scripts when it
     restarts: then the script is loaded again and what was refused is sent again, once."""
     sha = _append_script(client).sha
     results = await _evalsha_all(client, sha, entries)
@@ -138,10 +139,27 @@ async def _appended(client: Any, entries: list[tuple[tuple[str, ...], list[str]]
 async def _evalsha_all(
     client: Any, sha: str, entries: list[tuple[tuple[str, ...], list[str]]]
 ) -> list[Any]:
-    async with client.pipeline(transaction=False) as pipe:
-        for keys, args in entries:
-            pipe.evalsha(sha, len(keys), *keys, *args)
-        return await pipe.execute(raise_on_error=False)
+    """The EVALSHAs sent at once on one of the pool's connections, each one's result or error.
+    What a pipeline does, without its bookkeeping: this runs for every delta of every reply, and
+    a pipeline of one costs the web process half as much again as the write itself."""
+    pool = client.connection_pool
+    connection = await pool.get_connection()
+    try:
+        commands = [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in entries]
+        await connection.send_packed_command(connection.pack_commands(commands))
+        return [await _reply(connection) for _ in commands]
+    except BaseException:
+        await connection.disconnect()  # a reply half-read leaves the connection unusable
+        raise
+    finally:
+        await pool.release(connection)
+
+
+async def _reply(connection: Any) -> Any:
+    try:
+        return await connection.read_response()
+    except ResponseError as error:  # this command's refusal (NOSCRIPT…): the others still stand
+        return error
 
 
 _batcher = per_loop(_Batcher)
@@ -192,14 +210,57 @@ class Follower:
     async def batch(self, *, timeout: float) -> list[Entry]:
         """The entries that arrived since the last batch, waiting up to ``timeout`` seconds for
         one; [] when none came. Raises the shared connection's RedisError."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
+        if not self._ready.is_set():  # under load a batch is often waiting already
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
         if self._error is not None:
             raise self._error
         batch, self._pending = self._pending, []
         self._ready.clear()
         return batch
+
+
+class Watch:
+    """A stream listened to for its first entry with no task waiting on it: ``heard`` is called
+    once, when one comes (one already there counts). For a reader that lives as long as a reply
+    and only ever needs to hear one thing: a Stop. ``async with Watch(key, heard):`` listens
+    while the block runs; without Redis nothing is heard."""
+
+    def __init__(self, key: str, heard: Callable[[], object]) -> None:
+        self.key, self.cursor = key, "0-0"
+        self._heard: Callable[[], object] | None = heard
+        self._joining: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Watch:
+        # Joined alongside the block: the block need not wait for Redis to confirm it.
+        self._joining = asyncio.create_task(shared_reader().join(self))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._heard = None  # nothing is heard once the block is over
+        # Shielded, as a reader's leaving is: a cancel half-way costs the shared connection.
+        await asyncio.shield(self._leave())
+
+    async def _leave(self) -> None:
+        if self._joining is not None:
+            with contextlib.suppress(RedisError):
+                await self._joining
+        await shared_reader().leave(self)
+
+    def deliver(self, entries: list[Entry]) -> None:
+        self._hear(entries)
+
+    def caught_up(self, held: list[Entry]) -> None:
+        self._hear(held)
+
+    def fail(self, error: BaseException) -> None:
+        pass  # without Redis, only what this process does itself reaches the block
+
+    def _hear(self, entries: list[Entry]) -> None:
+        if entries and self._heard is not None:
+            heard, self._heard = self._heard, None
+            heard()
 
 
 class SharedReader:
@@ -212,7 +273,7 @@ class SharedReader:
     def __init__(self) -> None:
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task | None = None
-        self._followers: dict[str, set[Follower]] = {}
+        self._followers: dict[str, set[Follower | Watch]] = {}
         # Per channel, a future for each SUBSCRIBE sent and not yet confirmed, oldest first: Redis
         # confirms each one, in order.
         self._confirmations: dict[str, deque[asyncio.Future]] = {}
@@ -271,7 +332,7 @@ class SharedReader:
         self._confirmations.clear()
         self._pubsub = None  # the next reader starts afresh
 
-    async def join(self, follower: Follower) -> None:
+    async def join(self, follower: Follower | Watch) -> None:
         pubsub = await self._ensure_listening()
         followers = self._followers.setdefault(follower.key, set())
         first = not followers
@@ -290,7 +351,7 @@ class SharedReader:
         )
         follower.caught_up(held[0][1] if held else [])
 
-    async def leave(self, follower: Follower) -> None:
+    async def leave(self, follower: Follower | Watch) -> None:
         followers = self._followers.get(follower.key)
         if followers is None:
             return

@@ -7,7 +7,10 @@ from django.views.generic import RedirectView
 
 from config import health
 
+# The playground first, its event streams first within it: a request keeps the patterns tried
+# before its own (resolver_match.tried) for as long as it runs, and a stream runs for minutes.
 urlpatterns = [
+    path("playground/", include("playground.urls")),
     path("", RedirectView.as_view(pattern_name="playground:index", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
     # Pages have no icon; a file opened on its own (an image) makes the browser ask for one.
@@ -19,7 +22,6 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
-    path("playground/", include("playground.urls")),
     path("api/paas/v4/", include("gateway.urls")),
     path("admin/", admin.site.urls),
 ]

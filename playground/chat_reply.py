@@ -29,11 +29,12 @@ from config.lanes import on_lane
 from config.upstream import async_upstream
 from playground.models import Conversation, Message
 from playground.reply_parts import kept_calls, kept_source
-from playground.reply_stream import ReplyStream, keep_alive
+from playground.reply_stream import ALIVE_SECONDS, ReplyStream, keep_alive
 from playground.services.billing import BilledCall
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 2
+# Two beats may be missed before the sweeper takes a running reply for dead.
+HEARTBEAT_SECONDS = ALIVE_SECONDS / 3
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def reply_start(message_id: int, stream: ReplyStream, body: dict, billed: Billed
 
 async def _beat() -> None:
     """Tells the sweeper that this process's replies are alive, however long the upstream is
-    silent: one write for all of them every couple of seconds, while there are any."""
+    silent: one write for all of them every few seconds, while there are any."""
     while _running:
         try:
             await keep_alive(running.stream for running in list(_running.values()))
@@ -175,7 +176,8 @@ class _Relay:
 
     Writes never hold up reading the upstream: one write is in flight at a time, and deltas that
     arrive meanwhile go out together in the next one (thinking and answer apart, in order), so a
-    busy process makes fewer, larger writes."""
+    busy process makes fewer, larger writes. A write is a callback on its entries' futures, not a
+    task: a task a delta costs more than the delta."""
 
     def __init__(self, stream: ReplyStream):
         self.stream = stream
@@ -184,7 +186,7 @@ class _Relay:
         self.sources: list[dict] = []
         self.searched = False  # the search's results arrived
         self.unsent: list[tuple[bool, str]] = []  # (thinking, text)
-        self.writer: asyncio.Task | None = None
+        self.writing: list[asyncio.Future[str]] = []  # the write in flight, an entry a run
         self.started = time.monotonic()
         self.ttft_ms: int | None = None
         self.mirroring = True
@@ -207,40 +209,48 @@ class _Relay:
         if not self.mirroring:
             return
         self.unsent.append((thinking, text))
-        if self.writer is None or self.writer.done():
-            self.writer = asyncio.create_task(self._write())
+        if not self.writing:
+            self._write()
 
-    async def _write(self) -> None:
-        while self.unsent and self.mirroring:
-            runs = [
-                (thinking, "".join(text for _, text in run))
-                for thinking, run in itertools.groupby(self.unsent, key=lambda part: part[0])
-            ]
-            self.unsent.clear()
-            try:
-                for thinking, text in runs:
-                    await self.stream.publish(text, thinking=thinking)
-            except RedisError as error:
-                # Live display is lost, the reply is not: keep reading upstream and save it whole.
-                log.warning(
-                    "Redis unavailable (%r); reply %s continues without live streaming",
-                    error,
-                    self.stream.public_id,
-                )
-                self.mirroring = False
+    def _write(self) -> None:
+        """What is unsent, as one entry a run of thinking or of answer, in order."""
+        runs = [
+            (thinking, "".join(text for _, text in run))
+            for thinking, run in itertools.groupby(self.unsent, key=lambda part: part[0])
+        ]
+        self.unsent.clear()
+        self.writing = [self.stream.publish(text, thinking=thinking) for thinking, text in runs]
+        # The entries of one write go out in one batch, so the last is done when all are.
+        self.writing[-1].add_done_callback(self._written)
+
+    def _written(self, _: asyncio.Future) -> None:
+        written, self.writing = self.writing, []
+        errors = [f.exception() for f in written if not f.cancelled()]
+        if failed := next((error for error in errors if error is not None), None):
+            # Live display is lost, the reply is not: keep reading upstream and save it whole.
+            log.warning(
+                "Redis unavailable (%r); reply %s continues without live streaming",
+                failed,
+                self.stream.public_id,
+            )
+            self.mirroring = False
+        elif self.unsent and self.mirroring:
+            self._write()
 
     async def drain(self) -> None:
         """Let the last write land, so the final event follows every delta."""
-        if self.writer is not None:
-            await asyncio.shield(self.writer)
+        while self.writing:
+            await asyncio.wait(self.writing)
 
 
 async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledCall) -> None:
     """The one upstream call of a running reply, saved and billed however it ends."""
-    relay = _Relay(stream)
-    watcher = asyncio.create_task(_stop_when_asked(stream, asyncio.current_task()))
+    relay, runner = _Relay(stream), asyncio.current_task()
     try:
-        outcome = await _stream(body, relay)
+        # A Stop pressed in another web process arrives on the reply's stop stream (one pressed
+        # in this one cancels the runner directly).
+        async with stream.stop_requests(runner.cancel if runner else _nothing):
+            outcome = await _stream(body, relay)
     except asyncio.CancelledError:
         outcome = _stopped(relay, body)
     except BigModelError as error:
@@ -248,23 +258,13 @@ async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledC
     except Exception as error:  # never leave a reply running because of a bug; log it
         log.exception("reply %s failed", message_id)
         outcome = _failed(relay, body, error)
-    finally:
-        watcher.cancel()
     with contextlib.suppress(asyncio.CancelledError):  # a Stop as it ended: it is over either way
         await relay.drain()
     await _finish(message_id, stream, outcome, billed)
 
 
-async def _stop_when_asked(stream: ReplyStream, runner: asyncio.Task | None) -> None:
-    """A Stop pressed in another web process arrives on the reply's stop stream."""
-    try:
-        async with stream.stop_requests() as requests:
-            while not await requests.batch(timeout=3600):
-                pass
-    except RedisError:
-        return  # without Redis only this process can stop it, which it does directly
-    if runner is not None:
-        runner.cancel()
+def _nothing() -> None:
+    pass
 
 
 async def _stream(body: dict, relay: _Relay) -> Outcome:

@@ -61,8 +61,9 @@ async def stream_slot(user_id: int) -> Slot | None:
     return slot if taken else None
 
 
-async def held(events: AsyncIterator[str], slot: Slot) -> AsyncIterator[str]:
-    """Relay ``events`` while holding ``slot``; it is given back however the stream ends."""
+async def held(events: AsyncIterator[str], slot: Slot) -> AsyncIterator[bytes]:
+    """Relay ``events`` while holding ``slot``; it is given back however the stream ends. As
+    bytes: Django encodes each str it streams after reading the response's charset again."""
     try:
         async for event in events:
             if time.time() - slot.renewed > RENEW_AFTER_SECONDS:
@@ -70,7 +71,7 @@ async def held(events: AsyncIterator[str], slot: Slot) -> AsyncIterator[str]:
                 await _quietly(
                     async_redis().zadd(slot.key, {slot.member: slot.renewed + SLOT_SECONDS})
                 )
-            yield event
+            yield event.encode()
     finally:
         await _quietly(async_redis().zrem(slot.key, slot.member))
 

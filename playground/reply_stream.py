@@ -15,9 +15,10 @@ Readers follow streams through the process's shared connection (:mod:`config.str
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -71,8 +72,9 @@ class ReplyStream:
 
     # ------------------------------------------------------------------ the runner's side
 
-    async def publish(self, text: str, *, thinking: bool = False) -> None:
-        await streams.aappend(self.key, {"t": "think" if thinking else "delta", "d": text})
+    def publish(self, text: str, *, thinking: bool = False) -> asyncio.Future[str]:
+        """A delta's entry, sent with the other appends of this turn of the event loop."""
+        return streams.aappend(self.key, {"t": "think" if thinking else "delta", "d": text})
 
     def finish(self, html: str) -> None:
         """The final entry (sync: the sweeper finishes replies too); the stop and alive keys go."""
@@ -83,11 +85,9 @@ class ReplyStream:
             delete=(self.stop_key, self.alive_key),
         )
 
-    @contextlib.asynccontextmanager
-    async def stop_requests(self) -> AsyncIterator[streams.Follower]:
-        """Follow the stop stream: a batch with anything in it means stop."""
-        async with streams.follow(self.stop_key) as follower:
-            yield follower
+    def stop_requests(self, stop: Callable[[], object]) -> streams.Watch:
+        """``async with`` it: ``stop`` is called when someone asks the reply to stop."""
+        return streams.Watch(self.stop_key, stop)
 
     # ------------------------------------------------------------------ anyone's side
 

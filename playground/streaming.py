@@ -17,7 +17,7 @@ from accounts.services.settlement import settled_key
 from config import streams
 from playground.chat_reply import render_final
 from playground.models import Message
-from playground.reply_stream import ReplyStream
+from playground.reply_stream import Piece, ReplyStream
 
 KEEP_ALIVE_SECONDS = 15.0
 DATABASE_POLL_SECONDS = 1.0
@@ -51,8 +51,27 @@ async def reply_events(
 ) -> AsyncIterator[str]:
     """``message``: the reply as the view found it (None: not saved yet)."""
     try:
-        async for event in _relay(stream, message, last_event_id=last_event_id):
-            yield event
+        final = None
+        if message is not None:
+            _, final = await sync_to_async(_final_html)(stream, message)
+        if final is not None and not await stream.exists():
+            # Long over (the stream expired): the saved message is the whole story.
+            yield sse("done", final)
+            return
+        if last_event_id is None:
+            yield sse("reset", "")
+        waited = 0.0
+        # If the browser goes away this generator is cancelled; the reply carries on without it.
+        async with stream.follow(last_event_id) as reader:
+            while True:
+                pieces = await reader.pieces(timeout=KEEP_ALIVE_SECONDS)
+                if pieces:
+                    events, over = _batch_events(pieces)
+                else:
+                    events, over, waited = await _quiet(stream, waited)
+                yield events
+                if over:
+                    return
     except RedisError:
         # No live deltas without Redis, but the reply still arrives whole once it is saved.
         yield await _final_when_saved(stream)
@@ -66,43 +85,30 @@ async def _final_when_saved(stream: ReplyStream) -> str:
         await asyncio.sleep(DATABASE_POLL_SECONDS)
 
 
-async def _relay(
-    stream: ReplyStream, message: Message | None, *, last_event_id: str | None
-) -> AsyncIterator[str]:
-    exists, final = (False, None)
-    if message is not None:
-        exists, final = await sync_to_async(_final_html)(stream, message)
+def _batch_events(pieces: list[Piece]) -> tuple[str, bool]:
+    """One write to the browser per batch (under load a batch holds many deltas), and whether it
+    ends the reply."""
+    events: list[str] = []
+    for piece in pieces:
+        if piece.is_final:
+            events.append(sse("done", piece.final_html or "", piece.id))
+            return "".join(events), True
+        kind = "thinking" if piece.thinking else "delta"
+        events.append(sse(kind, escape(piece.text), piece.id))
+    return "".join(events), False
+
+
+async def _quiet(stream: ReplyStream, waited: float) -> tuple[str, bool, float]:
+    """Nothing came for a while: the reply may be long over (its stream expired), never coming
+    (its POST was refused or never came) or just slow. What to send, whether that ends the stream,
+    and how long a reply that does not exist has been waited for."""
+    exists, final = await sync_to_async(_final_html)(stream)
     if final is not None and not await stream.exists():
-        # Long over (the stream expired): the saved message is the whole story.
-        yield sse("done", final)
-        return
-    if last_event_id is None:
-        yield sse("reset", "")
-    waited = 0.0
-    # If the browser goes away this generator is cancelled; the reply carries on without it.
-    async with stream.follow(last_event_id) as reader:
-        while True:
-            pieces = await reader.pieces(timeout=KEEP_ALIVE_SECONDS)
-            if not pieces:
-                exists, final = await sync_to_async(_final_html)(stream)
-                if final is not None and not await stream.exists():
-                    yield sse("done", final)
-                    return
-                waited = 0.0 if exists else waited + KEEP_ALIVE_SECONDS
-                if waited >= UNBORN_GIVE_UP_SECONDS:
-                    yield sse("done", "")  # nothing will come: the page drops its placeholder
-                    return
-                yield ": keep-alive\n\n"
-                continue
-            # One write to the browser per batch: under load a batch holds many deltas.
-            events: list[str] = []
-            for piece in pieces:
-                if piece.is_final:
-                    yield "".join(events) + sse("done", piece.final_html or "", piece.id)
-                    return
-                kind = "thinking" if piece.thinking else "delta"
-                events.append(sse(kind, escape(piece.text), piece.id))
-            yield "".join(events)
+        return sse("done", final), True, waited
+    waited = 0.0 if exists else waited + KEEP_ALIVE_SECONDS
+    if waited >= UNBORN_GIVE_UP_SECONDS:
+        return sse("done", ""), True, waited  # nothing will come: the page drops its placeholder
+    return ": keep-alive\n\n", False, waited
 
 
 COST_WAIT_SECONDS = 30.0

@@ -4,6 +4,8 @@ from playground.views import chat, images, streams
 
 app_name = "playground"
 urlpatterns = [
+    path("r/<uuid:reply_id>/stream/", streams.reply_stream, name="stream"),
+    path("m/<int:message_id>/cost/", streams.message_cost, name="cost"),
     path("", chat.index, name="index"),
     path("send/", chat.send, name="send"),
     path("code/", chat.view_code, name="code"),
@@ -13,9 +15,7 @@ urlpatterns = [
     path("c/<uuid:public_id>/results/", chat.tool_results, name="tool_results"),
     path("c/<uuid:public_id>/rename/", chat.rename, name="rename"),
     path("c/<uuid:public_id>/delete/", chat.delete, name="delete"),
-    path("r/<uuid:reply_id>/stream/", streams.reply_stream, name="stream"),
     path("r/<uuid:reply_id>/stop/", streams.stop, name="stop"),
-    path("m/<int:message_id>/cost/", streams.message_cost, name="cost"),
     path("attachments/<uuid:public_id>/", chat.attachment, name="attachment"),
     path("images/", images.images, name="images"),
     path("images/<uuid:public_id>/", images.image_card, name="image"),

@@ -229,14 +229,18 @@ class AsyncChatStream(StreamProgress):
         await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
-        return self
+        # The chunks themselves, not a step of this object's around each: a reply has hundreds.
+        return self._opened()
 
     async def __anext__(self) -> StreamChunk:
+        return await anext(self._opened())
+
+    def _opened(self) -> AsyncIterator[StreamChunk]:
         if self._chunks is None:
             raise RuntimeError(
                 "open the stream first: `async with client.chat_stream(body) as stream:`"
             )
-        return await anext(self._chunks)
+        return self._chunks
 
     async def aclose(self) -> None:
         """Stop reading and close the upstream connection. Safe to call more than once."""

@@ -126,3 +126,23 @@ async def test_appends_made_at_once_go_in_one_round_trip_even_after_redis_forget
 
     assert calls("script") == 1  # the one SCRIPT LOAD: no SCRIPT EXISTS per batch
     assert calls("evalsha") == 10 + 10 + 10  # the first batch refused, then sent again
+
+
+async def test_a_watch_hears_its_streams_first_entry_once_and_nothing_after_its_block():
+    heard: list[str] = []
+    streams.append("s:watch:early", {"d": "already there"})
+    async with streams.Watch("s:watch:early", lambda: heard.append("early")):
+        async with asyncio.timeout(5):
+            while not heard:
+                await asyncio.sleep(0.01)
+    async with streams.Watch("s:watch:live", lambda: heard.append("live")):
+        await asyncio.sleep(0.1)  # joined: what comes now is live
+        await streams.aappend("s:watch:live", {"d": "stop"})
+        await streams.aappend("s:watch:live", {"d": "stop again"})
+        async with asyncio.timeout(5):
+            while len(heard) < 2:
+                await asyncio.sleep(0.01)
+    await streams.aappend("s:watch:live", {"d": "after the block"})
+    await asyncio.sleep(0.1)
+    assert heard == ["early", "live"]
+    assert not streams.shared_reader()._followers  # both left the shared reader

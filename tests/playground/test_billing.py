@@ -3,7 +3,6 @@ becomes of its rows; the team picked in the header pays; a Stop reaches a reply 
 process."""
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 
 from accounts.models import Hold, Team, UsageRecord
@@ -14,7 +13,7 @@ from playground.models import Conversation, ImageGeneration, Message
 from playground.tasks import sweep_task
 from tests.accounts.test_metering import wait_until
 from tests.playground.test_streaming import read_events, start_turn, wait_until_final
-from tests.playground.test_sweep import make_running_reply
+from tests.playground.test_sweep import make_running_reply, published
 from tests.support import http_client_for
 
 SLOW = "[[long]] [[fault:latency=40]]"
@@ -54,7 +53,7 @@ def interrupted(client):
     """A runner that died mid-reply (no heartbeat): the beat sweeper finishes it from Redis."""
     user = get_user_model().objects.get(username="alice")
     reply = make_running_reply(user, started_ago=600)
-    async_to_sync(reply_stream_of(reply).publish)("Half a sentence")
+    published(reply_stream_of(reply), "Half a sentence")
     sweep_task.apply()
     reply.refresh_from_db()
     return reply

@@ -13,6 +13,15 @@ from playground.reply_stream import keep_alive
 from playground.tasks import sweep_task
 
 
+def published(stream, text: str) -> None:
+    """A delta, as a runner publishes it."""
+
+    async def publish() -> None:
+        await stream.publish(text)
+
+    async_to_sync(publish)()
+
+
 def make_running_reply(user, *, started_ago: int) -> Message:
     conversation = Conversation.objects.create(user=user, model="glm-4-flash", title="t")
     Message.objects.create(conversation=conversation, role="user", content="Hello there")
@@ -33,8 +42,8 @@ def test_the_sweeper_finishes_a_dead_runners_reply_and_keeps_what_arrived(
     dead = make_running_reply(user, started_ago=600)
     alive = make_running_reply(user, started_ago=601)
     stream = reply_stream_of(dead)
-    async_to_sync(stream.publish)("Half a ")
-    async_to_sync(stream.publish)("sentence")
+    published(stream, "Half a ")
+    published(stream, "sentence")
     async_to_sync(keep_alive)([reply_stream_of(alive)])
 
     sweep_task.delay()
