@@ -279,9 +279,6 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
                 relay.delta(chunk.reasoning_delta, thinking=True)
             if chunk.delta:
                 relay.delta(chunk.delta)
-            # A reply that arrives in one read would be parsed whole before its first delta's
-            # write could start: let the write go out between chunks.
-            await asyncio.sleep(0)
     finish_reason, usage = stream.finish_reason or "", stream.usage
     calls = kept_calls(stream.tool_calls)
     if usage is None:  # the upstream left usage out: count it ourselves, flagged

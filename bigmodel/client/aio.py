@@ -189,6 +189,15 @@ class AsyncBigModelClient:
         )
 
 
+async def _in_turn(n: int, chunk: StreamChunk) -> StreamChunk:
+    """The ``n``th chunk of one read, after the loop's other tasks have had a turn: a reply that
+    arrives in one read would otherwise be parsed whole before its reader's first write could go
+    out. A chunk read on its own waits for nothing."""
+    if n:
+        await asyncio.sleep(0)
+    return chunk
+
+
 async def _first_nonempty(chunks: AsyncIterator[bytes]) -> bytes:
     async for chunk in chunks:
         if chunk:
@@ -254,12 +263,12 @@ class AsyncChatStream(StreamProgress):
     ) -> AsyncIterator[StreamChunk]:
         core = self._client._core
         try:
-            for chunk in self._decoder.feed(first):
-                yield chunk
+            for n, chunk in enumerate(self._decoder.feed(first)):
+                yield await _in_turn(n, chunk)
             if not self._decoder.done:
                 async for raw in body_chunks:
-                    for chunk in self._decoder.feed(raw):
-                        yield chunk
+                    for n, chunk in enumerate(self._decoder.feed(raw)):
+                        yield await _in_turn(n, chunk)
                     if self._decoder.done:
                         await _read_to_end(body_chunks)
                         break
