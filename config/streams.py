@@ -177,7 +177,8 @@ class Follower:
         self.key = key
         self.cursor = cursor
         self._pending: list[Entry] = []
-        self._ready = asyncio.Event()
+        # Made only while a batch waits: an Event each would be kept for the stream's whole life.
+        self._waiter: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
         # Live entries that come while the stream's earlier entries are being read: they wait
         # for those, or they would move the cursor past them.
@@ -201,23 +202,30 @@ class Follower:
         if fresh:
             self._pending += fresh
             self.cursor = fresh[-1][0]
-            self._ready.set()
+            self._wake()
 
     def fail(self, error: BaseException) -> None:
         self._error = error
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def batch(self, *, timeout: float) -> list[Entry]:
         """The entries that arrived since the last batch, waiting up to ``timeout`` seconds for
         one; [] when none came. Raises the shared connection's RedisError."""
-        if not self._ready.is_set():  # under load a batch is often waiting already
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._ready.wait()
+        if not self._pending and self._error is None:  # under load a batch is often waiting
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._waiter
+            finally:
+                self._waiter = None
         if self._error is not None:
             raise self._error
         batch, self._pending = self._pending, []
-        self._ready.clear()
         return batch
 
 

@@ -54,6 +54,7 @@ async def reply_events(
         final = None
         if message is not None:
             _, final = await sync_to_async(_final_html)(stream, message)
+        del message  # not needed past here, and the stream may stay open for minutes
         if final is not None and not await stream.exists():
             # Long over (the stream expired): the saved message is the whole story.
             yield sse("done", final)
