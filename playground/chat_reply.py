@@ -246,10 +246,11 @@ class _Relay:
 async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledCall) -> None:
     """The one upstream call of a running reply, saved and billed however it ends."""
     relay, runner = _Relay(stream), asyncio.current_task()
+    assert runner is not None  # a reply runs as a task of its own (reply_start)
     try:
         # A Stop pressed in another web process arrives on the reply's stop stream (one pressed
         # in this one cancels the runner directly).
-        async with stream.stop_requests(runner.cancel if runner else _nothing):
+        async with stream.stop_requests(runner.cancel):
             outcome = await _stream(body, relay)
     except asyncio.CancelledError:
         outcome = _stopped(relay, body)
@@ -261,10 +262,6 @@ async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledC
     with contextlib.suppress(asyncio.CancelledError):  # a Stop as it ended: it is over either way
         await relay.drain()
     await _finish(message_id, stream, outcome, billed)
-
-
-def _nothing() -> None:
-    pass
 
 
 async def _stream(body: dict, relay: _Relay) -> Outcome:

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+from django.urls import resolve
 from django.utils.html import escape
 
 from playground.chat_reply import reply_stream_of
@@ -234,15 +235,25 @@ def test_abnormal_finishes_are_kept_and_marked(alice_http, reason):
     assert ("content moderation" if reason == "sensitive" else "cut at max_tokens") in page
 
 
-def test_with_redis_down_the_reply_is_still_saved_with_exact_usage(alice_http, settings):
+def test_with_redis_down_the_reply_is_still_saved_with_exact_usage(alice_http, settings, caplog):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    reply = start_turn(alice_http, "Hello without Redis")
+    reply = start_turn(alice_http, "Hello without Redis [[fault:latency=20]]")
     with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
         events = read_events(response)
     assert events[-1]["event"] == "done"
     reply = wait_until_final(reply)
     assert reply.status == "done" and reply.content and reply.usage_exact
     assert reply.completion_tokens > 0
+    # The first failed write turns live display off: no write, and no warning, a delta after it.
+    lost = [r for r in caplog.records if "continues without live streaming" in r.getMessage()]
+    assert len(lost) == 1
+
+
+def test_event_streams_are_the_first_urls_tried():
+    """A request keeps the patterns tried before its own for as long as it runs: minutes, for a
+    stream."""
+    for url in (f"/playground/r/{uuid.uuid4()}/stream/", "/playground/m/1/cost/"):
+        assert len(resolve(url).tried) <= 2, url
 
 
 def test_a_reply_that_arrives_at_once_still_streams_its_first_delta_on_its_own(alice_http):
