@@ -8,6 +8,7 @@ in as it arrives (:class:`ChatStreamDecoder`)."""
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -197,17 +198,19 @@ class ChatStreamReader:
         self.usage: Usage | None = None
         self.done = False
         self._secrets = tuple(secrets)
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
+        # Text, not lists of the pieces: a reply comes in hundreds of pieces of a few characters,
+        # and each as a string of its own costs ~50 bytes, many times what it holds.
+        self._text = io.StringIO()
+        self._reasoning = io.StringIO()
         self._calls: dict[int, dict] = {}
 
     @property
     def text(self) -> str:
-        return "".join(self._text)
+        return self._text.getvalue()
 
     @property
     def reasoning_text(self) -> str:
-        return "".join(self._reasoning)
+        return self._reasoning.getvalue()
 
     @property
     def tool_calls(self) -> list[dict]:
@@ -247,8 +250,8 @@ class ChatStreamReader:
         self.model = chunk.model or self.model
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.usage = chunk.usage or self.usage
-        self._text.append(chunk.delta)
-        self._reasoning.append(chunk.reasoning_delta)
+        self._text.write(chunk.delta)
+        self._reasoning.write(chunk.reasoning_delta)
         for piece in chunk.tool_call_deltas:
             self._add_call_piece(piece)
         return chunk

@@ -18,6 +18,7 @@ from django.http import HttpResponse, HttpResponseBase, JsonResponse, StreamingH
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from bigmodel.client import AsyncChatStream
 from bigmodel.errors import AccountError, AuthenticationError, BigModelError, ConfigurationError
 from config.lanes import on_lane
 from config.upstream import async_upstream
@@ -237,19 +238,17 @@ async def _read_stream(
 ) -> None:
     """Read the upstream stream to its end whatever the caller does, then record its usage and
     end the caller's stream."""
-    arrived: list[str] = []
-    searched, usage, started, ended = False, None, False, False
+    stream: AsyncChatStream | None = None  # once open: it keeps what arrived
+    searched, usage, ended = False, None, False
     try:
         async with async_upstream().chat_stream(admitted.body) as stream:
-            started = True
             _signal(opened, None)
             async for chunk in stream:
                 searched = searched or bool(chunk.search_results)
-                arrived.append(chunk.reasoning_delta + chunk.delta)
                 queue.put_nowait(_event(chunk.raw))
         usage, ended = stream.usage, True
     except BigModelError as error:
-        if not started:  # nothing was made: nothing is billed
+        if stream is None:  # nothing was made: nothing is billed
             await sync_to_async(services.call_release)(admitted)
             _signal(opened, error)
             return
@@ -257,16 +256,15 @@ async def _read_stream(
         queue.put_nowait(_event({"error": {"code": str(error.code), "message": message}}))
     except Exception:  # never leave a call unmetered because of a bug; log it
         log.exception("gateway stream %s failed", admitted.request_id)
-        if not started:
+        if stream is None:
             await sync_to_async(services.call_release)(admitted)
             _signal(
                 opened, BigModelError(code="500", http_status=500, upstream_message=CONSOLE_FAILED)
             )
             return
     try:  # the stream ends once its call is recorded (or left to its hold)
-        await _recorded(
-            services.chat_record, admitted, usage, text="".join(arrived), searched=searched
-        )
+        text = stream.reasoning_content + stream.content
+        await _recorded(services.chat_record, admitted, usage, text=text, searched=searched)
         if ended:
             queue.put_nowait("data: [DONE]\n\n")
     finally:

@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from bigmodel.client import AsyncChatStream
 from bigmodel.errors import BigModelError
 from bigmodel.tokens import estimate_request_tokens, estimate_tokens
 from config.lanes import on_lane
@@ -171,8 +172,8 @@ async def stop_all_local() -> None:
 
 
 class _Relay:
-    """Collects the reply (and the thinking before it) and mirrors it into its stream as it
-    arrives.
+    """Mirrors the reply (and the thinking before it) into its stream as it arrives; the text
+    itself is the upstream stream's, kept once.
 
     Writes never hold up reading the upstream: one write is in flight at a time, and deltas that
     arrive meanwhile go out together in the next one (thinking and answer apart, in order), so a
@@ -181,8 +182,7 @@ class _Relay:
 
     def __init__(self, stream: ReplyStream):
         self.stream = stream
-        self.parts: list[str] = []
-        self.thoughts: list[str] = []
+        self.upstream: AsyncChatStream | None = None  # once the upstream call is open
         self.sources: list[dict] = []
         self.searched = False  # the search's results arrived
         self.unsent: list[tuple[bool, str]] = []  # (thinking, text)
@@ -193,11 +193,11 @@ class _Relay:
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        return self.upstream.content if self.upstream else ""
 
     @property
     def reasoning(self) -> str:
-        return "".join(self.thoughts)
+        return self.upstream.reasoning_content if self.upstream else ""
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -205,7 +205,6 @@ class _Relay:
     def delta(self, text: str, *, thinking: bool = False) -> None:
         if self.ttft_ms is None:  # the first token, of thinking or of the answer
             self.ttft_ms = self.elapsed_ms()
-        (self.thoughts if thinking else self.parts).append(text)
         if not self.mirroring:
             return
         self.unsent.append((thinking, text))
@@ -266,6 +265,7 @@ async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledC
 
 async def _stream(body: dict, relay: _Relay) -> Outcome:
     async with async_upstream().chat_stream(body) as stream:
+        relay.upstream = stream
         async for chunk in stream:
             if chunk.search_results:
                 relay.searched = True
@@ -329,9 +329,8 @@ def _failed(relay: _Relay, body: dict, error: Exception) -> Outcome:
         code, text = str(error.code), str(error)
     else:
         code, text = "error", "Unexpected error in the app; the server log has the details."
-    partial = getattr(error, "partial_text", "") or relay.text
-    relay.parts = [partial]
-    if partial or relay.reasoning:  # something was made (and billed upstream): keep it, estimated
+    # Something was made (and billed upstream): keep it, estimated.
+    if relay.text or relay.reasoning:
         return _estimated(
             relay,
             body,

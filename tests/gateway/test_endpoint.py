@@ -14,6 +14,7 @@ from accounts.models import ApiKey, Hold, Team, UsageRecord
 from accounts.services.holds import holds_expire
 from accounts.services.keys import key_create, key_revoke
 from bigmodel.simulator import make_jwt
+from bigmodel.tokens import estimate_tokens
 from tests.gateway.conftest import refusal
 
 MESSAGES = [{"role": "user", "content": "How do scripts talk to the console?"}]
@@ -154,6 +155,33 @@ def test_a_caller_that_leaves_mid_stream_is_metered_exactly_once(key, endpoint):
     assert record.exact and record.completion_tokens > 50  # the whole reply, as BigModel counts it
     time.sleep(0.5)
     assert UsageRecord.objects.count() == 1
+
+
+def test_a_stream_that_leaves_out_its_usage_is_counted_from_what_arrived(key, endpoint):
+    _, raw = key
+    body = {
+        "model": "glm-4.5-flash",  # it thinks first: the thinking counts as the answer does
+        "stream": True,
+        "messages": [{"role": "user", "content": "Think, then answer [[fault:nousage]]"}],
+    }
+    arrived = {"reasoning_content": "", "content": ""}
+    with httpx.stream(
+        "POST",
+        f"{endpoint}/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {raw}"},
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                delta = json.loads(line[6:])["choices"][0]["delta"]
+                for field in arrived:
+                    arrived[field] += delta.get(field) or ""
+    assert arrived["reasoning_content"] and arrived["content"]
+    record = only_record()
+    assert not record.exact
+    assert record.completion_tokens == estimate_tokens(
+        arrived["reasoning_content"] + arrived["content"]
+    )
 
 
 def test_createkey_prints_the_key_once_and_keeps_no_usable_copy(alice, endpoint, capsys):
