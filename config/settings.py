@@ -244,6 +244,8 @@ LOGGING = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions, loaded so that no reference cycle keeps each request's frames
+SESSION_ENGINE = "config.sessions"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
