@@ -168,24 +168,11 @@ class AppProcess:
 
     def __init__(self, env: dict):
         self.port = free_port()
+        # The Procfile's own line, as `make run` starts it.
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            [ROOT / "bin" / "run-process", "web"],
             cwd=ROOT,
-            env={**os.environ, **env},
+            env={**os.environ, **env, "PORT": str(self.port), "UVICORN_LOG_LEVEL": "warning"},
         )
         deadline = time.monotonic() + 30
         while True:

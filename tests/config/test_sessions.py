@@ -5,11 +5,8 @@ open streams rarely makes."""
 import gc
 import types
 
-import pytest
 from django.conf import settings
 from django.utils.module_loading import import_string
-
-pytestmark = pytest.mark.asyncio
 
 
 def _store():
