@@ -40,7 +40,8 @@ CONVERSATION = re.compile(r'id="id_conversation" value="([0-9a-f-]+)"')
 
 
 def stream_url(reply: str) -> str:
-    return f"/playground/r/{reply}/stream/"
+    """The reply's stream as the page's placeholder opens it: as new, beside its POST."""
+    return f"/playground/r/{reply}/stream/?new=1"
 
 
 @dataclass

@@ -29,7 +29,7 @@ from _harness import SIM_KEY, Stack, login, pct, sse_events, status_kib  # noqa:
 from tests.pictures import noisy_png  # noqa: E402
 
 MODEL = "glm-4v-plus"
-STREAM_URL = re.compile(r'sse-connect="(/playground/m/\d+/stream/)"')
+STREAM_URL = re.compile(r'sse-connect="(/playground/r/[0-9a-f-]+/stream/)"')
 FINAL_STATUS = re.compile(r'data-status="(\w+)"')
 IMAGE_BYTES = 5 * 1024 * 1024 - 64 * 1024  # "under 5 MB", with room for PNG framing
 

@@ -36,6 +36,7 @@ from playground.services.billing import BilledCall
 log = logging.getLogger(__name__)
 # Two beats may be missed before the sweeper takes a running reply for dead.
 HEARTBEAT_SECONDS = ALIVE_SECONDS / 3
+FIRST_WRITE_WAIT_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,14 @@ class _Relay:
         elif self.unsent and self.mirroring:
             self._write()
 
+    async def first_out(self) -> None:
+        """Let the write that carries the first token land before the rest of the read is worked
+        through: an upstream that sends much at once would otherwise hold the first token back
+        until its last chunk was parsed. Bounded, so an unanswering Redis never holds up the
+        upstream."""
+        if self.writing:
+            await asyncio.wait(self.writing, timeout=FIRST_WRITE_WAIT_SECONDS)
+
     async def drain(self) -> None:
         """Let the last write land, so the final event follows every delta."""
         while self.writing:
@@ -267,6 +276,7 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
     async with async_upstream().chat_stream(body) as stream:
         relay.upstream = stream
         async for chunk in stream:
+            waiting_first = relay.ttft_ms is None
             if chunk.search_results:
                 relay.searched = True
                 relay.sources += [
@@ -276,6 +286,8 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
                 relay.delta(chunk.reasoning_delta, thinking=True)
             if chunk.delta:
                 relay.delta(chunk.delta)
+            if waiting_first and relay.ttft_ms is not None:
+                await relay.first_out()
     finish_reason, usage = stream.finish_reason or "", stream.usage
     calls = kept_calls(stream.tool_calls)
     if usage is None:  # the upstream left usage out: count it ourselves, flagged

@@ -38,11 +38,15 @@ async def _event_stream(user, events) -> HttpResponse | StreamingHttpResponse:
 @require_GET
 async def reply_stream(request, reply_id):
     """The reply's live stream; it may open before the reply exists (the page's POST is on its
-    way), and then waits for it."""
+    way), and then waits for it. ``?new=1``: the page has just named the reply, so there is
+    nothing to look up yet, and the lookup would only hold up the POST that saves it; the stream
+    is the user's own either way (its key carries their id)."""
     user = await request.auser()
-    message = await selectors.reply_if_any(public_id=reply_id)
-    if message is not None and message.conversation.user_id != user.id:
-        raise Http404("No such reply.")
+    message = None
+    if "new" not in request.GET:
+        message = await selectors.reply_if_any(public_id=reply_id)
+        if message is not None and message.conversation.user_id != user.id:
+            raise Http404("No such reply.")
     stream = ReplyStream(user_id=user.id, public_id=reply_id)
     last_event_id = request.headers.get("Last-Event-ID")
     return await _event_stream(user, reply_events(stream, message, last_event_id=last_event_id))

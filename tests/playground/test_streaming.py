@@ -264,3 +264,28 @@ def test_a_reply_that_arrives_at_once_still_streams_its_first_delta_on_its_own(a
     assert len(deltas) > 1, "the whole reply went out as one delta"
     assert "".join(deltas) == reply.content
     assert len(deltas[0]) < len(reply.content) / 10
+
+
+def test_the_pages_own_placeholder_opens_its_stream_without_a_lookup(
+    alice_http, make_user, live_server_url
+):
+    """The page's placeholder names a reply its POST is about to save: its stream is opened as
+    new, with nothing looked up, on the user's own key. Someone else's reply id there carries
+    nothing of theirs, where the same stream opened as any other is a 404."""
+    page = alice_http.get("/playground/").text
+    assert 'sse-connect="/playground/r/00000000-0000-0000-0000-000000000000/stream/?new=1"' in page
+    reply = wait_until_final(start_turn(alice_http, "Hello"))
+    bob = http_client_for(make_user("bob"), live_server_url)
+    url = f"/playground/r/{reply.public_id}/stream/"
+    assert bob.get(url).status_code == 404
+    lines: list[str] = []
+    with bob.stream("GET", f"{url}?new=1", timeout=httpx.Timeout(5, read=1)) as response:
+        with pytest.raises(httpx.ReadTimeout):
+            read_events(response, lines=lines)
+    assert response.status_code == 200
+    assert [line for line in lines if line.startswith("event:")] == ["event: reset"]
+    bob.close()
+    # Alice's own reply, opened as new, is replayed whole from its stream.
+    with alice_http.stream("GET", f"{url}?new=1") as response:
+        events = read_events(response)
+    assert events[0]["event"] == "reset" and events[-1]["event"] == "done"
