@@ -1,14 +1,18 @@
 """The metered endpoint's overhead: a chat call through the console's /api/paas/v4/ with a member's
 key against the same call straight to the simulator, and calls per second under load.
 
-    .venv/bin/python bench/gateway.py [--samples N] [--quick] [--keep]
+    .venv/bin/python bench/gateway.py [--samples N] [--quick] [--keep] [--pause MS]
 
 Starts its own Redis, simulator and one uvicorn web process (bench/_harness.py), makes a key with
 `manage.py createkey`, prints a table, stops everything. Part 1 alternates direct and gateway
 samples (and which goes first), each with its own text and the same model and seed, plain (total
 time) and streamed (time to the first content chunk, and total), and a call without a key, which
 both answer at once (401): what the console adds there is its floor, the web stack's own cost with
-no call to make. It prints the console's own steps of a plain call from its Server-Timing header.
+no call to make. Calls are --pause ms apart (10 by default), as a script's calls are spaced by
+the upstream's own time: the simulator answers at once, and back to back each sample would also pay
+for the work the one before left running (a plain call is recorded just after its answer). It
+prints the console's own steps of a plain call from its Server-Timing header, and the record's time
+as a streamed call shows it: from the chunk with the usage to the end of the stream.
 Part 2 sends plain calls from 50 and then 200 concurrent clients for a few seconds each, to one web
 process and then spread over two, and counts calls per second and errors.
 Targets (issue 12): added at most 2 ms at p50 and 8 ms at p95; no errors at 200 clients."""
@@ -50,8 +54,13 @@ async def plain(
     return took
 
 
-async def streamed(client: httpx.AsyncClient, url: str, key: str, n: int) -> tuple[float, float]:
-    start, first = time.perf_counter(), None
+async def streamed(
+    client: httpx.AsyncClient, url: str, key: str, n: int
+) -> tuple[float, float, float]:
+    """Time to the first content chunk, in all, and from the chunk with the usage to the end: the
+    console records the call there (straight to the simulator it is nothing)."""
+    start = time.perf_counter()
+    first = usage = None
     async with client.stream(
         "POST", url, json=body(n, stream=True), headers=_auth(key)
     ) as response:
@@ -59,8 +68,10 @@ async def streamed(client: httpx.AsyncClient, url: str, key: str, n: int) -> tup
         async for line in response.aiter_lines():
             if first is None and line.startswith("data: {") and '"content":"' in line:
                 first = time.perf_counter()
+            if line.startswith("data: {") and '"usage":' in line:
+                usage = time.perf_counter()
     end = time.perf_counter()
-    return ((first or end) - start) * 1000, (end - start) * 1000
+    return ((first or end) - start) * 1000, (end - start) * 1000, (end - (usage or end)) * 1000
 
 
 async def refused(client: httpx.AsyncClient, url: str, n: int) -> float:
@@ -79,7 +90,7 @@ def row(label: str, values: list[float]) -> str:
     return f"  {label:<46}{pct(values, 50):>10.2f}{pct(values, 95):>12.2f}"
 
 
-async def latency(stack: Stack, key: str, samples: int) -> None:
+async def latency(stack: Stack, key: str, samples: int, pause: float) -> None:
     direct_url = f"{stack.sim_url}/api/paas/v4/chat/completions"
     gateway_url = f"{stack.app_url}/api/paas/v4/chat/completions"
     paths = {"direct": (direct_url, SIM_KEY), "gateway": (gateway_url, key)}
@@ -94,14 +105,22 @@ async def latency(stack: Stack, key: str, samples: int) -> None:
                 url, auth = paths[name]
                 seen = stages if name == "gateway" and n >= 3 else None
                 took = await plain(client, url, auth, n, seen)
-                first, total = await streamed(client, url, auth, n)
+                await asyncio.sleep(pause)
+                first, total, recording = await streamed(client, url, auth, n)
+                await asyncio.sleep(pause)
                 answered_at_once = await refused(client, url, n)
+                await asyncio.sleep(pause)
                 if n >= 3:
                     times[name]["refused"].append(answered_at_once)
                     times[name]["plain"].append(took)
                     times[name]["ttft"].append(first)
                     times[name]["total"].append(total)
-    print(f"\n1. Added latency, ms  ({samples} samples per path after 3 warm-up pairs)")
+                    if name == "gateway":
+                        stages.setdefault("record (streamed: usage to end)", []).append(recording)
+    print(
+        f"\n1. Added latency, ms  ({samples} samples per path after 3 warm-up pairs, "
+        f"{pause * 1000:g} ms between calls)"
+    )
     print(f"  {'':<46}{'p50':>10}{'p95':>12}")
     for kind, label in (
         ("refused", "no key (401): the floor"),
@@ -117,7 +136,7 @@ async def latency(stack: Stack, key: str, samples: int) -> None:
     plain_added = [
         pct(times["gateway"]["plain"], p) - pct(times["direct"]["plain"], p) for p in (50, 95)
     ]
-    print("  the console's steps of a plain call (its Server-Timing), ms:")
+    print("  the console's steps (a plain call's Server-Timing, then its record), ms:")
     for name, laps in stages.items():
         print(row(f"    {name}", laps))
     met = plain_added[0] <= 2 and plain_added[1] <= 8
@@ -152,12 +171,13 @@ async def main() -> None:
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--pause", type=float, default=10, help="ms between calls (default 10)")
     args = parser.parse_args()
     samples, seconds = (10, 3.0) if args.quick else (args.samples, 10.0)
     with Stack(keep=args.keep) as stack:
         key = stack.manage("createkey", "bench", "--name", "bench").strip()
         print(f"web process pid {stack.web_pid} on {stack.app_url}; simulator on {stack.sim_url}")
-        await latency(stack, key, samples)
+        await latency(stack, key, samples, args.pause / 1000)
         print("\n2. Calls per second through the console (plain calls)")
         urls = [stack.app_url]
         for processes in (1, 2):

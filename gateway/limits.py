@@ -13,7 +13,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from accounts.models import ApiKey
-from config.redis import redis_client
+from config.redis import async_redis, redis_client
 
 WINDOW_MS = 60_000
 
@@ -60,6 +60,14 @@ class Place:
                 redis_client().zrem(self.key, self.call)
             except RedisError:
                 pass  # the place expires by itself
+
+    async def agive_back(self) -> None:
+        """``give_back``, from the event loop."""
+        if self.key:
+            try:
+                await async_redis().zrem(self.key, self.call)
+            except RedisError:
+                pass
 
 
 NO_PLACE = Place("", "")

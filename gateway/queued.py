@@ -25,8 +25,8 @@ ASK_AFTER = timedelta(seconds=30)  # the sweeper leaves a new task to its caller
 
 
 def queued_submitted(admitted: Admitted, answer: dict) -> None:
-    """The queue took the call: keep what its result needs; its place among the key's calls in
-    flight is given back (it waits in BigModel's queue, not here)."""
+    """The queue took the call: keep what its result needs (it waits in BigModel's queue, not
+    among the key's calls in flight)."""
     QueuedCall.objects.create(
         task_id=str(answer.get("id") or ""),
         request_id=admitted.request_id,
@@ -34,7 +34,6 @@ def queued_submitted(admitted: Admitted, answer: dict) -> None:
         model=admitted.spec.name,
         search_engine=search_engine_of(admitted.body),
     )
-    admitted.place.give_back()
 
 
 def queued_for(authorization: str | None, task_id: str) -> QueuedCall:

@@ -215,14 +215,9 @@ def image_record(admitted: Admitted, answer: dict) -> UsageRecord:
 
 
 def call_record(admitted: Admitted, **usage) -> UsageRecord:
-    """The call's one usage record, in place of its hold; its place among the key's calls in
-    flight given back."""
-    try:
-        return key_usage_record(
-            admitted.caller.key, admitted.spec.name, admitted.request_id, **usage
-        )
-    finally:
-        admitted.place.give_back()
+    """The call's one usage record, in place of its hold (its place among the key's calls in
+    flight was given back when the upstream call ended)."""
+    return key_usage_record(admitted.caller.key, admitted.spec.name, admitted.request_id, **usage)
 
 
 def key_usage_record(key: ApiKey, model: str, request_id: str, **usage) -> UsageRecord:

@@ -130,8 +130,12 @@ async def _images(admitted: services.Admitted) -> HttpResponseBase:
 
 
 async def _queued(admitted: services.Admitted) -> HttpResponseBase:
+    # Recorded before it is answered: the caller asks for its result by the task id kept there.
     return await _plain(
-        admitted, lambda: async_upstream().async_chat_submit(admitted.body), queued_submitted
+        admitted,
+        lambda: async_upstream().async_chat_submit(admitted.body),
+        queued_submitted,
+        answer_first=False,
     )
 
 
@@ -155,9 +159,14 @@ async def _plain(
     admitted: services.Admitted,
     send: Callable[[], Awaitable[Any]],
     record: Callable[[services.Admitted, Any], Any],
+    *,
+    answer_first: bool = True,
 ) -> HttpResponse:
     """One call upstream, run to its end whoever waits for it: the answer passed on, its usage
-    recorded once (a refusal or a failure releases its hold)."""
+    recorded once (a refusal or a failure releases its hold). Unless the record must come first,
+    the answer does not wait for it: the call's place among the key's calls in flight is given
+    back before the answer, and its hold, which admission counts at its worst case, stays until
+    the record takes its place."""
 
     watch = services.Stopwatch()
 
@@ -172,8 +181,12 @@ async def _plain(
             log.exception("gateway call %s failed", admitted.request_id)
             await sync_to_async(services.call_release)(admitted)
             return _error(500, 500, CONSOLE_FAILED)
-        with watch("record"):
-            await _recorded(record, admitted, answer)
+        await admitted.place.agive_back()  # the upstream call is over
+        if answer_first:
+            _detached(_recorded(record, admitted, answer))
+        else:
+            with watch("record"):
+                await _recorded(record, admitted, answer)
         return _timed(_json(getattr(answer, "raw", answer)), admitted.timings | watch.laps)
 
     return await asyncio.shield(_detached(forward()))
@@ -262,6 +275,7 @@ async def _read_stream(
                 opened, BigModelError(code="500", http_status=500, upstream_message=CONSOLE_FAILED)
             )
             return
+    await admitted.place.agive_back()  # the upstream call is over
     try:  # the stream ends once its call is recorded (or left to its hold)
         text = stream.reasoning_content + stream.content
         await _recorded(services.chat_record, admitted, usage, text=text, searched=searched)

@@ -275,3 +275,16 @@ class SimulatorLog:
 
     def call_for(self, request_id: str, path: str = "/chat/completions") -> list[dict]:
         return self.calls(path, request_id=request_id)
+
+
+def usage_records(count: int = 1, timeout: float = 10.0) -> list:
+    """The usage records, oldest first, once there are ``count`` of them (or ``timeout`` seconds
+    pass): a plain call through the endpoint is recorded just after it is answered."""
+    from accounts.models import UsageRecord
+
+    deadline = time.monotonic() + timeout
+    while len(found := list(UsageRecord.objects.order_by("id"))) < count:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    return found

@@ -10,13 +10,14 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import ModelEntry, Price, PriceTier, UsageRecord
+from accounts.models import ModelEntry, Price, PriceTier
 from accounts.services.keys import key_create
 from accounts.services.pricing import PriceBook
 from config.kept import STAMP
 from config.redis import redis_client
 from gateway import services
 from tests.gateway.conftest import chat
+from tests.support import usage_records
 
 MODEL = "glm-4-flash"  # free in the seed prices
 
@@ -39,7 +40,7 @@ def test_a_price_added_here_holds_the_next_call_another_process_admits(make_user
     assert chat_of(other.url, raw, 1).status_code == 200  # the other process now keeps the prices
     new_price("2")
     assert chat_of(other.url, raw, 2).status_code == 200
-    held = list(UsageRecord.objects.order_by("id").values_list("held_nano", flat=True))
+    held = [record.held_nano for record in usage_records(2)]
     # 1000 output tokens at ¥2 a million: ¥0.002, in nano-yuan.
     assert held == [0, 2_000_000]
 

@@ -7,10 +7,11 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from accounts.models import ApiKey, Membership, UsageRecord
+from accounts.models import ApiKey, Membership
 from accounts.services.keys import key_create, key_revoke
 from accounts.services.teams import team_create
 from tests.gateway.conftest import chat, refusal
+from tests.support import usage_records
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def test_a_key_revoked_here_is_refused_by_another_process_at_its_next_call(key, 
     assert chat(other.url, raw).status_code == 200
     key_revoke(key=made)
     assert refusal(chat(other.url, raw)) == (401, "1000")
-    assert UsageRecord.objects.count() == 1
+    assert len(usage_records(1)) == 1
 
 
 def test_a_member_switched_off_is_refused_at_the_next_call(key, other, alice):

@@ -11,6 +11,7 @@ from accounts.models import Hold, UsageRecord
 from accounts.services.keys import key_create
 from config.redis import redis_client
 from tests.gateway.conftest import chat, refusal
+from tests.support import usage_records
 
 SLOW = [{"role": "user", "content": "Take your time [[fault:ttft=1500]]"}]
 
@@ -32,7 +33,7 @@ def test_requests_per_minute_are_counted_across_web_processes(
     message = refused.json()["error"]["message"]
     assert "3 requests in the last minute, at most 3" in message
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
-    assert len(sim_log.calls()) == 3 and UsageRecord.objects.count() == 3
+    assert len(sim_log.calls()) == 3 and len(usage_records(3)) == 3
     # Another key of the same member has a minute of its own.
     _, unlimited = key_create(user=alice, team=alice.personal_team, name="other")
     assert chat(other.url, unlimited).status_code == 200
@@ -66,6 +67,16 @@ def test_calls_at_once_are_capped_across_web_processes_and_given_back_when_they_
     assert chat(other.url, raw, stream=True).status_code == 200
     assert flying(key) == 0 and UsageRecord.objects.count() == 3
     assert len(sim_log.calls()) == 3
+
+
+def test_a_plain_calls_place_is_given_back_before_its_answer(alice, live_server_url):
+    """One call at a time, one after another, is never refused: the answer comes before the call
+    is recorded, but its place is free by then."""
+    key, raw = key_create(user=alice, team=alice.personal_team, name="serial", concurrency=1)
+    for n in range(3):
+        assert chat(live_server_url, raw, [{"role": "user", "content": f"{n}"}]).status_code == 200
+        assert flying(key) == 0
+    assert len(usage_records(3)) == 3
 
 
 def test_a_place_is_given_back_when_the_call_is_refused_upstream_or_by_the_budget(

@@ -11,11 +11,13 @@ from zhipuai import ZhipuAI
 from accounts.models import Hold, UsageRecord
 from accounts.services import settlement
 from tests.bigmodel.test_simulator_sdks import ZAI_PYTHON
+from tests.support import usage_records
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 
 
 def settled() -> UsageRecord:
+    usage_records(1)
     while settlement.usage_settle_pending():
         pass
     [record] = UsageRecord.objects.all()
@@ -74,7 +76,7 @@ def test_the_zai_sdk_embeds_and_draws_through_the_console(key, base):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "SUCCESS"
-    assert sorted(UsageRecord.objects.values_list("model", flat=True)) == [
+    assert sorted(record.model for record in usage_records(3)) == [
         "cogview-4",
         "embedding-3",
         "glm-4-flash",

@@ -9,7 +9,6 @@ import time_machine
 from django.utils import timezone
 from zhipuai import ZhipuAI
 
-from accounts.models import UsageRecord
 from accounts.services.keys import (
     KeyNotMade,
     KeyRefused,
@@ -19,6 +18,7 @@ from accounts.services.keys import (
     key_rotate,
 )
 from bigmodel.simulator import make_jwt
+from tests.support import usage_records
 
 MESSAGES = [{"role": "user", "content": "Rotate me."}]
 
@@ -69,7 +69,7 @@ def test_calls_with_the_old_and_the_new_secret_land_on_the_same_key(alice, live_
             model="glm-4-flash", messages=MESSAGES
         )
         assert answer.choices[0].message.content
-    assert list(UsageRecord.objects.values_list("api_key_id", flat=True)) == [key.id, key.id]
+    assert [record.api_key_id for record in usage_records(2)] == [key.id, key.id]
     key_rotate(key=key, grace=timedelta(0))
     response = httpx.post(
         f"{base}chat/completions",
