@@ -1,6 +1,7 @@
 """The ASGI entry point (uvicorn). Static files are served here too, so one process is the whole web
-app; request bodies are held to their limit before Django spools them to disk, and requests' sync
-work runs on a few long-lived threads (config/lanes.py)."""
+app; request bodies are held to their limit before Django spools them to disk, requests' sync work
+runs on a few long-lived threads (config/lanes.py), and what requests left running is finished
+before the process exits (config/shutdown.py)."""
 
 import os
 
@@ -12,6 +13,7 @@ from django.test.utils import override_settings
 
 from config.bodylimit import BodyLimit
 from config.lanes import RequestLanes
+from config.shutdown import Lifespan
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
@@ -30,4 +32,4 @@ class Handler(ASGIHandler):
             super().load_middleware(is_async)
 
 
-application = BodyLimit(RequestLanes(ASGIStaticFilesHandler(Handler())))
+application = Lifespan(BodyLimit(RequestLanes(ASGIStaticFilesHandler(Handler()))))

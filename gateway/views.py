@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from bigmodel.client import AsyncChatStream
 from bigmodel.errors import AccountError, AuthenticationError, BigModelError, ConfigurationError
 from config.lanes import on_lane
+from config.shutdown import finish_before_exit
 from config.upstream import async_upstream
 from gateway import services
 from gateway.calls import CHAT, EMBEDDINGS, IMAGES, QUEUED_CHAT, Kind
@@ -33,7 +34,6 @@ CONSOLE_FAILED = "The console failed to make this call; its log has the details.
 # The site's own account refused (its key, its balance): the console's problem, not the caller's.
 SITE_ACCOUNT = (AuthenticationError, AccountError, ConfigurationError)
 SITE_REFUSED = "The console's own BigModel account could not make this call; tell its admins."
-_running: set[asyncio.Task] = set()  # calls still being admitted or read, whoever waits for them
 
 
 def _json(payload: dict, status: int = 200) -> JsonResponse:
@@ -57,16 +57,14 @@ def _upstream_error(error: BigModelError) -> JsonResponse:
 
 
 def _detached(work: Coroutine[Any, Any, Any]) -> asyncio.Task:
-    """Run ``work`` to its end even if the request that started it is cancelled; a failure is
-    logged, never left unretrieved."""
-    task = asyncio.ensure_future(on_lane(work))
-    _running.add(task)
+    """Run ``work`` to its end even if the request that started it is cancelled, and before the
+    process exits; a failure is logged, never left unretrieved."""
+    task = finish_before_exit(asyncio.ensure_future(on_lane(work)))
     task.add_done_callback(_finished)
     return task
 
 
 def _finished(task: asyncio.Task) -> None:
-    _running.discard(task)
     if not task.cancelled() and (error := task.exception()) is not None:
         if not isinstance(error, services.Refused):
             log.error("gateway task failed", exc_info=error)

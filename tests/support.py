@@ -127,7 +127,7 @@ class LiveServer:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
-            lifespan="off",
+            lifespan="on",  # its shutdown finishes what requests left running
             timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)

@@ -1,8 +1,11 @@
 """The metered endpoint: a member's key, the official SDKs pointed at the console, and every call
 in the ledger exactly once, under the key, within the team's money."""
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -16,7 +19,7 @@ from accounts.services.keys import key_create, key_revoke
 from bigmodel.simulator import make_jwt
 from bigmodel.tokens import estimate_tokens
 from tests.gateway.conftest import refusal
-from tests.support import usage_records
+from tests.support import LiveServer, usage_records
 
 MESSAGES = [{"role": "user", "content": "How do scripts talk to the console?"}]
 
@@ -302,30 +305,57 @@ def test_a_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_h
 @pytest.mark.skipif(
     connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
 )
-def test_a_plain_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_hold(
-    key, endpoint, caplog
-):
-    from concurrent.futures import ThreadPoolExecutor
-
-    made, raw = key
-    text = "Tell me a story [[fault:latency=500]]"  # the answer comes after 500 ms
+@contextlib.contextmanager
+def _answered_while_writes_are_refused(endpoint: str, raw: str) -> Iterator[httpx.Response]:
+    """A plain call's answer, the database refusing writes from its admission on (the upstream
+    thinks for 500 ms meanwhile) until the block ends."""
+    text = "Tell me a story [[fault:latency=500]]"
     body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": text}]}
     with ThreadPoolExecutor(1) as caller:
         answer = caller.submit(post, endpoint, f"Bearer {raw}", body)
         deadline = time.monotonic() + 10
         while not Hold.objects.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        _writes_refused_on_the_lanes(True)  # admitted and held: the upstream is thinking
+        _writes_refused_on_the_lanes(True)
         try:
             response = answer.result()
-            # Answered at once: the record's tries (1.5 s of them) come after the answer.
-            assert "was not recorded" not in caplog.text
-            while "was not recorded" not in caplog.text and time.monotonic() < deadline:
-                time.sleep(0.01)
+            assert response.status_code == 200 and response.json()["choices"][0]["message"]
+            yield response
         finally:
             _writes_refused_on_the_lanes(False)
-    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
+)
+def test_a_plain_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_hold(
+    key, endpoint, caplog
+):
+    made, raw = key
+    with _answered_while_writes_are_refused(endpoint, raw):
+        # Answered at once: the record's tries (1.5 s of them) come after the answer.
+        assert "was not recorded" not in caplog.text
+        deadline = time.monotonic() + 10
+        while "was not recorded" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert_billed_from_its_hold(made, caplog.text)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
+)
+def test_a_web_process_told_to_stop_first_records_the_calls_it_has_answered(key, live_server_url):
+    _, raw = key
+    server = LiveServer().start()  # one this test stops itself
+    with ThreadPoolExecutor(1) as stopper:
+        with _answered_while_writes_are_refused(f"{server.url}/api/paas/v4", raw):
+            # The record's first try fails; its next, 0.5 s on, comes after writes are taken again.
+            stopping = stopper.submit(server.stop)
+            time.sleep(0.2)
+        stopping.result()
+    assert not server.thread.is_alive()
+    [record] = UsageRecord.objects.all()  # no waiting: the server has stopped
+    assert record.exact and not Hold.objects.exists()
 
 
 def test_a_members_calls_in_flight_are_capped(key, endpoint, settings, sim_log):
