@@ -26,7 +26,7 @@ async def drain(seconds: float = DRAIN_SECONDS) -> None:
     if mine := [task for task in _unfinished if task.get_loop() is loop]:
         _, pending = await asyncio.wait(mine, timeout=seconds)
         if pending:
-            log.warning("stopping with %d calls still running", len(pending))
+            log.warning("stopping with %d tasks still running", len(pending))
 
 
 class Lifespan:

@@ -128,7 +128,7 @@ async def _images(admitted: services.Admitted) -> HttpResponseBase:
 
 
 async def _queued(admitted: services.Admitted) -> HttpResponseBase:
-    # Recorded before it is answered: the caller asks for its result by the task id kept there.
+    # Its task is kept before it is answered: the caller asks for its result by that task's id.
     return await _plain(
         admitted,
         lambda: async_upstream().async_chat_submit(admitted.body),
