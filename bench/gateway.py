@@ -1,7 +1,7 @@
 """The metered endpoint's overhead: a chat call through the console's /api/paas/v4/ with a member's
 key against the same call straight to the simulator, and calls per second under load.
 
-    .venv/bin/python bench/gateway.py [--samples N] [--quick] [--keep] [--pause MS]
+    .venv/bin/python bench/gateway.py [--samples N] [--quick] [--keep] [--pause MS] [--priced]
 
 Starts its own Redis, simulator and one uvicorn web process (bench/_harness.py), makes a key with
 `manage.py createkey`, prints a table, stops everything. Part 1 alternates direct and gateway
@@ -12,7 +12,9 @@ no call to make. Calls are --pause ms apart (10 by default), as a script's calls
 the upstream's own time: the simulator answers at once, and back to back each sample would also pay
 for the work the one before left running (a plain call is recorded just after its answer). It
 prints the console's own steps of a plain call from its Server-Timing header, and the record's time
-as a streamed call shows it: from the chunk with the usage to the end of the stream.
+as a streamed call shows it: from the chunk with the usage to the end of the stream. The calls are
+to a free model, whose hold needs no look at the wallet; with --priced they are to a priced one,
+paid from the bench team's wallet (topped up), with a Celery worker settling them as it would.
 Part 2 sends plain calls from 50 and then 200 concurrent clients for a few seconds each, to one web
 process and then spread over two, and counts calls per second and errors.
 Targets (issue 12): added at most 2 ms at p50 and 8 ms at p95; no errors at 200 clients."""
@@ -28,12 +30,13 @@ import httpx
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from _harness import SIM_KEY, Stack, pct  # noqa: E402
 
-MODEL = "glm-4-flash"
+MODEL = "glm-4-flash"  # free: its hold needs no look at the wallet (--priced: one that does)
+PRICED_MODEL = "glm-4-air"
 
 
-def body(n: int, *, stream: bool) -> dict:
+def body(n: int, *, stream: bool, model: str = MODEL) -> dict:
     return {
-        "model": MODEL,
+        "model": model,
         "seed": 7,
         "stream": stream,
         "messages": [{"role": "user", "content": f"Sample {n}: how do scripts talk to BigModel?"}],
@@ -41,10 +44,10 @@ def body(n: int, *, stream: bool) -> dict:
 
 
 async def plain(
-    client: httpx.AsyncClient, url: str, key: str, n: int, stages: dict | None = None
+    client: httpx.AsyncClient, url: str, key: str, model: str, n: int, stages: dict | None = None
 ) -> float:
     start = time.perf_counter()
-    response = await client.post(url, json=body(n, stream=False), headers=_auth(key))
+    response = await client.post(url, json=body(n, stream=False, model=model), headers=_auth(key))
     response.raise_for_status()
     took = (time.perf_counter() - start) * 1000
     if stages is not None:  # the console's own account of its steps (Server-Timing)
@@ -55,14 +58,14 @@ async def plain(
 
 
 async def streamed(
-    client: httpx.AsyncClient, url: str, key: str, n: int
+    client: httpx.AsyncClient, url: str, key: str, model: str, n: int
 ) -> tuple[float, float, float]:
     """Time to the first content chunk, in all, and from the chunk with the usage to the end: the
     console records the call there (straight to the simulator it is nothing)."""
     start = time.perf_counter()
     first = usage = None
     async with client.stream(
-        "POST", url, json=body(n, stream=True), headers=_auth(key)
+        "POST", url, json=body(n, stream=True, model=model), headers=_auth(key)
     ) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
@@ -90,7 +93,7 @@ def row(label: str, values: list[float]) -> str:
     return f"  {label:<46}{pct(values, 50):>10.2f}{pct(values, 95):>12.2f}"
 
 
-async def latency(stack: Stack, key: str, samples: int, pause: float) -> None:
+async def latency(stack: Stack, key: str, model: str, samples: int, pause: float) -> None:
     direct_url = f"{stack.sim_url}/api/paas/v4/chat/completions"
     gateway_url = f"{stack.app_url}/api/paas/v4/chat/completions"
     paths = {"direct": (direct_url, SIM_KEY), "gateway": (gateway_url, key)}
@@ -104,9 +107,9 @@ async def latency(stack: Stack, key: str, samples: int, pause: float) -> None:
             for name in order:
                 url, auth = paths[name]
                 seen = stages if name == "gateway" and n >= 3 else None
-                took = await plain(client, url, auth, n, seen)
+                took = await plain(client, url, auth, model, n, seen)
                 await asyncio.sleep(pause)
-                first, total, recording = await streamed(client, url, auth, n)
+                first, total, recording = await streamed(client, url, auth, model, n)
                 await asyncio.sleep(pause)
                 answered_at_once = await refused(client, url, n)
                 await asyncio.sleep(pause)
@@ -144,7 +147,7 @@ async def latency(stack: Stack, key: str, samples: int, pause: float) -> None:
     print(f"  target: added at most 2 ms at p50 and 8 ms at p95 (plain): {verdict}")
 
 
-async def load(urls: list[str], key: str, clients: int, seconds: float) -> None:
+async def load(urls: list[str], key: str, model: str, clients: int, seconds: float) -> None:
     """``clients`` at once, spread over the web processes at ``urls`` as a balancer would."""
     done, errors, stop = 0, 0, time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -153,7 +156,8 @@ async def load(urls: list[str], key: str, clients: int, seconds: float) -> None:
         nonlocal done, errors
         while time.monotonic() < stop:
             try:
-                await plain(client, f"{urls[n % len(urls)]}/api/paas/v4/chat/completions", key, n)
+                url = f"{urls[n % len(urls)]}/api/paas/v4/chat/completions"
+                await plain(client, url, key, model, n)
                 done += 1
             except httpx.HTTPError:
                 errors += 1
@@ -172,12 +176,22 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--pause", type=float, default=10, help="ms between calls (default 10)")
+    parser.add_argument(
+        "--priced",
+        action="store_true",
+        help=f"call {PRICED_MODEL}, which the prepaid team pays from its wallet (a worker settles)",
+    )
     args = parser.parse_args()
     samples, seconds = (10, 3.0) if args.quick else (args.samples, 10.0)
     with Stack(keep=args.keep) as stack:
         key = stack.manage("createkey", "bench", "--name", "bench").strip()
+        model = PRICED_MODEL if args.priced else MODEL
+        if args.priced:  # each hold then reads the wallet, and what is not settled yet
+            stack.manage("topup", "bench", "1000")
+            stack.spawn_worker()
         print(f"web process pid {stack.web_pid} on {stack.app_url}; simulator on {stack.sim_url}")
-        await latency(stack, key, samples, args.pause / 1000)
+        print(f"model {model}")
+        await latency(stack, key, model, samples, args.pause / 1000)
         print("\n2. Calls per second through the console (plain calls)")
         urls = [stack.app_url]
         for processes in (1, 2):
@@ -185,7 +199,7 @@ async def main() -> None:
                 urls.append(stack.add_web())
             print(f"  {processes} web process{'es' if processes > 1 else ''}:")
             for clients in (50, 200):
-                await load(urls, key, clients, seconds)
+                await load(urls, key, model, clients, seconds)
         print("  target: no errors at 200 clients")
 
 
