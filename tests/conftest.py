@@ -131,11 +131,12 @@ def celery_worker(transactional_db, redis_server, upstream):
 @pytest.fixture
 def web_process(live_server_url, redis_server, upstream):
     """Start more web processes of the app on the test's database and Redis, each with the settings
-    it needs given as environment, as a deployment would: ``web_process(MAX_…="10")``."""
+    it needs given as environment, as a deployment would: ``web_process(MAX_…="10")`` (``log``: a
+    file for its output)."""
     started = []
 
-    def start(**env) -> AppProcess:
-        started.append(AppProcess({**worker_env(redis_server, upstream), **env}))
+    def start(log=None, **env) -> AppProcess:
+        started.append(AppProcess({**worker_env(redis_server, upstream), **env}, log))
         return started[-1]
 
     yield start

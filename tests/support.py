@@ -166,14 +166,19 @@ class AppProcess:
     """The app in a web process of its own (uvicorn), beside the in-test one: what one process
     holds in memory, the other cannot see; only the database and Redis are shared."""
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, log: Path | None = None):
         self.port = free_port()
+        output = open(log, "ab") if log else None  # noqa: SIM115 (the process holds it)
         # The Procfile's own line, as `make run` starts it.
         self.process = subprocess.Popen(
             [ROOT / "bin" / "run-process", "web"],
             cwd=ROOT,
-            env={**os.environ, **env, "PORT": str(self.port), "UVICORN_LOG_LEVEL": "warning"},
+            env={**os.environ, "UVICORN_LOG_LEVEL": "warning", **env, "PORT": str(self.port)},
+            stdout=output,
+            stderr=output,
         )
+        if output:
+            output.close()
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:

@@ -152,10 +152,7 @@ def test_a_caller_that_leaves_mid_stream_is_metered_exactly_once(key, endpoint):
         for line in response.iter_lines():
             if line.startswith("data: {"):
                 break  # the caller goes after the first chunk
-    deadline = time.monotonic() + 30
-    while not UsageRecord.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    record = only_record()
+    [record] = usage_records(1, timeout=30)  # the upstream is read to its end meanwhile
     assert record.exact and record.completion_tokens > 50  # the whole reply, as BigModel counts it
     time.sleep(0.5)
     assert UsageRecord.objects.count() == 1
@@ -244,10 +241,7 @@ def test_a_caller_that_leaves_before_the_first_chunk_is_still_metered_exactly(ke
             headers={"Authorization": f"Bearer {raw}"},
         ) as response:
             response.read()
-    deadline = time.monotonic() + 30
-    while not UsageRecord.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    record = only_record()
+    [record] = usage_records(1, timeout=30)  # the upstream is read to its end meanwhile
     assert record.exact and record.completion_tokens > 50
     assert not Hold.objects.exists()
 
@@ -346,7 +340,7 @@ def test_a_plain_call_whose_record_cannot_be_written_is_answered_and_billed_from
 )
 def test_a_web_process_told_to_stop_first_records_the_calls_it_has_answered(key, live_server_url):
     _, raw = key
-    server = LiveServer().start()  # one this test stops itself
+    server = LiveServer().start()  # one this test stops itself (live_server_url loads the prices)
     with ThreadPoolExecutor(1) as stopper:
         with _answered_while_writes_are_refused(f"{server.url}/api/paas/v4", raw):
             # The record's first try fails; its next, 0.5 s on, comes after writes are taken again.

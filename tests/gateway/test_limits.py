@@ -109,7 +109,7 @@ def test_a_caller_that_leaves_mid_stream_keeps_its_place_until_the_upstream_is_r
             if line.startswith("data: {"):
                 break
     assert refusal(chat(live_server_url, raw)) == (429, "1302")  # its call still runs upstream
-    deadline = time.monotonic() + 30  # its place is given back just after its record is kept
+    deadline = time.monotonic() + 30  # its place is given back once the upstream is read
     while not (UsageRecord.objects.exists() and flying(key) == 0) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert UsageRecord.objects.get().exact and flying(key) == 0
