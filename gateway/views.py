@@ -7,6 +7,7 @@ mid-stream still has its hold released or its call read to its end (and its usag
 exactly, once."""
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -34,11 +35,32 @@ CONSOLE_FAILED = "The console failed to make this call; its log has the details.
 # The site's own account refused (its key, its balance): the console's problem, not the caller's.
 SITE_ACCOUNT = (AuthenticationError, AccountError, ConfigurationError)
 SITE_REFUSED = "The console's own BigModel account could not make this call; tell its admins."
+# How long a plain call's record waits for its answer to be sent: one whose caller left is never.
+SENDING_SECONDS = 1.0
+AS_BIGMODEL = {"ensure_ascii": False}  # UTF-8, its Chinese as it is
 
 
 def _json(payload: dict, status: int = 200) -> JsonResponse:
-    """As BigModel answers: UTF-8, its Chinese as it is."""
-    return JsonResponse(payload, status=status, json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(payload, status=status, json_dumps_params=AS_BIGMODEL)
+
+
+class _Answer(JsonResponse):
+    """A plain call's answer, which says when it is out: Django closes a response (from a
+    thread) once it has sent its last byte."""
+
+    def __init__(self, payload: dict) -> None:
+        super().__init__(payload, json_dumps_params=AS_BIGMODEL)
+        self._loop, self.sent = asyncio.get_running_loop(), asyncio.Event()
+
+    def close(self) -> None:
+        super().close()
+        self._loop.call_soon_threadsafe(self.sent.set)
+
+    async def out(self) -> None:
+        """Once the answer is out, or SENDING_SECONDS have passed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SENDING_SECONDS):
+                await self.sent.wait()
 
 
 def _error(status: int, code: int | str, message: str, retry_after: int = 0) -> JsonResponse:
@@ -164,7 +186,8 @@ async def _plain(
     recorded once (a refusal or a failure releases its hold). Unless the record must come first,
     the answer does not wait for it: the call's place among the key's calls in flight is given
     back before the answer, and its hold, which admission counts at its worst case, stays until
-    the record takes its place."""
+    the record takes its place. The record waits for the answer to be out, so that the two do not
+    compete for the interpreter."""
 
     watch = services.Stopwatch()
 
@@ -180,12 +203,13 @@ async def _plain(
             await sync_to_async(services.call_release)(admitted)
             return _error(500, 500, CONSOLE_FAILED)
         await admitted.place.agive_back()  # the upstream call is over
+        response = _Answer(getattr(answer, "raw", answer))
         if answer_first:
-            _detached(_recorded(record, admitted, answer))
+            _detached(_recorded(record, admitted, answer, after=response.out))
         else:
             with watch("record"):
                 await _recorded(record, admitted, answer)
-        return _timed(_json(getattr(answer, "raw", answer)), admitted.timings | watch.laps)
+        return _timed(response, admitted.timings | watch.laps)
 
     return await asyncio.shield(_detached(forward()))
 
@@ -197,11 +221,18 @@ def _timed[R: HttpResponseBase](response: R, laps: dict[str, float]) -> R:
 
 
 async def _recorded(
-    record: Callable[..., Any], call: services.Admitted | QueuedCall, *args, **kwargs
+    record: Callable[..., Any],
+    call: services.Admitted | QueuedCall,
+    *args,
+    after: Callable[[], Awaitable[None]] | None = None,
+    **kwargs,
 ) -> None:
-    """The call's usage record, tried again while the database is busy (a locked SQLite). Past
-    that the answer still goes to its caller and the call is not lost: its hold stays and is billed
-    at its worst case when it expires (a queued call is settled by the sweep)."""
+    """The call's usage record (once ``after`` is done), tried again while the database is busy
+    (a locked SQLite). Past that the answer still goes to its caller and the call is not lost: its
+    hold stays and is billed at its worst case when it expires (a queued call is settled by the
+    sweep)."""
+    if after is not None:
+        await after()
     for attempt in range(3):
         try:
             await sync_to_async(record)(call, *args, **kwargs)

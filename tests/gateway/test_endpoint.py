@@ -246,6 +246,49 @@ def test_a_caller_that_leaves_before_the_first_chunk_is_still_metered_exactly(ke
     assert not Hold.objects.exists()
 
 
+def test_a_caller_that_leaves_before_a_plain_answer_is_still_metered_exactly(key, endpoint):
+    _, raw = key
+    text = "Tell me a story [[fault:latency=500]]"  # the upstream thinks for 500 ms
+    body = {"model": "glm-4-flash", "messages": [{"role": "user", "content": text}]}
+    with httpx.Client(timeout=httpx.Timeout(30, read=0.2)) as leaving:
+        with pytest.raises(httpx.ReadTimeout):
+            leaving.post(
+                f"{endpoint}/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {raw}"},
+            )
+    [record] = usage_records(1, timeout=30)  # its answer is never sent: recorded all the same
+    assert record.exact and record.completion_tokens > 0
+    assert not Hold.objects.exists()
+
+
+def test_a_plain_calls_record_waits_for_its_answer_to_be_sent(key, endpoint):
+    """Django closes a response once its last byte is out; here closing takes 300 ms."""
+    from django.core.signals import request_finished
+    from django.db.models.signals import pre_save
+
+    _, raw = key
+    seen = []
+
+    def closing(**_) -> None:
+        seen.append("closing")
+        time.sleep(0.3)
+        seen.append("closed")
+
+    def recording(**_) -> None:
+        seen.append("recording")
+
+    request_finished.connect(closing, dispatch_uid="slow-close")
+    pre_save.connect(recording, sender=UsageRecord, dispatch_uid="recording")
+    try:
+        assert post(endpoint, f"Bearer {raw}", {"model": "glm-4-flash", "messages": MESSAGES})
+        assert len(usage_records(1)) == 1
+    finally:
+        request_finished.disconnect(dispatch_uid="slow-close")
+        pre_save.disconnect(sender=UsageRecord, dispatch_uid="recording")
+    assert seen == ["closing", "closed", "recording"]
+
+
 def _writes_refused_on_the_lanes(refused: bool) -> None:
     """The web process's database connections (one per lane) refuse writes, or take them again."""
     from django.db import connection
