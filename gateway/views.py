@@ -205,7 +205,12 @@ async def _plain(
         await admitted.place.agive_back()  # the upstream call is over
         response = _Answer(getattr(answer, "raw", answer))
         if answer_first:
-            _detached(_recorded(record, admitted, answer, after=response.out))
+
+            async def once_out() -> None:
+                await response.out()
+                await _recorded(record, admitted, answer)
+
+            _detached(once_out())
         else:
             with watch("record"):
                 await _recorded(record, admitted, answer)
@@ -221,18 +226,11 @@ def _timed[R: HttpResponseBase](response: R, laps: dict[str, float]) -> R:
 
 
 async def _recorded(
-    record: Callable[..., Any],
-    call: services.Admitted | QueuedCall,
-    *args,
-    after: Callable[[], Awaitable[None]] | None = None,
-    **kwargs,
+    record: Callable[..., Any], call: services.Admitted | QueuedCall, *args, **kwargs
 ) -> None:
-    """The call's usage record (once ``after`` is done), tried again while the database is busy
-    (a locked SQLite). Past that the answer still goes to its caller and the call is not lost: its
-    hold stays and is billed at its worst case when it expires (a queued call is settled by the
-    sweep)."""
-    if after is not None:
-        await after()
+    """The call's usage record, tried again while the database is busy (a locked SQLite). Past
+    that the answer still goes to its caller and the call is not lost: its hold stays and is billed
+    at its worst case when it expires (a queued call is settled by the sweep)."""
     for attempt in range(3):
         try:
             await sync_to_async(record)(call, *args, **kwargs)
