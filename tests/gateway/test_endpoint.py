@@ -22,6 +22,8 @@ from tests.gateway.conftest import refusal
 from tests.support import LiveServer, usage_records
 
 MESSAGES = [{"role": "user", "content": "How do scripts talk to the console?"}]
+# SQLite's query_only makes the database refuse writes.
+SQLITE_ONLY = pytest.mark.skipif(connection.vendor != "sqlite", reason="needs SQLite's query_only")
 
 
 @pytest.fixture
@@ -314,9 +316,7 @@ def assert_billed_from_its_hold(made: ApiKey, log: str) -> None:
     assert record.completion_tokens == hold.completion_tokens
 
 
-@pytest.mark.skipif(
-    connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
-)
+@SQLITE_ONLY
 def test_a_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_hold(
     key, endpoint, caplog
 ):
@@ -339,9 +339,6 @@ def test_a_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_h
     assert_billed_from_its_hold(made, caplog.text)
 
 
-@pytest.mark.skipif(
-    connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
-)
 @contextlib.contextmanager
 def _answered_while_writes_are_refused(endpoint: str, raw: str) -> Iterator[httpx.Response]:
     """A plain call's answer, the database refusing writes from its admission on (the upstream
@@ -362,9 +359,7 @@ def _answered_while_writes_are_refused(endpoint: str, raw: str) -> Iterator[http
             _writes_refused_on_the_lanes(False)
 
 
-@pytest.mark.skipif(
-    connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
-)
+@SQLITE_ONLY
 def test_a_plain_call_whose_record_cannot_be_written_is_answered_and_billed_from_its_hold(
     key, endpoint, caplog
 ):
@@ -378,9 +373,7 @@ def test_a_plain_call_whose_record_cannot_be_written_is_answered_and_billed_from
     assert_billed_from_its_hold(made, caplog.text)
 
 
-@pytest.mark.skipif(
-    connection.vendor != "sqlite", reason="SQLite's query_only makes the database refuse writes"
-)
+@SQLITE_ONLY
 def test_a_web_process_told_to_stop_first_records_the_calls_it_has_answered(key, live_server_url):
     _, raw = key
     server = LiveServer().start()  # one this test stops itself (live_server_url loads the prices)
