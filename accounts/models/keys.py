@@ -47,6 +47,17 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who revoked it (empty: a command, or its owner's account gone).",
+    )
+    revoked_because = models.CharField(
+        max_length=200, blank=True, help_text="Why, when it was not revoked by hand."
+    )
     last_used_at = models.DateTimeField(null=True, blank=True)
     # The secret before the last rotation, which works until previous_until (the grace picked).
     previous_secret_hash = models.CharField(max_length=64, blank=True)

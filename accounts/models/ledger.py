@@ -83,6 +83,10 @@ class UsageRecord(models.Model):
         blank=True,
         help_text="The worst case held when the call was admitted; empty: no hold.",
     )
+    # The lengths that worst case was worked out from: which of them the upstream passed says why
+    # a call cost more than was held.
+    held_prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    held_completion_tokens = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

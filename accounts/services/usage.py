@@ -61,6 +61,8 @@ def usage_record(
             "searches": searches,
             "exact": exact,
             "held_nano": hold.amount_nano if hold else None,
+            "held_prompt_tokens": hold.prompt_tokens if hold else None,
+            "held_completion_tokens": hold.completion_tokens if hold else None,
         },
     )
     if hold is not None:
