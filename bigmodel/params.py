@@ -35,7 +35,7 @@ def validate_chat_params(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str
             spec, "temperature", spec.temperature, params.get("temperature")
         ),
         "top_p": _range_problem(spec, "top_p", spec.top_p, params.get("top_p")),
-        "max_tokens": _max_tokens_problem(spec, params.get("max_tokens")),
+        "max_tokens": max_tokens_problem(spec, params.get("max_tokens")),
         "seed": _seed_problem(params.get("seed")),
         "stop": _stop_problem(params.get("stop")),
         "thinking": _thinking_problem(spec, params.get("thinking")),
@@ -68,7 +68,18 @@ def _range_problem(spec: ModelSpec, label: str, allowed: Range | None, value: An
     return ""
 
 
-def _max_tokens_problem(spec: ModelSpec, value: Any) -> str:
+# No model writes more than this: the limit of a model whose catalogue entry gives none.
+UNKNOWN_OUTPUT_LIMIT = 1_000_000
+
+
+def output_limit(spec: ModelSpec) -> int:
+    """The most tokens a call to ``spec`` can write: its max_tokens ceiling, else its context."""
+    return spec.max_output_tokens or spec.context_tokens or UNKNOWN_OUTPUT_LIMIT
+
+
+def max_tokens_problem(spec: ModelSpec, value: Any) -> str:
+    """Why ``value`` cannot be a call's max_tokens, naming the limit; "" when it can (or is
+    unset)."""
     if value is None:
         return ""
     number = _as_whole_number(value)
@@ -76,10 +87,8 @@ def _max_tokens_problem(spec: ModelSpec, value: Any) -> str:
         return "max_tokens must be a whole number."
     if number < 1:
         return "max_tokens must be at least 1."
-    if spec.max_output_tokens and number > spec.max_output_tokens:
-        return (
-            f"max_tokens can be at most {spec.max_output_tokens} for {spec.label} (got {number})."
-        )
+    if number > (limit := output_limit(spec)):
+        return f"max_tokens can be at most {limit} for {spec.label} (got {number})."
     return ""
 
 
@@ -200,8 +209,9 @@ def build_chat_body(
 ) -> dict:
     """The JSON body for ``/chat/completions``, sanitised as the official SDK does.
 
-    Fields left as None are omitted. Image parts lose any ``data:...;base64,``
-    prefix."""
+    Fields left as None are omitted, but for max_tokens: unset, it is the model's
+    ``default_max_tokens``, the default the playground shows (the API's own default is larger, and
+    a call is held at what it may write). Image parts lose any ``data:...;base64,`` prefix."""
     if not spec.chats:
         raise ValueError(f"{spec.name} is a {spec.kind} model, not a chat model")
     if temperature is not None:
@@ -213,7 +223,9 @@ def build_chat_body(
         "stream": bool(stream),
         "temperature": temperature,
         "top_p": None if top_p is None else _sanitise_top_p(float(top_p)),
-        "max_tokens": None if max_tokens is None else _clamp_max_tokens(spec, max_tokens),
+        "max_tokens": _clamp_max_tokens(
+            spec, (spec.default_max_tokens or None) if max_tokens is None else max_tokens
+        ),
         "seed": None if seed is None else int(seed),
         "do_sample": do_sample,
         "stop": _single_stop_word(stop),
@@ -264,10 +276,8 @@ def _sanitise_top_p(value: float) -> float:
     return min(max(value, _LOW), _HIGH)
 
 
-def _clamp_max_tokens(spec: ModelSpec, value: int) -> int:
-    ceiling = spec.max_output_tokens or None
-    clamped = max(int(value), 1)
-    return min(clamped, ceiling) if ceiling else clamped
+def _clamp_max_tokens(spec: ModelSpec, value: int | None) -> int | None:
+    return None if value is None else min(max(int(value), 1), output_limit(spec))
 
 
 def _single_stop_word(stop: str | list[str] | None) -> list[str] | None:

@@ -3,6 +3,7 @@ checked as the API takes them) and the built-in web_search tool with its options
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -55,6 +56,10 @@ def tools_problem(spec: ModelSpec, tools: Any) -> str:
     functions = functions_in(tools)
     if not functions:
         return "tools is an empty list: define a function, or leave tools empty."
+    if len(functions) > MAX_FUNCTIONS:
+        return f"at most {MAX_FUNCTIONS} functions can be defined (got {len(functions)})."
+    if problem := _sizes_problem(functions):
+        return problem
     names: set[str] = set()
     for number, function in enumerate(functions, 1):
         problem = _function_problem(function, number)
@@ -63,6 +68,29 @@ def tools_problem(spec: ModelSpec, tools: Any) -> str:
         if problem:
             return problem
         names.add(function["name"])
+    return ""
+
+
+# What a call may define, checked before any schema is: checking schemas costs time in
+# proportion to their size, on the threads every request shares.
+MAX_FUNCTIONS = 128
+MAX_SCHEMA_BYTES = 64 * 1024
+
+
+def _sizes_problem(functions: list) -> str:
+    for number, function in enumerate(functions, 1):
+        if not isinstance(function, dict):
+            continue  # its own check says what is wrong with it
+        try:
+            size = len(json.dumps(function.get("parameters"), ensure_ascii=False).encode())
+        except RecursionError:
+            return f"function {number}'s parameters are nested too deeply to be checked."
+        if size > MAX_SCHEMA_BYTES:
+            name = function.get("name") if isinstance(function.get("name"), str) else number
+            return (
+                f"function {name}'s parameters are {size // 1024} KiB of JSON Schema; "
+                f"at most {MAX_SCHEMA_BYTES // 1024} KiB each."
+            )
     return ""
 
 
@@ -103,7 +131,9 @@ def tools_for(functions: Any, web_search: dict | None) -> list[dict] | None:
     return tools or None
 
 
-def _web_search_options(body: Mapping[str, Any]) -> dict | None:
+def web_search_options(body: Mapping[str, Any]) -> dict | None:
+    """The web_search tool's options in a request body (or the parameters kept from one), or None
+    when it has no such tool."""
     for tool in body.get("tools") or ():
         if isinstance(tool, dict) and tool.get("type") == "web_search":
             return tool.get("web_search") or {}
@@ -113,13 +143,13 @@ def _web_search_options(body: Mapping[str, Any]) -> dict | None:
 def search_engine_of(body: Mapping[str, Any]) -> str:
     """The engine the web_search tool of a request body (or the parameters kept from one) uses,
     or "" when it has none: what a call that searched is billed by."""
-    options = _web_search_options(body)
+    options = web_search_options(body)
     return "" if options is None else str(options.get("search_engine") or SEARCH_ENGINES[0])
 
 
 def search_pages_of(body: Mapping[str, Any]) -> int:
     """How many pages the web_search tool of a request body may read (0 without one)."""
-    options = _web_search_options(body)
+    options = web_search_options(body)
     return 0 if options is None else int(options.get("count") or SEARCH_COUNT.default)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from accounts.models.catalogue import CHAT_KINDS, IMAGE_KINDS
 from accounts.services.holds import WorstCase, chat_worst_case
 from bigmodel.catalogue import ModelSpec
-from bigmodel.tokens import estimate_tokens
+from bigmodel.params import max_tokens_problem
 from bigmodel.tools import tools_problem, web_search_problem
 
 
@@ -27,6 +27,8 @@ FIELDS = {
     "reasoning_effort",
 }  # fmt: skip
 TOOL_TYPES = ("function", "web_search")
+# The parts of a message whose worst case the console knows (a video's or a file's it does not).
+PART_TYPES = ("text", "image_url")
 
 
 def _chat_problem(spec: ModelSpec, body: dict) -> str:
@@ -35,9 +37,11 @@ def _chat_problem(spec: ModelSpec, body: dict) -> str:
         return f"unknown field {', '.join(unknown)}"
     if not isinstance(body.get("stream", False), bool):
         return "stream must be true or false"
-    most = body.get("max_tokens", 1)
-    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
-        return "max_tokens must be a whole number, 1 or more"
+    most = body.get("max_tokens")
+    if most is not None and (isinstance(most, bool) or not isinstance(most, int)):
+        return "max_tokens must be a whole number"
+    if problem := max_tokens_problem(spec, most):
+        return problem
     return _messages_problem(body.get("messages")) or _tools_problem(spec, body.get("tools"))
 
 
@@ -53,6 +57,8 @@ def _messages_problem(messages) -> str:
             return "a message's content must be text or a list of parts"
         if not all(isinstance(p, dict) and isinstance(p.get("text", ""), str) for p in parts):
             return "each part of a message's content must be an object, its text text"
+        if odd := sorted({str(p.get("type")) for p in parts} - set(PART_TYPES)):
+            return f"the console cannot meter {', '.join(odd)} parts (only {', '.join(PART_TYPES)})"
         if not isinstance(message.get("reasoning_content", ""), str):
             return "reasoning_content must be text"
         if not isinstance(message.get("tool_calls", []), list):
@@ -101,8 +107,12 @@ def _embedding_problem(spec: ModelSpec, body: dict) -> str:
 
 
 def _embedding_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
-    """Embeddings bill their input only."""
-    return WorstCase(model=spec.name, prompt_tokens=sum(map(estimate_tokens, _inputs(body))))
+    """Embeddings bill their input only: each text at most its UTF-8 bytes (no tokenizer counts
+    more), and no more than the model reads of one."""
+    sizes = [len(text.encode()) for text in _inputs(body)]
+    if spec.context_tokens:
+        sizes = [min(size, spec.context_tokens) for size in sizes]
+    return WorstCase(model=spec.name, prompt_tokens=sum(sizes))
 
 
 IMAGE_FIELDS = {"model", "prompt", "size", "quality", "request_id", "user_id"}

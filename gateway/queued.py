@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Hold
 from accounts.services.holds import hold_release
 from accounts.services.keys import KeyRefused, key_authenticate
 from bigmodel.client import ChatResult
 from bigmodel.errors import BigModelError
-from bigmodel.tools import search_engine_of
+from bigmodel.usage import Asked, chat_call_usage
 from config.upstream import upstream
 from gateway.models import QueuedCall
 from gateway.services import Admitted, Refused, key_usage_record
@@ -32,7 +31,7 @@ def queued_submitted(admitted: Admitted, answer: dict) -> None:
         request_id=admitted.request_id,
         api_key=admitted.caller.key,
         model=admitted.spec.name,
-        search_engine=search_engine_of(admitted.body),
+        asked=Asked.of(admitted.body).to_dict(),
     )
 
 
@@ -62,31 +61,16 @@ def queued_settle(call: QueuedCall, result: dict) -> bool:
     if status == "FAIL":
         hold_release(request_id=call.request_id)
         return True
-    usage = ChatResult.from_response(result).usage
-    hold = Hold.objects.filter(request_id=call.request_id).first()
-    searched = bool(result.get("web_search")) and bool(call.search_engine)
-    tokens = (
-        {
-            "prompt_tokens": usage.prompt_tokens,
-            "cached_tokens": usage.cached_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-        }
-        if usage is not None
-        else {  # no usage in the result: its worst case, flagged
-            "prompt_tokens": hold.prompt_tokens if hold else 0,
-            "completion_tokens": hold.completion_tokens if hold else 0,
-            "exact": False,
-        }
+    answer = ChatResult.from_response(result)
+    used = chat_call_usage(
+        Asked(**{"prompt": 0, **call.asked}),
+        answer.usage,
+        thinking=answer.reasoning_content,
+        text=answer.content,
+        tool_calls=answer.tool_calls,
+        listed=bool(result.get("web_search")),
     )
-    key_usage_record(
-        call.api_key,
-        call.model,
-        call.request_id,
-        **tokens,
-        search_engine=call.search_engine if searched else "",
-        searches=int(searched),
-    )
+    key_usage_record(call.api_key, call.model, call.request_id, **used.record_fields())
     return True
 
 

@@ -6,8 +6,9 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,14 +17,13 @@ from redis.exceptions import RedisError
 
 from accounts.models import ApiKey, Hold, UsageRecord
 from accounts.services.catalogue import catalogue_spec
-from accounts.services.holds import SpendRefused, hold_place, hold_release
+from accounts.services.holds import CapRefused, SpendRefused, hold_place, hold_release
 from accounts.services.keys import Caller, KeyRefused, key_authenticate, key_budget_problem
 from accounts.services.usage import usage_record
 from bigmodel.catalogue import ModelSpec
 from bigmodel.client import ChatResult
 from bigmodel.sse import Usage
-from bigmodel.tokens import estimate_request_tokens, estimate_tokens
-from bigmodel.tools import search_engine_of
+from bigmodel.usage import Asked, chat_call_usage
 from config.kept import one_stamp
 from config.locks import rows_lock
 from gateway.calls import CHAT, EMBEDDINGS, Kind, image_made
@@ -33,6 +33,8 @@ from gateway.limits import NO_PLACE, LimitReached, Place, place_take
 NO_MODEL = "模型不存在，请检查模型代码。"
 BAD_PARAMS = "API 调用参数有误，请检查文档。"
 NO_BALANCE = "余额不足或无可用资源包,请充值。"
+KEY_BUDGET = "已达到该 API Key 的预算上限。"  # this key's budget is spent
+MEMBER_CAP = "已达到您在该团队的月度额度。"  # the member's monthly cap in the team is reached
 TOO_MANY = "当前API请求过多，请稍后重试。"
 RATE_LIMITED = "您的账户已达到速率限制。"
 LIMITS_DOWN = (
@@ -83,7 +85,8 @@ class Stopwatch:
 
 @one_stamp()  # the key, the catalogue and the prices as kept, checked against Redis once
 def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admitted:
-    """The key checked, the body read and checked, the model found and allowed, the worst case
+    """Limits before work: the key checked, then its rate and calls at once and the member's calls
+    in flight, then the body read and checked, the model found and allowed, then the worst case
     held. Raises Refused."""
     watch = Stopwatch()
     with watch("auth"):
@@ -91,16 +94,18 @@ def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admi
             caller = key_authenticate(authorization)
         except KeyRefused as refused:
             raise Refused(401, refused.code, refused.message) from None
-    with watch("checks"):
-        body = _body(raw_body)
-        spec = _spec(caller, body["model"], kind)
-        if problem := kind.problem(spec, body):
-            raise Refused(400, 1214, f"{BAD_PARAMS} ({problem})")
-    request_id = f"api-{uuid.uuid4().hex}"
     with watch("limits"):
         place = _place(caller.key)
     try:
+        _check_in_flight(caller)  # once before the body's checks, again under the lock
+        with watch("checks"):
+            body = _body(raw_body)
+            spec = _spec(caller, body["model"], kind)
+            if problem := kind.problem(spec, body):
+                raise Refused(400, 1214, f"{BAD_PARAMS} ({problem})")
+        request_id = f"api-{uuid.uuid4().hex}"
         with watch("hold"), transaction.atomic():
+            rows_lock(get_user_model().objects.filter(id=caller.key.user_id))
             _check_in_flight(caller)
             # The key's row locked: calls racing on one key are admitted one at a time.
             rows_lock(ApiKey.objects.filter(id=caller.key.id))
@@ -112,15 +117,29 @@ def admit(authorization: str | None, raw_body: bytes, kind: Kind = CHAT) -> Admi
                 api_key_id=caller.key.id,
             )
             if problem := key_budget_problem(key=caller.key):
-                raise SpendRefused(problem)  # the hold goes with the transaction
+                raise KeyBudgetRefused(problem)  # the hold goes with the transaction
     except BaseException as failure:
         place.give_back()
         if isinstance(failure, SpendRefused):
-            raise Refused(429, 1113, f"{NO_BALANCE} ({failure})") from None
+            raise Refused(429, 1113, _spend_refusal(failure)) from None
         raise
     return Admitted(
         caller=caller, spec=spec, body=body, request_id=request_id, place=place, timings=watch.laps
     )
+
+
+class KeyBudgetRefused(SpendRefused):
+    """The key's own budget cannot take the call (the team might)."""
+
+
+def _spend_refusal(refused: SpendRefused) -> str:
+    """BigModel's words for an account that cannot pay, or words naming the budget that refused:
+    the key's, or the member's cap (the same code, 1113, as BigModel gives a spent quota)."""
+    if isinstance(refused, KeyBudgetRefused):
+        return f"{KEY_BUDGET} ({refused})"
+    if isinstance(refused, CapRefused):
+        return f"{MEMBER_CAP} ({refused})"
+    return f"{NO_BALANCE} ({refused})"
 
 
 def _place(key: ApiKey) -> Place:
@@ -133,11 +152,10 @@ def _place(key: ApiKey) -> Place:
 
 
 def _check_in_flight(caller: Caller) -> None:
-    """At most MAX_API_CALLS_PER_USER calls of a member's keys at once, counted under the member's
-    lock (NO KEY UPDATE, as a playground turn takes it)."""
-    user_id = caller.key.user_id
-    rows_lock(get_user_model().objects.filter(id=user_id))
-    calls = Hold.objects.filter(user_id=user_id, source=UsageRecord.Source.API).count()
+    """At most MAX_API_CALLS_PER_USER calls of a member's keys at once (the playground's replies
+    have their own limit). Checked for the last time under the member's lock (NO KEY UPDATE, as
+    a playground turn takes it), with the hold."""
+    calls = Hold.objects.filter(user_id=caller.key.user_id, source=UsageRecord.Source.API).count()
     if calls >= settings.MAX_API_CALLS_PER_USER:
         raise Refused(
             429,
@@ -167,33 +185,37 @@ def _spec(caller: Caller, model: str, kind: Kind) -> ModelSpec:
 
 
 def chat_record(
-    admitted: Admitted, usage: Usage | None, *, text: str = "", searched: bool = False
+    admitted: Admitted,
+    usage: Usage | None,
+    *,
+    thinking: str = "",
+    text: str = "",
+    tool_calls: Iterable[Mapping[str, Any]] = (),
+    listed: bool | None = None,
 ) -> UsageRecord:
-    """The call's one usage record: the upstream's usage, or (none came: a stream cut short)
-    counted here from the request and ``text``, what arrived, and flagged estimated."""
-    engine = search_engine_of(admitted.body) if searched else ""
-    if usage is None:
-        prompt = estimate_request_tokens(admitted.body, searched=searched)
-        usage = Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(text), total_tokens=0)
-        exact = False
-    else:
-        exact = True
-    return call_record(
-        admitted,
-        prompt_tokens=usage.prompt_tokens,
-        cached_tokens=usage.cached_tokens,
-        completion_tokens=usage.completion_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        search_engine=engine,
-        searches=int(searched),
-        exact=exact,
+    """The call's one usage record, by the rule every chat call follows
+    (:func:`bigmodel.usage.chat_call_usage`): the upstream's usage, or (none came: a stream cut
+    short) an estimate of the request and of what arrived, flagged."""
+    used = chat_call_usage(
+        Asked.of(admitted.body),
+        usage,
+        thinking=thinking,
+        text=text,
+        tool_calls=tool_calls,
+        listed=listed,
     )
+    return call_record(admitted, **used.record_fields())
 
 
 def chat_answer_record(admitted: Admitted, answer: ChatResult) -> UsageRecord:
-    searched = bool(answer.raw.get("web_search"))
-    text = answer.reasoning_content + answer.content
-    return chat_record(admitted, answer.usage, text=text, searched=searched)
+    return chat_record(
+        admitted,
+        answer.usage,
+        thinking=answer.reasoning_content,
+        text=answer.content,
+        tool_calls=answer.tool_calls,
+        listed=bool(answer.raw.get("web_search")),
+    )
 
 
 def embeddings_record(admitted: Admitted, answer: dict) -> UsageRecord:

@@ -279,12 +279,13 @@ async def _read_stream(
     """Read the upstream stream to its end whatever the caller does, then record its usage and
     end the caller's stream."""
     stream: AsyncChatStream | None = None  # once open: it keeps what arrived
-    searched, usage, ended = False, None, False
+    listed: bool | None = None  # whether the search's pages came (None: no chunk did)
+    usage, ended = None, False
     try:
         async with async_upstream().chat_stream(admitted.body) as stream:
             _signal(opened, None)
             async for chunk in stream:
-                searched = searched or bool(chunk.search_results)
+                listed = bool(listed) or bool(chunk.search_results)
                 queue.put_nowait(_event(chunk.raw))
         usage, ended = stream.usage, True
     except BigModelError as error:
@@ -304,8 +305,15 @@ async def _read_stream(
             return
     await admitted.place.agive_back()  # the upstream call is over
     try:  # the stream ends once its call is recorded (or left to its hold)
-        text = stream.reasoning_content + stream.content
-        await _recorded(services.chat_record, admitted, usage, text=text, searched=searched)
+        await _recorded(
+            services.chat_record,
+            admitted,
+            usage,
+            thinking=stream.reasoning_content,
+            text=stream.content,
+            tool_calls=stream.tool_calls,
+            listed=listed,
+        )
         if ended:
             queue.put_nowait("data: [DONE]\n\n")
     finally:

@@ -25,7 +25,8 @@ from redis.exceptions import RedisError
 
 from bigmodel.client import AsyncChatStream
 from bigmodel.errors import BigModelError
-from bigmodel.tokens import estimate_request_tokens, estimate_tokens
+from bigmodel.sse import Usage
+from bigmodel.usage import Asked, CallUsage, chat_call_usage
 from config.lanes import on_lane
 from config.upstream import async_upstream
 from playground.models import Conversation, Message
@@ -41,7 +42,8 @@ FIRST_WRITE_WAIT_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a reply ended, as its runner (or the sweeper) saw it."""
+    """How a reply ended, as its runner (or the sweeper) saw it; ``usage`` None when the upstream
+    made nothing to bill."""
 
     status: str
     content: str
@@ -49,31 +51,32 @@ class Outcome:
     sources: list[dict] = field(default_factory=list)
     tool_calls: list[dict] = field(default_factory=list)
     finish_reason: str = ""
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    searches: int = 0  # 1 when the web_search tool searched (BigModel bills it per call)
-    usage_exact: bool = True
+    usage: CallUsage | None = None
     ttft_ms: int | None = None
     latency_ms: int | None = None
     error_code: str = ""
     error_message: str = ""
 
 
+def _usage_columns(usage: CallUsage | None) -> dict:
+    """The message's own copy of its figures (its record is the ledger's)."""
+    if usage is None:
+        return {"prompt_tokens": None, "completion_tokens": None}
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "usage_exact": usage.exact,
+    }
+
+
 @transaction.atomic
 def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Message | None:
     """running → final, once, and the call billed (or its hold released) from ``billed`` even when
     the message is gone. Returns None when the message had already been finished or deleted."""
-    if outcome.prompt_tokens is not None:  # the upstream worked on it: it is billed
-        billed.record(
-            prompt_tokens=outcome.prompt_tokens,
-            cached_tokens=outcome.cached_tokens,
-            completion_tokens=outcome.completion_tokens or 0,
-            reasoning_tokens=outcome.reasoning_tokens,
-            searches=outcome.searches,
-            exact=outcome.usage_exact,
-        )
+    if outcome.usage is not None:  # the upstream worked on it: it is billed
+        billed.record(outcome.usage)
     else:
         billed.release()
     updated = Message.objects.filter(id=message_id, status=Message.Status.RUNNING).update(
@@ -83,11 +86,7 @@ def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Me
         sources=outcome.sources,
         tool_calls=outcome.tool_calls,
         finish_reason=outcome.finish_reason,
-        prompt_tokens=outcome.prompt_tokens,
-        cached_tokens=outcome.cached_tokens,
-        completion_tokens=outcome.completion_tokens,
-        reasoning_tokens=outcome.reasoning_tokens,
-        usage_exact=outcome.usage_exact,
+        **_usage_columns(outcome.usage),
         ttft_ms=outcome.ttft_ms,
         latency_ms=outcome.latency_ms,
         error_code=outcome.error_code,
@@ -185,6 +184,7 @@ class _Relay:
         self.stream = stream
         self.upstream: AsyncChatStream | None = None  # once the upstream call is open
         self.sources: list[dict] = []
+        self.answered = False  # a chunk of the answer arrived
         self.searched = False  # the search's results arrived
         self.unsent: list[tuple[bool, str]] = []  # (thinking, text)
         self.writing: list[asyncio.Future[str]] = []  # the write in flight, an entry a run
@@ -277,6 +277,7 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
         relay.upstream = stream
         async for chunk in stream:
             waiting_first = relay.ttft_ms is None
+            relay.answered = True
             if chunk.search_results:
                 relay.searched = True
                 relay.sources += [
@@ -288,44 +289,32 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
                 relay.delta(chunk.delta)
             if waiting_first and relay.ttft_ms is not None:
                 await relay.first_out()
-    finish_reason, usage = stream.finish_reason or "", stream.usage
-    calls = kept_calls(stream.tool_calls)
-    if usage is None:  # the upstream left usage out: count it ourselves, flagged
-        return _estimated(
-            relay,
-            body,
-            status=Message.Status.DONE,
-            finish_reason=finish_reason,
-            tool_calls=calls,
-        )
-    return Outcome(
+    return _ended(
+        relay,
+        body,
+        stream.usage,
         status=Message.Status.DONE,
-        content=relay.text,
-        reasoning=relay.reasoning,
-        sources=relay.sources,
-        tool_calls=calls,
-        finish_reason=finish_reason,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        cached_tokens=usage.cached_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        searches=int(relay.searched),
-        ttft_ms=relay.ttft_ms,
-        latency_ms=relay.elapsed_ms(),
+        finish_reason=stream.finish_reason or "",
+        tool_calls=kept_calls(stream.tool_calls),
     )
 
 
-def _estimated(relay: _Relay, body: dict, **fields) -> Outcome:
-    """The upstream gave no usage: the request and what arrived, counted here, flagged."""
-    arguments = "".join(call["function"]["arguments"] for call in fields.get("tool_calls", ()))
+def _ended(relay: _Relay, body: dict, usage: Usage | None, **fields) -> Outcome:
+    """The reply as far as it got, billed by the one rule: the upstream's usage, or (none came)
+    an estimate of the request and of what arrived."""
+    used = chat_call_usage(
+        Asked.of(body),
+        usage,
+        thinking=relay.reasoning,
+        text=relay.text,
+        tool_calls=fields.get("tool_calls", ()),
+        listed=relay.searched if relay.answered else None,
+    )
     return Outcome(
         content=relay.text,
         reasoning=relay.reasoning,
         sources=relay.sources,
-        prompt_tokens=estimate_request_tokens(body, searched=relay.searched),
-        completion_tokens=estimate_tokens(relay.reasoning + relay.text + arguments),
-        searches=int(relay.searched),
-        usage_exact=False,
+        usage=used,
         ttft_ms=relay.ttft_ms,
         latency_ms=relay.elapsed_ms(),
         **fields,
@@ -333,7 +322,7 @@ def _estimated(relay: _Relay, body: dict, **fields) -> Outcome:
 
 
 def _stopped(relay: _Relay, body: dict) -> Outcome:
-    return _estimated(relay, body, status=Message.Status.STOPPED, finish_reason="stopped")
+    return _ended(relay, body, None, status=Message.Status.STOPPED, finish_reason="stopped")
 
 
 def _failed(relay: _Relay, body: dict, error: Exception) -> Outcome:
@@ -343,9 +332,10 @@ def _failed(relay: _Relay, body: dict, error: Exception) -> Outcome:
         code, text = "error", "Unexpected error in the app; the server log has the details."
     # Something was made (and billed upstream): keep it, estimated.
     if relay.text or relay.reasoning:
-        return _estimated(
+        return _ended(
             relay,
             body,
+            None,
             status=Message.Status.FAILED,
             error_code=code,
             error_message=f"{text} What had arrived is kept above.",

@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from bigmodel.tokens import estimate_prompt_tokens, estimate_tokens
-from bigmodel.tools import search_engine_of
+from bigmodel.usage import Asked, CallUsage, chat_call_usage
 from playground.chat_reply import (
     Outcome,
     publish_final,
@@ -46,17 +45,13 @@ def _finish_if_orphaned(message: Message) -> bool:
     if stream.runner_alive():
         return False
     text = stream.delivered_text()
-    history = history_for(conversation=message.conversation, before_id=message.id)
     outcome = Outcome(
         status=Message.Status.FAILED,
         content=text,
         error_code="interrupted",
         error_message=INTERRUPTED,
-        prompt_tokens=estimate_prompt_tokens(history) if text else None,
-        completion_tokens=estimate_tokens(text) if text else None,
-        # The search runs before any text: a reply that wrote something had searched.
-        searches=int(bool(text and search_engine_of(message.params))),
-        usage_exact=False,
+        # Something written means the upstream worked on it; nothing: nothing to bill.
+        usage=_estimated(message, text) if text else None,
     )
     final = reply_finish(
         message_id=message.id, outcome=outcome, billed=BilledCall.of_reply(message)
@@ -65,6 +60,14 @@ def _finish_if_orphaned(message: Message) -> bool:
         return False
     publish_final(stream, final)
     return True
+
+
+def _estimated(message: Message, text: str) -> CallUsage:
+    """What the reply used, by the rule every call follows, from what reached Redis: its answer
+    was never seen whole, so whether it searched is not known."""
+    history = history_for(conversation=message.conversation, before_id=message.id)
+    asked = Asked.of({**message.params, "messages": history})
+    return chat_call_usage(asked, None, text=text)
 
 
 DELETE_WAIT_SECONDS = 5.0

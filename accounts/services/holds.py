@@ -14,18 +14,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import money
-from accounts.models import Hold, Membership, Price, Team, UsageRecord
+from accounts.models import Hold, Membership, Team, UsageRecord
 from accounts.services.pricing import Charge, PriceBook
 from accounts.services.usage import member_month_spend, usage_record
 from accounts.services.wallet import Wallet
 from bigmodel.catalogue import ModelSpec
-from bigmodel.tokens import estimate_request_tokens
+from bigmodel.params import output_limit
+from bigmodel.tokens import prompt_bound
 from bigmodel.tools import search_engine_of
 
 
 class SpendRefused(Exception):
     """A call the team or the member cannot pay for, in words for them. Nothing was sent
     upstream."""
+
+
+class CapRefused(SpendRefused):
+    """The member's monthly cap cannot take the call (the team might)."""
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,17 @@ class WorstCase:
 
 
 def chat_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
-    """The most a chat call can cost: the prompt as estimated (functions and the pages a search may
-    read included), every token max_tokens allows (the model's default when none is sent), and
-    the search's fee."""
-    most = body.get("max_tokens") or spec.default_max_tokens or spec.max_output_tokens
+    """The most a chat call can cost: the prompt at its bound (no tokenizer counts more; never past
+    the model's context, since a longer prompt is refused unbilled), every token max_tokens
+    allows (unset: all the model may write), and the search's fee."""
+    prompt = prompt_bound(body)
+    if spec.context_tokens:
+        prompt = min(prompt, spec.context_tokens)
     engine = search_engine_of(body)
     return WorstCase(
         model=spec.name,
-        prompt_tokens=estimate_request_tokens(body),
-        completion_tokens=most,
+        prompt_tokens=prompt,
+        completion_tokens=body.get("max_tokens") or output_limit(spec),
         search_engine=engine,
         searches=1 if engine else 0,
     )
@@ -116,7 +123,8 @@ def hold_place(
     call = WorstCase(**{**call.__dict__, "created_at": now})
     with transaction.atomic():
         book = PriceBook()
-        price = book.in_force(call.model, now, call.size, call.quality)
+        if book.in_force(call.model, now, call.size, call.quality) is None:
+            raise SpendRefused(_no_price(call))
         charge = book.worst_charge(call, now)
         team, cap = membership.team, membership.monthly_cap_nano
         if (cap is not None and charge.cost_nano) or team.billing == Team.Billing.PREPAID:
@@ -128,7 +136,7 @@ def hold_place(
             if cap is not None and charge.cost_nano:
                 _check_cap(team, membership, cap, charge.cost_nano, now)
             if team.billing == Team.Billing.PREPAID:
-                _check_balance(team, call, price, charge)
+                _check_balance(team, call, charge)
         return Hold.objects.create(
             request_id=request_id,
             team=team,
@@ -153,19 +161,22 @@ def _check_cap(team: Team, membership: Membership, cap: int, cost: int, now: dat
     spent = member_month_spend(team=team, user=membership.user, now=now, with_holds=True)
     if spent + cost > cap:
         left = max(cap - spent, 0)
-        raise SpendRefused(
+        raise CapRefused(
             f"This call could cost up to {money.yuan(cost)}, and you have {money.yuan(left)} left "
             f"of your monthly cap of {money.yuan(cap)} in {team.name} (calls in progress count). "
             "Lower max_tokens, or ask a team admin to raise the cap."
         )
 
 
-def _check_balance(team: Team, call: WorstCase, price: Price | None, charge: Charge) -> None:
-    if price is None:
-        raise SpendRefused(
-            f"{call.model} has no price yet, so {team.name} (prepaid) cannot be charged for it. "
-            "A site admin can add its price."
-        )
+def _no_price(call: WorstCase) -> str:
+    what = ", ".join(filter(None, (call.size, call.quality)))
+    return (
+        f"{call.model}{f' ({what})' if what else ''} has no price in force, so a call to it "
+        "cannot be billed and is not made. A site admin can add its price."
+    )
+
+
+def _check_balance(team: Team, call: WorstCase, charge: Charge) -> None:
     if not charge.cost_nano:
         return  # a free model
     standing = team_standing(team=team)

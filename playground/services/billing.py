@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from accounts.services.holds import hold_release
 from accounts.services.teams import team_ensure_personal
 from accounts.services.usage import usage_record
-from bigmodel.tools import search_engine_of
+from bigmodel.usage import CallUsage
 from playground.models import Message
 
 
@@ -18,37 +18,22 @@ class BilledCall:
     user_id: int
     team_id: int
     model: str
-    search_engine: str = ""  # the web_search tool's, when the call may search
 
-    def record(
-        self,
-        *,
-        prompt_tokens: int = 0,
-        cached_tokens: int = 0,
-        completion_tokens: int = 0,
-        reasoning_tokens: int = 0,
-        images: int = 0,
-        size: str = "",
-        quality: str = "",
-        searches: int = 0,
-        exact: bool = True,
-    ) -> None:
+    def _record(self, **usage) -> None:
         usage_record(
             request_id=self.request_id,
             user_id=self.user_id,
             team_id=self.team_id,
             model=self.model,
-            prompt_tokens=prompt_tokens,
-            cached_tokens=cached_tokens,
-            completion_tokens=completion_tokens,
-            reasoning_tokens=reasoning_tokens,
-            images=images,
-            size=size,
-            quality=quality,
-            search_engine=self.search_engine if searches else "",
-            searches=searches,
-            exact=exact,
+            **usage,
         )
+
+    def record(self, used: CallUsage) -> None:
+        """A chat call, as :func:`bigmodel.usage.chat_call_usage` decided it used."""
+        self._record(**used.record_fields())
+
+    def record_images(self, *, images: int, size: str, quality: str) -> None:
+        self._record(images=images, size=size, quality=quality)
 
     def release(self) -> None:
         hold_release(request_id=self.request_id)
@@ -63,5 +48,4 @@ class BilledCall:
             user_id=user.id,
             team_id=team_id,
             model=message.model,
-            search_engine=search_engine_of(message.params),
         )

@@ -190,7 +190,9 @@ def _generated(generation: ImageGeneration, url: str) -> Next:
         ).update(status=ImageGeneration.Status.STORING, upstream_url=url)
         if not claimed:
             return Next.NOTHING
-        _billed_image(generation).record(images=1, size=generation.size, quality=generation.quality)
+        _billed_image(generation).record_images(
+            images=1, size=generation.size, quality=generation.quality
+        )
     return Next.STORE
 
 

@@ -17,7 +17,6 @@ from accounts.services.holds import SpendRefused, chat_worst_case, hold_place
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageInfo
 from bigmodel.params import build_chat_body, keeps_thinking
-from bigmodel.tools import search_engine_of
 from config.locks import rows_lock
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
@@ -107,7 +106,6 @@ def _start_reply(
         user_id=conversation.user_id,
         team_id=membership.team_id,
         model=spec.name,
-        search_engine=search_engine_of(body),
     )
     stream = ReplyStream(user_id=conversation.user_id, public_id=reply_id)
     return ReplyStart(message=message, stream=stream, body=body, billed=billed)
@@ -250,7 +248,7 @@ def turn_edit_last(
         raise TurnRefused("There is no message to edit yet.")
     later = conversation.messages.filter(id__gt=last_user.id)
     if any(message.is_live for message in later):
-        raise ValueError("The last reply is still being written; stop it first.")
+        raise TurnRefused("The last reply is still being written; stop it first.")
     later.delete()
     last_user.content = text
     last_user.save(update_fields=["content"])

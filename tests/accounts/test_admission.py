@@ -16,10 +16,10 @@ from tests.accounts.test_metering import wait_until
 from tests.support import http_client_for, owner_of
 
 GLM_4 = 100_000  # nano-yuan per token
-# Every send is as long as every other: "[[fault:latency=400]] race 07" is 29 characters, which the
-# prompt estimate counts as (29 + 3) // 4 = 8 tokens, plus 4 for the message: 12. With max_tokens
-# 100 the worst case is 112 tokens at ¥0.1/1K.
-WORST = (12 + 100) * GLM_4
+# Every send is as long as every other: the message, {"role": "user", "content":
+# "[[fault:latency=400]] race 07"}, is 60 bytes of JSON, which the prompt's bound counts as 60
+# tokens, plus 16 for the message and 64 for the call: 140. With max_tokens 100 the worst case is 240 tokens at ¥0.1/1K.
+WORST = (140 + 100) * GLM_4
 LIMITS = {"MAX_RUNNING_REPLIES_PER_USER": "100"}  # the caps and balances under test, not this limit
 
 
@@ -111,7 +111,7 @@ def test_twenty_sends_by_a_member_capped_at_three_worst_cases_admit_three(
 
     admitted, refused = admitted_and_refused(race(bob, urls, 20, team))
     assert len(admitted) == 3
-    assert all("left of your monthly cap of ¥0.0336" in r.text for r in refused)
+    assert all("left of your monthly cap of ¥0.0720" in r.text for r in refused)
     assert len(sim_log.calls()) == 3
 
     stop_and_settle(bob, urls[0])

@@ -124,17 +124,15 @@ def test_a_call_that_made_nothing_gives_its_hold_back_and_the_sweeper_frees_a_de
     assert not Hold.objects.exists()
 
 
-def test_a_prepaid_team_cannot_be_charged_for_a_model_without_a_price(alice):
+@pytest.mark.parametrize("billing", ["prepaid", "postpaid"])
+def test_no_team_is_admitted_a_call_to_a_model_without_a_price(alice, billing):
     team = prepaid(alice.personal_team, cash_nano=10**9)
-    with pytest.raises(SpendRefused, match="glm-4.5 has no price yet"):
-        hold_place(membership=owner_of(team), request_id="x", call=chat(10, 10, model="glm-4.5"))
-    Team.objects.filter(id=team.id).update(billing="postpaid")
-    assert (
+    Team.objects.filter(id=team.id).update(billing=billing)
+    with pytest.raises(SpendRefused, match="glm-9-unpriced has no price in force"):
         hold_place(
-            membership=owner_of(team), request_id="y", call=chat(10, 10, model="glm-4.5")
-        ).amount_nano
-        == 0
-    )
+            membership=owner_of(team), request_id="x", call=chat(10, 10, model="glm-9-unpriced")
+        )
+    assert not Hold.objects.exists()
 
 
 def test_a_member_is_admitted_up_to_exactly_the_cap_and_never_past_it(alice, bob):

@@ -47,24 +47,25 @@ def test_the_period_starts_and_resets_at_local_midnight_monday_and_the_first(ali
 
 
 def test_a_call_past_the_keys_budget_is_refused_and_comes_back_the_next_day(alice):
-    # A call's worst case: "Hi" estimated at 5 prompt tokens at ¥2 per million, and all 100
-    # max_tokens at ¥8: 5 × 2,000 + 100 × 8,000 = 810,000 nano (¥0.00081). The budget,
-    # ¥0.001215 a day, holds one such call and not two.
+    # A call's worst case: its prompt at its bound, the message's 33 bytes of JSON
+    # ({"role": "user", "content": "Hi"}) and the template's 16 + 64, at ¥2 per million, and all
+    # 100 max_tokens at ¥8: 113 × 2,000 + 100 × 8,000 = 1,026,000 nano (¥0.001026). The budget,
+    # ¥0.001539 a day, holds one such call and not two.
     _, raw = key_create(
         user=alice,
         team=alice.personal_team,
         name="daily",
-        budget_nano=1_215_000,
+        budget_nano=1_539_000,
         budget_period="day",
     )
     with time_machine.travel(at("2026-12-02 10:00"), tick=False):
         first = admit(raw)
-        assert Hold.objects.get(request_id=first.request_id).amount_nano == 810_000
+        assert Hold.objects.get(request_id=first.request_id).amount_nano == 1_026_000
         with pytest.raises(services.Refused) as refused:
             admit(raw)
         assert (refused.value.status, refused.value.code) == (429, 1113)
         assert (
-            "this API key's budget is ¥0.001215 a day; with this call it would reach ¥0.00162 "
+            "this API key's budget is ¥0.001539 a day; with this call it would reach ¥0.002052 "
             "(it resets 2026-12-03 00:00)"
         ) in refused.value.message
         assert Hold.objects.count() == 1  # the refused call's hold went with it

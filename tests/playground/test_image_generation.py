@@ -157,9 +157,10 @@ def test_a_download_that_keeps_failing_is_retried_then_kept_as_unstored_and_bill
 ):
     user = make_user("carol")
     from accounts.models import ModelEntry
-    from accounts.services.catalogue import catalogue_load
+    from accounts.services.catalogue import catalogue_load, prices_load
 
     catalogue_load()
+    prices_load()  # a call is made only at a price
     spec = ModelEntry.objects.get(name="cogview-3-plus").as_spec()
     generation = services.image_generation_start(
         user=user,
