@@ -18,7 +18,8 @@ from tests.support import http_client_for, owner_of
 GLM_4 = 100_000  # nano-yuan per token
 # Every send is as long as every other: the message, {"role": "user", "content":
 # "[[fault:latency=400]] race 07"}, is 60 bytes of JSON, which the prompt's bound counts as 60
-# tokens, plus 16 for the message and 64 for the call: 140. With max_tokens 100 the worst case is 240 tokens at ¥0.1/1K.
+# tokens, plus 16 for the message and 64 for the call: 140. With max_tokens 100 the worst case
+# is 240 tokens at ¥0.1/1K.
 WORST = (140 + 100) * GLM_4
 LIMITS = {"MAX_RUNNING_REPLIES_PER_USER": "100"}  # the caps and balances under test, not this limit
 
