@@ -113,8 +113,10 @@ def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
         mark_safe("".join(bars)),
         labels,
     )
+    # Wider than a phone: it scrolls, and opens at its end, where today is.
     return format_html(
-        '<figure class="chart-box">{}<figcaption class="legend">{}</figcaption></figure>',
+        '<figure class="chart-box"><div class="scroll-x" data-scroll-end>{}</div>'
+        '<figcaption class="legend">{}</figcaption></figure>',
         svg,
         legend,
     )

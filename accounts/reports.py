@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypedDict
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import ApiKey, DailyUsage, Hold, Membership, Pack, Team, UsageRecord
@@ -68,6 +68,12 @@ def rollups(team: Team, filters: Filters):
     rows = DailyUsage.objects.filter(
         team=team, day__gte=filters.period.start, day__lte=filters.period.end
     )
+    return narrowed(rows, filters)
+
+
+def narrowed(rows, filters: Filters):
+    """Rollups or usage records (both have user, model and api_key) of the filters' member, model
+    and source; the period is each caller's, by day or by moment."""
     if filters.user_id is not None:
         rows = rows.filter(user_id=filters.user_id)
     if filters.model:
@@ -179,31 +185,6 @@ def balance(team: Team, *, now=None) -> Balance:
         month_nano=sums["month"] or 0,
         days_left=days_left(team=team, today=today),
     )
-
-
-@dataclass
-class OverHolds:
-    calls: int = 0
-    over_nano: int = 0
-
-
-def over_holds(team: Team, filters: Filters) -> OverHolds:
-    """Settled calls that cost more than the worst case held for them: an upstream that used more
-    than max_tokens allowed (or a prompt the estimate undercounted). What pushed past a cap or a
-    prepaid balance, if anything did."""
-    start, end = filters.period.bounds()
-    records = UsageRecord.objects.filter(
-        team=team,
-        status=UsageRecord.Status.SETTLED,
-        created_at__gte=start,
-        created_at__lt=end,
-        held_nano__isnull=False,
-        cost_nano__gt=F("held_nano"),
-    )
-    if filters.user_id is not None:
-        records = records.filter(user_id=filters.user_id)
-    found = records.aggregate(calls=Count("id"), over=Sum(F("cost_nano") - F("held_nano")))
-    return OverHolds(calls=found["calls"], over_nano=found["over"] or 0)
 
 
 def member_spends(team: Team, *, now=None) -> dict[int, int]:

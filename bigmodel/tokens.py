@@ -85,7 +85,7 @@ SEARCH_PAGE_TOKENS_DEFAULT = 1000
 
 
 def _utf8_bytes(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False).encode())
+    return len(json.dumps(value, ensure_ascii=False, default=str).encode())
 
 
 def _without_images(message: Mapping[str, Any]) -> tuple[dict, int]:

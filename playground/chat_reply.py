@@ -237,6 +237,13 @@ class _Relay:
         elif self.unsent and self.mirroring:
             self._write()
 
+    def show_sources(self) -> None:
+        """The pages the search read, to the page as they arrive (a lost write loses only
+        the links while it streams: the saved reply has them)."""
+        if self.mirroring and self.sources:
+            sent = self.stream.publish_sources(self.sources)
+            sent.add_done_callback(lambda written: written.cancelled() or written.exception())
+
     async def first_out(self) -> None:
         """Let the write that carries the first token land before the rest of the read is worked
         through: an upstream that sends much at once would otherwise hold the first token back
@@ -283,6 +290,7 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
                 relay.sources += [
                     source for s in chunk.search_results if (source := kept_source(s))
                 ]
+                relay.show_sources()
             if chunk.reasoning_delta:
                 relay.delta(chunk.reasoning_delta, thinking=True)
             if chunk.delta:

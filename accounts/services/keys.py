@@ -20,7 +20,7 @@ from accounts import money
 from accounts.models import ApiKey, Hold, Membership, Team, UsageRecord
 from accounts.services.usage import unsettled_charges
 from bigmodel.auth import AUTH_FAILED, BAD_TOKEN, AuthRefused, check_presented, presented
-from config.kept import KeptEach
+from config.kept import KeptEach, kept_changed
 
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
 
@@ -180,12 +180,24 @@ def key_budget_problem(*, key: ApiKey) -> str:
     )
 
 
-def key_revoke(*, key: ApiKey) -> ApiKey:
-    """From now on the key is refused; its usage stays on the bills."""
+def key_revoke(*, key: ApiKey, by: User | None = None) -> ApiKey:
+    """From now on the key is refused; its usage stays on the bills. ``by``: who revoked it (None:
+    a command)."""
     if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+        key.revoked_at, key.revoked_by = timezone.now(), by
+        key.save(update_fields=["revoked_at", "revoked_by"])
     return key
+
+
+def keys_revoke_member(*, team: Team, user: User, by: User, because: str) -> int:
+    """Revoke every key ``user`` has in ``team`` (they are leaving it): for good, so that being
+    added again later brings none back. Returns how many were revoked."""
+    revoked = ApiKey.objects.filter(team=team, user=user, revoked_at=None).update(
+        revoked_at=timezone.now(), revoked_by=by, revoked_because=because[:200]
+    )
+    if revoked:
+        kept_changed()  # an update sends no signal
+    return revoked
 
 
 @dataclass(frozen=True)

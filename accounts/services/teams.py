@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Invite, Membership, Team
+from accounts.services.keys import keys_revoke_member
 from config.locks import rows_lock
 
 INVITE_DAYS = 7
@@ -135,6 +136,12 @@ def member_remove(*, membership: Membership, by: Membership) -> None:
             raise TeamError("A team needs an owner: make someone else owner first.")
     if membership.team.personal_for_id == membership.user_id:
         raise TeamError("A personal team keeps its user.")
+    keys_revoke_member(
+        team=membership.team,
+        user=membership.user,
+        by=by.user,
+        because=f"{membership.user.get_username()} was removed from {membership.team.name}",
+    )
     membership.delete()
 
 

@@ -17,7 +17,10 @@ from accounts.models import (
 from accounts.selectors import (
     active_membership,
     key_shown,
+    member_allowance,
+    over_holds,
     require_membership,
+    sees_team_money,
     visible_keys,
 )
 
@@ -47,12 +50,18 @@ def dashboard(request):
     members = reports.by_member(rows) if membership.manages else []
     per_model = reports.by_model(rows)
     per_source = reports.by_source(rows)
+    sees_money = sees_team_money(membership=membership)
     context = {
         "membership": membership,
         "team": team,
         "form": form,
         "filters": filters,
         "balance": reports.balance(team),
+        "sees_team_money": sees_money,
+        # A member's own month, for those it binds (a cap) or who see no team-wide spend.
+        "allowance": member_allowance(membership=membership)
+        if membership.monthly_cap_nano is not None or not sees_money
+        else None,
         "totals": reports.totals(rows),
         "spend_chart": charts.stacked_by_day(days, models, cost),
         "member_chart": charts.horizontal(
@@ -98,7 +107,7 @@ def dashboard(request):
             )
         ),
         "unpriced": reports.unpriced_calls(team),
-        "over_holds": reports.over_holds(team, filters),
+        "over_holds": over_holds(team=team, filters=filters) if sees_money else None,
     }
     return render(request, "accounts/dashboard.html", context, status=400 if form.errors else 200)
 

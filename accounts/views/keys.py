@@ -85,6 +85,6 @@ def key_remove(request, key_id: int):
     """A member revokes their own keys; the team's owners and admins any of the team's."""
     membership = require_membership(request)
     key = get_object_or_404(visible_keys(membership=membership), id=key_id)
-    key_revoke(key=key)
+    key_revoke(key=key, by=request.user)
     messages.success(request, f"Revoked {key}: it is refused from now on.")
     return redirect("accounts:keys")

@@ -246,9 +246,11 @@ def test_the_admin_edits_a_price_with_its_tiers_and_refuses_overlapping_bands(
 
 
 def _glm_46_prices():
+    """The prices of glm-4.6 from the day the admin was given (the seeded one is older)."""
     from accounts.models import Price
 
-    return list(Price.objects.filter(model="glm-4.6").prefetch_related("tiers"))
+    rows = Price.objects.filter(model="glm-4.6", effective_from__gte=at("2026-12-20 00:00"))
+    return list(rows.prefetch_related("tiers"))
 
 
 def test_loadcatalogue_updates_entries_but_keeps_what_an_admin_edited_unless_forced():
@@ -308,3 +310,17 @@ def test_an_image_is_priced_by_its_size_and_quality_where_the_list_tells_them_ap
     call = WorstCase(model="cogview-4", images=1, size="1440x720", quality="hd")
     hold = hold_place(membership=owner_of(alice.personal_team), request_id="img", call=call)
     assert hold.amount_nano == 100 * 10**6
+
+
+def test_an_images_own_size_is_priced_before_its_quality_alone(alice):
+    # Made-up rows: ¥0.06 any image, ¥0.07 any 1440x720, ¥0.08 any hd one. An hd image at
+    # 1440x720 has no row of its own: its size's row applies before its quality's.
+    start = timezone.now() - timedelta(days=1)
+    price_from("cogview-4", start, per_image="0.06", source="any")
+    price_from("cogview-4", start, per_image="0.08", quality="hd")
+    price_from("cogview-4", start, per_image="0.07", size="1440x720")
+    made = settled(record(alice, model="cogview-4", images=1, size="1440x720", quality="hd"))
+    assert made.cost_nano == 70 * 10**6
+    call = WorstCase(model="cogview-4", images=1, size="1440x720", quality="hd")
+    hold = hold_place(membership=owner_of(alice.personal_team), request_id="img", call=call)
+    assert hold.amount_nano == 70 * 10**6

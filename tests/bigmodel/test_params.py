@@ -300,3 +300,9 @@ def test_a_requests_estimate_counts_its_functions_thinking_calls_and_search_page
     )
     no_search = estimate_request_tokens(body, searched=False)
     assert estimate_request_tokens(body) - no_search == 5 * SEARCH_PAGE_TOKENS
+
+
+def test_a_body_without_max_tokens_asks_for_the_models_default_the_page_shows():
+    spec = default_catalogue()["glm-4.7"]
+    sent = build_chat_body(spec, messages=[{"role": "user", "content": "Hi"}])
+    assert sent["max_tokens"] == spec.default_max_tokens == 4096

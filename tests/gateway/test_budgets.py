@@ -127,3 +127,16 @@ def test_calls_racing_on_one_key_are_admitted_one_at_a_time(alice, transactional
         assert not admitted.wait(0.5)  # this one waits its turn
     assert admitted.wait(10)
     caller.join()
+
+
+def test_a_budget_of_exactly_one_worst_case_admits_that_call_and_refuses_the_next(alice):
+    _, raw = key_create(
+        user=alice, team=alice.personal_team, name="one", budget_nano=1_026_000, budget_period="day"
+    )  # BODY's worst case, as worked out above
+    first = admit(raw)
+    assert Hold.objects.get(request_id=first.request_id).amount_nano == 1_026_000
+    with pytest.raises(services.Refused) as refused:
+        admit(raw)
+    assert (refused.value.status, refused.value.code) == (429, 1113)
+    assert refused.value.message.startswith(services.KEY_BUDGET)  # the key's, not the team's
+    assert "余额不足" not in refused.value.message and "请充值" not in refused.value.message

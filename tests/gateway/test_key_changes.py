@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Membership
 from accounts.services.keys import key_create, key_revoke
-from accounts.services.teams import team_create
+from accounts.services.teams import member_add, member_remove, team_create
 from tests.gateway.conftest import chat, refusal
-from tests.support import usage_records
+from tests.support import owner_of, usage_records
 
 
 @pytest.fixture
@@ -48,6 +48,24 @@ def test_a_member_who_left_the_team_is_refused_at_the_next_call(make_user, other
     response = chat(other.url, raw)
     assert refusal(response) == (401, "1000")
     assert "no longer in Lab" in response.json()["error"]["message"]
+
+
+def test_a_member_removed_and_added_again_finds_their_old_keys_revoked(make_user, other):
+    alice, bob = make_user("alice"), make_user("bob")
+    lab = team_create(name="Lab", owner=bob)
+    member = member_add(team=lab, user=alice, by=owner_of(lab))
+    made, raw = key_create(user=alice, team=lab, name="lab scripts")
+    _, own = key_create(user=alice, team=alice.personal_team, name="mine")
+    assert chat(other.url, raw).status_code == 200
+    member_remove(membership=member, by=owner_of(lab))
+    member_add(team=lab, user=alice, by=owner_of(lab))
+    response = chat(other.url, raw)
+    assert refusal(response) == (401, "1000")
+    assert "was revoked" in response.json()["error"]["message"]
+    made.refresh_from_db()
+    assert made.revoked_by == bob
+    assert made.revoked_because == "alice was removed from Lab"
+    assert chat(other.url, own).status_code == 200  # her key in another team is hers still
 
 
 def test_a_team_switched_to_prepaid_with_no_money_is_refused_at_the_next_call(key, other, alice):

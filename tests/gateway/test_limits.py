@@ -148,3 +148,58 @@ def test_createkey_and_the_keys_page_set_the_limits(alice):
     assert (made.rpm, made.concurrency) == (30, 2)
     listing = page.get("/accounts/keys/").content.decode()
     assert "30 a minute" in listing and "2 at once" in listing and "60 a minute" in listing
+
+
+def test_a_caller_that_leaves_while_its_call_waits_for_admission_leaves_nothing_behind(
+    alice, live_server_url, sim_log
+):
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    from django.db import transaction
+
+    from accounts.models import ApiKey
+
+    key, raw = key_create(user=alice, team=alice.personal_team, name="leaver", concurrency=2)
+    assert chat(live_server_url, raw).status_code == 200  # its last use noted: no write to wait on
+    usage_records(1)
+    body = json.dumps({"model": "glm-4-flash", "messages": SLOW}).encode()
+    where = urlsplit(live_server_url)
+    with transaction.atomic():  # another admission of this key, holding it as admit() does
+        list(ApiKey.objects.select_for_update(no_key=True).filter(id=key.id))
+        caller = socket.create_connection((where.hostname, where.port))
+        caller.sendall(
+            f"POST /api/paas/v4/chat/completions HTTP/1.1\r\nHost: {where.netloc}\r\n".encode()
+            + f"Authorization: Bearer {raw}\r\nContent-Type: application/json\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        deadline = time.monotonic() + 10
+        while flying(key) == 0 and time.monotonic() < deadline:  # its place taken: it waits
+            time.sleep(0.01)
+        assert flying(key) == 1
+        caller.close()  # and its caller leaves
+    deadline = time.monotonic() + 10  # admitted once the lock is let go, then let go itself
+    while (flying(key) or Hold.objects.exists()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert flying(key) == 0 and not Hold.objects.exists()
+    assert UsageRecord.objects.count() == 1 and len(sim_log.calls()) == 1  # the first call's
+
+
+def test_the_members_calls_in_flight_count_the_endpoints_calls_not_the_playgrounds(
+    alice, live_server_url, settings
+):
+    from accounts.services.holds import WorstCase, hold_place
+    from tests.support import owner_of
+
+    settings.MAX_API_CALLS_PER_USER = 1
+    _, raw = key_create(user=alice, team=alice.personal_team, name="one at a time")
+    membership = owner_of(alice.personal_team)
+    call = WorstCase(model="glm-4-flash", prompt_tokens=10, completion_tokens=10)
+    hold_place(membership=membership, request_id="a-reply", call=call)  # the playground's
+    assert chat(live_server_url, raw).status_code == 200
+    hold_place(membership=membership, request_id="api-x", call=call, source="api")
+    refused = chat(live_server_url, raw)
+    assert refusal(refused) == (429, "1302")
+    assert "1 calls of your API keys are in flight; at most 1 at once" in refused.text

@@ -129,3 +129,29 @@ def test_an_upstream_refusal_bills_nothing(key, base):
     )
     assert response.json()["error"]["code"] == "1301"
     assert not UsageRecord.objects.exists() and not Hold.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("embeddings", {"model": "embedding-3", "input": "x"}),
+        ("images/generations", {"model": "cogview-4", "prompt": "A kite"}),
+    ],
+)
+def test_a_keys_model_list_holds_for_embeddings_and_images_too(alice, base, sim_log, path, body):
+    from accounts.services.keys import key_create
+
+    _, raw = key_create(user=alice, team=alice.personal_team, name="chat only", models=["glm-4"])
+    response = post(base, raw, path, body)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "1211")
+    assert f"{body['model']} is not among this API key's models" in response.text
+    assert sim_log.calls() == [] and not Hold.objects.exists()
+
+
+def test_an_embeddings_input_is_held_at_its_bytes_and_costs_no_more(key, base):
+    _, raw = key
+    text = "标点！" * 300  # 900 characters, 2,700 bytes of UTF-8
+    assert post(base, raw, "embeddings", {"model": "embedding-3", "input": text}).status_code == 200
+    record = settled()
+    assert record.held_nano == 2_700 * 500  # embedding-3: ¥0.5 per million
+    assert record.cost_nano == record.prompt_tokens * 500 <= record.held_nano

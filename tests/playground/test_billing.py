@@ -205,3 +205,24 @@ def test_a_later_turn_s_cache_hits_reach_the_ledger_at_the_cache_hit_rate(alice_
     assert record.cost_nano == uncached * 2_000 + record.cached_tokens * 400 + (
         record.completion_tokens * 8_000
     )
+
+
+@pytest.mark.parametrize("fault", ["500", "1301", "1261"])
+def test_a_reply_the_upstream_refused_bills_nothing_and_holds_nothing(alice_http, fault):
+    reply = wait_until_final(start_turn(alice_http, f"Hi [[fault:{fault}]]", model="glm-4"))
+    assert reply.status == "failed" and reply.error_code == fault
+    assert not Hold.objects.exists() and not UsageRecord.objects.exists()
+
+
+def test_edit_and_resend_while_the_reply_runs_is_refused_in_words(alice_http):
+    reply = start_turn(alice_http, f"Write at length {SLOW}", model="glm-4")
+    conversation = reply.conversation
+    response = alice_http.post(
+        f"/playground/c/{conversation.public_id}/edit/",
+        data={"model": "glm-4", "message": "Something else"},
+    )
+    assert response.status_code == 200
+    assert "still being written; stop it first" in response.text
+    assert conversation.messages.get(role="user").content == f"Write at length {SLOW}"
+    alice_http.post(f"/playground/r/{reply.public_id}/stop/")
+    wait_until_final(reply)
