@@ -43,10 +43,7 @@ def webhook_target(url: str) -> Target:
             allow_private=allow_private,
         )
     except AddressRefused as refused:
-        message = str(refused)
-        if "public internet" in message:
-            message += " Alerts cannot be sent to it."
-        raise WebhookRefused(message) from None
+        raise WebhookRefused(_refusal(refused, allow_private=allow_private)) from None
     parts, address = checked.parts, checked.address
     assert parts.hostname is not None  # checked_url refuses a URL without a host
     netloc = f"[{address}]" if ":" in address else address
@@ -55,6 +52,22 @@ def webhook_target(url: str) -> Target:
     return Target(
         url=parts._replace(netloc=netloc).geturl(), host=parts.hostname, host_header=host_header
     )
+
+
+# What lifts a refusal, for a receiver inside the team's own network.
+INSIDE = "WEBHOOK_ALLOW_PRIVATE=1 allows {what}, for a receiver inside your own network."
+
+
+def _refusal(refused: AddressRefused, *, allow_private: bool) -> str:
+    """The check's words, and what the rule is for alerts (and the setting that lifts it)."""
+    message = str(refused)
+    if allow_private:
+        return message
+    if refused.why == "scheme":
+        return f"{message} Alerts go only over https. " + INSIDE.format(what="plain http too")
+    if refused.why == "not-public":
+        return f"{message} Alerts cannot be sent to it. " + INSIDE.format(what="private addresses")
+    return message
 
 
 def webhook_post(url: str, payload: dict) -> httpx.Response:

@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import jwt
 
@@ -173,8 +174,8 @@ def presented(header: str | None, *, strict: bool = False) -> Presented:
 
 
 def check_presented(given: Presented, secret: str) -> None:
-    """That ``given`` was made with ``secret``: the secret itself, or a JWT it signed that has
-    not expired. Raises AuthRefused."""
+    """That ``given`` was made with ``secret``: the secret itself, or a JWT it signed that is
+    within its life. Raises AuthRefused."""
     if given.token is None:
         if not hmac.compare_digest((given.secret or "").encode(), secret.encode()):
             raise AuthRefused(1000, AUTH_FAILED)
@@ -190,9 +191,29 @@ def check_presented(given: Presented, secret: str) -> None:
         raise AuthRefused(1004, BAD_SIGNATURE) from None
     except jwt.PyJWTError:
         raise AuthRefused(1002, BAD_TOKEN) from None
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+    _check_lifetime(claims.get("timestamp"), claims.get("exp"), now_ms=time.time() * 1000)
+
+
+# A token's life is bounded, so a leaked one stops working within a day without rotating the key:
+# the SDKs make theirs for 210 s, at most a minute ahead of this clock (a client's clock that runs
+# fast), and both put ``timestamp`` in every token.
+MOST_TOKEN_LIFE_MS = 24 * 3600 * 1000
+MOST_CLOCK_AHEAD_MS = 60 * 1000
+
+
+def _check_lifetime(timestamp: object, exp: object, *, now_ms: float) -> None:
+    """A token with a bad or too-long life is not a token BigModel makes: 1002 (a new one made
+    alike is refused alike). One that lived its life out is 1003, to be made again."""
+    if not (_is_ms(timestamp) and _is_ms(exp)):
+        raise AuthRefused(1002, BAD_TOKEN)
+    if timestamp > now_ms + MOST_CLOCK_AHEAD_MS:
+        raise AuthRefused(1002, BAD_TOKEN)
+    if exp > timestamp + MOST_TOKEN_LIFE_MS or exp > now_ms + MOST_TOKEN_LIFE_MS:
         raise AuthRefused(1002, BAD_TOKEN)
     # A seconds-based exp lands in 1970 when read as ms, so it is "expired" too.
-    if exp < time.time() * 1000:
+    if exp < now_ms:
         raise AuthRefused(1003, TOKEN_EXPIRED)
+
+
+def _is_ms(value: object) -> TypeGuard[int | float]:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)

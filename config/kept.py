@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 
@@ -98,6 +99,8 @@ def _announce() -> None:
     try:
         redis_client().set(STAMP, uuid.uuid4().hex, ex=STAMP_SECONDS)
     except RedisError as error:
+        if settings.REDIS_NOT_STARTED:
+            return  # set-up, before any process could read (and keep) anything
         log.warning(
             "a change to kept rows was not announced (%s); other processes see it within %s s",
             type(error).__name__,

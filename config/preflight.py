@@ -2,6 +2,7 @@
 
 import socket
 from dataclasses import dataclass
+from itertools import chain
 
 from django.conf import settings
 
@@ -34,10 +35,26 @@ def is_taken(port: int) -> bool:
 
 def port_problems() -> list[str]:
     """One line per port that another program holds, saying how to pick another."""
-    return [
-        f"Port {port.number} ({port.needed_by}) is taken by another program. Stop it, "
-        f"or pick another port: {port.setting}={port.number + 1} make run "
-        f"(or set {port.setting} in .env)."
-        for port in ports_needed()
-        if is_taken(port.number)
-    ]
+    needed = ports_needed()
+    spoken_for = {port.number for port in needed}  # another process of ours will listen there
+    problems = []
+    for port in needed:
+        if not is_taken(port.number):
+            continue
+        instead = free_port_after(port.number, avoiding=spoken_for)
+        spoken_for.add(instead)  # two taken ports are never told to move to the same one
+        problems.append(
+            f"Port {port.number} ({port.needed_by}) is taken by another program. Stop it, "
+            f"or pick another port: {port.setting}={instead} make run "
+            f"(or set {port.setting} in .env)."
+        )
+    return problems
+
+
+def free_port_after(number: int, *, avoiding: set[int]) -> int:
+    """The first port above ``number`` (wrapping round past 65535) that no program holds and none
+    of ours will take."""
+    for candidate in chain(range(number + 1, 65536), range(1024, number)):
+        if candidate not in avoiding and not is_taken(candidate):
+            return candidate
+    raise RuntimeError("no free port on this machine")

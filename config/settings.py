@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.upstream",
                 "accounts.context_processors.teams",
+                "config.first_login.first_login",
             ],
         },
     },
@@ -108,14 +109,18 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Logins are throttled per username and per address, for the app's login and the admin alike.
+# Logins are throttled for the app's login and the admin alike (config/logins.py): a username at
+# one address pauses after LOGIN_FAILURE_LIMIT wrong passwords, an address after
+# LOGIN_ADDRESS_FAILURE_LIMIT whatever the usernames (a team behind one NAT shares it).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 50)
+AXES_FAILURE_LIMIT = "config.logins.login_failure_limit"
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -173,6 +178,9 @@ UPSTREAM_MAX_RETRIES = env_int("UPSTREAM_MAX_RETRIES", 2)
 REDIS_PORT = env_int("REDIS_PORT", 6390)
 BUNDLED_REDIS = not env_str("REDIS_URL")
 REDIS_URL = env_str("REDIS_URL") or f"redis://127.0.0.1:{REDIS_PORT}/0"
+# Set by bin/setup for its own commands: the bundled Redis is not started yet, so no process can be
+# keeping copies of rows (config/kept.py) and a change not announced to it is nothing to warn about.
+REDIS_NOT_STARTED = BUNDLED_REDIS and env_bool("REDIS_NOT_STARTED", False)
 REPLY_STREAM_TTL_SECONDS = env_int("REPLY_STREAM_TTL_SECONDS", 3600)
 
 CELERY_BROKER_URL = REDIS_URL

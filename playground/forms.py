@@ -4,12 +4,12 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
 from accounts.models.catalogue import CHAT_KINDS, IMAGE_KINDS
-from accounts.services.catalogue import catalogue_spec
+from accounts.services.catalogue import catalogue_spec, catalogue_unpriced
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageRejected, check_image, uploads_problem
 from bigmodel.params import REASONING_EFFORTS, validate_chat_params
 from bigmodel.tools import SEARCH_ENGINES, SEARCH_RECENCY
-from config.netcheck import AddressRefused, checked_url
+from config.netcheck import AddressRefused, checked_link
 from playground.services.turns import Upload
 
 PARAM_NAMES = (
@@ -43,12 +43,16 @@ class MultipleImageField(forms.FileField):
 
 
 def _spec(name: str, kinds: tuple[str, ...], what: str) -> ModelSpec:
-    """The spec of the enabled model ``name`` of one of ``kinds``, or a form error saying what was
-    expected."""
+    """The spec of the offered model ``name`` of one of ``kinds``, or a form error saying why it
+    is not offered."""
     spec = catalogue_spec(name, kinds)
-    if spec is None:
-        raise forms.ValidationError(f"“{name}” is not {what} in the catalogue.")
-    return spec
+    if spec is not None:
+        return spec
+    if catalogue_unpriced(name, kinds):
+        raise forms.ValidationError(
+            f"“{name}” is not offered: it has no price yet. Pick another model."
+        )
+    raise forms.ValidationError(f"“{name}” is not {what} in the catalogue.")
 
 
 def _checkable(upload: UploadedFile) -> str | UploadedFile:
@@ -145,30 +149,33 @@ class TurnForm(forms.Form):
         cleaned = super().clean()
         if self.spec is None:
             return cleaned
+        links = [line.strip() for line in (cleaned.get("image_urls") or "").splitlines()]
+        cleaned["image_urls"] = links = [link for link in links if link]
+        files = cleaned.get("image") or []
+        # Counted first: more images than the model takes are refused before any is looked at.
+        too_many = uploads_problem(self.spec, new=len(files), links=len(links))
+        if too_many:
+            self.add_error("image" if files else "image_urls", too_many)
         for field, problem in validate_chat_params(self.spec, self.params()).items():
             self.add_error(field, problem)
-        cleaned["image_urls"] = self._checked_links(cleaned.get("image_urls") or "")
-        self._check_images(cleaned.get("image") or [], links=len(cleaned["image_urls"]))
+        if not too_many:
+            self._check_links(links)
+            self._check_images(files)
         return cleaned
 
-    def _checked_links(self, text: str) -> list[str]:
-        """Each link http or https, its host on the public internet."""
-        links = [line.strip() for line in text.splitlines() if line.strip()]
+    def _check_links(self, links: list[str]) -> None:
+        """Each link's form only: BigModel fetches it from its own network, so it is not looked
+        up here (config.netcheck.checked_link)."""
         for link in links:
             try:
-                checked_url(link, schemes=("https", "http"))
+                checked_link(link, schemes=("https", "http"))
             except AddressRefused as refused:
                 self.add_error("image_urls", f"“{link[:80]}”: {refused}")
-        return links
 
-    def _check_images(self, files, *, links: int) -> None:
+    def _check_images(self, files) -> None:
         """Each file decoded and held to the model's limits before anything is sent."""
         self.uploads = []
         assert self.spec is not None  # clean() checks it first
-        problem = uploads_problem(self.spec, new=len(files), links=links)
-        if problem:
-            self.add_error("image" if files else "image_urls", problem)
-            return
         limits = self.spec.images
         for upload in files:
             assert limits is not None  # a model reading no images got a problem above

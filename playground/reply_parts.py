@@ -38,4 +38,5 @@ def kept_source(result: dict) -> dict | None:
         "link": link[:2000],
         "media": str(result.get("media") or "")[:100],
         "publish_date": str(result.get("publish_date") or "")[:20],
+        "refer": str(result.get("refer") or "")[:20],  # how the reply cites it: "ref_1"
     }

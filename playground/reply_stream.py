@@ -3,8 +3,9 @@
 For the reply with public id P of user U (the owner's id is in every key, so a browser can
 listen to its own reply's stream before the reply exists, and never to anyone else's):
 
-- ``reply:U:P`` — the stream: ``{"t": "delta", "d": text}`` entries as the reply arrives, then
-  one ``{"t": "done", "html": the final message}``; kept REPLY_STREAM_TTL_SECONDS after.
+- ``reply:U:P`` — the stream: ``{"t": "delta", "d": text}`` entries as the reply arrives (``think``
+  for its thinking; ``sources`` once, the JSON of the pages a web search read), then one
+  ``{"t": "done", "html": the final message}``; kept REPLY_STREAM_TTL_SECONDS after.
 - ``reply:U:P:stop`` — a stream with an entry once someone asks the reply to stop; its runner,
   in whichever web process, follows it.
 - ``reply:U:P:alive`` — renewed by the runner's process while the reply runs; the sweeper
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -34,12 +36,14 @@ STOP_KEPT_SECONDS = 600
 @dataclass(frozen=True)
 class Piece:
     """One entry as a reader sees it: a delta's text (of the answer, or of the thinking before
-    it), or (the last one) the final message."""
+    it), the pages the search read (``sources``: their JSON), or (the last one) the final
+    message."""
 
     id: str
     text: str = ""
     final_html: str | None = None
     thinking: bool = False
+    sources: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -50,7 +54,10 @@ def _piece(entry: streams.Entry) -> Piece:
     entry_id, fields = entry
     if fields.get("t") == "done":
         return Piece(entry_id, final_html=fields.get("html", ""))
-    return Piece(entry_id, text=fields.get("d", ""), thinking=fields.get("t") == "think")
+    kind = fields.get("t")
+    return Piece(
+        entry_id, text=fields.get("d", ""), thinking=kind == "think", sources=kind == "sources"
+    )
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,13 @@ class ReplyStream:
     def publish(self, text: str, *, thinking: bool = False) -> asyncio.Future[str]:
         """A delta's entry, sent with the other appends of this turn of the event loop."""
         return streams.aappend(self.key, {"t": "think" if thinking else "delta", "d": text})
+
+    def publish_sources(self, sources: list[dict]) -> asyncio.Future[str]:
+        """The pages the search read, as soon as they are known: the page links the reply's
+        citations to them while it streams."""
+        return streams.aappend(
+            self.key, {"t": "sources", "d": json.dumps(sources, ensure_ascii=False)}
+        )
 
     def finish(self, html: str) -> None:
         """The final entry (sync: the sweeper finishes replies too); the stop and alive keys go."""
@@ -103,7 +117,9 @@ class ReplyStream:
 
     def delivered_text(self) -> str:
         """Every delta of the answer the stream holds, joined (what a dead runner had sent)."""
-        return "".join(piece.text for piece in self.pieces_so_far() if not piece.thinking)
+        return "".join(
+            piece.text for piece in self.pieces_so_far() if not (piece.thinking or piece.sources)
+        )
 
     async def exists(self) -> bool:
         return bool(await async_redis().exists(self.key))

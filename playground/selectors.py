@@ -204,10 +204,10 @@ def _audit_filter(user: User, owner_field: str) -> Q:
 
 
 def get_attachment_for_user(*, user: User, public_id: uuid.UUID) -> Attachment:
-    """An uploaded image for those who may see it (see _audit_filter); 404 for anyone else."""
-    return get_object_or_404(
-        Attachment.objects.filter(_audit_filter(user, "owner")), public_id=public_id
-    )
+    """An uploaded image for the user who uploaded it and site staff only (uploads are private,
+    whichever team the turn was billed to); 404 for anyone else."""
+    who = Q() if user.is_staff else Q(owner=user)
+    return get_object_or_404(Attachment.objects.filter(who), public_id=public_id)
 
 
 def image_generations_for_user(*, user: User, limit: int = 60) -> QuerySet[ImageGeneration]:

@@ -1,18 +1,19 @@
 """ "View code": the current request as Python (the official zai-sdk and zhipuai SDKs, the openai
-SDK, httpx) and curl. The key is always read from the environment; it is never written into a
-snippet. The body is already what the official SDKs would send (they move temperature and top_p
+SDK, httpx) and curl, calling this console's own BigModel-compatible endpoint with the member's
+API key. The key is always read from the environment (``KEY_VARIABLE``); it is never written into
+a snippet. The body is already what the official SDKs would send (they move temperature and top_p
 into (0, 1)); the openai SDK carries the fields only GLM has in ``extra_body``."""
 
 import json
 from collections.abc import Mapping, Sequence
 
-from django.conf import settings
-
 from bigmodel.catalogue import ModelSpec
-from bigmodel.client import DEFAULT_BASE_URL
 from bigmodel.params import build_chat_body, keeps_thinking
 from playground.models import Conversation
 from playground.selectors import history_for
+
+# Where the snippets read the member's API key for this console (not the site's upstream key).
+KEY_VARIABLE = "GLM_CONSOLE_API_KEY"
 
 
 class ImageRef(str):
@@ -159,12 +160,11 @@ def _split(body: dict, named: set[str]) -> dict:
 
 
 def _sdk_snippet(body: dict, base_url: str, module: str, client: str) -> str:
-    base = "" if base_url == DEFAULT_BASE_URL else f', base_url="{base_url}"'
     return (
         _python_imports(body, "os")
         + f"from {module} import {client}\n\n"
         + _image_helper(body)
-        + f'client = {client}(api_key=os.environ["ZHIPUAI_API_KEY"]{base})\n'
+        + f'client = {client}(api_key=os.environ["{KEY_VARIABLE}"], base_url="{base_url}")\n'
         f"response = client.chat.completions.create(\n{_arguments(_split(body, SDK_FIELDS))}\n)\n"
         + PRINT_STREAM
     )
@@ -191,7 +191,7 @@ def openai_snippet(body: dict, base_url: str) -> str:
         _python_imports(body, "os")
         + "from openai import OpenAI\n\n"
         + _image_helper(body)
-        + f'client = OpenAI(api_key=os.environ["ZHIPUAI_API_KEY"], base_url="{base_url}/")\n'
+        + f'client = OpenAI(api_key=os.environ["{KEY_VARIABLE}"], base_url="{base_url}/")\n'
         f"response = client.chat.completions.create(\n{_arguments(fields)}\n)\n" + PRINT_STREAM
     )
 
@@ -202,7 +202,7 @@ def httpx_snippet(body: dict, base_url: str) -> str:
         + "import httpx\n\n"
         + _image_helper(body)
         + f"body = {_python_literal(body, 0)}\n"
-        'headers = {"Authorization": f"Bearer {os.environ[\'ZHIPUAI_API_KEY\']}"}\n'
+        f'headers = {{"Authorization": f"Bearer {{os.environ[\'{KEY_VARIABLE}\']}}"}}\n'
         f'with httpx.stream("POST", "{base_url}/chat/completions", json=body, headers=headers, '
         "timeout=300) as r:\n"
         "    r.raise_for_status()\n"
@@ -221,15 +221,15 @@ def curl_snippet(body: dict, base_url: str) -> str:
     )
     return note + (
         f"curl -N {base_url}/chat/completions \\\n"
-        '  -H "Authorization: Bearer $ZHIPUAI_API_KEY" \\\n'
+        f'  -H "Authorization: Bearer ${KEY_VARIABLE}" \\\n'
         '  -H "Content-Type: application/json" \\\n'
         f"  -d @- <<'JSON'\n{body_json(body)}\nJSON\n"
     )
 
 
-def render_all(body: dict) -> list[tuple[str, str, str]]:
-    """(slug, title, code) for each language."""
-    base_url = settings.ZHIPUAI_BASE_URL.rstrip("/")
+def render_all(body: dict, base_url: str) -> list[tuple[str, str, str]]:
+    """(slug, title, code) for each language, calling ``base_url`` (this console's endpoint)."""
+    base_url = base_url.rstrip("/")
     return [
         ("zai", "Python (zai-sdk)", zai_snippet(body, base_url)),
         ("zhipuai", "Python (zhipuai)", zhipuai_snippet(body, base_url)),

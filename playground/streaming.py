@@ -94,7 +94,7 @@ def _batch_events(pieces: list[Piece]) -> tuple[str, bool]:
         if piece.is_final:
             events.append(sse("done", piece.final_html or "", piece.id))
             return "".join(events), True
-        kind = "thinking" if piece.thinking else "delta"
+        kind = "sources" if piece.sources else "thinking" if piece.thinking else "delta"
         events.append(sse(kind, escape(piece.text), piece.id))
     return "".join(events), False
 

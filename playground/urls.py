@@ -1,6 +1,6 @@
 from django.urls import path
 
-from playground.views import chat, images, streams
+from playground.views import chat, code, images, streams
 
 app_name = "playground"
 urlpatterns = [
@@ -8,7 +8,7 @@ urlpatterns = [
     path("m/<int:message_id>/cost/", streams.message_cost, name="cost"),
     path("", chat.index, name="index"),
     path("send/", chat.send, name="send"),
-    path("code/", chat.view_code, name="code"),
+    path("code/", code.view_code, name="code"),
     path("c/<uuid:public_id>/", chat.conversation_detail, name="conversation"),
     path("c/<uuid:public_id>/regenerate/", chat.regenerate, name="regenerate"),
     path("c/<uuid:public_id>/edit/", chat.edit_last, name="edit"),

@@ -98,7 +98,7 @@ MATRIX = [
     ("STREAM", "/playground/r/{reply}/stream/",                      None,            (200, 404, 404, 404, 404)),
     ("STREAM", "/playground/m/{message}/cost/",                      None,            (200, 404, 404, 404, 404)),
     ("POST",   "/playground/r/{reply}/stop/",                        None,            (204, 404, 404, 404, 404)),
-    ("GET",    "/playground/attachments/{attachment}/",              None,            (200, 404, 404, 200, 200)),
+    ("GET",    "/playground/attachments/{attachment}/",              None,            (200, 404, 404, 404, 200)),
     ("GET",    "/playground/images/{image}/",                        None,            (200, 404, 404, 200, 200)),
     ("GET",    "/playground/images/{image}/file/",                   None,            (200, 404, 404, 200, 200)),
     ("POST",   "/playground/images/{image}/again/",                  None,            (200, 404, 404, 404, 404)),

@@ -7,11 +7,19 @@ IMAGE_KINDS = ("image",)
 
 
 class ModelEntryQuerySet(models.QuerySet):
+    def offered(self, kinds: tuple[str, ...]):
+        """The enabled models of ``kinds`` that are offered now, with a price in force (the rule
+        is accounts.services.catalogue's, read from what it keeps; the rows' own columns are read
+        here as they are now)."""
+        from accounts.services.catalogue import offered_names  # it imports these models
+
+        return self.filter(kind__in=kinds, enabled=True, name__in=offered_names(kinds))
+
     def chat(self):
-        return self.filter(kind__in=CHAT_KINDS, enabled=True)
+        return self.offered(CHAT_KINDS)
 
     def images(self):
-        return self.filter(kind__in=IMAGE_KINDS, enabled=True)
+        return self.offered(IMAGE_KINDS)
 
 
 class ModelEntry(models.Model):

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ModelEntry, Price, PriceTier
-from accounts.services.pricing import price_problems
+from accounts.services.pricing import PriceBook, price_problems
 from bigmodel.catalogue import ModelSpec, catalogue_entries
 from config.kept import Kept, kept_changed
 
@@ -62,20 +62,77 @@ def catalogue_load(*, entries: list[dict] | None = None, force: bool = False) ->
     return done
 
 
-def _specs() -> dict[str, tuple[ModelEntry, ModelSpec]]:
-    return {row.name: (row, row.as_spec()) for row in ModelEntry.objects.all()}
+@dataclass(frozen=True)
+class _Entry:
+    """A model of the catalogue as kept: its row, its spec, and since when a price row of it is in
+    force (the earliest row's date, of any size and quality; None: it has no row)."""
+
+    row: ModelEntry
+    spec: ModelSpec
+    priced_from: datetime | None
+
+    def enabled_as(self, kinds: Iterable[str]) -> bool:
+        return self.row.enabled and self.row.kind in kinds
+
+    def priced(self, now: datetime) -> bool:
+        """A row stays in force until a later one replaces it, so the earliest row's date
+        decides (a row whose rates are zero prices it too: free)."""
+        return self.priced_from is not None and self.priced_from <= now
+
+    def offered(self, kinds: Iterable[str], now: datetime) -> bool:
+        """The rule: a model is offered while it is enabled and a price row of it is in force."""
+        return self.enabled_as(kinds) and self.priced(now)
 
 
+def _priced_from() -> dict[str, datetime]:
+    """Per model, the date of its earliest price row, read from the prices as kept."""
+    earliest: dict[str, datetime] = {}
+    for (model, _size, _quality), rows in PriceBook().rows.items():
+        first = rows[-1].effective_from  # newest first
+        if model not in earliest or first < earliest[model]:
+            earliest[model] = first
+    return earliest
+
+
+def _specs() -> dict[str, _Entry]:
+    priced_from = _priced_from()
+    return {
+        row.name: _Entry(row, row.as_spec(), priced_from.get(row.name))
+        for row in ModelEntry.objects.all()
+    }
+
+
+# The catalogue with the prices' dates: one kept copy, so a call's check reads nothing more.
 _CATALOGUE = Kept(_specs)
 
 
 def catalogue_spec(name: str, kinds: Iterable[str]) -> ModelSpec | None:
-    """The spec of the enabled model ``name`` if it is of one of ``kinds``, read from the
-    catalogue as kept (config.kept)."""
+    """The spec of ``name`` if it is offered as one of ``kinds`` (enabled, and priced now), read
+    from the catalogue as kept (config.kept)."""
     found = _CATALOGUE.get().get(name)
-    if found is None or not found[0].enabled or found[0].kind not in kinds:
+    if found is None or not found.offered(kinds, timezone.now()):
         return None
-    return found[1]
+    return found.spec
+
+
+def catalogue_unpriced(name: str, kinds: Iterable[str]) -> bool:
+    """Whether ``name`` is an enabled model of one of ``kinds`` left unoffered for want of a price
+    in force now (to tell it apart from a name the catalogue does not offer at all)."""
+    found = _CATALOGUE.get().get(name)
+    return found is not None and found.enabled_as(kinds) and not found.priced(timezone.now())
+
+
+def offered_names(kinds: Iterable[str]) -> set[str]:
+    """The models offered now as one of ``kinds``: what the pickers list."""
+    kinds, now = tuple(kinds), timezone.now()
+    return {name for name, found in _CATALOGUE.get().items() if found.offered(kinds, now)}
+
+
+def unpriced_entries() -> list[ModelEntry]:
+    """The catalogue's models without a price in force now, in its order (disabled ones too:
+    enabling one would not offer it)."""
+    now = timezone.now()
+    return [found.row for found in _CATALOGUE.get().values() if not found.priced(now)]
 
 
 PRICES_FILE = Path(__file__).resolve().parent.parent / "prices.json"

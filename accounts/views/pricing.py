@@ -1,5 +1,7 @@
 """The prices in force, their history, and a re-rate preview."""
 
+from datetime import datetime
+
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -16,7 +18,19 @@ from accounts.selectors import (
     require_membership,
 )
 from accounts.services import pricing as prices
+from accounts.services.catalogue import unpriced_entries
 from bigmodel.tools import SEARCH_ENGINES
+
+
+def _rows_in_force(book: prices.PriceBook, model: str, now: datetime) -> list[Price]:
+    """The model's price rows in force now: the one for any image or call, and one per size and
+    quality an image model is priced by."""
+    found = {
+        book.in_force(model, now, size, quality)
+        for (name, size, quality) in book.rows
+        if name == model
+    }
+    return sorted(filter(None, found), key=lambda row: (row.size, row.quality))
 
 
 @require_GET
@@ -24,7 +38,11 @@ def pricing(request):
     membership = require_membership(request)
     now = timezone.now()
     book = prices.PriceBook()
-    current = [(entry, book.in_force(entry.name, now)) for entry in ModelEntry.objects.all()]
+    current = [
+        (entry, in_force)
+        for entry in ModelEntry.objects.all()
+        if (in_force := _rows_in_force(book, entry.name, now))
+    ]
     searches = [(engine, book.in_force(engine, now)) for engine in SEARCH_ENGINES]
     history = Price.objects.prefetch_related("tiers").order_by(
         "model", "size", "quality", "-effective_from"
@@ -55,6 +73,8 @@ def pricing(request):
             "form": form,
             "rerate": rerate,
             "unpriced": reports.unpriced_calls(membership.team),
+            # What staff can mend: models the catalogue has but does not offer, for want of a price.
+            "not_offered": unpriced_entries() if request.user.is_staff else [],
         },
         status=400 if form.errors else 200,
     )

@@ -221,6 +221,7 @@ class AsyncTask:
     reply: Reply | None  # a queued completion's; None for a queued image
     fail: bool = False
     image_url: str = ""  # a queued image's, once made
+    no_usage: bool = False  # its result leaves usage out ([[fault:nousage]])
 
     def status_body(self, now: float, processing_seconds: float) -> dict:
         head = {"id": self.task_id, "request_id": self.request_id, "model": self.model}
@@ -236,7 +237,7 @@ class AsyncTask:
             "task_status": "SUCCESS",
             "created": body["created"],
             "choices": body["choices"],
-            "usage": body["usage"],
+            **({} if self.no_usage else {"usage": body["usage"]}),
         }
 
 

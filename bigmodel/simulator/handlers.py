@@ -38,6 +38,8 @@ async def chat_completions(request: Request, state: SimState, body: dict):
     if faults.midstream_error:
         raise ApiError(400, "1214", MSG_BAD_MESSAGES)
     payload = completion_body(reply, req.spec.name, body.get("request_id"))
+    if faults.nousage:
+        del payload["usage"]
     if faults.drop:
         data = json.dumps(payload, ensure_ascii=False).encode()
         return EventStream(once(data, cut=True), state, "application/json")
@@ -59,6 +61,7 @@ async def async_submit(request: Request, state: SimState, body: dict):
         time.monotonic(),
         reply,
         fail=faults.task_fail,
+        no_usage=faults.nousage,
     )
     state.add_task(task)
     return JSONResponse(

@@ -14,8 +14,17 @@ register = template.Library()
 
 
 @register.filter
-def markdown(text: str):
-    return render_markdown(text)
+def markdown(text: str, sources=()):
+    """A reply as safe HTML, its citations linked to ``sources`` (the pages its search read)."""
+    return render_markdown(text, sources or ())
+
+
+@register.filter
+def turn_errors(form) -> list[str]:
+    """The reasons a turn was refused that belong to no field the page shows (each of those is
+    said beside its field): the turn's own, and those of its hidden fields, named."""
+    hidden = [f"{field.name}: {error}" for field in form.hidden_fields() for error in field.errors]
+    return [*form.non_field_errors(), *hidden]
 
 
 def _user_message_before(message: Message) -> Message | None:

@@ -19,9 +19,8 @@ from django_htmx.http import (
 
 from accounts.models import ModelEntry
 from accounts.selectors import price_summaries
-from bigmodel.params import sdk_changes
 from config.kept import one_stamp
-from playground import selectors, snippets
+from playground import selectors
 from playground.chat_reply import reply_start
 from playground.files import private_file_response
 from playground.forms import WEB_SEARCH_FIELDS, TurnForm
@@ -131,19 +130,20 @@ def conversation_detail(request, public_id):
     return _page(request, conversation)
 
 
-def _form_errors(request, form) -> HttpResponse:
-    """Refusals keep everything the user typed: only the error area changes."""
-    response = render(request, "playground/index.html#form-errors", {"form": form})
+def form_errors(request, form) -> HttpResponse:
+    """Refusals keep everything the user typed: only the reasons change, the turn's in the box
+    above the composer and each field's beside it."""
+    response = render(request, "playground/_refusal.html", {"form": form})
     retarget(response, "#form-errors")
     reswap(response, "innerHTML")
     return response
 
 
 def _refusal(request, form):
-    return None, partial(_form_errors, request, form)
+    return None, partial(form_errors, request, form)
 
 
-def _form_conversation(request, form):
+def form_conversation(request, form):
     """The conversation the form names (the user's own, else 404), or None for a new one."""
     public_id = form.cleaned_data["conversation"]
     if not public_id:
@@ -156,7 +156,7 @@ def _send(request):
     form = TurnForm(request.POST, request.FILES)
     if not form.is_valid():
         return _refusal(request, form)
-    conversation = _form_conversation(request, form)
+    conversation = form_conversation(request, form)
     if (
         conversation is not None
         and conversation.messages.filter(status=Message.Status.RUNNING).exists()
@@ -326,32 +326,6 @@ async def delete(request, public_id):
     return redirect("playground:index")
 
 
-@require_POST
-def view_code(request):
-    form = TurnForm(request.POST, require_message=False)
-    if not form.is_valid():
-        return _form_errors(request, form)
-    conversation = _form_conversation(request, form)
-    body = snippets.request_body(
-        conversation=conversation,
-        spec=form.spec,
-        system=form.cleaned_data["system"],
-        text=form.cleaned_data["message"],
-        params=form.params(),
-        image_names=request.POST.getlist("image_name"),
-        image_urls=form.cleaned_data["image_urls"],
-    )
-    return render(
-        request,
-        "playground/_code.html",
-        {
-            "snippets": snippets.render_all(body),
-            "body_json": snippets.body_json(body),
-            "changes": sdk_changes(form.params()),
-        },
-    )
-
-
 @require_GET
 def attachment(request, public_id):
     image = selectors.get_attachment_for_user(user=request.user, public_id=public_id)
@@ -361,6 +335,3 @@ def attachment(request, public_id):
         filename=image.name,
         download="download" in request.GET,
     )
-
-
-# --------------------------------------------------------------------------- image generation

@@ -6,6 +6,9 @@
   const box = document.getElementById("id_message");
   const modelSelect = document.getElementById("id_model");
   const transcript = document.getElementById("transcript");
+  // The server checks every field and says what is wrong beside it, in its own words: the
+  // browser's bubbles cannot point at a field in a closed drawer (a send would do nothing).
+  form.noValidate = true;
 
   function fmt(x) { return Number.isInteger(x) ? String(x) : String(Math.round(x * 100) / 100); }
 
@@ -38,6 +41,7 @@
     hint.textContent = notes.join(" ");
     hint.classList.toggle("warn", !!spec.deprecated);
     showAbilities(spec);
+    ["temperature", "top_p"].forEach(sayWhatIsSent);  // the range it is checked against changed
   }
 
   // Controls for what only some models do; hidden (and cleared, so nothing is sent) for others.
@@ -74,11 +78,12 @@
   modelSelect.addEventListener("change", applyModel);
   applyModel();
 
-  // A value the SDKs would change is said next to its control (bigmodel/params.py sdk_changes).
+  // A value the SDKs would change is said next to its control (bigmodel/params.py sdk_changes);
+  // a value outside the model's range is refused, not sent, so it gets no such note.
   function sayWhatIsSent(name) {
     const input = form.elements[name];
     const note = document.querySelector(`[data-sent-as="${name}"]`);
-    const value = input.value.trim() === "" ? NaN : Number(input.value);
+    const value = input.value.trim() === "" || !input.validity.valid ? NaN : Number(input.value);
     let text = "";
     if (value >= 1) text = `Sent as 0.99, as the official SDKs do.`;
     else if (value <= 0) text = name === "temperature"
@@ -89,7 +94,6 @@
   }
   ["temperature", "top_p"].forEach(function (name) {
     form.elements[name].addEventListener("input", () => sayWhatIsSent(name));
-    sayWhatIsSent(name);
   });
 
   const EXAMPLE_TOOLS = [{
@@ -122,6 +126,7 @@
   function takesUploads(spec) { return !!(spec && spec.images && spec.images.base64); }
 
   function showAttachments() {
+    showFieldError("image", "");  // what was said about the images before no longer holds
     const files = new DataTransfer();
     attached.forEach((file) => files.items.add(file));
     imageInput.files = files.files;
@@ -213,6 +218,23 @@
     }
   }
 
+  // The model's limits on images, checked before anything is uploaded (the server checks them
+  // again, and what only it knows: the images earlier in the conversation). Its words.
+  function megabytes(size) { return (size / 1048576).toFixed(1).replace(/\.0$/, "") + " MB"; }
+  function imageProblem() {
+    const spec = specs[modelSelect.value];
+    const files = Array.from(imageInput.files);
+    if (!files.length || !spec || !spec.images || !spec.images.base64) return "";
+    const limits = spec.images;
+    const total = files.length + linksBox.value.split("\n").filter((line) => line.trim()).length;
+    if (total > limits.max_count) {
+      const allowed = limits.max_count === 1 ? "one image" : `up to ${limits.max_count} images`;
+      return `${spec.label} takes ${allowed} per request (this one would carry ${total}).`;
+    }
+    const big = files.find((file) => file.size > limits.max_bytes);
+    return big ? `“${big.name}” is ${megabytes(big.size)}; images may be at most ${megabytes(limits.max_bytes)}.` : "";
+  }
+
   // "View code" names the attached files in its snippet.
   document.body.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.path.endsWith("/code/")) {
@@ -221,6 +243,69 @@
     }
   });
   applyAttach();
+
+  // Why a turn was refused: each field's reason beside it (marked aria-invalid), the turn's own in
+  // the box above the composer. The server renders both (playground/_refusal.html); the page's
+  // own checks write into the same places. The first field at fault takes the focus, its drawer
+  // opened on a narrow screen.
+  const errorBox = document.getElementById("form-errors");
+  const playground = document.getElementById("playground");
+  const settingsAreADrawer = window.matchMedia("(max-width: 1100px)");
+  const errorSlots = () => Array.from(form.querySelectorAll("[data-error-for]"));
+  function showFieldError(name, text) {
+    const slot = document.getElementById("error-" + name);
+    slot.textContent = text;
+    slot.hidden = !text;
+    markField(slot);
+  }
+  function markField(slot) {
+    const control = form.elements.namedItem(slot.dataset.errorFor);
+    if (!control || !control.setAttribute) return;
+    if (slot.hidden) control.removeAttribute("aria-invalid");
+    else control.setAttribute("aria-invalid", "true");
+  }
+  function clearProblems() {
+    errorSlots().forEach((slot) => showFieldError(slot.dataset.errorFor, ""));
+    errorBox.replaceChildren();
+  }
+  // A reason beside a field the page hides for this model (image links, for one that reads no
+  // images) would be unseen: it goes in the box, with the field's name.
+  function unseenToBox(slots) {
+    const unseen = slots.filter((slot) => slot.closest("[hidden]"));
+    if (!unseen.length) return;
+    let alert = errorBox.querySelector(".error");
+    if (!alert) {
+      alert = document.createElement("div");
+      alert.className = "error"; alert.setAttribute("role", "alert");
+      errorBox.append(alert);
+    }
+    unseen.forEach(function (slot) {
+      const line = document.createElement("p");
+      line.textContent = `${slot.dataset.errorFor}: ${slot.textContent}`;
+      alert.append(line);
+    });
+  }
+  function showProblems() {
+    const slots = errorSlots().filter((slot) => !slot.hidden);
+    slots.forEach(markField);
+    unseenToBox(slots);
+    const first = slots.find((slot) => !slot.closest("[hidden]"));
+    if (!first) return;
+    if (first.closest("#params") && settingsAreADrawer.matches) playground.classList.add("show-params");
+    const control = form.elements.namedItem(first.dataset.errorFor);
+    if (control && control.focus) control.focus({ preventScroll: true });
+    first.scrollIntoView({ block: "nearest" });
+  }
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "form-errors") showProblems();
+  });
+  // Putting a field right takes its mark away.
+  ["input", "change"].forEach(function (type) {
+    form.addEventListener(type, function (event) {
+      const slot = event.target.name && document.getElementById("error-" + event.target.name);
+      if (slot && !slot.hidden) showFieldError(event.target.name, "");
+    });
+  });
 
   // Enter sends, Shift+Enter is a new line.
   box.addEventListener("keydown", function (event) {
@@ -256,17 +341,16 @@
   });
 
   // On a narrow screen the conversations and the settings are drawers.
-  const playground = document.getElementById("playground");
   document.addEventListener("click", function (event) {
     const opener = event.target.closest("[data-drawer]");
     if (opener) { playground.classList.toggle("show-" + opener.dataset.drawer); return; }
     if (event.target.closest("[data-drawer-close]")) playground.classList.remove("show-side", "show-params");
   });
 
-  // A turn listens for its reply before its POST is answered: the page names the reply, puts up
-  // its placeholder (whose EventSource opens at once) and sends the name; the POST saves the
-  // reply under it and answers with the user's message, placed in front. A refused or failed
-  // POST takes the placeholder away.
+  // A turn listens for its reply before its POST is answered: the page names the reply and, once
+  // the POST is on its way (nothing of the page's own refused it), puts up its placeholder (whose
+  // EventSource opens at once); the POST saves the reply under that name and answers with the
+  // user's message, placed in front. A refused or failed POST takes the placeholder away.
   const NIL = "00000000-0000-0000-0000-000000000000";
   const replyTemplate = document.getElementById("reply-template");
   let pending = null;
@@ -278,11 +362,23 @@
   }
   document.body.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.elt !== form) return;
-    const id = newReplyId();
-    event.detail.parameters.set("reply", id);
+    clearProblems();
+    const problem = imageProblem();
+    if (problem) {
+      event.preventDefault();  // not sent: nothing uploaded, nothing to take away
+      showFieldError("image", problem);
+      showProblems();
+      return;
+    }
+    event.detail.parameters.set("reply", newReplyId());
+  });
+  document.body.addEventListener("htmx:beforeSend", function (event) {
+    if (event.detail.elt !== form) return;
+    const id = event.detail.requestConfig.formData.get("reply");
     const holder = document.createElement("div");
     holder.innerHTML = replyTemplate.innerHTML.replaceAll(NIL, id);
     pending = holder.firstElementChild;
+    pending.dataset.unsent = "1";  // until its turn is accepted: the last turn keeps its buttons
     pending.querySelector(".model").textContent = modelSelect.value;
     transcript.append(pending);
     htmx.process(pending);
@@ -296,15 +392,20 @@
     pending = null;
   });
 
-  // A turn went through (fired on receipt, before the swap): empty the box. Its reply may have
-  // failed already (it streams while the POST is on its way): then it gives its message back now.
-  document.body.addEventListener("turn-sent", function () {
-    box.value = "";
-    linksBox.value = "";
-    attached = [];
-    showAttachments();
-    document.getElementById("form-errors").innerHTML = "";
-    pending = null;
+  // A turn went through (fired on receipt, before the swap): its reasons for an earlier refusal
+  // go, and a turn sent from the composer empties it (an edited message leaves what is typed
+  // there). Its reply may have failed already (it streams while the POST is on its way): then it
+  // gives its message back now.
+  document.body.addEventListener("turn-sent", function (event) {
+    clearProblems();
+    if (event.target === form) {
+      box.value = "";
+      linksBox.value = "";
+      attached = [];
+      showAttachments();
+      if (pending) delete pending.dataset.unsent;
+      pending = null;
+    }
     giveBackFailed();
   });
 
@@ -350,7 +451,7 @@
   new MutationObserver(function () {
     countThinking();
     giveBackFailed();
-    const articles = transcript.querySelectorAll(".message");
+    const articles = transcript.querySelectorAll(".message:not([data-unsent])");
     articles.forEach(function (article, index) {
       if (index < articles.length - 2) {
         article.querySelectorAll("[data-regenerate], [data-edit-message], [data-tool-results]").forEach((b) => b.remove());
@@ -360,27 +461,33 @@
   }).observe(transcript, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
 
   // A reply renders as markdown while it streams, sanitised as the server sanitises it, so the
-  // final swap to the server's rendering changes nothing but the code's colours.
+  // final swap to the server's rendering changes nothing but the code's colours. Its citations
+  // link to the pages its search read, which come first (a `sources` event).
   const live = new Map();  // live body element → text so far
+  const liveSources = new Map();  // live body element → the pages its search read
   function unescapeHtml(text) {
     return text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#x27;/g, "'")
       .replace(/&amp;/g, "&");
   }
   function render(body) {
     body.dataset.pending = "";
-    body.innerHTML = window.replyMarkdown(live.get(body) || "");
+    body.innerHTML = window.replyMarkdown(live.get(body) || "", liveSources.get(body));
     follow();
   }
+  function forget(map) { map.forEach((_, body) => { if (!body.isConnected) map.delete(body); }); }
   document.body.addEventListener("htmx:sseBeforeMessage", function (event) {
     const target = event.target;
     const type = event.detail.type;
-    if (type === "done") { live.forEach((_, body) => { if (!body.isConnected) live.delete(body); }); return; }
-    if (type !== "delta" && type !== "reset") return;
+    if (type === "done") { forget(live); forget(liveSources); return; }
+    if (type !== "delta" && type !== "reset" && type !== "sources") return;
     const body = document.getElementById(target.getAttribute("hx-target") ? target.getAttribute("hx-target").slice(1) : target.id);
     // No renderer, or the thinking block (plain text): the swap goes ahead as it is.
     if (!body || !window.replyMarkdown || !body.classList.contains("body")) return;
     event.preventDefault();
-    live.set(body, type === "reset" ? "" : (live.get(body) || "") + unescapeHtml(event.detail.data));
+    const data = unescapeHtml(event.detail.data);
+    if (type === "sources") liveSources.set(body, JSON.parse(data));
+    else if (type === "reset") { live.set(body, ""); liveSources.delete(body); }
+    else live.set(body, (live.get(body) || "") + data);
     body.classList.remove("plain"); body.classList.add("markdown");
     if (!body.dataset.pending) { body.dataset.pending = "1"; requestAnimationFrame(() => render(body)); }
   });

@@ -1,9 +1,10 @@
 import threading
+import time
 
 import jwt
 import pytest
 
-from bigmodel.auth import ApiKey, TokenSigner
+from bigmodel.auth import ApiKey, AuthRefused, TokenSigner, check_presented, presented
 from bigmodel.errors import ConfigurationError
 
 KEY = "test-key-id.test-secret-value"
@@ -153,3 +154,81 @@ def test_concurrent_callers_share_one_token():
 def test_no_hmac_warning_escapes(recwarn):
     TokenSigner(ApiKey.parse(KEY), clock=FakeClock()).token()
     assert not [w for w in recwarn if "HMAC" in str(w.message)]
+
+
+# ------------------------------------------------------------------------- checking a caller's JWT
+# BigModel's JWT carries ms: ``timestamp`` (when it was made) and ``exp``. A token may live at most
+# a day, and may be made at most a minute ahead of this clock.
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def signed(**claims) -> str:
+    payload = {"api_key": "test-key-id", **claims}
+    return jwt.encode(
+        payload, SECRET, algorithm="HS256", headers={"alg": "HS256", "sign_type": "SIGN"}
+    )
+
+
+def refusal_of(token: str) -> int | None:
+    """The AuthRefused code a token gets, None when it is taken."""
+    try:
+        check_presented(presented(f"Bearer {token}"), SECRET)
+    except AuthRefused as refused:
+        return refused.code
+    return None
+
+
+def test_a_jwt_as_the_sdks_make_it_is_taken():
+    now = now_ms()
+    assert refusal_of(signed(exp=now + 210_000, timestamp=now)) is None
+    # Made a little ahead of this clock (a client's clock runs fast), or made 23 h ago for a day.
+    assert refusal_of(signed(exp=now + 210_000, timestamp=now + 50_000)) is None
+    assert refusal_of(signed(exp=now + HOUR_MS, timestamp=now - 23 * HOUR_MS)) is None
+
+
+@pytest.mark.parametrize(
+    "exp, timestamp",
+    [
+        pytest.param(lambda now: 10**16, lambda now: now, id="exp-in-the-year-318857"),
+        pytest.param(lambda now: 1e308, lambda now: now, id="exp-1e308"),
+        pytest.param(
+            lambda now: now + DAY_MS + 1000, lambda now: now, id="exp-over-a-day-after-timestamp"
+        ),
+        # Made 30 s ahead (allowed) for a day less 10 s (allowed): still over a day from now.
+        pytest.param(
+            lambda now: now + DAY_MS + 20_000,
+            lambda now: now + 30_000,
+            id="exp-over-a-day-from-now",
+        ),
+    ],
+)
+def test_a_jwt_that_lives_longer_than_a_day_is_an_invalid_token(exp, timestamp):
+    now = now_ms()
+    assert refusal_of(signed(exp=exp(now), timestamp=timestamp(now))) == 1002
+
+
+def test_a_jwt_made_more_than_a_minute_ahead_is_an_invalid_token():
+    now = now_ms()
+    assert refusal_of(signed(exp=now + 2 * 60_000 + 210_000, timestamp=now + 2 * 60_000)) == 1002
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["missing", "1700000000000", None, True, [1], {"ms": 1}], ids=repr
+)
+def test_a_jwt_without_a_numeric_timestamp_is_an_invalid_token(timestamp):
+    now = now_ms()
+    claims = {"exp": now + 210_000}
+    if timestamp != "missing":
+        claims["timestamp"] = timestamp
+    assert refusal_of(signed(**claims)) == 1002
+
+
+def test_a_jwt_past_its_exp_is_expired():
+    now = now_ms()
+    assert refusal_of(signed(exp=now - 1, timestamp=now - 210_001)) == 1003

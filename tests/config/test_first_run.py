@@ -112,23 +112,42 @@ def test_the_first_run_takes_the_key_and_the_login_from_the_environment(tmp_path
     assert "Added ¥5.0000 to boss" in topup.stdout
 
 
-@pytest.mark.parametrize("setting", ["PORT", "REDIS_PORT", "SIMULATOR_PORT"])
-def test_a_taken_port_is_named_with_how_to_pick_another(setting):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        others = {
-            name: str(free_port())
-            for name in ("PORT", "REDIS_PORT", "SIMULATOR_PORT")
-            if name != setting
-        }
+PORTS = ("PORT", "REDIS_PORT", "SIMULATOR_PORT")
+
+
+def listening(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of ``count`` consecutive ports no program holds."""
+    from config.preflight import is_taken
+
+    while True:
+        first = free_port()
+        if first + count < 65536 and not any(is_taken(first + i) for i in range(count)):
+            return first
+
+
+@pytest.mark.parametrize("setting", PORTS)
+def test_a_taken_port_is_named_with_a_free_one_none_of_ours_takes(setting):
+    # Taken by another program: `first` and `first + 2`; the next is another of ours.
+    first = free_ports_in_a_row(4)
+    next_of_ours, last_of_ours = (name for name in PORTS if name != setting)
+    while (elsewhere := free_port()) in range(first, first + 4):
+        pass
+    ports = {setting: first, next_of_ours: first + 1, last_of_ours: elsewhere}
+    with listening(first), listening(first + 2):
         result = manage(
             "preflight",
-            env=plain_shell(SECRET_KEY="s", ENV_FILE="", **others, **{setting: str(port)}),
+            env=plain_shell(SECRET_KEY="s", ENV_FILE="", **{k: str(v) for k, v in ports.items()}),
         )
     assert result.returncode == 1
-    assert f"Port {port}" in result.stderr and f"{setting}={port + 1} make run" in result.stderr
+    assert f"Port {first}" in result.stderr
+    assert f"{setting}={first + 3} make run" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -144,3 +163,71 @@ def test_each_test_run_has_its_own_database_file(settings):
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):  # PostgreSQL runs get a throwaway cluster each
         assert not Path(database["TEST"]["NAME"]).is_relative_to(ROOT)
+
+
+def setup(env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bin/setup"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_setup_keeps_its_files_to_their_owner_and_remembers_the_ports_it_was_given(tmp_path):
+    env_file, database = tmp_path / ".env", tmp_path / "db.sqlite3"
+    ports = {name: str(free_port()) for name in ("PORT", "REDIS_PORT", "SIMULATOR_PORT")}
+    where = {"ENV_FILE": str(env_file), "DATABASE_URL": f"sqlite:///{database}"}
+    first = setup(plain_shell(**where, **ports, DJANGO_SUPERUSER_PASSWORD="boss-password-1"))
+    assert first.returncode == 0, first.stderr
+    assert mode(env_file) == 0o600 and mode(database) == 0o600  # they hold the secrets
+    # Nothing runs yet, so nothing can be keeping what set-up changes: no warning about it.
+    assert "not announced" not in first.stdout + first.stderr
+
+    # A later command from a plain shell talks to the Redis and simulator `make run` started.
+    later = plain_shell(**where)
+    recorded = show_setting("PORT REDIS_URL ZHIPUAI_BASE_URL", later)
+    assert recorded == (
+        f"{ports['PORT']} redis://127.0.0.1:{ports['REDIS_PORT']}/0 "
+        f"http://127.0.0.1:{ports['SIMULATOR_PORT']}/api/paas/v4"
+    )
+    assert show_setting("REDIS_URL", {**later, "REDIS_PORT": "7001"}) == (
+        "redis://127.0.0.1:7001/0"  # the environment still wins
+    )
+    redis = _redis_process(int(ports["REDIS_PORT"]), tmp_path)
+    try:
+        made = manage("createkey", "admin", env=later)
+        assert made.returncode == 0, made.stderr
+        key_id = made.stdout.strip().split(".")[0]  # the key alone, printed once
+        before = kept_stamp(ports["REDIS_PORT"])
+        revoked = manage("revokekey", key_id, env=later)
+        assert revoked.returncode == 0, revoked.stderr
+        assert "not announced" not in revoked.stderr
+        assert kept_stamp(ports["REDIS_PORT"]) != before  # every process reads its keys again
+    finally:
+        redis.kill()
+        redis.wait(5)
+    # With the app's Redis down, a change is still told not to have reached the other processes.
+    unheard = manage("createkey", "admin", env=later)
+    assert unheard.returncode == 0, unheard.stderr
+    assert "a change to kept rows was not announced (ConnectionError)" in unheard.stderr
+
+    # Another port given to a later run replaces the one remembered.
+    again = setup(plain_shell(**where, PORT=(other := str(free_port()))))
+    assert again.returncode == 0, again.stderr
+    text = env_file.read_text()
+    assert re.findall(r"^PORT=.*$", text, re.MULTILINE) == [f"PORT={other}"]
+    assert re.findall(r"^REDIS_PORT=.*$", text, re.MULTILINE) == [
+        f"REDIS_PORT={ports['REDIS_PORT']}"
+    ]
+
+
+def kept_stamp(port: str) -> bytes | None:
+    import redis
+
+    client = redis.Redis(port=int(port))
+    try:
+        return client.get("kept:stamp")
+    finally:
+        client.close()

@@ -8,7 +8,6 @@ import sys
 
 import httpx
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.playground.test_streaming import read_events, start_turn
@@ -82,6 +81,7 @@ def test_live_streams_are_limited_per_user_and_freed_when_they_close(alice_http,
     alice_http.post(f"/playground/r/{reply.public_id}/stop/")
 
 
+@pytest.mark.django_db  # the login page asks whether the admin has logged in yet
 def test_pages_carry_a_content_security_policy_of_their_own_origin(client):
     policy = client.get("/accounts/login/").headers["Content-Security-Policy"]
     for directive in (
@@ -97,38 +97,52 @@ def test_pages_carry_a_content_security_policy_of_their_own_origin(client):
     )  # scripts and style sheets: none inline
 
 
+def log_in(path: str, address: str, username: str, password: str):
+    return Client(REMOTE_ADDR=address).post(path, {"username": username, "password": password})
+
+
+LOGINS = pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+
+
+@pytest.fixture
+def staff(django_user_model):
+    """Staff, so the admin's login takes them too."""
+    for name in ("alice", "bob"):
+        django_user_model.objects.create_user(name, password=f"{name}-password-1", is_staff=True)
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
-def test_logins_are_throttled_per_username_and_per_address(path, settings):
-    settings.AXES_FAILURE_LIMIT = 3
-    get_user_model().objects.create_user(
-        "alice", password="alice-password-1", is_staff=True
-    )  # staff: the admin
-    get_user_model().objects.create_user(
-        "bob", password="bob-password-1", is_staff=True
-    )  # takes them too
-    here = Client(REMOTE_ADDR="10.0.0.1")
-    for _ in range(2):
-        assert here.post(path, {"username": "alice", "password": "wrong"}).status_code == 200
-    assert (
-        here.post(path, {"username": "alice", "password": "wrong"}).status_code == 429
-    )  # the third
-    locked = here.post(path, {"username": "alice", "password": "alice-password-1"})
+@LOGINS
+def test_wrong_passwords_pause_that_username_at_that_address_only(path, staff):
+    here, elsewhere = "10.0.0.1", "10.0.0.2"
+    for _ in range(4):
+        assert log_in(path, here, "alice", "wrong").status_code == 200
+    assert log_in(path, here, "alice", "wrong").status_code == 429  # the fifth
+    locked = log_in(path, here, "alice", "alice-password-1")
     assert locked.status_code == 429 and "Too many failed logins" in locked.content.decode()
-    # The name is locked wherever it comes from; the address is locked whatever name it tries.
-    assert (
-        Client(REMOTE_ADDR="10.0.0.2")
-        .post(path, {"username": "alice", "password": "x"})
-        .status_code
-        == 429
-    )
-    assert here.post(path, {"username": "bob", "password": "bob-password-1"}).status_code == 429
-    assert (
-        Client(REMOTE_ADDR="10.0.0.3")
-        .post(path, {"username": "bob", "password": "bob-password-1"})
-        .status_code
-        == 302
-    )
+    assert "for alice at this address" in locked.content.decode()
+    # A colleague behind the same address is not locked out, nor alice from anywhere else: a
+    # stranger guessing her password cannot keep her out.
+    assert log_in(path, here, "bob", "bob-password-1").status_code == 302
+    assert log_in(path, elsewhere, "alice", "alice-password-1").status_code == 302
+
+
+@pytest.mark.django_db
+@LOGINS
+def test_an_address_trying_many_usernames_is_paused_for_all(path, staff, settings):
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 4
+    sprayer = "10.0.0.9"
+    for name in ("carol", "dave", "erin"):
+        assert log_in(path, sprayer, name, "guess").status_code == 200
+    assert log_in(path, sprayer, "frank", "guess").status_code == 429  # the address's fourth
+    locked = log_in(path, sprayer, "bob", "bob-password-1")
+    assert locked.status_code == 429 and "for everyone at this address" in locked.content.decode()
+    assert log_in(path, "10.0.0.10", "bob", "bob-password-1").status_code == 302
+
+
+def test_an_address_takes_more_wrong_passwords_than_a_username_by_default(settings):
+    assert settings.LOGIN_FAILURE_LIMIT == 5
+    assert settings.LOGIN_ADDRESS_FAILURE_LIMIT == 50
 
 
 @pytest.mark.django_db

@@ -86,7 +86,7 @@ def test_a_bad_image_is_refused_and_the_typed_message_stays(
         [name, base64.b64encode(data).decode()],
     )
     page.click("#send")
-    expect(page.locator("#form-errors")).to_contain_text(words)
+    expect(page.locator("#error-image")).to_contain_text(words)
     expect(page.locator("#id_message")).to_have_value("Please describe it")
     assert page.locator("#transcript .message").count() == 0
     assert len(chat_requests(upstream)) == before

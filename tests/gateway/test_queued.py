@@ -78,3 +78,26 @@ def test_a_task_is_its_members_alone_and_a_queued_call_cannot_stream(key, base, 
     assert httpx.get(f"{base}async-result/{task_id}").status_code == 401
     streamed = submit(base, raw, stream=True)
     assert (streamed.status_code, streamed.json()["error"]["code"]) == (400, "1214")
+
+
+def test_a_result_without_usage_is_estimated_by_the_rule_every_call_follows(key, base):
+    from bigmodel.tokens import estimate_tokens
+    from bigmodel.usage import Asked
+
+    _, raw = key
+    messages = [{"role": "user", "content": "Queue this search [[fault:nousage]]"}]
+    search = {"type": "web_search", "web_search": {"enable": True, "search_engine": "search_std"}}
+    task_id = submit(base, raw, messages, model="glm-4-plus", tools=[search]).json()["id"]
+    deadline = time.monotonic() + 10
+    while (answer := result(base, raw, task_id).json())["task_status"] == "PROCESSING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "usage" not in answer
+    [record] = UsageRecord.objects.all()
+    asked = Asked.of({"model": "glm-4-plus", "messages": messages, "tools": [search]})
+    assert record.exact is False
+    assert record.prompt_tokens == asked.prompt + asked.search_pages  # it searched: its pages
+    content = answer["choices"][0]["message"]["content"]
+    assert record.completion_tokens == estimate_tokens(content)
+    assert (record.search_engine, record.searches) == ("search_std", 1)
+    assert not Hold.objects.exists()

@@ -251,3 +251,19 @@ def test_a_stream_without_usage_is_counted_from_all_that_arrived_its_calls_inclu
     assert record.exact is False
     assert record.completion_tokens == estimate_tokens(thinking + text + arguments)
     assert record.reasoning_tokens == estimate_tokens(thinking)
+
+
+def test_a_plain_answer_without_usage_is_counted_by_the_same_rule(key, live_server_url):
+    from bigmodel.tokens import estimate_tokens
+    from bigmodel.usage import Asked
+
+    _, raw = key
+    asking = [{"role": "user", "content": "Answer plainly [[fault:nousage]]"}]
+    answer = chat(live_server_url, raw, asking, model="glm-4.5-flash").json()
+    assert "usage" not in answer
+    message = answer["choices"][0]["message"]
+    [record] = usage_records(1)
+    assert record.exact is False
+    assert record.prompt_tokens == Asked.of({"messages": asking}).prompt
+    thinking = message.get("reasoning_content") or ""
+    assert record.completion_tokens == estimate_tokens(thinking + message["content"])

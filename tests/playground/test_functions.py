@@ -9,7 +9,7 @@ import pytest
 
 from playground.models import Message
 from tests.playground.test_streaming import start_turn, wait_until_final
-from tests.playground.test_today import _snippets, run_snippets
+from tests.playground.test_today import _snippets, member_key, run_snippets
 
 WEATHER = {
     "name": "get_weather",
@@ -201,14 +201,14 @@ def test_reasoning_effort_is_sent_and_none_skips_the_thinking(alice_http, sim_lo
     assert reply.status == "done" and reply.reasoning_content
 
 
-def test_view_code_carries_functions_and_reasoning_effort_through_each_sdk(alice_http, settings):
+def test_view_code_carries_functions_and_reasoning_effort_through_each_sdk(alice_http):
     data = {"model": "glm-5.3", "message": "Use get_weather for Oslo", "tools": TOOLS}
     data["reasoning_effort"] = "low"
     code = _snippets(alice_http.post("/playground/code/", data=data).text)
     for slug in ("zai", "zhipuai"):  # their create() has no reasoning_effort: extra_body
         assert "extra_body={\n        'reasoning_effort': 'low'," in code[slug], slug
     assert "reasoning_effort='low'," in code["openai"]  # the openai SDK names it
-    run_snippets(code, settings)
+    run_snippets(code, member_key("alice"))
 
 
 def test_results_sent_twice_are_answered_once(alice_http):

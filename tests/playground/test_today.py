@@ -13,6 +13,7 @@ import pytest
 from accounts.models import UsageRecord
 from accounts.services import settlement
 from playground.models import Message
+from playground.snippets import KEY_VARIABLE
 from tests.bigmodel.test_simulator_sdks import ZAI_PYTHON
 from tests.playground.test_streaming import read_events, start_turn, wait_until_final
 
@@ -99,7 +100,7 @@ def test_the_model_picker_groups_by_family_and_shows_each_price_with_its_bands(a
     # glm-4.7: input ¥2, ¥3 or ¥4 and output ¥8, ¥14 or ¥16 per million, by band
     assert "GLM-4.7 — ¥2–4 in · ¥8–16 out per M tokens" in option
     assert "input 0–32K, output 0.2K+: in ¥3, cache hit ¥0.6, out ¥14" in html.unescape(option)
-    assert "GLM-4-Flash (free) — free" in page and "GLM-4.6 — no price set" in page
+    assert "GLM-4-Flash (free) — free" in page and "GLM-4.6 — ¥2–4 in · ¥8–16 out" in page
 
 
 def _snippets(page: str) -> dict[str, str]:
@@ -108,7 +109,7 @@ def _snippets(page: str) -> dict[str, str]:
     return {slug: html.unescape(code) for slug, code in found}
 
 
-def test_view_code_runs_as_shown_with_the_zai_openai_and_zhipuai_sdks(alice_http, settings):
+def test_view_code_runs_as_shown_with_the_zai_openai_and_zhipuai_sdks(alice_http):
     data = {
         "model": "glm-4.7",
         "message": "Why is the sky blue?",
@@ -124,15 +125,26 @@ def test_view_code_runs_as_shown_with_the_zai_openai_and_zhipuai_sdks(alice_http
     extra = code["openai"][code["openai"].index("extra_body={") :]
     assert "'thinking': {\n            'type': 'disabled'," in extra  # GLM's own field
     assert "response_format={" in code["openai"].split("extra_body")[0]  # openai's own
-    # Each runs as it is, against the simulator the app is using, and streams a JSON answer.
-    for slug, printed in run_snippets(code, settings).items():
+    # Each runs as it is, with the member's key, through the console to the simulator, and
+    # streams a JSON answer.
+    for slug, printed in run_snippets(code, member_key("alice")).items():
         assert isinstance(json.loads(printed), dict), (slug, printed)
 
 
-def run_snippets(code: dict[str, str], settings) -> dict[str, str]:
-    """Run the zai, openai and zhipuai snippets as shown, against the app's simulator: what each
-    printed (each must succeed)."""
-    env = {**os.environ, "ZHIPUAI_API_KEY": settings.SIMULATOR_KEY}
+def member_key(username: str) -> str:
+    """A new API key of the member's for their personal team."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.services.keys import key_create
+
+    user = get_user_model().objects.get(username=username)
+    return key_create(user=user, team=user.personal_team, name="snippets")[1]
+
+
+def run_snippets(code: dict[str, str], key: str) -> dict[str, str]:
+    """Run the zai, openai and zhipuai snippets as shown, with a member's API key in the
+    environment, against the console that showed them: what each printed (each must succeed)."""
+    env = {**os.environ, KEY_VARIABLE: key}
     printed = {}
     for slug, python in (
         ("zai", ZAI_PYTHON),
@@ -224,12 +236,18 @@ def test_web_search_is_refused_where_the_model_or_the_count_cannot_take_it(
 def test_only_a_web_address_from_the_search_becomes_a_link_under_the_reply():
     from playground.reply_parts import kept_source
 
-    page = {"title": "A page", "link": "https://example.com/a", "media": "Example"}
+    page = {
+        "title": "A page",
+        "link": "https://example.com/a",
+        "media": "Example",
+        "refer": "ref_1",
+    }
     assert kept_source(page) == {
         "title": "A page",
         "link": "https://example.com/a",
         "media": "Example",
         "publish_date": "",
+        "refer": "ref_1",
     }
     for link in ("javascript:alert(1)", "data:text/html,hi", "//example.com/a", ""):
         assert kept_source({**page, "link": link}) is None

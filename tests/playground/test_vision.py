@@ -140,9 +140,7 @@ def test_a_second_image_for_glm_4v_in_the_same_conversation_is_refused(alice_htt
     assert len(chat_requests(upstream)) == before
 
 
-def test_uploads_are_private_to_their_owner_their_team_admins_and_site_admins(
-    alice_http, make_user, live_server_url
-):
+def test_uploads_are_private_to_their_owner_and_site_admins(alice_http, make_user, live_server_url):
     photo = pictures.png(40, 30)
     send(alice_http, "Mine", images=[("mine.png", photo)])
     finish(alice_http, latest_reply().id)
@@ -168,9 +166,9 @@ def test_uploads_are_private_to_their_owner_their_team_admins_and_site_admins(
     member_add(team=team, user=make_user("carol"), role="admin", by=owner_of(team))
     member_add(team=team, user=make_user("dave"), role="member", by=owner_of(team))
     assert (
-        http_client_for(team.members.get(username="carol"), live_server_url).get(url).content
-        == photo
-    )  # audit
+        http_client_for(team.members.get(username="carol"), live_server_url).get(url).status_code
+        == 404
+    )  # not the team's admins either
     assert (
         http_client_for(team.members.get(username="dave"), live_server_url).get(url).status_code
         == 404
@@ -232,7 +230,7 @@ def test_a_model_that_takes_links_is_sent_the_link_and_a_follow_up_carries_it(al
     first = chat_requests(upstream)[-1]["body"]["messages"][0]["content"]
     assert first[1] == {"type": "image_url", "image_url": {"url": link}}
     assert (
-        "🖼 https://93.184.216.34/cat.jpg"
+        "</svg> https://93.184.216.34/cat.jpg</a>"
         in alice_http.get(reply.conversation.get_absolute_url()).text
     )
 
@@ -243,7 +241,7 @@ def test_a_model_that_takes_links_is_sent_the_link_and_a_follow_up_carries_it(al
         ("http://127.0.0.1:8000/secret.png", "not on the public internet"),
         ("https://10.0.0.7/a.png", "not on the public internet"),
         ("https://169.254.169.254/latest/meta-data/", "not on the public internet"),
-        ("ftp://93.184.216.34/a.png", "Use a full https:// or http:// address."),
+        ("ftp://93.184.216.34/a.png", "starts with https:// or http:// (not ftp://)."),
     ],
 )
 def test_a_link_inside_or_not_http_is_refused_before_anything_is_sent(

@@ -1,5 +1,6 @@
 import os
 import secrets
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -10,6 +11,14 @@ class Command(BaseCommand):
         "Make sure an admin login exists: DJANGO_SUPERUSER_USERNAME/PASSWORD when set, "
         "otherwise create 'admin' once with a generated password and print it."
     )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--password-file",
+            type=Path,
+            help="also write a generated login there (only its owner may read it), for `make run` "
+            "to show again once everything is up",
+        )
 
     def handle(self, *args, **options):
         User = get_user_model()
@@ -28,6 +37,8 @@ class Command(BaseCommand):
                         "  (shown once; change it in the app's admin)"
                     )
                 )
+                if options["password_file"]:
+                    _write_private(options["password_file"], f"{username}\n{password}\n")
         elif password and not user.check_password(password):
             user.set_password(password)
             user.save(update_fields=["password"])
@@ -36,3 +47,12 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"Admin login '{username}' exists.")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Readable by its owner only, from the moment it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # one left by an earlier run keeps its mode otherwise
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
