@@ -57,6 +57,19 @@ def test_every_model_of_the_catalogue_file_has_a_row_in_force_today_in_the_price
     assert [m["name"] for m in models if m.get("enabled", True) and m["name"] not in priced] == []
 
 
+def test_every_row_of_the_price_file_fits_its_columns():
+    # SQLite keeps a text longer than its column; PostgreSQL refuses it, and the load with it.
+    rows = json.loads(PRICES_FILE.read_text(encoding="utf-8"))["prices"]
+    longest = {name: Price._meta.get_field(name).max_length for name in ("model", "source")}
+    too_long = [
+        (row["model"], name, len(row.get(name, "")))
+        for row in rows
+        for name, most in longest.items()
+        if len(row.get(name, "")) > most
+    ]
+    assert too_long == []
+
+
 # --------------------------------------------------------------------------------- the rule
 
 
