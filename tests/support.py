@@ -1,12 +1,14 @@
 """Real pieces for the tests: a Redis server, the ASGI app under uvicorn, a Celery worker."""
 
 import asyncio
+import itertools
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -293,3 +295,32 @@ def usage_records(count: int = 1, timeout: float = 10.0) -> list:
             break
         time.sleep(0.01)
     return found
+
+
+@contextmanager
+def committed_after_read(nth: int, commit):
+    """Run ``commit`` (in a thread of its own, with its own connection) right after this
+    connection's ``nth`` read of the holds or the usage records, and wait for it: a call recorded
+    between two reads of an admission, as PostgreSQL's read committed lets happen. Yields an event
+    set once it ran."""
+    from django.db import connection
+
+    done, reads = threading.Event(), itertools.count(1)
+
+    def in_thread() -> None:
+        try:
+            commit()
+        finally:
+            connection.close()
+            done.set()
+
+    def wrapper(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        ledger = '"accounts_hold"' in sql or '"accounts_usagerecord"' in sql
+        if ledger and sql.startswith("SELECT") and next(reads) == nth:
+            threading.Thread(target=in_thread).start()
+            assert done.wait(10)
+        return result
+
+    with connection.execute_wrapper(wrapper):
+        yield done

@@ -84,14 +84,18 @@ class Standing:
 def team_standing(*, team: Team) -> Standing:
     """The team's cash and packs after paying its unsettled records and then its holds, oldest
     first, each by the wallet's one rule (packs as they would really be drawn)."""
-    wallet = Wallet.of(team)
+    # Holds are read before the records that replace them, and the records before the wallet
+    # that settling them debits: a call that moves on between two reads is counted twice (a call
+    # that might have fit is refused), never not at all. (A record is written without the team's
+    # lock, so under PostgreSQL's read committed it can land between two reads.)
+    holds = list(Hold.objects.filter(team=team).order_by("id"))
     # Every unsettled record, uncapped: while the worker runs there are a few seconds' worth, and
     # when it is down they are exactly what the wallet still owes; counting only some would
     # admit calls that nothing can pay.
     unsettled = list(
         UsageRecord.objects.filter(team=team, status=UsageRecord.Status.UNSETTLED).order_by("id")
     )
-    holds = list(Hold.objects.filter(team=team).order_by("id"))
+    wallet = Wallet.of(team)
     book = PriceBook()
     unsettled_nano = 0
     for record in unsettled:

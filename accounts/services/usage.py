@@ -85,18 +85,22 @@ def member_month_spend(
     flight (what admission counts; alerts count only what was spent)."""
     now = now or timezone.now()
     start = _month_start(now)
-    settled = sum(
-        DailyUsage.objects.filter(team=team, user=user, day__gte=start.date()).values_list(
-            "cost_nano", flat=True
-        )
-    )
-    pending = UsageRecord.objects.filter(team=team, user=user, created_at__gte=start)
+    # Each call counted in the state it is in, read in the order calls move through them (held,
+    # recorded, settled), so one that moves on between two reads is counted twice, never missed.
     held = (
         sum(Hold.objects.filter(team=team, user=user).values_list("amount_nano", flat=True))
         if with_holds
         else 0
     )
-    return settled + unsettled_cost(pending) + held
+    pending = unsettled_cost(
+        UsageRecord.objects.filter(team=team, user=user, created_at__gte=start)
+    )
+    settled = sum(
+        DailyUsage.objects.filter(team=team, user=user, day__gte=start.date()).values_list(
+            "cost_nano", flat=True
+        )
+    )
+    return held + pending + settled
 
 
 def unsettled_cost(records) -> int:

@@ -5,6 +5,7 @@ sent; the call's usage record takes the hold's place; a call that made nothing g
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -19,9 +20,10 @@ from accounts.services.holds import (
     team_standing,
 )
 from accounts.services.teams import member_add, member_set_cap
+from accounts.services.usage import usage_record
 from accounts.services.wallet import pack_add, wallet_topup
 from tests.accounts.conftest import record
-from tests.support import owner_of
+from tests.support import committed_after_read, owner_of
 
 pytestmark = pytest.mark.usefixtures("prices")
 
@@ -213,3 +215,40 @@ def test_a_member_team_or_key_with_a_call_in_flight_cannot_be_deleted_from_under
         with pytest.raises(ProtectedError):
             row.delete()
     assert Hold.objects.filter(request_id="r1").exists()  # the call can still be recorded
+
+
+READ_COMMITTED_ONLY = pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="SQLite's IMMEDIATE transactions hold the whole database: no record can be written "
+    "between two reads of an admission",
+)
+
+
+@READ_COMMITTED_ONLY
+@pytest.mark.parametrize("limit", ["cash", "cap"])
+@pytest.mark.parametrize("after_read", [1, 2])  # the holds and the unsettled records
+def test_a_call_recorded_while_another_is_admitted_is_counted_once_at_least(
+    alice, transactional_db, limit, after_read
+):
+    """Under read committed, a call's record can commit between an admission's reads of the holds
+    and of the records that replace them: it must not fall between the two, whether the team's
+    cash or the member's cap is what limits."""
+    one = chat(100, 100)  # ¥0.02 at glm-4's ¥0.1 per thousand
+    held = 200 * GLM_4
+    team = alice.personal_team
+    if limit == "cash":
+        prepaid(team, cash_nano=held + held // 2)  # one fits, not two
+    else:
+        member_set_cap(membership=owner_of(team), cap_nano=held + held // 2, by=owner_of(team))
+    first = hold_place(membership=owner_of(team), request_id="first", call=one)
+
+    def record_first() -> None:
+        usage_record(
+            request_id="first", user_id=alice.id, team_id=team.id, model="glm-4",
+            prompt_tokens=100, completion_tokens=100,
+        )  # fmt: skip
+
+    with committed_after_read(after_read, record_first) as recorded, pytest.raises(SpendRefused):
+        hold_place(membership=owner_of(team), request_id="second", call=one)
+    assert recorded.is_set() and not Hold.objects.exists()
+    assert UsageRecord.objects.get().held_nano == first.amount_nano

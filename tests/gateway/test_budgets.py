@@ -15,6 +15,7 @@ from accounts.models import ApiKey, Hold
 from accounts.services.keys import key_create, key_period_spend
 from bigmodel.sse import Usage
 from gateway import services
+from tests.accounts.test_holds import READ_COMMITTED_ONLY
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 
@@ -140,3 +141,39 @@ def test_a_budget_of_exactly_one_worst_case_admits_that_call_and_refuses_the_nex
     assert (refused.value.status, refused.value.code) == (429, 1113)
     assert refused.value.message.startswith(services.KEY_BUDGET)  # the key's, not the team's
     assert "余额不足" not in refused.value.message and "请充值" not in refused.value.message
+
+
+@READ_COMMITTED_ONLY
+@pytest.mark.parametrize("after_read", [1, 2, 3])  # its holds, unsettled and settled records
+def test_a_keys_call_recorded_while_its_budget_is_read_is_counted_once_at_least(
+    alice, transactional_db, after_read
+):
+    from accounts.services.catalogue import catalogue_spec
+    from accounts.services.holds import hold_place
+    from accounts.services.keys import key_budget_problem
+    from gateway.calls import CHAT
+    from tests.support import committed_after_read, owner_of
+
+    key, _ = key_create(
+        user=alice, team=alice.personal_team, name="k", budget_nano=1_539_000, budget_period="day"
+    )  # one of BODY's worst case (¥0.001026) fits, not two
+    spec = catalogue_spec("glm-4.7", CHAT.model_kinds)
+
+    def held(request_id: str) -> None:
+        hold_place(
+            membership=owner_of(alice.personal_team),
+            request_id=request_id,
+            call=CHAT.worst_case(spec, BODY),
+            source="api",
+            api_key_id=key.id,
+        )
+
+    def record_first() -> None:
+        services.key_usage_record(key, "glm-4.7", "first", prompt_tokens=113, completion_tokens=100)
+
+    held("first")
+    with transaction.atomic():
+        held("second")
+        with committed_after_read(after_read, record_first) as recorded:
+            problem = key_budget_problem(key=key)
+    assert recorded.is_set() and "this API key's budget is ¥0.001539 a day" in problem
