@@ -160,7 +160,7 @@ class Attachment(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="The team the turn was billed to; its owners and admins may audit the image.",
+        help_text="The team the turn was billed to (the image stays its owner's and staff's only).",
     )
     file = models.FileField(storage=private_storage, upload_to=_upload_path, max_length=255)
     name = models.CharField(max_length=255, help_text="The file's name on the user's machine.")
