@@ -38,6 +38,11 @@ class Asked:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def kept(cls, data: Mapping[str, Any]) -> Asked:
+        """From ``to_dict``'s output; a call kept before it was (nothing asked) estimates 0."""
+        return cls(**{"prompt": 0, **data})
+
     def searched(self, listed: bool | None) -> str:
         """The engine a call searched with, or "". A call whose body enabled the search pays for
         it, whether or not it asked to see the pages, unless the upstream showed it did not search:
@@ -50,12 +55,14 @@ class Asked:
 
 @dataclass(frozen=True)
 class CallUsage:
-    """A call's tokens as the ledger records them, its search, and whether they are exact."""
+    """A call's usage as the ledger records it (tokens, images, its search) and whether it is
+    exact."""
 
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    images: int = 0
     search_engine: str = ""
     exact: bool = True
 
@@ -64,8 +71,21 @@ class CallUsage:
         return int(bool(self.search_engine))
 
     def record_fields(self) -> dict:
-        """As ``usage_record`` takes them."""
+        """As the usage record's columns."""
         return {**asdict(self), "searches": self.searches}
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """What came back of a chat call, however it ended: the upstream's usage (None: it gave none),
+    the thinking, the answer and the calls that arrived, and whether the search's pages came
+    (``listed``; None when no answer was seen)."""
+
+    usage: Usage | None = None
+    thinking: str = ""
+    text: str = ""
+    tool_calls: tuple[Mapping[str, Any], ...] = ()
+    listed: bool | None = None
 
 
 def _arguments(tool_calls: Iterable[Mapping[str, Any]]) -> str:
@@ -76,20 +96,12 @@ def _arguments(tool_calls: Iterable[Mapping[str, Any]]) -> str:
     )
 
 
-def chat_call_usage(
-    asked: Asked,
-    usage: Usage | None,
-    *,
-    thinking: str = "",
-    text: str = "",
-    tool_calls: Iterable[Mapping[str, Any]] = (),
-    listed: bool | None = None,
-) -> CallUsage:
-    """What the call used: ``usage`` as the upstream counted it, or (none came: a stream cut
+def chat_call_usage(asked: Asked, arrived: Arrived) -> CallUsage:
+    """What the call used: its usage as the upstream counted it, or (none came: a stream cut
     short, an answer without usage) an estimate of the prompt and of everything that arrived —
     the thinking, the answer and the arguments of the functions it called — flagged."""
-    engine = asked.searched(listed)
-    if usage is not None:
+    engine = asked.searched(arrived.listed)
+    if (usage := arrived.usage) is not None:
         return CallUsage(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
@@ -97,10 +109,11 @@ def chat_call_usage(
             reasoning_tokens=usage.reasoning_tokens,
             search_engine=engine,
         )
+    everything = arrived.thinking + arrived.text + _arguments(arrived.tool_calls)
     return CallUsage(
         prompt_tokens=asked.prompt + (asked.search_pages if engine else 0),
-        completion_tokens=estimate_tokens(thinking + text + _arguments(tool_calls)),
-        reasoning_tokens=estimate_tokens(thinking),
+        completion_tokens=estimate_tokens(everything),
+        reasoning_tokens=estimate_tokens(arrived.thinking),
         search_engine=engine,
         exact=False,
     )

@@ -130,7 +130,7 @@ def _image_problem(spec: ModelSpec, body: dict) -> str:
     return ""
 
 
-def image_made(spec: ModelSpec, body: dict) -> WorstCase:
+def _image_made(spec: ModelSpec, body: dict) -> WorstCase:
     """One image, of the size and quality asked for (the model's defaults when none is)."""
     return WorstCase(
         model=spec.name,
@@ -149,4 +149,4 @@ def _queued_chat_problem(spec: ModelSpec, body: dict) -> str:
 CHAT = Kind("chat", CHAT_KINDS, _chat_problem, chat_worst_case)
 QUEUED_CHAT = Kind("queued chat", CHAT_KINDS, _queued_chat_problem, chat_worst_case)
 EMBEDDINGS = Kind("embeddings", ("embedding",), _embedding_problem, _embedding_worst_case)
-IMAGES = Kind("images", IMAGE_KINDS, _image_problem, image_made)
+IMAGES = Kind("images", IMAGE_KINDS, _image_problem, _image_made)

@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from accounts.services.holds import hold_release
 from accounts.services.keys import KeyRefused, key_authenticate
+from accounts.services.usage import chat_usage_record
 from bigmodel.client import ChatResult
 from bigmodel.errors import BigModelError
-from bigmodel.usage import Asked, chat_call_usage
 from config.upstream import upstream
 from gateway.models import QueuedCall
-from gateway.services import Admitted, Refused, key_usage_record
+from gateway.services import Admitted, Refused, answered
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ def queued_submitted(admitted: Admitted, answer: dict) -> None:
         request_id=admitted.request_id,
         api_key=admitted.caller.key,
         model=admitted.spec.name,
-        asked=Asked.of(admitted.body).to_dict(),
     )
 
 
@@ -61,16 +60,9 @@ def queued_settle(call: QueuedCall, result: dict) -> bool:
     if status == "FAIL":
         hold_release(request_id=call.request_id)
         return True
-    answer = ChatResult.from_response(result)
-    used = chat_call_usage(
-        Asked(**{"prompt": 0, **call.asked}),
-        answer.usage,
-        thinking=answer.reasoning_content,
-        text=answer.content,
-        tool_calls=answer.tool_calls,
-        listed=bool(result.get("web_search")),
+    chat_usage_record(
+        request_id=call.request_id, arrived=answered(ChatResult.from_response(result))
     )
-    key_usage_record(call.api_key, call.model, call.request_id, **used.record_fields())
     return True
 
 

@@ -6,9 +6,8 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,14 +18,13 @@ from accounts.models import ApiKey, Hold, UsageRecord
 from accounts.services.catalogue import catalogue_spec
 from accounts.services.holds import CapRefused, SpendRefused, hold_place, hold_release
 from accounts.services.keys import Caller, KeyRefused, key_authenticate, key_budget_problem
-from accounts.services.usage import usage_record
+from accounts.services.usage import chat_usage_record, usage_record
 from bigmodel.catalogue import ModelSpec
 from bigmodel.client import ChatResult
-from bigmodel.sse import Usage
-from bigmodel.usage import Asked, chat_call_usage
+from bigmodel.usage import Arrived, CallUsage
 from config.kept import one_stamp
 from config.locks import rows_lock
-from gateway.calls import CHAT, EMBEDDINGS, Kind, image_made
+from gateway.calls import CHAT, EMBEDDINGS, Kind
 from gateway.limits import NO_PLACE, LimitReached, Place, place_take
 
 # BigModel's own words for the refusals the endpoint makes itself.
@@ -184,33 +182,20 @@ def _spec(caller: Caller, model: str, kind: Kind) -> ModelSpec:
     return spec
 
 
-def chat_record(
-    admitted: Admitted,
-    usage: Usage | None,
-    *,
-    thinking: str = "",
-    text: str = "",
-    tool_calls: Iterable[Mapping[str, Any]] = (),
-    listed: bool | None = None,
-) -> UsageRecord:
-    """The call's one usage record, by the rule every chat call follows
-    (:func:`bigmodel.usage.chat_call_usage`): the upstream's usage, or (none came: a stream cut
-    short) an estimate of the request and of what arrived, flagged."""
-    used = chat_call_usage(
-        Asked.of(admitted.body),
-        usage,
-        thinking=thinking,
-        text=text,
-        tool_calls=tool_calls,
-        listed=listed,
-    )
-    return call_record(admitted, **used.record_fields())
+def chat_record(admitted: Admitted, arrived: Arrived) -> UsageRecord | None:
+    """The call's one usage record, in place of its hold (which says who pays, through which key),
+    by the rule every chat call follows (:func:`accounts.services.usage.chat_usage_record`)."""
+    return chat_usage_record(request_id=admitted.request_id, arrived=arrived)
 
 
-def chat_answer_record(admitted: Admitted, answer: ChatResult) -> UsageRecord:
-    return chat_record(
-        admitted,
-        answer.usage,
+def chat_answer_record(admitted: Admitted, answer: ChatResult) -> UsageRecord | None:
+    return chat_record(admitted, answered(answer))
+
+
+def answered(answer: ChatResult) -> Arrived:
+    """What came back of a chat call answered whole (plain, or through the queue)."""
+    return Arrived(
+        usage=answer.usage,
         thinking=answer.reasoning_content,
         text=answer.content,
         tool_calls=answer.tool_calls,
@@ -218,41 +203,23 @@ def chat_answer_record(admitted: Admitted, answer: ChatResult) -> UsageRecord:
     )
 
 
-def embeddings_record(admitted: Admitted, answer: dict) -> UsageRecord:
+def embeddings_record(admitted: Admitted, answer: dict) -> UsageRecord | None:
     """An embeddings call bills its input, as its answer counts it (else as held)."""
-    usage = answer.get("usage") or {}
-    counted = usage.get("prompt_tokens")
-    exact = isinstance(counted, int) and not isinstance(counted, bool)
-    held = EMBEDDINGS.worst_case(admitted.spec, admitted.body).prompt_tokens
-    return call_record(admitted, prompt_tokens=counted if exact else held, exact=exact)
+    counted = (answer.get("usage") or {}).get("prompt_tokens")
+    if isinstance(counted, int) and not isinstance(counted, bool):
+        used = CallUsage(prompt_tokens=counted)
+    else:
+        held = EMBEDDINGS.worst_case(admitted.spec, admitted.body).prompt_tokens
+        used = CallUsage(prompt_tokens=held, exact=False)
+    return usage_record(request_id=admitted.request_id, used=used)
 
 
-def image_record(admitted: Admitted, answer: dict) -> UsageRecord:
-    """The images the answer links to (BigModel makes one a call), of the size and quality
-    asked for."""
-    made = image_made(admitted.spec, admitted.body)
+def image_record(admitted: Admitted, answer: dict) -> UsageRecord | None:
+    """The images the answer links to (BigModel makes one a call), of the size and quality held
+    for."""
     links = answer.get("data")
     images = len(links) if isinstance(links, list) and links else 1
-    return call_record(admitted, images=images, size=made.size, quality=made.quality)
-
-
-def call_record(admitted: Admitted, **usage) -> UsageRecord:
-    """The call's one usage record, in place of its hold (its place among the key's calls in
-    flight was given back when the upstream call ended)."""
-    return key_usage_record(admitted.caller.key, admitted.spec.name, admitted.request_id, **usage)
-
-
-def key_usage_record(key: ApiKey, model: str, request_id: str, **usage) -> UsageRecord:
-    """A call of ``key``'s in the ledger (once per ``request_id``), billed to its team."""
-    return usage_record(
-        request_id=request_id,
-        user_id=key.user_id,
-        team_id=key.team_id,
-        model=model,
-        source=UsageRecord.Source.API,
-        api_key_id=key.id,
-        **usage,
-    )
+    return usage_record(request_id=admitted.request_id, used=CallUsage(images=images))
 
 
 def call_release(admitted: Admitted) -> None:

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bigmodel.client import AsyncChatStream
 from bigmodel.errors import AccountError, AuthenticationError, BigModelError, ConfigurationError
+from bigmodel.usage import Arrived
 from config.lanes import on_lane
 from config.shutdown import finish_before_exit
 from config.upstream import async_upstream
@@ -305,15 +306,14 @@ async def _read_stream(
             return
     await admitted.place.agive_back()  # the upstream call is over
     try:  # the stream ends once its call is recorded (or left to its hold)
-        await _recorded(
-            services.chat_record,
-            admitted,
-            usage,
+        arrived = Arrived(
+            usage=usage,
             thinking=stream.reasoning_content,
             text=stream.content,
-            tool_calls=stream.tool_calls,
+            tool_calls=tuple(stream.tool_calls),
             listed=listed,
         )
+        await _recorded(services.chat_record, admitted, arrived)
         if ended:
             queue.put_nowait("data: [DONE]\n\n")
     finally:

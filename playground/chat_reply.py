@@ -23,16 +23,18 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from accounts.models import UsageRecord
+from accounts.services.holds import hold_release
+from accounts.services.usage import chat_usage_record
 from bigmodel.client import AsyncChatStream
 from bigmodel.errors import BigModelError
 from bigmodel.sse import Usage
-from bigmodel.usage import Asked, CallUsage, chat_call_usage
+from bigmodel.usage import Arrived
 from config.lanes import on_lane
 from config.upstream import async_upstream
 from playground.models import Conversation, Message
 from playground.reply_parts import kept_calls, kept_source
 from playground.reply_stream import ALIVE_SECONDS, ReplyStream, keep_alive
-from playground.services.billing import BilledCall
 
 log = logging.getLogger(__name__)
 # Two beats may be missed before the sweeper takes a running reply for dead.
@@ -42,8 +44,7 @@ FIRST_WRITE_WAIT_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a reply ended, as its runner (or the sweeper) saw it; ``usage`` None when the upstream
-    made nothing to bill."""
+    """How a reply ended, as its runner (or the sweeper) saw it."""
 
     status: str
     content: str
@@ -51,34 +52,36 @@ class Outcome:
     sources: list[dict] = field(default_factory=list)
     tool_calls: list[dict] = field(default_factory=list)
     finish_reason: str = ""
-    usage: CallUsage | None = None
+    arrived: Arrived | None = None  # what came back, to bill it by; None: nothing to bill
     ttft_ms: int | None = None
     latency_ms: int | None = None
     error_code: str = ""
     error_message: str = ""
 
 
-def _usage_columns(usage: CallUsage | None) -> dict:
-    """The message's own copy of its figures (its record is the ledger's)."""
-    if usage is None:
+def _usage_columns(record: UsageRecord | None) -> dict:
+    """The message's own copy of its call's figures, as its record has them."""
+    if record is None:
         return {"prompt_tokens": None, "completion_tokens": None}
     return {
-        "prompt_tokens": usage.prompt_tokens,
-        "cached_tokens": usage.cached_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "usage_exact": usage.exact,
+        "prompt_tokens": record.prompt_tokens,
+        "cached_tokens": record.cached_tokens,
+        "completion_tokens": record.completion_tokens,
+        "reasoning_tokens": record.reasoning_tokens,
+        "usage_exact": record.exact,
     }
 
 
 @transaction.atomic
-def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Message | None:
-    """running → final, once, and the call billed (or its hold released) from ``billed`` even when
-    the message is gone. Returns None when the message had already been finished or deleted."""
-    if outcome.usage is not None:  # the upstream worked on it: it is billed
-        billed.record(outcome.usage)
+def reply_finish(*, message_id: int, request_id: str, outcome: Outcome) -> Message | None:
+    """running → final, once, and the call billed (or its hold released) by its request id, even
+    when the message is gone: its hold says who pays. Returns None when the message had already
+    been finished or deleted."""
+    record = None
+    if outcome.arrived is not None:  # the upstream worked on it: it is billed
+        record = chat_usage_record(request_id=request_id, arrived=outcome.arrived)
     else:
-        billed.release()
+        hold_release(request_id=request_id)
     updated = Message.objects.filter(id=message_id, status=Message.Status.RUNNING).update(
         status=outcome.status,
         content=outcome.content,
@@ -86,7 +89,7 @@ def reply_finish(*, message_id: int, outcome: Outcome, billed: BilledCall) -> Me
         sources=outcome.sources,
         tool_calls=outcome.tool_calls,
         finish_reason=outcome.finish_reason,
-        **_usage_columns(outcome.usage),
+        **_usage_columns(record),
         ttft_ms=outcome.ttft_ms,
         latency_ms=outcome.latency_ms,
         error_code=outcome.error_code,
@@ -121,12 +124,12 @@ _running: dict[int, _Running] = {}
 _heartbeat: asyncio.Task | None = None
 
 
-def reply_start(message_id: int, stream: ReplyStream, body: dict, billed: BilledCall) -> None:
+def reply_start(message_id: int, stream: ReplyStream, body: dict) -> None:
     """Start the reply on this process's event loop; it outlives the request that started it. A
     fresh context and a lane of its own: the request's own end with the request."""
     global _heartbeat
     task = asyncio.create_task(
-        on_lane(_run(message_id, stream, body, billed)),
+        on_lane(_run(message_id, stream, body)),
         name=f"reply-{message_id}",
         context=contextvars.Context(),
     )
@@ -258,7 +261,7 @@ class _Relay:
             await asyncio.wait(self.writing)
 
 
-async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledCall) -> None:
+async def _run(message_id: int, stream: ReplyStream, body: dict) -> None:
     """The one upstream call of a running reply, saved and billed however it ends."""
     relay, runner = _Relay(stream), asyncio.current_task()
     assert runner is not None  # a reply runs as a task of its own (reply_start)
@@ -268,15 +271,15 @@ async def _run(message_id: int, stream: ReplyStream, body: dict, billed: BilledC
         async with stream.stop_requests(runner.cancel):
             outcome = await _stream(body, relay)
     except asyncio.CancelledError:
-        outcome = _stopped(relay, body)
+        outcome = _stopped(relay)
     except BigModelError as error:
-        outcome = _failed(relay, body, error)
+        outcome = _failed(relay, error)
     except Exception as error:  # never leave a reply running because of a bug; log it
         log.exception("reply %s failed", message_id)
-        outcome = _failed(relay, body, error)
+        outcome = _failed(relay, error)
     with contextlib.suppress(asyncio.CancelledError):  # a Stop as it ended: it is over either way
         await relay.drain()
-    await _finish(message_id, stream, outcome, billed)
+    await _finish(message_id, body["request_id"], stream, outcome)
 
 
 async def _stream(body: dict, relay: _Relay) -> Outcome:
@@ -299,7 +302,6 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
                 await relay.first_out()
     return _ended(
         relay,
-        body,
         stream.usage,
         status=Message.Status.DONE,
         finish_reason=stream.finish_reason or "",
@@ -307,33 +309,31 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
     )
 
 
-def _ended(relay: _Relay, body: dict, usage: Usage | None, **fields) -> Outcome:
-    """The reply as far as it got, billed by the one rule: the upstream's usage, or (none came)
-    an estimate of the request and of what arrived."""
-    used = chat_call_usage(
-        Asked.of(body),
-        usage,
+def _ended(relay: _Relay, usage: Usage | None, **fields) -> Outcome:
+    """The reply as far as it got, with what came back to bill it by."""
+    arrived = Arrived(
+        usage=usage,
         thinking=relay.reasoning,
         text=relay.text,
-        tool_calls=fields.get("tool_calls", ()),
+        tool_calls=tuple(fields.get("tool_calls", ())),
         listed=relay.searched if relay.answered else None,
     )
     return Outcome(
         content=relay.text,
         reasoning=relay.reasoning,
         sources=relay.sources,
-        usage=used,
+        arrived=arrived,
         ttft_ms=relay.ttft_ms,
         latency_ms=relay.elapsed_ms(),
         **fields,
     )
 
 
-def _stopped(relay: _Relay, body: dict) -> Outcome:
-    return _ended(relay, body, None, status=Message.Status.STOPPED, finish_reason="stopped")
+def _stopped(relay: _Relay) -> Outcome:
+    return _ended(relay, None, status=Message.Status.STOPPED, finish_reason="stopped")
 
 
-def _failed(relay: _Relay, body: dict, error: Exception) -> Outcome:
+def _failed(relay: _Relay, error: Exception) -> Outcome:
     if isinstance(error, BigModelError):
         code, text = str(error.code), str(error)
     else:
@@ -342,7 +342,6 @@ def _failed(relay: _Relay, body: dict, error: Exception) -> Outcome:
     if relay.text or relay.reasoning:
         return _ended(
             relay,
-            body,
             None,
             status=Message.Status.FAILED,
             error_code=code,
@@ -357,9 +356,9 @@ def _failed(relay: _Relay, body: dict, error: Exception) -> Outcome:
     )
 
 
-def _save(message_id: int, stream: ReplyStream, outcome: Outcome, billed: BilledCall) -> None:
+def _save(message_id: int, request_id: str, stream: ReplyStream, outcome: Outcome) -> None:
     try:
-        message = reply_finish(message_id=message_id, outcome=outcome, billed=billed)
+        message = reply_finish(message_id=message_id, request_id=request_id, outcome=outcome)
         if message is None:
             return
         try:
@@ -372,9 +371,9 @@ def _save(message_id: int, stream: ReplyStream, outcome: Outcome, billed: Billed
         close_old_connections()  # outside a request nothing else returns it to PostgreSQL's pool
 
 
-async def _finish(message_id: int, stream: ReplyStream, outcome: Outcome, billed: BilledCall):
+async def _finish(message_id: int, request_id: str, stream: ReplyStream, outcome: Outcome):
     # Shielded: a second cancel (server shutting down) must not lose the saved reply.
-    await asyncio.shield(sync_to_async(_save)(message_id, stream, outcome, billed))
+    await asyncio.shield(sync_to_async(_save)(message_id, request_id, stream, outcome))
 
 
 def reply_stream_of(message: Message) -> ReplyStream:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from bigmodel.usage import Asked, CallUsage, chat_call_usage
+from bigmodel.usage import Arrived
 from playground.chat_reply import (
     Outcome,
     publish_final,
@@ -17,8 +17,6 @@ from playground.chat_reply import (
     reply_stream_of,
 )
 from playground.models import Message
-from playground.selectors import history_for
-from playground.services.billing import BilledCall
 
 STALE_AFTER = timedelta(seconds=60)
 INTERRUPTED = (
@@ -50,24 +48,16 @@ def _finish_if_orphaned(message: Message) -> bool:
         content=text,
         error_code="interrupted",
         error_message=INTERRUPTED,
-        # Something written means the upstream worked on it; nothing: nothing to bill.
-        usage=_estimated(message, text) if text else None,
+        # Something written means the upstream worked on it (its answer was never seen whole, so
+        # whether it searched is not known); nothing: nothing to bill.
+        arrived=Arrived(text=text) if text else None,
     )
-    final = reply_finish(
-        message_id=message.id, outcome=outcome, billed=BilledCall.of_reply(message)
-    )
+    assert message.request_id is not None  # a reply is saved with its request id
+    final = reply_finish(message_id=message.id, request_id=message.request_id, outcome=outcome)
     if final is None:
         return False
     publish_final(stream, final)
     return True
-
-
-def _estimated(message: Message, text: str) -> CallUsage:
-    """What the reply used, by the rule every call follows, from what reached Redis: its answer
-    was never seen whole, so whether it searched is not known."""
-    history = history_for(conversation=message.conversation, before_id=message.id)
-    asked = Asked.of({**message.params, "messages": history})
-    return chat_call_usage(asked, None, text=text)
 
 
 DELETE_WAIT_SECONDS = 5.0

@@ -124,9 +124,11 @@ class UsageRecord(models.Model):
 
 
 class Hold(models.Model):
-    """The worst-case cost of a call in flight, placed before the call is made: what a team and a
-    member have available counts it as spent. The call's usage record replaces it; a call that
-    produced nothing releases it; the sweeper releases one whose call died."""
+    """An admitted call's one record until it ends: who pays (team, member, key), through which
+    path, for what model, what it asked and its worst case, placed before the call is made (what a
+    team and a member have available counts it as spent). Its usage record takes its place, named
+    by the request id alone (:func:`accounts.services.usage.usage_record` reads the rest here); a
+    call that produced nothing releases it; the sweeper deals with one whose call died."""
 
     request_id = models.CharField(max_length=64, unique=True)
     # PROTECT: a call in flight is money the upstream may bill; its team, member and key stay
@@ -149,6 +151,9 @@ class Hold(models.Model):
         "accounts.ApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     cached_tokens = 0  # a worst case counts no cache hits
+    asked = models.JSONField(
+        default=dict, blank=True, help_text="What a chat call asked, to estimate what it used."
+    )
     amount_nano = models.BigIntegerField(
         help_text="The worst case at the prices in force when placed."
     )

@@ -22,6 +22,7 @@ from bigmodel.catalogue import ModelSpec
 from bigmodel.params import output_limit
 from bigmodel.tokens import prompt_bound
 from bigmodel.tools import search_engine_of
+from bigmodel.usage import Asked, CallUsage
 
 
 class SpendRefused(Exception):
@@ -47,6 +48,7 @@ class WorstCase:
     searches: int = 0  # the web_search tool's, at most one per call
     created_at: datetime | None = None
     cached_tokens: int = 0  # a worst case counts no cache hits
+    asked: Asked | None = None  # a chat call's, to estimate what it used should no usage come
 
 
 def chat_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
@@ -63,6 +65,7 @@ def chat_worst_case(spec: ModelSpec, body: dict) -> WorstCase:
         completion_tokens=body.get("max_tokens") or output_limit(spec),
         search_engine=engine,
         searches=1 if engine else 0,
+        asked=Asked.of(body),
     )
 
 
@@ -155,6 +158,7 @@ def hold_place(
             search_engine=call.search_engine,
             searches=call.searches,
             api_key_id=api_key_id,
+            asked=call.asked.to_dict() if call.asked else {},
             amount_nano=charge.cost_nano,
             created_at=now,
             expires_at=now + timedelta(seconds=settings.HOLD_MAX_SECONDS),
@@ -214,18 +218,16 @@ def holds_expire(*, now: datetime | None = None) -> int:
     expired = Hold.objects.filter(expires_at__lte=now or timezone.now())
     api_calls = list(expired.filter(source=UsageRecord.Source.API))
     for hold in api_calls:
-        usage_record(
-            request_id=hold.request_id,
-            user_id=hold.user_id,
-            team_id=hold.team_id,
-            model=hold.model,
-            prompt_tokens=hold.prompt_tokens,
-            completion_tokens=hold.completion_tokens,
-            search_engine=hold.search_engine,
-            searches=hold.searches,
-            exact=False,
-            source=UsageRecord.Source.API,
-            api_key_id=hold.api_key_id,
-        )
+        usage_record(request_id=hold.request_id, used=_at_worst(hold))
     released, _ = expired.exclude(source=UsageRecord.Source.API).delete()
     return released + len(api_calls)
+
+
+def _at_worst(hold: Hold) -> CallUsage:
+    return CallUsage(
+        prompt_tokens=hold.prompt_tokens,
+        completion_tokens=hold.completion_tokens,
+        images=hold.images,
+        search_engine=hold.search_engine if hold.searches else "",
+        exact=False,
+    )

@@ -10,63 +10,58 @@ from django.utils import timezone
 from accounts import queue
 from accounts.models import DailyUsage, Hold, Team, UsageRecord
 from accounts.services.pricing import PriceBook
+from bigmodel.usage import Arrived, Asked, CallUsage, chat_call_usage
 
 log = logging.getLogger("accounts")
 
 
 @transaction.atomic
-def usage_record(
-    *,
-    request_id: str,
-    user_id: int,
-    team_id: int,
-    model: str,
-    prompt_tokens: int = 0,
-    cached_tokens: int = 0,
-    completion_tokens: int = 0,
-    reasoning_tokens: int = 0,
-    images: int = 0,
-    size: str = "",
-    quality: str = "",
-    search_engine: str = "",
-    searches: int = 0,
-    exact: bool = True,
-    source: str = UsageRecord.Source.PLAYGROUND,
-    api_key_id: int | None = None,
-) -> UsageRecord:
-    """Record one upstream call, in place of its hold, and have it settled after commit. Takes ids:
-    the caller records from what it holds itself, whatever became of its rows meanwhile. Idempotent
-    on request_id: a second call returns the first record. If the queue is down the record waits for
-    the sweeper."""
-    try:
-        hold: Hold | None = Hold.objects.get(request_id=request_id)
-    except Hold.DoesNotExist:
-        hold = None
+def usage_record(*, request_id: str, used: CallUsage) -> UsageRecord | None:
+    """Record one upstream call in place of its hold, and have it settled after commit. Who pays,
+    through which path and key, for what model (and what image) is read from the hold: the call's
+    one record until now. Idempotent on request_id: a second call returns the first record. If the
+    queue is down the record waits for the sweeper."""
+    hold = Hold.objects.filter(request_id=request_id).first()
+    return _recorded_already(request_id) if hold is None else _in_place_of(hold, used)
+
+
+@transaction.atomic
+def chat_usage_record(*, request_id: str, arrived: Arrived) -> UsageRecord | None:
+    """A chat call's record, by the one rule every path follows: the upstream's usage, else one
+    estimate from what the call asked (kept on its hold) and what arrived."""
+    hold = Hold.objects.filter(request_id=request_id).first()
+    if hold is None:
+        return _recorded_already(request_id)
+    return _in_place_of(hold, chat_call_usage(Asked.kept(hold.asked), arrived))
+
+
+def _recorded_already(request_id: str) -> UsageRecord | None:
+    """The call's record, written before; None (and an error in the log) for a call with neither
+    a hold nor a record: nothing says who would pay."""
+    found = UsageRecord.objects.filter(request_id=request_id).first()
+    if found is None:
+        log.error("call %s has no hold to record its usage against", request_id)
+    return found
+
+
+def _in_place_of(hold: Hold, used: CallUsage) -> UsageRecord:
     record, created = UsageRecord.objects.get_or_create(
-        request_id=request_id,
+        request_id=hold.request_id,
         defaults={
-            "user_id": user_id,
-            "team_id": team_id,
-            "model": model,
-            "source": source,
-            "api_key_id": api_key_id,
-            "prompt_tokens": prompt_tokens,
-            "cached_tokens": cached_tokens,
-            "completion_tokens": completion_tokens,
-            "reasoning_tokens": reasoning_tokens,
-            "images": images,
-            "size": size,
-            "quality": quality,
-            "search_engine": search_engine,
-            "searches": searches,
-            "exact": exact,
-            "held_nano": hold.amount_nano if hold else None,
-            "held_prompt_tokens": hold.prompt_tokens if hold else None,
-            "held_completion_tokens": hold.completion_tokens if hold else None,
+            "user_id": hold.user_id,
+            "team_id": hold.team_id,
+            "model": hold.model,
+            "source": hold.source,
+            "api_key_id": hold.api_key_id,
+            "size": hold.size,
+            "quality": hold.quality,
+            **used.record_fields(),
+            "held_nano": hold.amount_nano,
+            "held_prompt_tokens": hold.prompt_tokens,
+            "held_completion_tokens": hold.completion_tokens,
         },
     )
-    if hold is not None:
-        hold.delete()
+    hold.delete()
     if created:
         transaction.on_commit(queue.settlement)
     return record

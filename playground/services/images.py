@@ -17,12 +17,13 @@ from PIL import Image, UnidentifiedImageError
 
 from accounts.models import Membership, ModelEntry
 from accounts.services.holds import WorstCase, hold_place, hold_release
+from accounts.services.usage import usage_record
 from bigmodel.catalogue import ModelSpec
 from bigmodel.client import BigModelClient
 from bigmodel.errors import BigModelError
 from bigmodel.images import FetchFailed, FileHosts, fetch_file
+from bigmodel.usage import CallUsage
 from playground.models import ImageGeneration
-from playground.services.billing import BilledCall
 
 STORE_MAX_BYTES = 30 * 1024 * 1024  # CogView's PNGs are a few MB
 STORED_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
@@ -64,22 +65,13 @@ def image_generation_start(
     )
 
 
-def _billed_image(generation: ImageGeneration) -> BilledCall:
-    return BilledCall(
-        request_id=generation.request_id,
-        user_id=generation.user_id,
-        team_id=generation.team_id,
-        model=generation.model,
-    )
-
-
 @transaction.atomic
 def image_generation_abandon(*, generation: ImageGeneration) -> None:
     """Nothing was sent (the job queue was unreachable): the attempt leaves no trace."""
     if ImageGeneration.objects.filter(
         id=generation.id, status=ImageGeneration.Status.QUEUED
     ).delete()[0]:
-        _billed_image(generation).release()
+        hold_release(request_id=generation.request_id)
 
 
 class Next(StrEnum):
@@ -190,9 +182,7 @@ def _generated(generation: ImageGeneration, url: str) -> Next:
         ).update(status=ImageGeneration.Status.STORING, upstream_url=url)
         if not claimed:
             return Next.NOTHING
-        _billed_image(generation).record_images(
-            images=1, size=generation.size, quality=generation.quality
-        )
+        usage_record(request_id=generation.request_id, used=CallUsage(images=1))
     return Next.STORE
 
 
@@ -202,7 +192,7 @@ def _image_failed(generation: ImageGeneration, **error: str) -> None:
     _image_finish(
         generation.id, ImageGeneration.Status.RUNNING, status=ImageGeneration.Status.FAILED, **error
     )
-    _billed_image(generation).release()
+    hold_release(request_id=generation.request_id)
 
 
 def _file_hosts() -> FileHosts:

@@ -21,7 +21,6 @@ from config.locks import rows_lock
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
 from playground.selectors import history_for
-from playground.services.billing import BilledCall
 
 TITLE_LENGTH = 60
 
@@ -41,13 +40,12 @@ def _title_from(text: str) -> str:
 
 @dataclass(frozen=True)
 class ReplyStart:
-    """A reply saved as running, its live stream, the exact request body its runner sends
-    upstream, and who pays."""
+    """A reply saved as running, its live stream and the exact request body its runner sends
+    upstream (its request id names the hold that says who pays)."""
 
     message: Message
     stream: ReplyStream
     body: dict
-    billed: BilledCall
     user_message: Message | None = None  # the turn's, when the turn has a new one
 
 
@@ -101,14 +99,8 @@ def _start_reply(
         team=membership.team,
         started_at=timezone.now(),
     )
-    billed = BilledCall(
-        request_id=request_id,
-        user_id=conversation.user_id,
-        team_id=membership.team_id,
-        model=spec.name,
-    )
     stream = ReplyStream(user_id=conversation.user_id, public_id=reply_id)
-    return ReplyStart(message=message, stream=stream, body=body, billed=billed)
+    return ReplyStart(message=message, stream=stream, body=body)
 
 
 def _lock(conversation: Conversation) -> None:

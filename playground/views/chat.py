@@ -218,7 +218,7 @@ async def _respond_then_generate(prepare, *args, **kwargs):
     # The catalogue and the prices the turn reads, as kept: checked against Redis once.
     start, respond = await sync_to_async(one_stamp()(prepare))(*args, **kwargs)
     if start is not None:
-        reply_start(start.message.id, start.stream, start.body, start.billed)
+        reply_start(start.message.id, start.stream, start.body)
     return await sync_to_async(respond)()
 
 

@@ -1,7 +1,7 @@
 import itertools
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import Price, PriceTier
 from accounts.services.catalogue import catalogue_load, prices_load
 from accounts.services.usage import usage_record
+from bigmodel.usage import CallUsage
 
 _ids = itertools.count(1)
 
@@ -48,6 +49,51 @@ def bob(db):
     return get_user_model().objects.create_user("bob", password="bob-password-1")
 
 
+def held(
+    user,
+    team=None,
+    *,
+    request_id: str | None = None,
+    model="glm-4",
+    prompt=0,
+    completion=0,
+    images=0,
+    size="",
+    quality="",
+    search_engine="",
+    api_key=None,
+):
+    """A call admitted as the request path admits one, its hold placed without the checks (what
+    the test is about is what follows): its worst case exactly what it will use, so nothing of it
+    is over the hold."""
+    from accounts.models import Hold
+    from accounts.services.holds import WorstCase
+    from accounts.services.pricing import PriceBook
+
+    call = WorstCase(
+        model=model, prompt_tokens=prompt, completion_tokens=completion, images=images,
+        size=size, quality=quality, search_engine=search_engine, searches=int(bool(search_engine)),
+        created_at=timezone.now(),
+    )  # fmt: skip
+    return Hold.objects.create(
+        request_id=request_id or f"req-{next(_ids)}",
+        team=team or user.personal_team,
+        user=user,
+        model=model,
+        source="api" if api_key else "playground",
+        api_key=api_key,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        images=images,
+        size=size,
+        quality=quality,
+        search_engine=search_engine,
+        searches=call.searches,
+        amount_nano=PriceBook().worst_charge(call).cost_nano,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+
+
 def record(
     user,
     team=None,
@@ -66,26 +112,19 @@ def record(
     searches=0,
     api_key=None,
 ):
-    """A usage record as the request path writes it (settlement is left to the test); with
-    ``api_key``, a call through the endpoint with that key."""
-    made = usage_record(
-        request_id=f"req-{next(_ids)}",
-        user_id=user.id,
-        team_id=(team or user.personal_team).id,
-        model=model,
-        prompt_tokens=prompt,
-        cached_tokens=cached,
-        completion_tokens=completion,
-        reasoning_tokens=reasoning,
-        images=images,
-        size=size,
-        quality=quality,
-        search_engine=search_engine,
-        searches=searches,
+    """A usage record as the request path writes it, in place of its call's hold (settlement is
+    left to the test); with ``api_key``, a call through the endpoint with that key."""
+    hold = held(
+        user, team, model=model, prompt=prompt, completion=completion, images=images, size=size,
+        quality=quality, search_engine=search_engine if searches else "", api_key=api_key,
+    )  # fmt: skip
+    used = CallUsage(
+        prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion,
+        reasoning_tokens=reasoning, images=images, search_engine=search_engine if searches else "",
         exact=exact,
-        source="api" if api_key else "playground",
-        api_key_id=api_key.id if api_key else None,
-    )
+    )  # fmt: skip
+    made = usage_record(request_id=hold.request_id, used=used)
+    assert made is not None
     if when is not None:
         type(made).objects.filter(id=made.id).update(created_at=when)
         made.refresh_from_db()

@@ -22,6 +22,7 @@ from accounts.services.holds import (
 from accounts.services.teams import member_add, member_set_cap
 from accounts.services.usage import usage_record
 from accounts.services.wallet import pack_add, wallet_topup
+from bigmodel.usage import CallUsage
 from tests.accounts.conftest import record
 from tests.support import committed_after_read, owner_of
 
@@ -56,19 +57,10 @@ def test_holds_count_against_the_cash_until_the_usage_replaces_them(alice):
         hold_place(membership=owner, request_id="r2", call=chat(10, 100))
     assert not Hold.objects.filter(request_id="r2").exists()
 
-    record_ = UsageRecord.objects.get(
-        id=record(alice, prompt=10, completion=40).id
-    )  # not r1: no hold
-    assert record_.held_nano is None
-    from accounts.services.usage import usage_record
-
+    other = record(alice, prompt=10, completion=40)  # another call, not r1, held at its cost
+    assert other.held_nano == 50 * GLM_4
     usage = usage_record(
-        request_id="r1",
-        user_id=alice.id,
-        team_id=team.id,
-        model="glm-4",
-        prompt_tokens=10,
-        completion_tokens=40,
+        request_id="r1", used=CallUsage(prompt_tokens=10, completion_tokens=40)
     )  # the real call cost ¥0.005
     assert usage.held_nano == 110 * GLM_4 and not Hold.objects.filter(request_id="r1").exists()
     # ¥0.02 − ¥0.005 (r1) − ¥0.005 (the other record) = ¥0.01: still short of ¥0.011 …
@@ -162,18 +154,9 @@ def test_a_member_is_admitted_up_to_exactly_the_cap_and_never_past_it(alice, bob
 
 
 def test_an_upstream_that_used_more_than_was_held_is_recorded_as_over_the_hold(alice):
-    from accounts.services.usage import usage_record
-
     team = alice.personal_team
     hold_place(membership=owner_of(team), request_id="over", call=chat(10, 100))
-    usage_record(
-        request_id="over",
-        user_id=alice.id,
-        team_id=team.id,
-        model="glm-4",
-        prompt_tokens=10,
-        completion_tokens=130,
-    )
+    usage_record(request_id="over", used=CallUsage(prompt_tokens=10, completion_tokens=130))
     while settlement.usage_settle_pending():
         pass
     usage = UsageRecord.objects.get(request_id="over")
@@ -243,10 +226,7 @@ def test_a_call_recorded_while_another_is_admitted_is_counted_once_at_least(
     first = hold_place(membership=owner_of(team), request_id="first", call=one)
 
     def record_first() -> None:
-        usage_record(
-            request_id="first", user_id=alice.id, team_id=team.id, model="glm-4",
-            prompt_tokens=100, completion_tokens=100,
-        )  # fmt: skip
+        usage_record(request_id="first", used=CallUsage(prompt_tokens=100, completion_tokens=100))
 
     with committed_after_read(after_read, record_first) as recorded, pytest.raises(SpendRefused):
         hold_place(membership=owner_of(team), request_id="second", call=one)

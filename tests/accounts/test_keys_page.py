@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, Membership, Team
 from accounts.services import settlement
 from accounts.services.keys import KeyRefused, key_authenticate, key_create
-from accounts.services.usage import usage_record
+from tests.accounts.conftest import record
 
 pytestmark = pytest.mark.usefixtures("prices")
 
@@ -85,10 +85,7 @@ def test_a_keys_last_day_set_on_the_page_or_by_createkey_lasts_to_its_local_midn
 def test_members_see_their_own_keys_and_owners_every_members(alice, bob, team):
     mine, _ = key_create(user=bob, team=team, name="bob's")
     theirs, _ = key_create(user=alice, team=team, name="alice's")
-    usage_record(
-        request_id="k1", user_id=bob.id, team_id=team.id, model="glm-4.7", prompt_tokens=1_000,
-        completion_tokens=150, source="api", api_key_id=mine.id,
-    )  # fmt: skip
+    record(bob, team, model="glm-4.7", prompt=1_000, completion=150, api_key=mine)
     while settlement.usage_settle_pending():
         pass
     bob_page = client_for(bob, team).get("/accounts/keys/").content.decode()

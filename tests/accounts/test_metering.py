@@ -15,7 +15,9 @@ from accounts import money
 from accounts.exports import USAGE_COLUMNS
 from accounts.models import DailyUsage, LedgerEntry, Team, UsageRecord
 from accounts.services.usage import usage_record
+from bigmodel.usage import CallUsage
 from playground.models import Message
+from tests.accounts.conftest import held
 from tests.conftest import worker_env
 from tests.playground.test_streaming import read_events
 from tests.support import http_client_for, start_worker
@@ -206,14 +208,10 @@ def test_a_record_written_while_redis_is_down_is_settled_by_the_sweeper(
     catalogue_load()
     prices_load()
     user = make_user("dave")
+    held(user, request_id="while-down", model="glm-4", prompt=10, completion=5)
     with redis_down(redis_server):
         record = usage_record(
-            request_id="while-down",
-            user_id=user.id,
-            team_id=user.personal_team.id,
-            model="glm-4",
-            prompt_tokens=10,
-            completion_tokens=5,
+            request_id="while-down", used=CallUsage(prompt_tokens=10, completion_tokens=5)
         )  # the enqueue fails; the request does not
     record.refresh_from_db()
     assert record.status == "unsettled"

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, Hold
 from accounts.services.keys import key_create, key_period_spend
 from bigmodel.sse import Usage
+from bigmodel.usage import Arrived
 from gateway import services
 from tests.accounts.test_holds import READ_COMMITTED_ONLY
 
@@ -72,9 +73,8 @@ def test_a_call_past_the_keys_budget_is_refused_and_comes_back_the_next_day(alic
         assert Hold.objects.count() == 1  # the refused call's hold went with it
         services.call_release(first)  # the first call made nothing after all
         second = admit(raw)
-        services.chat_record(
-            second, Usage(prompt_tokens=5, completion_tokens=100, total_tokens=105)
-        )
+        usage = Usage(prompt_tokens=5, completion_tokens=100, total_tokens=105)
+        services.chat_record(second, Arrived(usage=usage))
         assert key_period_spend(key=second.caller.key) == 810_000  # recorded, not yet settled
     with time_machine.travel(at("2026-12-03 00:00:01"), tick=False):
         key = ApiKey.objects.get()
@@ -151,6 +151,8 @@ def test_a_keys_call_recorded_while_its_budget_is_read_is_counted_once_at_least(
     from accounts.services.catalogue import catalogue_spec
     from accounts.services.holds import hold_place
     from accounts.services.keys import key_budget_problem
+    from accounts.services.usage import usage_record
+    from bigmodel.usage import CallUsage
     from gateway.calls import CHAT
     from tests.support import committed_after_read, owner_of
 
@@ -169,7 +171,7 @@ def test_a_keys_call_recorded_while_its_budget_is_read_is_counted_once_at_least(
         )
 
     def record_first() -> None:
-        services.key_usage_record(key, "glm-4.7", "first", prompt_tokens=113, completion_tokens=100)
+        usage_record(request_id="first", used=CallUsage(prompt_tokens=113, completion_tokens=100))
 
     held("first")
     with transaction.atomic():

@@ -7,10 +7,16 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from accounts.services.catalogue import catalogue_load, prices_load
+from accounts.services.holds import chat_worst_case, hold_place
+from bigmodel.catalogue import default_catalogue
+from bigmodel.params import build_chat_body
 from playground.chat_reply import reply_stream_of
 from playground.models import Conversation, Message
 from playground.reply_stream import keep_alive
+from playground.selectors import history_for
 from playground.tasks import sweep_task
+from tests.support import owner_of
 
 
 def published(stream, text: str) -> None:
@@ -23,14 +29,24 @@ def published(stream, text: str) -> None:
 
 
 def make_running_reply(user, *, started_ago: int) -> Message:
+    """A reply saved as a turn saves it (its call's worst case held), whose runner went quiet
+    ``started_ago`` seconds after it began."""
     conversation = Conversation.objects.create(user=user, model="glm-4-flash", title="t")
     Message.objects.create(conversation=conversation, role="user", content="Hello there")
+    spec, request_id = default_catalogue()["glm-4-flash"], f"req-{started_ago}"
+    body = build_chat_body(spec, messages=history_for(conversation=conversation))
+    hold_place(
+        membership=owner_of(user.personal_team),
+        request_id=request_id,
+        call=chat_worst_case(spec, body),
+    )
     return Message.objects.create(
         conversation=conversation,
         role="assistant",
         status="running",
         model="glm-4-flash",
-        request_id=f"req-{started_ago}",
+        request_id=request_id,
+        team=user.personal_team,
         started_at=timezone.now() - timedelta(seconds=started_ago),
     )
 
@@ -38,6 +54,8 @@ def make_running_reply(user, *, started_ago: int) -> Message:
 def test_the_sweeper_finishes_a_dead_runners_reply_and_keeps_what_arrived(
     transactional_db, celery_worker
 ):
+    catalogue_load()
+    prices_load()  # a reply is held at its price
     user = get_user_model().objects.create_user("bob", password="x-password-1")
     dead = make_running_reply(user, started_ago=600)
     alive = make_running_reply(user, started_ago=601)
