@@ -1,15 +1,18 @@
 """What a web process finishes before it exits: the work its requests left running after they were
-answered (a call through the endpoint is recorded just after its answer), waited for once
-uvicorn has closed its connections, for at most DRAIN_SECONDS. Past that it is cancelled, as
-anything still running would be; a call left unrecorded is billed from its hold when it expires.
-"""
+answered (a call through the endpoint recorded just after its answer, a playground reply being
+written), waited for once uvicorn has closed its connections, for at most DRAIN_SECONDS. Past
+that it is cancelled and given STOP_SECONDS to end as a cancel ends it (a reply is saved as
+stopped, billed from what it had); a call still left unrecorded is billed from its hold when it
+expires."""
 
 import asyncio
 import logging
 
 log = logging.getLogger(__name__)
 
-DRAIN_SECONDS = 4.0  # with uvicorn's own 5 s for open connections, inside a 10 s stop
+# With uvicorn's own 5 s for open connections, inside a 10 s stop.
+DRAIN_SECONDS = 3.0
+STOP_SECONDS = 2.0
 _unfinished: set[asyncio.Task] = set()
 
 
@@ -20,13 +23,19 @@ def finish_before_exit(task: asyncio.Task) -> asyncio.Task:
     return task
 
 
-async def drain(seconds: float = DRAIN_SECONDS) -> None:
-    """Wait for this event loop's unfinished work, for at most ``seconds``."""
+async def drain(seconds: float = DRAIN_SECONDS, stop_seconds: float = STOP_SECONDS) -> None:
+    """Wait for this event loop's unfinished work, for at most ``seconds``; then cancel what is
+    left and wait for it to end, for at most ``stop_seconds``."""
     loop = asyncio.get_running_loop()
     if mine := [task for task in _unfinished if task.get_loop() is loop]:
         _, pending = await asyncio.wait(mine, timeout=seconds)
         if pending:
             log.warning("stopping with %d tasks still running", len(pending))
+            for task in pending:
+                task.cancel()
+            _, stuck = await asyncio.wait(pending, timeout=stop_seconds)
+            if stuck:
+                log.warning("%d tasks did not end when stopped", len(stuck))
 
 
 class Lifespan:

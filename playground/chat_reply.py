@@ -31,6 +31,7 @@ from bigmodel.errors import BigModelError
 from bigmodel.sse import Usage
 from bigmodel.usage import Arrived
 from config.lanes import on_lane
+from config.shutdown import finish_before_exit
 from config.upstream import async_upstream
 from playground.models import Conversation, Message
 from playground.reply_parts import kept_calls, kept_source
@@ -134,6 +135,7 @@ def reply_start(message_id: int, stream: ReplyStream, body: dict) -> None:
         context=contextvars.Context(),
     )
     _running[message_id] = _Running(task, stream)
+    finish_before_exit(task)  # a restart saves it (bounded), rather than leave it to the sweeper
     task.add_done_callback(lambda _: _running.pop(message_id, None))
     if _heartbeat is None or _heartbeat.done() or _heartbeat.get_loop() is not task.get_loop():
         _heartbeat = asyncio.create_task(_beat(), name="reply-heartbeat")
