@@ -186,21 +186,6 @@ class TurnForm(forms.Form):
             else:
                 self.uploads.append(Upload(file=upload, info=info))
 
-    def check_history_images(self, earlier) -> bool:
-        """With the conversation known: can this model take its earlier images with the new ones?"""
-        links = len(self.cleaned_data.get("image_urls") or [])
-        assert self.spec is not None  # called on a valid form, which has its model
-        problem = uploads_problem(
-            self.spec,
-            new=len(self.uploads),
-            earlier=earlier.uploads,
-            links=links,
-            earlier_links=earlier.links,
-        )
-        if problem:
-            self.add_error("image" if self.uploads else "image_urls", problem)
-        return not problem
-
     def params(self) -> dict:
         """The user's parameters, None where left blank (the model's default applies)."""
         data = self.cleaned_data

@@ -81,15 +81,12 @@ def _kept_in_history(messages: list[Message]) -> list[Message]:
     return kept
 
 
-def _history_messages(
-    conversation: Conversation, before_id: int | None, *, attachments: bool
-) -> list[Message]:
-    """The messages that count in its history; with their attachments, read with them."""
+def history_messages(*, conversation: Conversation, with_images: bool = False) -> list[Message]:
+    """The messages that count in its history, read once for a turn; with their attachments
+    (``with_images``: for a model that reads them), read with them."""
     queryset = conversation.messages.all()
-    if attachments:
+    if with_images:
         queryset = queryset.prefetch_related("attachments")
-    if before_id is not None:
-        queryset = queryset.filter(id__lt=before_id)
     return _kept_in_history(list(queryset))
 
 
@@ -143,19 +140,26 @@ def _as_sent(
 
 
 def history_for(
-    *,
+    *, conversation: Conversation, with_images: bool = False, keep_thinking: bool = False
+) -> list[dict]:
+    """The whole history to send upstream (read here), as :func:`history_sent` gives it."""
+    kept = history_messages(conversation=conversation, with_images=with_images)
+    return history_sent(conversation, kept, with_images=with_images, keep_thinking=keep_thinking)
+
+
+def history_sent(
     conversation: Conversation,
-    before_id: int | None = None,
+    kept: list[Message],
+    *,
     with_images: bool = False,
     keep_thinking: bool = False,
 ) -> list[dict]:
-    """The whole history to send upstream (up to a reply, when given), system first; images as
-    stored files (sent as bare base64) when ``with_images``, else text only.
+    """The history ``kept`` (see :func:`history_messages`) as it goes upstream, system first;
+    images as stored files (sent as bare base64) when ``with_images``, else text only.
 
     Earlier thinking goes back with the function calls of the turn in progress (a model that
     thinks between calls needs it), and with every reply when ``keep_thinking`` (the model keeps
     its thinking across turns: ``clear_thinking`` false)."""
-    kept = _history_messages(conversation, before_id, attachments=with_images)
     answers = _answers(kept)
     results = {answer.id for answered in answers.values() for answer in answered.values()}
     kept = [m for m in kept if m.role != Message.Role.TOOL or m.id in results]
@@ -182,11 +186,8 @@ class HistoryImages:
     links: int = 0
 
 
-def history_images(*, conversation: Conversation | None) -> HistoryImages:
-    """Images the next request of this conversation carries (to a model that reads them)."""
-    if conversation is None:
-        return HistoryImages()
-    kept = _history_messages(conversation, None, attachments=True)
+def images_in(kept: list[Message]) -> HistoryImages:
+    """The images a history carries (read with its attachments)."""
     return HistoryImages(
         uploads=sum(len(m.attachments.all()) for m in kept),
         links=sum(len(m.image_urls) for m in kept),

@@ -15,18 +15,23 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.services.holds import SpendRefused, chat_worst_case, hold_place
 from bigmodel.catalogue import ModelSpec
-from bigmodel.images import ImageInfo
+from bigmodel.images import ImageInfo, uploads_problem
 from bigmodel.params import build_chat_body, keeps_thinking
 from config.locks import rows_lock
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
-from playground.selectors import history_for
+from playground.selectors import history_messages, history_sent, images_in
 
 TITLE_LENGTH = 60
 
 
 class TurnRefused(Exception):
-    """A turn that cannot start now, in words for the user; nothing was saved or sent."""
+    """A turn that cannot start now, in words for the user; nothing was saved or sent. ``field``:
+    the turn's field it is about, if one is."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # What a view shows in place of a turn or a generation that was not started.
@@ -61,25 +66,44 @@ def _check_running_replies(user: User) -> None:
         )
 
 
+def _history_checked(
+    conversation: Conversation, spec: ModelSpec, *, uploads: int = 0, links: int = 0
+) -> list[Message]:
+    """The conversation's history, read once for the turn, and the images it carries with the
+    turn's new ``uploads`` and ``links`` held to the model's limits (a model that reads no images
+    is sent the text alone, so its history's images are no matter)."""
+    if spec.images is None:
+        return history_messages(conversation=conversation)
+    kept = history_messages(conversation=conversation, with_images=True)
+    earlier = images_in(kept)
+    if problem := uploads_problem(
+        spec, new=uploads, earlier=earlier.uploads, links=links, earlier_links=earlier.links
+    ):
+        raise TurnRefused(problem, field="image" if uploads else "image_urls")
+    return kept
+
+
 def _start_reply(
     *,
     conversation: Conversation,
     spec: ModelSpec,
     params: dict,
     membership: Membership,
+    history: list[Message],
     reply_id: uuid.UUID | None = None,
 ) -> ReplyStart:
-    """The assistant message for the next upstream call, with its worst case held. It is running
-    from birth: the process that saves it starts its one runner straight away (a dead process is
-    the sweeper's to tidy). ``reply_id`` names it when the browser chose the name, to listen to
-    its stream while this request runs."""
+    """The assistant message for the next upstream call, after ``history``, with its worst case
+    held. It is running from birth: the process that saves it starts its one runner straight away
+    (a dead process is the sweeper's to tidy). ``reply_id`` names it when the browser chose the
+    name, to listen to its stream while this request runs."""
     _check_running_replies(conversation.user)
     reply_id = reply_id or uuid.uuid4()
     if Message.objects.filter(public_id=reply_id).exists():
         raise TurnRefused("This page sent a reply id that is already used; reload the page.")
     request_id = uuid.uuid4().hex
-    messages = history_for(
-        conversation=conversation,
+    messages = history_sent(
+        conversation,
+        history,
         with_images=spec.images is not None,
         keep_thinking=keeps_thinking(params),
     )
@@ -131,14 +155,21 @@ def turn_start(
     image_urls: Sequence[str] = (),
     reply_id: uuid.UUID | None = None,
 ) -> ReplyStart:
-    """Save the user's message (with its images, moved into private storage) and its reply-to-be.
-    Raises one of REFUSALS, leaving nothing saved."""
+    """Save the user's message (with its images, moved into private storage) and its reply-to-be,
+    once every check before a turn has passed: no reply of the conversation still being written,
+    the images of its history and of the turn within the model's limits, the user's replies at
+    once, the hold. Raises one of REFUSALS, leaving nothing saved."""
     if conversation is None:
         conversation = Conversation.objects.create(
             user=user, title=_title_from(text), model=spec.name, system=system
         )
+        history: list[Message] = []
     else:
         _lock(conversation)
+        if conversation.messages.filter(status=Message.Status.RUNNING).exists():
+            raise TurnRefused("A reply is still being written; wait for it or press Stop.")
+        # Checked before anything is saved: the images are moved into storage below.
+        history = _history_checked(conversation, spec, uploads=len(images), links=len(image_urls))
         conversation.model = spec.name
         conversation.system = system
         conversation.save(update_fields=["model", "system", "updated_at"])
@@ -163,6 +194,7 @@ def turn_start(
         spec=spec,
         params=params,
         membership=membership,
+        history=[*history, message],
         reply_id=reply_id,
     )
     return replace(start, user_message=message)
@@ -180,7 +212,13 @@ def turn_regenerate(
             raise TurnRefused("The last reply is still being written; stop it first.")
         last.delete()
     conversation.save(update_fields=["updated_at"])
-    return _start_reply(conversation=conversation, spec=spec, params=params, membership=membership)
+    return _start_reply(
+        conversation=conversation,
+        spec=spec,
+        params=params,
+        membership=membership,
+        history=_history_checked(conversation, spec),
+    )
 
 
 @transaction.atomic
@@ -221,7 +259,13 @@ def turn_tool_results(
         for call in last.tool_calls
     )
     conversation.save(update_fields=["updated_at"])
-    return _start_reply(conversation=conversation, spec=spec, params=params, membership=membership)
+    return _start_reply(
+        conversation=conversation,
+        spec=spec,
+        params=params,
+        membership=membership,
+        history=_history_checked(conversation, spec),
+    )
 
 
 def _functions_sent(params: dict) -> list[dict] | None:
@@ -245,7 +289,13 @@ def turn_edit_last(
     last_user.content = text
     last_user.save(update_fields=["content"])
     conversation.save(update_fields=["updated_at"])
-    return _start_reply(conversation=conversation, spec=spec, params=params, membership=membership)
+    return _start_reply(
+        conversation=conversation,
+        spec=spec,
+        params=params,
+        membership=membership,
+        history=_history_checked(conversation, spec),
+    )
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:

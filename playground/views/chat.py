@@ -143,6 +143,12 @@ def _refusal(request, form):
     return None, partial(form_errors, request, form)
 
 
+def _refused(request, form, refusal: Exception):
+    """A turn the service refused: its reason beside the field it is about, if one is."""
+    form.add_error(getattr(refusal, "field", None), str(refusal))
+    return _refusal(request, form)
+
+
 def form_conversation(request, form):
     """The conversation the form names (the user's own, else 404), or None for a new one."""
     public_id = form.cleaned_data["conversation"]
@@ -157,14 +163,6 @@ def _send(request):
     if not form.is_valid():
         return _refusal(request, form)
     conversation = form_conversation(request, form)
-    if (
-        conversation is not None
-        and conversation.messages.filter(status=Message.Status.RUNNING).exists()
-    ):
-        form.add_error(None, "A reply is still being written; wait for it or press Stop.")
-        return _refusal(request, form)
-    if not form.check_history_images(selectors.history_images(conversation=conversation)):
-        return _refusal(request, form)
     try:
         start = turns.turn_start(
             user=request.user,
@@ -179,8 +177,7 @@ def _send(request):
             reply_id=form.cleaned_data["reply"],
         )
     except turns.REFUSALS as refusal:
-        form.add_error(None, str(refusal))
-        return _refusal(request, form)
+        return _refused(request, form, refusal)
     listening = form.cleaned_data["reply"] is not None
     return start, partial(
         _turn_response, request, start, is_new=conversation is None, listening=listening
@@ -232,9 +229,7 @@ def _rerun(request, public_id, *, edit: bool = False, answers: bool = False):
     results of the last reply's function calls: each continues the conversation from its history."""
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     form = TurnForm(request.POST, require_message=edit)
-    if not form.is_valid() or not form.check_history_images(
-        selectors.history_images(conversation=conversation)
-    ):
+    if not form.is_valid():
         return _refusal(request, form)
     assert form.spec is not None  # a valid form has its model's spec
     common: dict[str, Any] = {
@@ -251,8 +246,7 @@ def _rerun(request, public_id, *, edit: bool = False, answers: bool = False):
         else:
             start = turns.turn_regenerate(**common)
     except turns.REFUSALS as refusal:
-        form.add_error(None, str(refusal))
-        return _refusal(request, form)
+        return _refused(request, form, refusal)
     return start, partial(_transcript_response, request, conversation, edit=edit)
 
 
