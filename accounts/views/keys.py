@@ -33,7 +33,7 @@ def keys(request):
 
 
 @require_POST
-def key_add(request):
+def make(request):
     """The new key is on this response only: it is kept nowhere that could show it again."""
     membership = require_membership(request)
     form = KeyForm(request.POST)
@@ -64,7 +64,7 @@ def _shown_once(request, membership, key: ApiKey, raw: str):
 
 
 @require_POST
-def key_renew(request, key_id: int):
+def rotate(request, key_id: int):
     """Only a key's own member rotates it (the new secret is shown to whoever rotates); the
     secret it replaces works for the grace they pick."""
     membership = require_membership(request)
@@ -81,7 +81,7 @@ def key_renew(request, key_id: int):
 
 
 @require_POST
-def key_remove(request, key_id: int):
+def revoke(request, key_id: int):
     """A member revokes their own keys; the team's owners and admins any of the team's."""
     membership = require_membership(request)
     key = get_object_or_404(visible_keys(membership=membership), id=key_id)
