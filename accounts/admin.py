@@ -1,5 +1,11 @@
+from collections.abc import Callable
+from typing import Any, cast
+
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.models import User
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 
 from accounts import money
 from accounts.forms import YuanField
@@ -80,7 +86,7 @@ class PriceAdmin(admin.ModelAdmin):
             for tier in price.tiers.all()
         )
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Price]:
         return super().get_queryset(request).prefetch_related("tiers")
 
 
@@ -123,16 +129,18 @@ class TopUpAdmin(admin.ModelAdmin):
     def amount(self, topup: TopUp) -> str:
         return money.exact(topup.amount_nano)
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: TopUp | None = None) -> bool:
         return False  # corrections are new top-ups (or adjustments), never edits
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: TopUp, form: TopUpAdminForm, change: bool
+    ) -> None:
         saved = wallet_topup(
             team=obj.team,
             amount_nano=form.cleaned_data["amount"],
             method=obj.method,
             note=obj.note,
-            by=request.user,
+            by=cast(User, request.user),  # the admin lets signed-in staff in only
         )
         obj.pk = saved.pk
 
@@ -152,19 +160,19 @@ class PackAdmin(admin.ModelAdmin):
 class ReadOnly(admin.ModelAdmin):
     """The ledger and its records are written by settlement alone: here they are for reading."""
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
-def yuan_column(field: str, title: str):
+def yuan_column(field: str, title: str) -> "Callable[[admin.ModelAdmin[Any], Model], str]":
     @admin.display(description=f"{title} (¥)", ordering=field)
-    def column(self, obj) -> str:
+    def column(self: "admin.ModelAdmin[Any]", obj: Model) -> str:
         value = getattr(obj, field)
         return "—" if value is None else money.exact(value)
 

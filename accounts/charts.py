@@ -1,6 +1,9 @@
 """Small server-rendered SVG charts (no JavaScript, no CDN). Every label goes through
 format_html."""
 
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -43,7 +46,14 @@ def _nice_ceiling(value: int) -> int:
     return 10 * step
 
 
-def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
+def stacked_by_day(
+    days: list[date],
+    models: list[str],
+    cost: Mapping[tuple[date, str], int],
+    *,
+    width: int = 760,
+    height: int = 240,
+) -> str:
     """Spend per day, one stacked bar per day, one colour per model, with a legend."""
     left, bottom, top = 64, 28, 12
     plot_w, plot_h = width - left - 8, height - bottom - top
@@ -52,7 +62,7 @@ def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
     slot = plot_w / max(len(days), 1)
     bars = []
     for i, day in enumerate(days):
-        y = top + plot_h
+        y: float = top + plot_h
         for m, model in enumerate(models):
             nano = cost.get((day, model), 0)
             if not nano:
@@ -122,7 +132,13 @@ def stacked_by_day(days, models, cost, *, width=760, height=240) -> str:
     )
 
 
-def horizontal(rows, *, label, value, text) -> str:
+def horizontal[T](
+    rows: Iterable[T],
+    *,
+    label: Callable[[T], str],
+    value: Callable[[T], int],
+    text: Callable[[T], str],
+) -> str:
     """One bar per row (already sorted), sized by ``value(row)``, captioned ``text(row)``: HTML, so
     its text stays the page's size however wide the chart is."""
     rows = list(rows)

@@ -3,12 +3,14 @@ paid and a total row) and the top-ups. Every cell is formula-safe."""
 
 import csv
 import io
+from collections.abc import AsyncIterator, Iterable
 
 from asgiref.sync import sync_to_async
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import money
-from accounts.models import LedgerEntry, TopUp, UsageRecord
+from accounts.models import LedgerEntry, Team, TopUp, UsageRecord
 
 USAGE_COLUMNS = [
     "time",
@@ -81,20 +83,22 @@ def _paid_from(record: UsageRecord, entries: list[LedgerEntry]) -> str:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def formula_safe(value) -> str:
+def formula_safe(value: object) -> str:
     """A cell a spreadsheet will not run: text that would start a formula gets a leading '
     (OWASP)."""
     text = "" if value is None else str(value)
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_line(values) -> str:
+def csv_line(values: Iterable[object]) -> str:
     out = io.StringIO()
     csv.writer(out).writerow([formula_safe(value) for value in values])
     return out.getvalue()
 
 
-def _usage_batch(records_query, after_id: int) -> list[tuple[UsageRecord, list[LedgerEntry]]]:
+def _usage_batch(
+    records_query: QuerySet[UsageRecord], after_id: int
+) -> list[tuple[UsageRecord, list[LedgerEntry]]]:
     records = list(
         records_query.filter(id__gt=after_id)
         .order_by("id")
@@ -128,7 +132,7 @@ def _usage_row(record: UsageRecord, entries: list[LedgerEntry]) -> list:
     ]
 
 
-async def usage_lines(records_query):
+async def usage_lines(records_query: QuerySet[UsageRecord]) -> AsyncIterator[str]:
     """Rows a batch at a time (an async iterator: under ASGI a sync one is read whole first)."""
     yield csv_line(USAGE_COLUMNS)
     last, cost, totals = 0, 0, dict.fromkeys(TOTALLED, 0)
@@ -149,7 +153,7 @@ async def usage_lines(records_query):
     yield csv_line(total.values())
 
 
-def topups_text(team) -> str:
+def topups_text(team: Team) -> str:
     """Every top-up of ``team``, oldest first, and their total."""
     rows = [["time", "team", "amount_yuan", "method", "note", "by"]]
     total = 0

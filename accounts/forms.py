@@ -1,4 +1,5 @@
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -15,12 +16,12 @@ from accounts.webhooks import WebhookRefused, webhook_target
 class YuanField(forms.CharField):
     """An amount of yuan, cleaned to nano (an int). Exact: no floats."""
 
-    def __init__(self, *, allow_zero: bool = False, **kwargs):
+    def __init__(self, *, allow_zero: bool = False, **kwargs: Any) -> None:
         self.allow_zero = allow_zero
         kwargs.setdefault("max_length", 24)
         super().__init__(**kwargs)
 
-    def clean(self, value):
+    def clean(self, value: Any) -> int | None:
         value = super().clean(value)
         if value in ("", None):
             return None
@@ -52,14 +53,15 @@ class DateRangeForm(forms.Form):
     )
     default_days = 30
 
-    def __init__(self, *args, required: bool = False, **kwargs):
+    def __init__(self, *args: Any, required: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in ("start", "end"):
             self.fields[name].required = required
             self.fields[name].error_messages["required"] = f"Give {name}=YYYY-MM-DD."
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Django's Form.clean returns its cleaned_data
         if self.errors:
             return cleaned
         default = Period.last_days(self.default_days)
@@ -94,7 +96,7 @@ class AddMemberForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
-    def clean_username(self):
+    def clean_username(self) -> str:
         username = self.cleaned_data["username"]
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
@@ -133,14 +135,15 @@ class AcceptInviteForm(forms.Form):
     )
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
 
-    def clean_username(self):
+    def clean_username(self) -> str:
         username = self.cleaned_data["username"]
         if get_user_model().objects.filter(username=username).exists():
             raise forms.ValidationError("That username is taken.")
         return username
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Django's Form.clean returns its cleaned_data
         if cleaned.get("password"):
             user = get_user_model()(username=cleaned.get("username", ""))
             try:
@@ -159,8 +162,9 @@ class ChannelForm(forms.Form):
     label = forms.CharField(max_length=60, required=False)
     target = forms.CharField(max_length=500)
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Django's Form.clean returns its cleaned_data
         kind, target = cleaned.get("kind"), (cleaned.get("target") or "").strip()
         if kind == AlertChannel.Kind.EMAIL:
             forms.EmailField().clean(target)
@@ -208,7 +212,7 @@ class KeyForm(forms.Form):
             raise forms.ValidationError(f"Not chat models in the catalogue: {', '.join(unknown)}.")
         return names
 
-    def clean_expires(self):
+    def clean_expires(self) -> date | None:
         day = self.cleaned_data["expires"]
         if day is not None and day < timezone.localdate():
             raise forms.ValidationError("The last day a key works cannot be in the past.")

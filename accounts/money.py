@@ -6,7 +6,7 @@ NANO_PER_YUAN = 10**9
 MAX_YUAN = 10**9  # a billion yuan: far above any wallet, far below a 64-bit column's limit
 
 
-def to_nano(yuan) -> int:
+def to_nano(yuan: str | int | Decimal) -> int:
     """``"12.5"`` → 12_500_000_000. Refuses what the unit cannot hold exactly."""
     try:
         amount = Decimal(str(yuan).strip().replace(",", "").removeprefix("¥"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypedDict
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import ApiKey, DailyUsage, Hold, Membership, Pack, Team, UsageRecord
@@ -64,14 +64,14 @@ def visible_user_id(membership: Membership, wanted: int | None) -> int | None:
     return wanted if membership.manages else membership.user_id
 
 
-def rollups(team: Team, filters: Filters):
+def rollups(team: Team, filters: Filters) -> QuerySet[DailyUsage]:
     rows = DailyUsage.objects.filter(
         team=team, day__gte=filters.period.start, day__lte=filters.period.end
     )
     return narrowed(rows, filters)
 
 
-def narrowed(rows, filters: Filters):
+def narrowed[R: (DailyUsage, UsageRecord)](rows: QuerySet[R], filters: Filters) -> QuerySet[R]:
     """Rollups or usage records (both have user, model and api_key) of the filters' member, model
     and source; the period is each caller's, by day or by moment."""
     if filters.user_id is not None:
@@ -87,17 +87,19 @@ def narrowed(rows, filters: Filters):
     return rows
 
 
-def _masked(row: dict) -> str:
+def _masked(row: Mapping[str, Any]) -> str:
     return ApiKey.mask(row["api_key__key_id"], row["api_key__last4"])
 
 
-def by_source(rows) -> list[dict]:
+def by_source(rows: QuerySet[DailyUsage]) -> list[dict]:
     """The playground's row, then each API key's (biggest first), with what each spent."""
     found = rows.values(
         "api_key_id", "api_key__name", "api_key__key_id", "api_key__last4"
     ).annotate(**{name: Sum(name) for name in SUMS})
-    playground = [row | {"label": "Playground"} for row in found if row["api_key_id"] is None]
-    keys = [
+    playground: list[dict[str, Any]] = [
+        row | {"label": "Playground"} for row in found if row["api_key_id"] is None
+    ]
+    keys: list[dict[str, Any]] = [
         row | {"label": f"API · {row['api_key__name']} ({_masked(row)})"}
         for row in found
         if row["api_key_id"] is not None
@@ -105,12 +107,14 @@ def by_source(rows) -> list[dict]:
     return playground + sorted(keys, key=lambda row: (-row["cost_nano"], row["label"]))
 
 
-def totals(rows) -> dict:
+def totals(rows: QuerySet[DailyUsage]) -> dict:
     found = rows.aggregate(**{name: Sum(name) for name in SUMS})
     return {name: found[name] or 0 for name in SUMS}
 
 
-def by_day_and_model(rows, period: Period) -> tuple[list[date], list[str], dict]:
+def by_day_and_model(
+    rows: QuerySet[DailyUsage], period: Period
+) -> tuple[list[date], list[str], dict]:
     """Days, models (biggest first), and cost per (day, model)."""
     cost: defaultdict[tuple[date, str], int] = defaultdict(int)
     per_model: defaultdict[str, int] = defaultdict(int)
@@ -125,17 +129,17 @@ def by_day_and_model(rows, period: Period) -> tuple[list[date], list[str], dict]
     return period.days, models, cost
 
 
-def by_member(rows) -> list[dict]:
+def by_member(rows: QuerySet[DailyUsage]) -> list[Mapping[str, Any]]:
     found = rows.values("user_id", "user__username").annotate(**{name: Sum(name) for name in SUMS})
     return sorted(found, key=lambda row: (-row["cost_nano"], row["user__username"] or ""))
 
 
-def by_model(rows) -> list[dict]:
+def by_model(rows: QuerySet[DailyUsage]) -> list[Mapping[str, Any]]:
     found = rows.values("model").annotate(**{name: Sum(name) for name in SUMS})
     return sorted(found, key=lambda row: (-row["cost_nano"], row["model"]))
 
 
-def daily(rows) -> list[dict]:
+def daily(rows: QuerySet[DailyUsage]) -> list[Mapping[str, Any]]:
     return list(rows.values("day").annotate(**{name: Sum(name) for name in SUMS}).order_by("day"))
 
 
@@ -161,7 +165,7 @@ class Balance:
     days_left: int | None = None
 
 
-def balance(team: Team, *, now=None) -> Balance:
+def balance(team: Team, *, now: datetime | None = None) -> Balance:
     now = now or timezone.now()
     today = timezone.localdate(now)
     team.refresh_from_db(fields=["cash_nano"])
@@ -187,7 +191,7 @@ def balance(team: Team, *, now=None) -> Balance:
     )
 
 
-def member_spends(team: Team, *, now=None) -> dict[int, int]:
+def member_spends(team: Team, *, now: datetime | None = None) -> dict[int, int]:
     """Each member's spend this month in ``team`` (settled, plus unsettled at their prices)."""
     now = now or timezone.now()
     start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django_htmx.middleware import HtmxDetails
 
 from accounts import reports
 from accounts.models import ApiKey, Membership, Team, UsageRecord
@@ -28,9 +29,11 @@ NO_TEAM = (
 
 
 class AuthenticatedHttpRequest(HttpRequest):
-    """A request past the login check (LoginRequiredMiddleware): its user is a real one."""
+    """A request past the login check (LoginRequiredMiddleware): its user is a real one. (And past
+    django-htmx's middleware, which gives every request ``htmx``.)"""
 
     user: User
+    htmx: HtmxDetails
 
 
 def memberships_for(*, user: User) -> QuerySet[Membership]:

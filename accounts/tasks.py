@@ -2,8 +2,9 @@
 
 import functools
 import logging
+from collections.abc import Callable
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from accounts import queue
 from accounts.models import AlertSend
@@ -15,12 +16,12 @@ log = logging.getLogger("accounts")
 ALERT_RETRIES = 5
 
 
-def single_flight(seconds: int):
+def single_flight[**P, R](seconds: int) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
     """Run a periodic job in one worker at a time (SET NX EX); a second one skips."""
 
-    def wrap(job):
+    def wrap(job: Callable[P, R]) -> Callable[P, R | None]:
         @functools.wraps(job)
-        def run(*args, **kwargs):
+        def run(*args: P.args, **kwargs: P.kwargs) -> R | None:
             key = f"lock:{job.__name__}"
             if not redis_client().set(key, "1", nx=True, ex=seconds):
                 return None
@@ -84,10 +85,11 @@ def rollups_reconcile_task() -> dict:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=ALERT_RETRIES)
-def alert_deliver_task(self, send_id: int) -> None:
+def alert_deliver_task(self: Task[[int], None], send_id: int) -> None:
     try:
         alerts.alert_deliver(send_id=send_id)
     except alerts.DeliveryFailed as failure:
+        assert self.max_retries is not None  # ALERT_RETRIES, given above
         if self.request.retries >= self.max_retries:
             alerts.alert_give_up(send_id=send_id)
             return

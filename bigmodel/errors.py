@@ -135,7 +135,9 @@ class UnsafeContent(BigModelError):
     default_title = "Blocked by content moderation"
     default_hint = "rephrase the message"
 
-    def __init__(self, detail: str = "", *, content_filter: list[dict] | None = None, **kwargs):
+    def __init__(
+        self, detail: str = "", *, content_filter: list[dict] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(detail, **kwargs)
         self.content_filter: list[dict] = list(content_filter or [])
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from .images import ImageFile
 
 
-def dumps(body: Any, default=None) -> str:
+def dumps(body: Any, default: Callable[[Any], Any] | None = None) -> str:
     # What httpx's json= sends: compact, UTF-8, no NaN.
     return json.dumps(
         body, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=default

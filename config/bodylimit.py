@@ -11,6 +11,7 @@ from functools import cache
 from django.conf import settings
 
 from bigmodel.catalogue import default_catalogue
+from config.asgi_types import ASGIApp, Message, Receive, Scope, Send
 
 UPLOAD_PATHS = ("/playground/send/",)
 MARGIN = 1024 * 1024
@@ -49,10 +50,10 @@ def _refusal(path: str, limit: int) -> tuple[bytes, list]:
 
 
 class BodyLimit:
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
@@ -66,7 +67,7 @@ class BodyLimit:
 
         received, too_large, started = 0, False, False
 
-        async def counted_receive():
+        async def counted_receive() -> Message:
             nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
@@ -76,7 +77,7 @@ class BodyLimit:
                     return {"type": "http.disconnect"}
             return message
 
-        async def watched_send(message):
+        async def watched_send(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -86,7 +87,7 @@ class BodyLimit:
             await self._refuse(send, path, limit)
 
     @staticmethod
-    async def _refuse(send, path: str, limit: int) -> None:
+    async def _refuse(send: Send, path: str, limit: int) -> None:
         body, headers = _refusal(path, limit)
         await send(
             {

@@ -6,7 +6,7 @@ import httpx
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
@@ -42,7 +42,7 @@ def _upstream() -> str:
 CHECKS = {"database": _database, "redis": _redis, "worker": _worker, "upstream": _upstream}
 
 
-def _may_see_details(request) -> bool:
+def _may_see_details(request: HttpRequest) -> bool:
     """A site admin's session, or ``Authorization: Bearer <HEALTHZ_TOKEN>`` (a monitor's)."""
     if request.user.is_authenticated and request.user.is_staff:
         return True
@@ -53,7 +53,7 @@ def _may_see_details(request) -> bool:
 
 @login_not_required
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """Up or down for anyone (a load balancer); which part and why only for those allowed."""
     report = {"upstream_mode": settings.UPSTREAM_MODE}
     healthy = True

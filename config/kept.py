@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -75,7 +76,7 @@ def one_stamp() -> Iterator[None]:
         _read.reset(token)
 
 
-def kept_changed(**_) -> None:
+def kept_changed(**_: Any) -> None:
     """Kept rows changed (a signal receiver, or called after writes that send none): this
     process reads them again at once, every other once the change commits."""
     kept_forget()

@@ -13,11 +13,14 @@ turns on it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Self
 
 from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
+
+from config.asgi_types import ASGIApp, Receive, Scope, Send
 
 
 class Lane(ThreadPoolExecutor):
@@ -27,7 +30,7 @@ class Lane(ThreadPoolExecutor):
         self.holders = 0  # requests and tasks using this lane
         self._count = threading.Lock()
 
-    def submit(self, fn, /, *args, **kwargs) -> Future:
+    def submit[**P, T](self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         with self._count:
             self.waiting += 1
         future = super().submit(fn, *args, **kwargs)
@@ -56,11 +59,11 @@ class OnLane(ThreadSensitiveContext):
         self.lane = _least_busy()
         super().__init__(executor=self.lane)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         self.lane.holders += 1
         return await super().__aenter__()
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         self.lane.holders -= 1
         return await super().__aexit__(*exc)
 
@@ -75,10 +78,10 @@ async def on_lane[T](work: Awaitable[T]) -> T:
 class RequestLanes:
     """ASGI middleware: each request runs on a lane."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         async with OnLane():

@@ -1,10 +1,12 @@
 """Django's database sessions, loaded outside an ``except`` block (``SESSION_ENGINE``)."""
 
+from typing import Any
+
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 
 
 class SessionStore(DatabaseSessionStore):
-    async def _aget_session(self, no_load=False):
+    async def _aget_session(self, no_load: bool = False) -> dict[str, Any]:
         # Django awaits the load inside its ``except AttributeError``. asgiref re-raises the
         # exception being handled in the thread that runs the query, and that frame keeps it:
         # a reference cycle that holds the request's whole chain of frames (its form, its page)

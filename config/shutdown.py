@@ -8,6 +8,8 @@ expires."""
 import asyncio
 import logging
 
+from config.asgi_types import ASGIApp, Receive, Scope, Send
+
 log = logging.getLogger(__name__)
 
 # With uvicorn's own 5 s for open connections, inside a 10 s stop.
@@ -42,10 +44,10 @@ class Lifespan:
     """ASGI middleware answering uvicorn's lifespan messages (Django's handler takes none): at
     shutdown, the unfinished work is drained."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
             return await self.app(scope, receive, send)
         while True:

@@ -45,7 +45,7 @@ def _chat_problem(spec: ModelSpec, body: dict) -> str:
     return _messages_problem(body.get("messages")) or _tools_problem(spec, body.get("tools"))
 
 
-def _messages_problem(messages) -> str:
+def _messages_problem(messages: object) -> str:
     if not isinstance(messages, list) or not messages:
         return "messages must be a list of messages"
     for message in messages:
@@ -66,7 +66,7 @@ def _messages_problem(messages) -> str:
     return ""
 
 
-def _tools_problem(spec: ModelSpec, tools) -> str:
+def _tools_problem(spec: ModelSpec, tools: object) -> str:
     if tools is None:
         return ""
     if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):

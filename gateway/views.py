@@ -15,7 +15,13 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -93,7 +99,7 @@ def _finished(task: asyncio.Task) -> None:
             log.error("gateway task failed", exc_info=error)
 
 
-async def _admission(request, kind: Kind) -> services.Admitted | HttpResponseBase:
+async def _admission(request: HttpRequest, kind: Kind) -> services.Admitted | HttpResponseBase:
     """The call admitted, or the answer refusing it."""
     authorization = request.headers.get("Authorization")
     admission = _detached(sync_to_async(services.admit)(authorization, request.body, kind))
@@ -113,11 +119,13 @@ def _let_go(admission: asyncio.Task) -> None:
         _detached(sync_to_async(services.call_release)(admission.result()))
 
 
-def _endpoint(kind: Kind, answer: Callable[[services.Admitted], Awaitable[HttpResponseBase]]):
+def _endpoint(
+    kind: Kind, answer: Callable[[services.Admitted], Awaitable[HttpResponseBase]]
+) -> Callable[[HttpRequest], Coroutine[Any, Any, HttpResponseBase]]:
     @csrf_exempt
     @login_not_required
     @require_POST
-    async def view(request) -> HttpResponseBase:
+    async def view(request: HttpRequest) -> HttpResponseBase:
         admitted = await _admission(request, kind)
         if not isinstance(admitted, services.Admitted):
             return admitted
@@ -162,7 +170,7 @@ async def _queued(admitted: services.Admitted) -> HttpResponseBase:
 
 @login_not_required
 @require_GET
-async def async_result(request, task_id: str) -> HttpResponseBase:
+async def async_result(request: HttpRequest, task_id: str) -> HttpResponseBase:
     """A queued call's result, as BigModel gives it; the first SUCCESS or FAIL seen settles it."""
     try:
         call = await sync_to_async(queued_for)(request.headers.get("Authorization"), task_id)
@@ -227,7 +235,7 @@ def _timed[R: HttpResponseBase](response: R, laps: dict[str, float]) -> R:
 
 
 async def _recorded(
-    record: Callable[..., Any], call: services.Admitted | QueuedCall, *args, **kwargs
+    record: Callable[..., Any], call: services.Admitted | QueuedCall, *args: Any, **kwargs: Any
 ) -> None:
     """The call's usage record, tried again while the database is busy (a locked SQLite). Past
     that the answer still goes to its caller and the call is not lost: its hold stays and is billed

@@ -16,6 +16,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, transaction
@@ -311,7 +312,7 @@ async def _stream(body: dict, relay: _Relay) -> Outcome:
     )
 
 
-def _ended(relay: _Relay, usage: Usage | None, **fields) -> Outcome:
+def _ended(relay: _Relay, usage: Usage | None, **fields: Any) -> Outcome:
     """The reply as far as it got, with what came back to bill it by."""
     arrived = Arrived(
         usage=usage,
@@ -373,7 +374,7 @@ def _save(message_id: int, request_id: str, stream: ReplyStream, outcome: Outcom
         close_old_connections()  # outside a request nothing else returns it to PostgreSQL's pool
 
 
-async def _finish(message_id: int, request_id: str, stream: ReplyStream, outcome: Outcome):
+async def _finish(message_id: int, request_id: str, stream: ReplyStream, outcome: Outcome) -> None:
     # Shielded: a second cancel (server shutting down) must not lose the saved reply.
     await asyncio.shield(sync_to_async(_save)(message_id, request_id, stream, outcome))
 

@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
@@ -33,11 +34,11 @@ class MultipleImageInput(forms.ClearableFileInput):
 class MultipleImageField(forms.FileField):
     """Zero or more files under one name (`image`)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleImageInput(attrs={"accept": "image/jpeg,image/png"}))
         super().__init__(required=False, **kwargs)
 
-    def clean(self, data, initial=None):
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
         files = data if isinstance(data, list | tuple) else [data]
         return [super(MultipleImageField, self).clean(item, initial) for item in files if item]
 
@@ -116,23 +117,23 @@ class TurnForm(forms.Form):
         help_text="Links to images, one per line (every GLM-4V model takes them).",
     )
 
-    def __init__(self, *args, require_message: bool = True, **kwargs):
+    def __init__(self, *args: Any, require_message: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["message"].required = require_message
         self.spec: ModelSpec | None = None
         self.uploads: list[Upload] = []
 
-    def clean_model(self):
+    def clean_model(self) -> str:
         self.spec = _spec(self.cleaned_data["model"], CHAT_KINDS, "a chat model")
         return self.spec.name
 
-    def clean_message(self):
+    def clean_message(self) -> str:
         text = self.cleaned_data.get("message", "")
         if self.fields["message"].required and not text.strip():
             raise forms.ValidationError("Type a message to send.")
         return text
 
-    def clean_tools(self):
+    def clean_tools(self) -> Any:
         text = self.cleaned_data.get("tools", "").strip()
         if not text:
             return None
@@ -145,8 +146,9 @@ class TurnForm(forms.Form):
         except RecursionError:
             raise forms.ValidationError("tools is nested too deeply to be read.") from None
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean() returns cleaned_data
         if self.spec is None:
             return cleaned
         links = [line.strip() for line in (cleaned.get("image_urls") or "").splitlines()]
@@ -172,7 +174,7 @@ class TurnForm(forms.Form):
             except AddressRefused as refused:
                 self.add_error("image_urls", f"“{link[:80]}”: {refused}")
 
-    def _check_images(self, files) -> None:
+    def _check_images(self, files: list[UploadedFile]) -> None:
         """Each file decoded and held to the model's limits before anything is sent."""
         self.uploads = []
         assert self.spec is not None  # clean() checks it first
@@ -212,16 +214,17 @@ class ImageForm(forms.Form):
     size = forms.CharField(required=False, max_length=16)
     quality = forms.CharField(required=False, max_length=16)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.spec = None
+        self.spec: ModelSpec | None = None
 
-    def clean_model(self):
+    def clean_model(self) -> str:
         self.spec = _spec(self.cleaned_data["model"], IMAGE_KINDS, "an image model")
         return self.spec.name
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean() returns cleaned_data
         if self.spec is None:
             return cleaned
         prompt = cleaned.get("prompt") or ""

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -76,7 +76,7 @@ async def held(events: AsyncIterator[str], slot: Slot) -> AsyncIterator[bytes]:
         await _quietly(async_redis().zrem(slot.key, slot.member))
 
 
-async def _quietly(command) -> None:
+async def _quietly(command: Awaitable[object]) -> None:
     try:
         # Shielded: a command cancelled half-way (the browser leaving) costs its connection.
         await asyncio.shield(command)

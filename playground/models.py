@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.files.storage import storages
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.urls import reverse
 
@@ -132,7 +132,7 @@ class Message(models.Model):
         return not self.is_final
 
 
-def private_storage():
+def private_storage() -> Storage:
     """Files only views that check ownership may serve (settings.STORAGES["private"])."""
     return storages["private"]
 

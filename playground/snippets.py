@@ -20,7 +20,7 @@ class ImageRef(str):
     """An image in a snippet: the file's name, read and base64-encoded by the snippet itself."""
 
 
-def _named(content):
+def _named(content: object) -> object:
     """Stored images by their file's name (a link stays the link it is)."""
     if isinstance(content, list):
         return [
@@ -103,7 +103,7 @@ def body_json(body: dict) -> str:
     return json.dumps(_placeholders(body), ensure_ascii=False, indent=2)
 
 
-def _placeholders(value):
+def _placeholders(value: object) -> object:
     if isinstance(value, ImageRef):
         return f"<base64 of {value}>"
     if isinstance(value, dict):
@@ -113,7 +113,7 @@ def _placeholders(value):
     return value
 
 
-def _python_literal(value, indent: int) -> str:
+def _python_literal(value: object, indent: int) -> str:
     """Like json.dumps(indent=4), in Python's spelling: one message per block, easy to edit."""
     pad, inner = " " * indent, " " * (indent + 4)
     if isinstance(value, dict) and value:

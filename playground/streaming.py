@@ -5,7 +5,7 @@ a reload or a fresh EventSource shows the whole reply without duplicating it. A 
 open before its reply exists (the page listens while its POST saves the turn)."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
@@ -48,7 +48,7 @@ def _final_html(stream: ReplyStream, message: Message | None = None) -> tuple[bo
 
 async def reply_events(
     stream: ReplyStream, message: Message | None, *, last_event_id: str | None
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """``message``: the reply as the view found it (None: not saved yet)."""
     try:
         final = None
@@ -123,7 +123,7 @@ def _stats(message: Message) -> tuple[str, bool]:
     return html, record is not None and record.status == UsageRecord.Status.SETTLED
 
 
-async def cost_events(message: Message) -> AsyncIterator[str]:
+async def cost_events(message: Message) -> AsyncGenerator[str, None]:
     """One `cost` event when the reply's usage is settled. Waits up to 30 s, then ends; the browser
     reconnects and waits again (a dead worker is caught up by the sweeper)."""
     html, settled = await sync_to_async(_stats)(message)

@@ -1,6 +1,6 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.utils import timezone
 
 from config.upstream import upstream
@@ -33,8 +33,9 @@ def image_generate_task(generation_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=POLLS)
-def image_poll_task(self, generation_id: int) -> None:
+def image_poll_task(self: Task[[int], None], generation_id: int) -> None:
     """Ask about a queued image every couple of seconds until it is made or fails."""
+    assert self.max_retries is not None  # POLLS, given to the decorator
     step = images.image_generation_poll(generation_id=generation_id, client=upstream())
     if step != images.Next.POLL:
         _then(step, generation_id)
@@ -60,19 +61,20 @@ def _then(step: "images.Next", generation_id: int) -> None:
     ignore_result=True,
     max_retries=STORE_RETRIES,
 )
-def image_store_task(self, generation_id: int) -> None:
+def image_store_task(self: Task[[int], None], generation_id: int) -> None:
     """Download the generated image, retried with backoff; kept as "unstored" when it never
     works."""
     try:
         images.image_generation_store(generation_id=generation_id)
     except images.StoreFailed as failure:
+        assert self.max_retries is not None  # STORE_RETRIES, given to the decorator
         if self.request.retries >= self.max_retries:
             images.image_generation_unstored(generation_id=generation_id, reason=str(failure))
             return
         raise self.retry(countdown=STORE_BACKOFF_SECONDS * 2**self.request.retries) from failure
 
 
-def image_generation_sweep(*, now=None) -> int:
+def image_generation_sweep(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     Status = ImageGeneration.Status
     lost = ImageGeneration.objects.filter(created_at__lt=now - LOST_AFTER)

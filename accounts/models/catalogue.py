@@ -1,3 +1,5 @@
+from typing import Self
+
 from django.db import models
 
 from bigmodel.catalogue import ModelSpec
@@ -7,7 +9,7 @@ IMAGE_KINDS = ("image",)
 
 
 class ModelEntryQuerySet(models.QuerySet):
-    def offered(self, kinds: tuple[str, ...]):
+    def offered(self, kinds: tuple[str, ...]) -> Self:
         """The enabled models of ``kinds`` that are offered now, with a price in force (the rule
         is accounts.services.catalogue's, read from what it keeps; the rows' own columns are read
         here as they are now)."""
@@ -15,10 +17,10 @@ class ModelEntryQuerySet(models.QuerySet):
 
         return self.filter(kind__in=kinds, enabled=True, name__in=offered_names(kinds))
 
-    def chat(self):
+    def chat(self) -> Self:
         return self.offered(CHAT_KINDS)
 
-    def images(self):
+    def images(self) -> Self:
         return self.offered(IMAGE_KINDS)
 
 

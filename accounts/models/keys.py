@@ -1,6 +1,6 @@
 """Members' API keys for the console's own BigModel-compatible endpoint."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -83,7 +83,7 @@ class ApiKey(models.Model):
         """ "3f2a…x9Q_": enough to tell keys apart, never enough to use one."""
         return f"{key_id[:4]}…{last4}"
 
-    def refusal(self, now=None) -> str:
+    def refusal(self, now: datetime | None = None) -> str:
         """Why the key cannot be used now, in words; "" when it can."""
         now = now or timezone.now()
         if self.revoked_at is not None and self.revoked_at <= now:
@@ -94,7 +94,7 @@ class ApiKey(models.Model):
             return f"this API key expired on {timezone.localtime(self.expires_at):%Y-%m-%d %H:%M}"
         return ""
 
-    def period_start(self, now=None):
+    def period_start(self, now: datetime | None = None) -> datetime:
         """When the budget's current period began: local midnight today, on Monday, or on the 1st
         (``TIME_ZONE``)."""
         today = timezone.localtime(now or timezone.now()).replace(
@@ -106,7 +106,7 @@ class ApiKey(models.Model):
             return today - timedelta(days=today.weekday())
         return today.replace(day=1)
 
-    def next_reset(self, now=None):
+    def next_reset(self, now: datetime | None = None) -> datetime:
         start = self.period_start(now)
         if self.budget_period == self.Period.DAY:
             return start + timedelta(days=1)
@@ -114,7 +114,7 @@ class ApiKey(models.Model):
             return start + timedelta(days=7)
         return (start + timedelta(days=32)).replace(day=1)
 
-    def previous_works(self, now=None) -> bool:
+    def previous_works(self, now: datetime | None = None) -> bool:
         """Whether the secret before the last rotation is still in its grace period."""
         return self.previous_until is not None and self.previous_until > (now or timezone.now())
 

@@ -1,6 +1,8 @@
 """Money. Amounts are integers in 10⁻⁹ yuan ("nano"); token rates are whole nano-yuan per million
 tokens, so a call's cost is an exact integer sum, rounded once to the nano; no floats anywhere."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -221,7 +223,7 @@ class Pack(models.Model):
     def covers(self, model: str) -> bool:
         return not self.models_scope or model in self.models_scope
 
-    def usable_at(self, moment) -> bool:
+    def usable_at(self, moment: datetime) -> bool:
         return (
             not self.expired
             and self.remaining > 0

@@ -50,6 +50,11 @@ class Membership(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Not columns: set where the team page lists members (accounts.views.team).
+    editable: bool
+    month_nano: int
+    cap_percent: int | None
+
     class Meta:
         ordering = ["team", "user__username"]
         constraints = [

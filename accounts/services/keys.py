@@ -13,13 +13,20 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts import money
 from accounts.models import ApiKey, Hold, Membership, Team, UsageRecord
 from accounts.services.usage import unsettled_charges
-from bigmodel.auth import AUTH_FAILED, BAD_TOKEN, AuthRefused, check_presented, presented
+from bigmodel.auth import (
+    AUTH_FAILED,
+    BAD_TOKEN,
+    AuthRefused,
+    Presented,
+    check_presented,
+    presented,
+)
 from config.kept import KeptEach, kept_changed
 
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
@@ -162,7 +169,9 @@ def keys_period_spend(
     return spend
 
 
-def _add_by_key(spend: dict[int, int], rows, field: str) -> None:
+def _add_by_key(
+    spend: dict[int, int], rows: QuerySet[Hold] | QuerySet[UsageRecord], field: str
+) -> None:
     for row in rows.order_by().values("api_key_id").annotate(total=Sum(field)):
         spend[row["api_key_id"]] += row["total"] or 0
 
@@ -252,7 +261,7 @@ def _key_rows(key_id: str) -> tuple[ApiKey, Membership | None] | None:
 _KEYS = KeptEach(_key_rows)
 
 
-def _check_secret(given, key: ApiKey) -> None:
+def _check_secret(given: Presented, key: ApiKey) -> None:
     """The raw key's secret, or the JWT's signature, against the key's secret, or the one it
     replaced while that is in its grace period. Raises AuthRefused (the current secret's refusal
     when neither takes it)."""

@@ -5,10 +5,12 @@ claimed by the batch that settles it, so settling twice changes nothing."""
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Model, Sum
+from django.db.models import Field, Model, Sum
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -142,8 +144,15 @@ def _table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _columns(model, names) -> list[str]:
-    return [connection.ops.quote_name(model._meta.get_field(name).column) for name in names]
+def _field(model: type[Model], name: str) -> "Field[Any, Any]":
+    """One of the model's columns' fields (django-stubs cannot tell from a name it is not a
+    relation's)."""
+    return cast("Field[Any, Any]", model._meta.get_field(name))
+
+
+def _columns(model: type[Model], names: Iterable[str]) -> list[str]:
+    # A concrete field's column is always set.
+    return [connection.ops.quote_name(cast(str, _field(model, name).column)) for name in names]
 
 
 def _executemany(sql: str, rows: list) -> None:
@@ -151,8 +160,8 @@ def _executemany(sql: str, rows: list) -> None:
         cursor.executemany(sql, rows)
 
 
-def _db_time(model, moment):
-    return model._meta.get_field("created_at").get_db_prep_value(moment, connection)
+def _db_time(model: type[Model], moment: datetime) -> Any:  # what the backend stores
+    return _field(model, "created_at").get_db_prep_value(moment, connection)
 
 
 def _save_settled(records: list[UsageRecord], now: datetime) -> None:

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import queue
@@ -98,13 +99,13 @@ def member_month_spend(
     return held + pending + settled
 
 
-def unsettled_cost(records) -> int:
+def unsettled_cost(records: QuerySet[UsageRecord]) -> int:
     """What the unsettled ones of ``records`` cost, at the prices in force when each call was
     made (the worker has not priced them yet)."""
     return sum(cost for _, cost in unsettled_charges(records))
 
 
-def unsettled_charges(records) -> list[tuple[UsageRecord, int]]:
+def unsettled_charges(records: QuerySet[UsageRecord]) -> list[tuple[UsageRecord, int]]:
     """Each unsettled one of ``records`` with what it costs, as :func:`unsettled_cost` counts."""
     pending = list(records.filter(status=UsageRecord.Status.UNSETTLED).order_by())
     book = PriceBook()

@@ -56,7 +56,9 @@ class Wallet:
         return cls(cash, list(Pack.objects.filter(team=team, expired=False, remaining__gt=0)))
 
     def paying_packs(self, call: Billable) -> list[Pack]:
-        usable = [p for p in self.packs if p.covers(call.model) and p.usable_at(call.created_at)]
+        made = call.created_at
+        assert made is not None  # a record's, a hold's, or a worst case's being held (holds)
+        usable = [p for p in self.packs if p.covers(call.model) and p.usable_at(made)]
         tokens = [p for p in usable if p.unit == Pack.Unit.TOKENS]
         moneys = [p for p in usable if p.unit == Pack.Unit.MONEY]
         return sorted(tokens, key=_by_expiry) + sorted(moneys, key=_by_expiry)

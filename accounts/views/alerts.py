@@ -1,6 +1,7 @@
 """Balance thresholds and the channels alerts go to."""
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -13,15 +14,24 @@ from accounts.models import (
     AlertChannel,
     AlertRule,
     AlertSend,
+    Membership,
 )
 from accounts.selectors import (
+    AuthenticatedHttpRequest,
     require_membership,
 )
 from accounts.services import alerts
 from accounts.views.common import manager_membership
 
 
-def _alerts_page(request, membership, *, rule_form=None, channel_form=None, status=200):
+def _alerts_page(
+    request: AuthenticatedHttpRequest,
+    membership: Membership,
+    *,
+    rule_form: RuleForm | None = None,
+    channel_form: ChannelForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     team = membership.team
     return render(
         request,
@@ -41,12 +51,12 @@ def _alerts_page(request, membership, *, rule_form=None, channel_form=None, stat
 
 
 @require_GET
-def alert_page(request):
+def alert_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _alerts_page(request, require_membership(request))
 
 
 @require_POST
-def alert_rule_add(request):
+def alert_rule_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A refused form comes back with its errors next to its fields; a saved one says so."""
     membership = manager_membership(request)
     form = RuleForm(request.POST)
@@ -58,7 +68,7 @@ def alert_rule_add(request):
 
 
 @require_POST
-def alert_rule_delete(request, rule_id: int):
+def alert_rule_delete(request: AuthenticatedHttpRequest, rule_id: int) -> HttpResponse:
     rule = get_object_or_404(AlertRule, team=manager_membership(request).team, id=rule_id)
     alerts.alert_rule_remove(rule=rule)
     messages.success(request, f"Removed the alert below {money.yuan(rule.threshold_nano)}.")
@@ -66,7 +76,7 @@ def alert_rule_delete(request, rule_id: int):
 
 
 @require_POST
-def alert_channel_add(request):
+def alert_channel_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = manager_membership(request)
     form = ChannelForm(request.POST)
     if not form.is_valid():
@@ -76,12 +86,12 @@ def alert_channel_add(request):
     return redirect("accounts:alerts")
 
 
-def _channel(membership, channel_id: int) -> AlertChannel:
+def _channel(membership: Membership, channel_id: int) -> AlertChannel:
     return get_object_or_404(AlertChannel, team=membership.team, id=channel_id)
 
 
 @require_POST
-def alert_channel_delete(request, channel_id: int):
+def alert_channel_delete(request: AuthenticatedHttpRequest, channel_id: int) -> HttpResponse:
     channel = _channel(manager_membership(request), channel_id)
     alerts.alert_channel_remove(channel=channel)
     messages.success(request, f"Removed the channel {channel}.")
@@ -89,7 +99,7 @@ def alert_channel_delete(request, channel_id: int):
 
 
 @require_POST
-def alert_channel_test(request, channel_id: int):
+def alert_channel_test(request: AuthenticatedHttpRequest, channel_id: int) -> HttpResponse:
     channel = _channel(manager_membership(request), channel_id)
     alerts.alert_test(channel=channel)
     messages.success(

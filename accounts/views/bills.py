@@ -1,5 +1,6 @@
 """Monthly bills."""
 
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -10,19 +11,20 @@ from accounts.forms import (
     month_of,
 )
 from accounts.selectors import (
+    AuthenticatedHttpRequest,
     require_membership,
 )
 
 
 @require_GET
-def bills(request):
+def bills(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = require_membership(request)
     months = reports.months_with_usage(membership.team)
     return render(request, "accounts/bills.html", {"membership": membership, "months": months})
 
 
 @require_GET
-def bill(request, month: str):
+def bill(request: AuthenticatedHttpRequest, month: str) -> HttpResponse:
     membership = require_membership(request)
     first = month_of(month)
     if first is None:

@@ -1,7 +1,7 @@
 """The dashboard of the active team, its summary as JSON, and site staff's page of every team."""
 
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -15,6 +15,7 @@ from accounts.models import (
     Pack,
 )
 from accounts.selectors import (
+    AuthenticatedHttpRequest,
     active_membership,
     key_shown,
     member_allowance,
@@ -25,7 +26,7 @@ from accounts.selectors import (
 )
 
 
-def _filters(request, membership) -> tuple[PeriodForm, reports.Filters]:
+def _filters(request: HttpRequest, membership: Membership) -> tuple[PeriodForm, reports.Filters]:
     """The dashboard's filters; a period out of range falls back to the last 30 days, with the form
     saying why (and the page answering 400)."""
     form = PeriodForm(request.GET)
@@ -41,7 +42,7 @@ def _filters(request, membership) -> tuple[PeriodForm, reports.Filters]:
 
 
 @require_GET
-def dashboard(request):
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = require_membership(request)
     team = membership.team
     form, filters = _filters(request, membership)
@@ -113,7 +114,7 @@ def dashboard(request):
 
 
 @require_GET
-def summary_json(request):
+def summary_json(request: AuthenticatedHttpRequest) -> JsonResponse:
     membership = require_membership(request)
     balance = reports.balance(membership.team)
     packs = [
@@ -144,7 +145,7 @@ def summary_json(request):
 
 
 @require_GET
-def site_spend(request):
+def site_spend(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Site staff: every team's and every user's spend, so no spend on the site's key is out of
     sight."""
     if not request.user.is_staff:

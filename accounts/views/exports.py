@@ -1,15 +1,19 @@
 """Downloads: every call of a period, and the top-ups, as formula-safe CSV (accounts.exports)."""
 
+from collections.abc import AsyncIterator
+
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from accounts import exports
 from accounts.forms import DateRangeForm
 from accounts.models import UsageRecord
-from accounts.selectors import require_membership
+from accounts.selectors import AuthenticatedHttpRequest, require_membership
 
 
-def _csv_response(lines, filename: str) -> HttpResponse | StreamingHttpResponse:
+def _csv_response(
+    lines: str | AsyncIterator[str], filename: str
+) -> HttpResponse | StreamingHttpResponse:
     """A CSV download: ``lines`` is the whole text, or an async iterator of it (streamed)."""
     kind = HttpResponse if isinstance(lines, str) else StreamingHttpResponse
     response = kind(lines, content_type="text/csv; charset=utf-8")
@@ -18,7 +22,7 @@ def _csv_response(lines, filename: str) -> HttpResponse | StreamingHttpResponse:
 
 
 @require_GET
-def usage_csv(request):
+def usage_csv(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     membership = require_membership(request)
     form = DateRangeForm(request.GET, required=True)
     if not form.is_valid():
@@ -36,5 +40,5 @@ def usage_csv(request):
 
 
 @require_GET
-def topups_csv(request):
+def topups_csv(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     return _csv_response(exports.topups_text(require_membership(request).team), "topups.csv")

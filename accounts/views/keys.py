@@ -2,16 +2,29 @@
 made it), listed masked with what each spent this month, rotated, revoked."""
 
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import KeyForm
-from accounts.models import ApiKey
-from accounts.selectors import keys_for, require_membership, visible_keys
+from accounts.models import ApiKey, Membership
+from accounts.selectors import (
+    AuthenticatedHttpRequest,
+    keys_for,
+    require_membership,
+    visible_keys,
+)
 from accounts.services.keys import GRACES, KeyNotMade, key_create, key_revoke, key_rotate
 
 
-def _page(request, membership, *, form=None, made=None, status=200):
+def _page(
+    request: HttpRequest,
+    membership: Membership,
+    *,
+    form: KeyForm | None = None,
+    made: dict[str, ApiKey | str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
     return render(
         request,
         "accounts/keys.html",
@@ -28,12 +41,12 @@ def _page(request, membership, *, form=None, made=None, status=200):
 
 
 @require_GET
-def keys(request):
+def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _page(request, require_membership(request))
 
 
 @require_POST
-def make(request):
+def make(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The new key is on this response only: it is kept nowhere that could show it again."""
     membership = require_membership(request)
     form = KeyForm(request.POST)
@@ -57,14 +70,16 @@ def make(request):
     return _shown_once(request, membership, key, raw)
 
 
-def _shown_once(request, membership, key: ApiKey, raw: str):
+def _shown_once(
+    request: HttpRequest, membership: Membership, key: ApiKey, raw: str
+) -> HttpResponse:
     response = _page(request, membership, made={"key": key, "raw": raw})
     response["Cache-Control"] = "no-store"  # the one page with the key on it stays nowhere
     return response
 
 
 @require_POST
-def rotate(request, key_id: int):
+def rotate(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     """Only a key's own member rotates it (the new secret is shown to whoever rotates); the
     secret it replaces works for the grace they pick."""
     membership = require_membership(request)
@@ -81,7 +96,7 @@ def rotate(request, key_id: int):
 
 
 @require_POST
-def revoke(request, key_id: int):
+def revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     """A member revokes their own keys; the team's owners and admins any of the team's."""
     membership = require_membership(request)
     key = get_object_or_404(visible_keys(membership=membership), id=key_id)

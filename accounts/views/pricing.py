@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -15,6 +16,7 @@ from accounts.models import (
     Price,
 )
 from accounts.selectors import (
+    AuthenticatedHttpRequest,
     require_membership,
 )
 from accounts.services import pricing as prices
@@ -34,7 +36,7 @@ def _rows_in_force(book: prices.PriceBook, model: str, now: datetime) -> list[Pr
 
 
 @require_GET
-def pricing(request):
+def pricing(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = require_membership(request)
     now = timezone.now()
     book = prices.PriceBook()

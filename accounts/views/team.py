@@ -1,9 +1,14 @@
 """The team page: members, roles, caps, invites, billing; making and switching teams."""
 
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
+from django.forms import ChoiceField
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -23,6 +28,7 @@ from accounts.models import (
     Pack,
 )
 from accounts.selectors import (
+    AuthenticatedHttpRequest,
     get_membership_for_user,
     require_membership,
     team_for_member,
@@ -31,11 +37,14 @@ from accounts.services import teams
 from accounts.views.common import MONEY_IS_STAFFS, activate_team, manager_membership
 
 
-def _team_page(request, membership, **extra):
+def _team_page(
+    request: AuthenticatedHttpRequest, membership: Membership, **extra: Any
+) -> HttpResponse:
     team = membership.team
     roles = _grantable_roles(membership)
     add_form, invite_form = extra.pop("add_form", AddMemberForm()), InviteForm()
-    add_form.fields["role"].choices = invite_form.fields["role"].choices = roles
+    invite_role = cast(ChoiceField, invite_form.fields["role"])  # a ChoiceField, as declared
+    add_form.fields["role"].choices = invite_role.choices = roles
     members = _member_rows(membership, Membership.objects.filter(team=team).select_related("user"))
     return render(
         request,
@@ -57,7 +66,7 @@ def _team_page(request, membership, **extra):
     )
 
 
-def _member_rows(viewer: Membership, members) -> list[Membership]:
+def _member_rows(viewer: Membership, members: Iterable[Membership]) -> list[Membership]:
     """Members with what their row shows: this month's spend, and whether the viewer may change it
     (an owner's row is the owners' to change)."""
     spends = reports.member_spends(viewer.team)
@@ -75,8 +84,14 @@ def _member_rows(viewer: Membership, members) -> list[Membership]:
 
 
 def _member_row(
-    request, manager: Membership, member: Membership, *, form=None, saved: str = "", status=200
-):
+    request: HttpRequest,
+    manager: Membership,
+    member: Membership,
+    *,
+    form: MemberForm | None = None,
+    saved: str = "",
+    status: int = 200,
+) -> HttpResponse:
     """One member's row of the Team page, as htmx swaps it in after a change."""
     row = _member_rows(manager, [member])[0]
     return render(
@@ -104,11 +119,11 @@ def _grantable_roles(membership: Membership) -> list[tuple[str, str]]:
 
 
 @require_GET
-def team(request):
+def team(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _team_page(request, require_membership(request))
 
 
-def _run(request, action) -> None:
+def _run(request: HttpRequest, action: Callable[[], object]) -> None:
     try:
         action()
     except teams.TeamError as problem:
@@ -116,7 +131,7 @@ def _run(request, action) -> None:
 
 
 @require_POST
-def team_add(request):
+def team_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = manager_membership(request)
     form = AddMemberForm(request.POST)
     if not form.is_valid():
@@ -131,7 +146,7 @@ def team_add(request):
 
 
 @require_POST
-def team_invite(request):
+def team_invite(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = manager_membership(request)
     form = InviteForm(request.POST)
     if not form.is_valid():
@@ -148,7 +163,7 @@ def team_invite(request):
 
 
 @require_POST
-def team_member(request, membership_id: int):
+def team_member(request: AuthenticatedHttpRequest, membership_id: int) -> HttpResponse:
     """A member's role and cap. htmx gets the row back, saying what was saved or what is wrong, next
     to the field; a plain form post goes back to the page."""
     manager = manager_membership(request)
@@ -185,7 +200,7 @@ def team_member(request, membership_id: int):
 
 
 @require_POST
-def team_remove(request, membership_id: int):
+def team_remove(request: AuthenticatedHttpRequest, membership_id: int) -> HttpResponse:
     manager = manager_membership(request)
     member = team_for_member(team=manager.team, membership_id=membership_id)
     _run(request, lambda: teams.member_remove(membership=member, by=manager))
@@ -193,7 +208,7 @@ def team_remove(request, membership_id: int):
 
 
 @require_POST
-def team_billing(request):
+def team_billing(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = require_membership(request)
     if not teams.may_manage_money(user=request.user, membership=membership):
         raise PermissionDenied(MONEY_IS_STAFFS)
@@ -204,7 +219,7 @@ def team_billing(request):
 
 
 @require_POST
-def team_create(request):
+def team_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = NewTeamForm(request.POST)
     if not form.is_valid():
         return _team_page(request, require_membership(request), new_team_form=form)
@@ -218,7 +233,7 @@ def team_create(request):
 
 
 @require_POST
-def team_switch(request):
+def team_switch(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = get_membership_for_user(user=request.user, team_id=request.POST.get("team"))
     activate_team(request, membership.team_id)
     back = request.POST.get("next", "")
@@ -229,7 +244,7 @@ def team_switch(request):
 
 @login_not_required
 @require_http_methods(["GET", "POST"])
-def invite_accept(request, token: str):
+def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     invite = teams.invite_find(token=token)
     form = AcceptInviteForm(request.POST or None)
     if request.method == "POST" and invite is not None and form.is_valid():

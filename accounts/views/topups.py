@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -11,21 +12,23 @@ from accounts.forms import (
     TopUpForm,
 )
 from accounts.models import (
+    Membership,
     TopUp,
 )
 from accounts.selectors import (
+    AuthenticatedHttpRequest,
     require_membership,
 )
 from accounts.services import teams, wallet
 from accounts.views.common import MONEY_IS_STAFFS
 
 
-def _may_top_up(request, membership) -> bool:
+def _may_top_up(request: AuthenticatedHttpRequest, membership: Membership) -> bool:
     return teams.may_manage_money(user=request.user, membership=membership)
 
 
 @require_http_methods(["GET", "POST"])
-def topups(request):
+def topups(request: AuthenticatedHttpRequest) -> HttpResponse:
     membership = require_membership(request)
     form = TopUpForm(request.POST or None)
     if request.method == "POST":

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bigmodel.catalogue import ModelSpec
@@ -22,6 +24,9 @@ from .streaming import EventStream, install_log_filter
 
 log = logging.getLogger("bigmodel.simulator")
 API = handlers.API
+
+HandlerResponse = Response | EventStream
+Handler = Callable[[Request, SimState, dict], Awaitable[HandlerResponse]]
 
 
 def create_app(
@@ -62,10 +67,10 @@ def create_app(
     return app
 
 
-def _api(handler):
+def _api(handler: Handler) -> Callable[[Request], Awaitable[HandlerResponse]]:
     """Wrap an endpoint: count, log, authenticate, parse JSON, map errors."""
 
-    async def endpoint(request: Request):
+    async def endpoint(request: Request) -> HandlerResponse:
         state: SimState = request.app.state.sim
         route = request.scope["route"].path
         state.count(route)
@@ -94,7 +99,9 @@ def _api(handler):
     return endpoint
 
 
-async def _handle(handler, request: Request, state: SimState, entry: dict):
+async def _handle(
+    handler: Handler, request: Request, state: SimState, entry: dict
+) -> HandlerResponse:
     body, parse_error = None, False
     if request.method == "POST":
         body, parse_error = await _read_json(request)
@@ -108,7 +115,7 @@ async def _handle(handler, request: Request, state: SimState, entry: dict):
     return await handler(request, state, body or {})
 
 
-async def _read_json(request: Request):
+async def _read_json(request: Request) -> tuple[Any, bool]:
     raw = await request.body()
     try:
         return json.loads(raw or b"null"), False
@@ -116,17 +123,17 @@ async def _read_json(request: Request):
         return raw[:2000].decode("utf-8", "replace"), True
 
 
-async def _files(request: Request):
+async def _files(request: Request) -> Response:
     state: SimState = request.app.state.sim
     state.count(request.scope["route"].path)
     return await handlers.serve_file(request, state)
 
 
-async def _health(request: Request):
+async def _health(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-async def _requests(request: Request):
+async def _requests(request: Request) -> Response:
     """API requests, oldest first. ``?since=SEQ`` only those after one seen before, ``?path=`` by
     suffix, ``?request_id=`` by the body's request_id, ``?limit=`` the last N. ``dropped`` says how
     many old entries the log no longer holds (none until it is full) and ``oldest`` the first it
@@ -155,21 +162,21 @@ async def _requests(request: Request):
     )
 
 
-async def _stats(request: Request):
+async def _stats(request: Request) -> Response:
     return JSONResponse(request.app.state.sim.stats.as_dict())
 
 
-async def _reset(request: Request):
+async def _reset(request: Request) -> Response:
     request.app.state.sim.reset()
     return JSONResponse({"ok": True})
 
 
-async def _expire_files(request: Request):
+async def _expire_files(request: Request) -> Response:
     expired = request.app.state.sim.files.expire_all()
     return JSONResponse({"ok": True, "expired": expired})
 
 
-async def _config(request: Request):
+async def _config(request: Request) -> Response:
     """Read or change latency_ms / strict / default_fault / async_seconds while running."""
     state: SimState = request.app.state.sim
     if request.method == "POST":

@@ -25,7 +25,7 @@ from .validation import check_chat, check_embeddings, check_image_generation, dr
 API = "/api/paas/v4"
 
 
-async def chat_completions(request: Request, state: SimState, body: dict):
+async def chat_completions(request: Request, state: SimState, body: dict) -> Response | EventStream:
     body = drop_nulls(body)
     req = check_chat(body, state.catalogue, state.strict)
     faults = state.faults_for(last_user_text(req.messages))
@@ -46,7 +46,7 @@ async def chat_completions(request: Request, state: SimState, body: dict):
     return JSONResponse(payload)
 
 
-async def async_submit(request: Request, state: SimState, body: dict):
+async def async_submit(request: Request, state: SimState, body: dict) -> Response:
     body = drop_nulls(body)
     body.pop("stream", None)  # the async API never streams
     req = check_chat(body, state.catalogue, state.strict)
@@ -74,14 +74,14 @@ async def async_submit(request: Request, state: SimState, body: dict):
     )
 
 
-async def async_result(request: Request, state: SimState, body: dict):
+async def async_result(request: Request, state: SimState, body: dict) -> Response:
     task = state.tasks.get(request.path_params["task_id"])
     if task is None:
         raise ApiError(404, "1233", MSG_TASK_MISSING)
     return JSONResponse(task.status_body(time.monotonic(), state.async_seconds))
 
 
-async def image_generations(request: Request, state: SimState, body: dict):
+async def image_generations(request: Request, state: SimState, body: dict) -> Response:
     body = drop_nulls(body)
     spec, prompt, (width, height) = check_image_generation(body, state.catalogue)
     faults = state.faults_for(prompt)
@@ -97,7 +97,7 @@ async def image_generations(request: Request, state: SimState, body: dict):
     )
 
 
-async def async_images(request: Request, state: SimState, body: dict):
+async def async_images(request: Request, state: SimState, body: dict) -> Response:
     """GLM-Image's queued path: a task at once, its image link in ``image_result`` once done."""
     body = drop_nulls(body)
     spec, prompt, (width, height) = check_image_generation(body, state.catalogue)
@@ -136,7 +136,7 @@ async def serve_file(request: Request, state: SimState) -> Response:
     return Response(png, media_type="image/png")
 
 
-async def embeddings(request: Request, state: SimState, body: dict):
+async def embeddings(request: Request, state: SimState, body: dict) -> Response:
     body = drop_nulls(body)
     spec, texts, dims = check_embeddings(body, state.catalogue)
     faults = state.faults_for("\n".join(texts))

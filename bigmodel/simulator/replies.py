@@ -45,7 +45,7 @@ def truncate_tokens(text: str, limit: int) -> tuple[str, bool]:
     return (text[: spans[limit - 1][1]] if limit > 0 else ""), True
 
 
-def message_text(content) -> str:
+def message_text(content: object) -> str:
     """The text of a message's content, whether a string or a list of parts."""
     if isinstance(content, str):
         return content
@@ -55,7 +55,7 @@ def message_text(content) -> str:
     return ""
 
 
-def image_count(content) -> int:
+def image_count(content: object) -> int:
     if not isinstance(content, list):
         return 0
     return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
@@ -90,7 +90,9 @@ def digest(value: str) -> int:
     return int.from_bytes(hashlib.sha256(value.encode("utf-8")).digest()[:8], "big")
 
 
-def reply_seed(model: str, messages: list[dict], seed, temperature, do_sample) -> int:
+def reply_seed(
+    model: str, messages: list[dict], seed: object, temperature: object, do_sample: object
+) -> int:
     """Hash of what decides a reply; fault markers are stripped so they never matter."""
     cleaned = [_strip_message(m) for m in messages]
     material = {"model": model, "messages": cleaned, "seed": seed}

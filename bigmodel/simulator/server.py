@@ -7,16 +7,21 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from .app import create_app
+from .state import SimState
 
 
 class SimulatorHandle:
     """A running simulator: ``base_url`` is what to give an SDK as ``base_url``."""
 
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int, app):
+    def __init__(
+        self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int, app: Starlette
+    ) -> None:
         self._server = server
         self._thread = thread
         self.host = host
@@ -27,7 +32,7 @@ class SimulatorHandle:
         self.base_url = f"{self.root_url}/api/paas/v4"
 
     @property
-    def state(self):
+    def state(self) -> SimState:
         return self.app.state.sim
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -40,7 +45,7 @@ class SimulatorHandle:
     def __enter__(self) -> SimulatorHandle:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -61,7 +66,7 @@ def serve_in_thread(
     *,
     log_level: str = "warning",
     start_timeout: float = 10.0,
-    **opts,
+    **opts: Any,
 ) -> SimulatorHandle:
     """Start a simulator on ``host:port`` in a daemon thread; ``opts`` go to create_app."""
     app = create_app(list(keys), **opts)

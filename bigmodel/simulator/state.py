@@ -153,7 +153,7 @@ class SimState:
             self.tasks.popitem(last=False)
 
 
-def loggable(value):
+def loggable(value: object) -> object:
     """A copy of a request body that is safe to keep 200 of (huge strings summarised)."""
     if isinstance(value, str) and len(value) > MAX_LOGGED_CHARS:
         digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]

@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from starlette.types import Receive, Scope, Send
+
 from .chat import Reply, new_id
 from .faults import Faults
 from .replies import chunk_text
@@ -123,13 +125,13 @@ class EventStream:
         tracker: StreamTracker,
         media_type: str = "text/event-stream; charset=utf-8",
         status: int = 200,
-    ):
+    ) -> None:
         self.events = events
         self.tracker = tracker
         self.media_type = media_type
         self.status = status
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.tracker.stream_started()
         gone = asyncio.Event()
         watcher = asyncio.create_task(_watch_disconnect(receive, gone))
@@ -141,7 +143,7 @@ class EventStream:
             await self._close_events()
             self.tracker.stream_ended(outcome)
 
-    async def _pump(self, send, gone: asyncio.Event) -> str:
+    async def _pump(self, send: Send, gone: asyncio.Event) -> str:
         await send(
             {
                 "type": "http.response.start",
@@ -177,7 +179,7 @@ class EventStream:
                 pass
 
 
-async def _watch_disconnect(receive, gone: asyncio.Event) -> None:
+async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

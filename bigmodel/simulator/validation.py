@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from bigmodel.catalogue import ModelSpec
+from bigmodel.catalogue import ImageLimits, ModelSpec, Range
 
 from .errors import (
     MSG_BAD_IMAGE,
@@ -170,7 +170,7 @@ def _thinks(body: dict, spec: ModelSpec) -> bool:
     return bool(spec.thinking) and (thinking or {}).get("type") != "disabled"
 
 
-def _check_messages(messages) -> None:
+def _check_messages(messages: object) -> None:
     if not isinstance(messages, list) or not messages:
         raise bad_request(1214, MSG_BAD_MESSAGES)
     for message in messages:
@@ -203,7 +203,7 @@ def _check_tool_results(messages: list[dict]) -> None:
             waiting = {call.get("id") for call in calls}
 
 
-def _check_unit(body: dict, name: str, allowed, strict: bool) -> None:
+def _check_unit(body: dict, name: str, allowed: Range | None, strict: bool) -> None:
     value = body.get(name)
     if value is None:
         return
@@ -263,7 +263,7 @@ def _check_content(index: int, message: dict, spec: ModelSpec) -> int:
     return images
 
 
-def check_image(image_url, spec: ModelSpec, where: str) -> None:
+def check_image(image_url: object, spec: ModelSpec, where: str) -> None:
     url = image_url.get("url") if isinstance(image_url, dict) else image_url
     if not isinstance(url, str) or not url.strip():
         raise bad_request(1214, f"{where}.image_url参数非法。")
@@ -286,7 +286,7 @@ def check_image(image_url, spec: ModelSpec, where: str) -> None:
     _check_picture(raw, limits)
 
 
-def _check_picture(raw: bytes, limits) -> None:
+def _check_picture(raw: bytes, limits: ImageLimits) -> None:
     if len(raw) > limits.max_bytes:
         raise bad_request(1210, f"{MSG_BAD_IMAGE}：图片大小超过{limits.max_bytes // 1048576}MB。")
     try:

@@ -160,7 +160,7 @@ def image_generation_given_up(*, generation_id: int, after: str) -> None:
         )
 
 
-def _image_link(images) -> str:
+def _image_link(images: object) -> str:
     """The first image's link in a response's ``data`` (or ``image_result``), or ""."""
     first = images[0] if isinstance(images, list) and images else None
     link = first.get("url") if isinstance(first, dict) else None

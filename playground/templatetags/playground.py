@@ -1,12 +1,15 @@
 import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from django import template
+from django import forms, template
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from accounts import money
 from accounts.models import UsageRecord
-from playground.models import Message
+from playground.models import ImageGeneration, Message
 from playground.rendering import render_markdown
 from playground.selectors import usage_of
 
@@ -14,13 +17,13 @@ register = template.Library()
 
 
 @register.filter
-def markdown(text: str, sources=()):
+def markdown(text: str, sources: Sequence[Mapping] = ()) -> SafeString:
     """A reply as safe HTML, its citations linked to ``sources`` (the pages its search read)."""
     return render_markdown(text, sources or ())
 
 
 @register.filter
-def turn_errors(form) -> list[str]:
+def turn_errors(form: forms.BaseForm) -> list[str]:
     """The reasons a turn was refused that belong to no field the page shows (each of those is
     said beside its field): the turn's own, and those of its hidden fields, named."""
     hidden = [f"{field.name}: {error}" for field in form.hidden_fields() for error in field.errors]
@@ -82,7 +85,7 @@ def cost_text(record: UsageRecord | None) -> tuple[str, str] | None:
 
 
 @register.simple_tag
-def reply_stats(message: Message):
+def reply_stats(message: Message) -> SafeString:
     """Tokens, cost, timings and the parameters sent, as one line of "·"-separated parts."""
     parts = []
     if message.prompt_tokens is not None:
@@ -123,7 +126,7 @@ def _search_part(record: UsageRecord) -> tuple[str, str]:
     )
 
 
-def _sent(key: str, value) -> str:
+def _sent(key: str, value: object) -> str:
     """A parameter as it went upstream: {"type": "enabled"} reads as enabled (with its other
     fields after it: "enabled, clear_thinking false"), tools by name."""
     if isinstance(value, dict) and "type" in value:
@@ -134,11 +137,11 @@ def _sent(key: str, value) -> str:
     return str(value)
 
 
-def _word(value) -> str:
+def _word(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _tool_name(tool) -> str:
+def _tool_name(tool: object) -> str:
     function = tool.get("function") if isinstance(tool, dict) else None
     if isinstance(function, dict):
         return str(function.get("name"))
@@ -173,20 +176,20 @@ def pretty_json(text: str) -> str:
 
 
 @register.filter
-def cost_pending(item) -> bool:
+def cost_pending(item: Message | ImageGeneration) -> bool:
     """Billed, but not settled yet: the page waits for its cost to be pushed."""
     record = usage_of(item)
     return record is not None and record.status != UsageRecord.Status.SETTLED
 
 
 @register.simple_tag
-def image_cost(generation):
+def image_cost(generation: ImageGeneration) -> str:
     cost = cost_text(usage_of(generation))
     return format_html(' · <span class="cost" title="{}">{}</span>', *cost) if cost else ""
 
 
 @register.filter
-def elapsed(moment) -> str:
+def elapsed(moment: datetime) -> str:
     """ "12 s", "3 min 5 s": how long something has been waiting, to the second."""
     seconds = max(0, int((timezone.now() - moment).total_seconds()))
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"

@@ -1,11 +1,14 @@
 """The chat page: the playground, its conversations, and sending a turn."""
 
 import json
+import uuid
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponse
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -18,20 +21,23 @@ from django_htmx.http import (
 )
 
 from accounts.models import ModelEntry
-from accounts.selectors import price_summaries
+from accounts.selectors import AuthenticatedHttpRequest, price_summaries
 from config.kept import one_stamp
 from playground import selectors
 from playground.chat_reply import reply_start
 from playground.files import private_file_response
 from playground.forms import WEB_SEARCH_FIELDS, TurnForm
-from playground.models import Message
+from playground.models import Conversation, Message
 from playground.orphans import replies_stop_and_settle
 from playground.rendering import browser_rules
 from playground.services import turns
 from playground.views.common import payer
 
+# What a view body that may start a reply gives back: that start (None: none) and its response.
+type Prepared = tuple[turns.ReplyStart | None, Callable[[], HttpResponse]]
 
-def _models_context() -> dict:
+
+def _models_context() -> dict[str, Any]:
     """The picker: models by family, each with what it costs now and what it can do."""
     entries = list(ModelEntry.objects.chat())
     prices = price_summaries(models=[entry.name for entry in entries])
@@ -51,7 +57,7 @@ def _models_context() -> dict:
     }
 
 
-def _form_defaults(conversation) -> dict:
+def _form_defaults(conversation: Conversation | None) -> dict[str, Any]:
     """The form starts from what the conversation last sent (or the first model's defaults)."""
     if conversation is None:
         return {"do_sample": True}
@@ -97,7 +103,7 @@ def _web_search_defaults(tools: list) -> dict:
     return {}
 
 
-def _transcript_context(conversation) -> dict:
+def _transcript_context(conversation: Conversation | None) -> dict[str, Any]:
     messages = list(conversation.messages.prefetch_related("attachments")) if conversation else []
     messages = selectors.with_tool_results(messages)
     selectors.attach_usage(messages)
@@ -109,7 +115,11 @@ def _transcript_context(conversation) -> dict:
     }
 
 
-def _page(request, conversation=None, form=None):
+def _page(
+    request: AuthenticatedHttpRequest,
+    conversation: Conversation | None = None,
+    form: TurnForm | None = None,
+) -> HttpResponse:
     context = {
         **_transcript_context(conversation),
         "conversations": selectors.conversations_for_user(user=request.user),
@@ -120,17 +130,17 @@ def _page(request, conversation=None, form=None):
 
 
 @require_GET
-def index(request):
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _page(request)
 
 
 @require_GET
-def conversation_detail(request, public_id):
+def conversation_detail(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     return _page(request, conversation)
 
 
-def form_errors(request, form) -> HttpResponse:
+def form_errors(request: HttpRequest, form: TurnForm) -> HttpResponse:
     """Refusals keep everything the user typed: only the reasons change, the turn's in the box
     above the composer and each field's beside it."""
     response = render(request, "playground/_refusal.html", {"form": form})
@@ -139,17 +149,17 @@ def form_errors(request, form) -> HttpResponse:
     return response
 
 
-def _refusal(request, form):
+def _refusal(request: HttpRequest, form: TurnForm) -> Prepared:
     return None, partial(form_errors, request, form)
 
 
-def _refused(request, form, refusal: Exception):
+def _refused(request: HttpRequest, form: TurnForm, refusal: Exception) -> Prepared:
     """A turn the service refused: its reason beside the field it is about, if one is."""
     form.add_error(getattr(refusal, "field", None), str(refusal))
     return _refusal(request, form)
 
 
-def form_conversation(request, form):
+def form_conversation(request: AuthenticatedHttpRequest, form: TurnForm) -> Conversation | None:
     """The conversation the form names (the user's own, else 404), or None for a new one."""
     public_id = form.cleaned_data["conversation"]
     if not public_id:
@@ -157,11 +167,12 @@ def form_conversation(request, form):
     return selectors.get_conversation_for_user(user=request.user, public_id=public_id)
 
 
-def _send(request):
+def _send(request: AuthenticatedHttpRequest) -> Prepared:
     """Validate the turn and save it with its reply: (the reply's start or None, how to respond)."""
     form = TurnForm(request.POST, request.FILES)
     if not form.is_valid():
         return _refusal(request, form)
+    assert form.spec is not None  # a valid form has its model's spec
     conversation = form_conversation(request, form)
     try:
         start = turns.turn_start(
@@ -184,7 +195,9 @@ def _send(request):
     )
 
 
-def _turn_response(request, start: turns.ReplyStart, *, is_new: bool, listening: bool):
+def _turn_response(
+    request: HttpRequest, start: turns.ReplyStart, *, is_new: bool, listening: bool
+) -> HttpResponse:
     """What changed: the user's message (and the reply, unless the page already shows it,
     listening), and for a new conversation its place in the sidebar and the page's URL."""
     reply = start.message
@@ -209,7 +222,9 @@ def _turn_response(request, start: turns.ReplyStart, *, is_new: bool, listening:
     return response
 
 
-async def _respond_then_generate(prepare, *args, **kwargs):
+async def _respond_then_generate[**P](
+    prepare: Callable[P, Prepared], *args: P.args, **kwargs: P.kwargs
+) -> HttpResponse:
     """Run a sync view body that may save a new reply, start that reply on this event loop
     (where it outlives the request) before rendering, so the upstream call begins at once."""
     # The catalogue and the prices the turn reads, as kept: checked against Redis once.
@@ -220,11 +235,17 @@ async def _respond_then_generate(prepare, *args, **kwargs):
 
 
 @require_POST
-async def send(request):
+async def send(request: AuthenticatedHttpRequest) -> HttpResponse:
     return await _respond_then_generate(_send, request)
 
 
-def _rerun(request, public_id, *, edit: bool = False, answers: bool = False):
+def _rerun(
+    request: AuthenticatedHttpRequest,
+    public_id: uuid.UUID,
+    *,
+    edit: bool = False,
+    answers: bool = False,
+) -> Prepared:
     """Regenerate the last reply, edit the last message and resend it, or (``answers``) send the
     results of the last reply's function calls: each continues the conversation from its history."""
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
@@ -253,7 +274,7 @@ def _rerun(request, public_id, *, edit: bool = False, answers: bool = False):
 MAX_RESULT_CHARS = 100000
 
 
-def _results_posted(request) -> list[tuple[str, str]]:
+def _results_posted(request: HttpRequest) -> list[tuple[str, str]]:
     """(call id, result) pairs as the results form sends them; a call left unanswered is the
     service's to refuse."""
     ids, texts = request.POST.getlist("tool_call_id"), request.POST.getlist("content")
@@ -264,7 +285,9 @@ def _results_posted(request) -> list[tuple[str, str]]:
     return list(zip(ids, texts, strict=False))
 
 
-def _transcript_response(request, conversation, *, edit: bool):
+def _transcript_response(
+    request: HttpRequest, conversation: Conversation, *, edit: bool
+) -> HttpResponse:
     response = render(
         request, "playground/index.html#transcript", _transcript_context(conversation)
     )
@@ -276,22 +299,22 @@ def _transcript_response(request, conversation, *, edit: bool):
 
 
 @require_POST
-async def regenerate(request, public_id):
+async def regenerate(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     return await _respond_then_generate(_rerun, request, public_id, edit=False)
 
 
 @require_POST
-async def edit_last(request, public_id):
+async def edit_last(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     return await _respond_then_generate(_rerun, request, public_id, edit=True)
 
 
 @require_POST
-async def tool_results(request, public_id):
+async def tool_results(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     return await _respond_then_generate(_rerun, request, public_id, answers=True)
 
 
 @require_POST
-def rename(request, public_id):
+def rename(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(user=request.user, public_id=public_id)
     turns.conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
     response = render(
@@ -307,9 +330,9 @@ def rename(request, public_id):
 
 
 @require_POST
-async def delete(request, public_id):
+async def delete(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Running replies are stopped, saved and billed first; then the conversation goes."""
-    user = await request.auser()
+    user = cast(User, await request.auser())  # signed in: LoginRequiredMiddleware
     conversation = await sync_to_async(selectors.get_conversation_for_user)(
         user=user, public_id=public_id
     )
@@ -321,7 +344,7 @@ async def delete(request, public_id):
 
 
 @require_GET
-def attachment(request, public_id):
+def attachment(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> StreamingHttpResponse:
     image = selectors.get_attachment_for_user(user=request.user, public_id=public_id)
     return private_file_response(
         image.file,

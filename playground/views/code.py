@@ -1,32 +1,36 @@
 """ "View code": the turn being typed as code a member runs with their own API key, against this
 console's BigModel-compatible endpoint (the site's upstream and its key are never in it)."""
 
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
-from accounts.selectors import active_membership, visible_keys
+from accounts.selectors import AuthenticatedHttpRequest, active_membership, visible_keys
 from bigmodel.params import sdk_changes
 from playground import snippets
 from playground.forms import TurnForm
 from playground.views.chat import form_conversation, form_errors
 
 
-def _console_endpoint(request) -> str:
+def _console_endpoint(request: HttpRequest) -> str:
     """This console's BigModel-compatible endpoint, absolute, as members' keys call it (BigModel's
     own base URL ends where its paths begin, as this one does)."""
     path = reverse("gateway:chat").removesuffix("chat/completions")
     return request.build_absolute_uri(path).rstrip("/")
 
 
-def _team_name(membership: Membership, user) -> str:
+def _team_name(membership: Membership, user: User) -> str:
     """A team as the page names it: "Personal" for the user's own."""
     team = membership.team
     return "Personal" if team.personal_for_id == user.id else team.name
 
 
-def _key_problem(membership: Membership | None, user, model: str) -> str:
+def _key_problem(membership: Membership | None, user: User, model: str) -> str:
     """What keeps the member from running the code as shown: "none" (no usable API key of theirs
     for the paying team), "model" (none of theirs may call ``model``), or ""."""
     if membership is None:
@@ -40,7 +44,7 @@ def _key_problem(membership: Membership | None, user, model: str) -> str:
     return ""
 
 
-def _key_context(request, model: str) -> dict:
+def _key_context(request: AuthenticatedHttpRequest, model: str) -> dict[str, Any]:
     """Where the code calls, where it reads the key, and whether the member has one to use."""
     membership = active_membership(request)
     return {
@@ -53,7 +57,7 @@ def _key_context(request, model: str) -> dict:
 
 
 @require_POST
-def view_code(request):
+def view_code(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TurnForm(request.POST, require_message=False)
     if not form.is_valid():
         return form_errors(request, form)

@@ -1,9 +1,12 @@
 """Image generation: the gallery page and each generation's card, file and actions."""
 
 import mimetypes
+import uuid
 from pathlib import Path
+from typing import Any
 
-from django.http import Http404, HttpResponse
+from django.forms.utils import ErrorDict
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import (
@@ -14,6 +17,8 @@ from django_htmx.http import (
 from kombu.exceptions import KombuError
 
 from accounts.models import ModelEntry
+from accounts.selectors import AuthenticatedHttpRequest
+from bigmodel.catalogue import ModelSpec
 from playground import selectors
 from playground.files import private_file_response
 from playground.forms import ImageForm
@@ -23,7 +28,7 @@ from playground.tasks import image_generate_task
 from playground.views.common import payer
 
 
-def _images_context(request) -> dict:
+def _images_context(request: AuthenticatedHttpRequest) -> dict[str, Any]:
     entries = list(ModelEntry.objects.images())
     generations = list(selectors.image_generations_for_user(user=request.user))
     selectors.attach_usage(generations)
@@ -35,7 +40,7 @@ def _images_context(request) -> dict:
     }
 
 
-def _image_refusal(request, errors) -> HttpResponse:
+def _image_refusal(request: HttpRequest, errors: ErrorDict | dict[str, list[str]]) -> HttpResponse:
     """Only the error area changes (``errors``: field → messages, "__all__" for the form's own):
     the prompt and settings stay as typed."""
     response = render(request, "playground/images.html#image-errors", {"errors": errors})
@@ -44,7 +49,9 @@ def _image_refusal(request, errors) -> HttpResponse:
     return response
 
 
-def _queue_generation(request, *, spec, prompt: str, size: str, quality: str = ""):
+def _queue_generation(
+    request: AuthenticatedHttpRequest, *, spec: ModelSpec, prompt: str, size: str, quality: str = ""
+) -> HttpResponse:
     """Save and queue one generation; its card, or the form's errors (the team cannot pay, the queue
     is down)."""
     try:
@@ -79,11 +86,12 @@ def _queue_generation(request, *, spec, prompt: str, size: str, quality: str = "
 
 
 @require_http_methods(["GET", "POST"])
-def images(request):
+def images(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ImageForm(request.POST)
         if not form.is_valid():
             return _image_refusal(request, form.errors)
+        assert form.spec is not None  # a valid form has its model's spec
         return _queue_generation(
             request,
             spec=form.spec,
@@ -95,7 +103,7 @@ def images(request):
 
 
 @require_GET
-def image_card(request, public_id):
+def image_card(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     generation = selectors.get_image_generation_for_user(
         user=request.user, public_id=public_id, audit=True
     )
@@ -103,12 +111,13 @@ def image_card(request, public_id):
 
 
 @require_GET
-def image_file(request, public_id):
+def image_file(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> StreamingHttpResponse:
     generation = selectors.get_image_generation_for_user(
         user=request.user, public_id=public_id, audit=True
     )
     if not generation.file:
         raise Http404("This generation has no stored image.")
+    assert generation.file.name is not None  # a stored file has its name
     filename = (
         f"{generation.model}-{generation.public_id.hex[:8]}{Path(generation.file.name).suffix}"
     )
@@ -121,14 +130,14 @@ def image_file(request, public_id):
 
 
 @require_POST
-def image_delete(request, public_id):
+def image_delete(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     generation = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
     image_writes.image_generation_delete(generation=generation)
     return HttpResponse("")
 
 
 @require_POST
-def image_again(request, public_id):
+def image_again(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """The same model, prompt, size and quality, as a new generation."""
     previous = selectors.get_image_generation_for_user(user=request.user, public_id=public_id)
     entry = ModelEntry.objects.images().filter(name=previous.model).first()

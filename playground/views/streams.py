@@ -1,8 +1,13 @@
 """A reply's live stream, its Stop, and its cost once settled, as server-sent events."""
 
+import uuid
+from collections.abc import AsyncGenerator
+from typing import cast
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.contrib.auth.models import User
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from playground import selectors
@@ -20,7 +25,9 @@ TOO_MANY_STREAMS = (
 )
 
 
-async def _event_stream(user, events) -> HttpResponse | StreamingHttpResponse:
+async def _event_stream(
+    user: User, events: AsyncGenerator[str, None]
+) -> HttpResponse | StreamingHttpResponse:
     slot = await stream_slot(user.id)
     if slot is None:
         await events.aclose()
@@ -36,12 +43,14 @@ async def _event_stream(user, events) -> HttpResponse | StreamingHttpResponse:
 
 
 @require_GET
-async def reply_stream(request, reply_id):
+async def reply_stream(
+    request: HttpRequest, reply_id: uuid.UUID
+) -> HttpResponse | StreamingHttpResponse:
     """The reply's live stream; it may open before the reply exists (the page's POST is on its
     way), and then waits for it. ``?new=1``: the page has just named the reply, so there is
     nothing to look up yet, and the lookup would only hold up the POST that saves it; the stream
     is the user's own either way (its key carries their id)."""
-    user = await request.auser()
+    user = cast(User, await request.auser())  # signed in: LoginRequiredMiddleware
     message = None
     if "new" not in request.GET:
         message = await selectors.reply_if_any(public_id=reply_id)
@@ -53,18 +62,20 @@ async def reply_stream(request, reply_id):
 
 
 @require_GET
-async def message_cost(request, message_id: int):
+async def message_cost(
+    request: HttpRequest, message_id: int
+) -> HttpResponse | StreamingHttpResponse:
     """Pushes the reply's cost once its usage is settled (the page shows "cost pending…" until
     then)."""
-    user = await request.auser()
+    user = cast(User, await request.auser())  # signed in: LoginRequiredMiddleware
     message = await sync_to_async(selectors.get_message_for_user)(user=user, message_id=message_id)
     return await _event_stream(user, cost_events(message))
 
 
 @require_POST
-async def stop(request, reply_id):
+async def stop(request: HttpRequest, reply_id: uuid.UUID) -> HttpResponse:
     """Cancel upstream; the runner keeps the partial reply, marked stopped, wherever it runs."""
-    user = await request.auser()
+    user = cast(User, await request.auser())  # signed in: LoginRequiredMiddleware
     message = await sync_to_async(selectors.get_reply_for_user)(user=user, public_id=reply_id)
     if message.is_live:
         await reply_stop(reply_stream_of(message), message.id)

@@ -1,6 +1,7 @@
 from datetime import datetime, time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts import money
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         "[--name NAME] (or --yuan AMOUNT for a money pack; --gift for a gift)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("team", help="team name, id, or the username of a personal team")
         size = parser.add_mutually_exclusive_group(required=True)
         size.add_argument("--tokens", type=int)
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="")
         parser.add_argument("--gift", action="store_true")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         team = find_team(options["team"])
         models = [name.strip() for name in options["models"].split(",") if name.strip()]
         unknown = set(models) - set(ModelEntry.objects.values_list("name", flat=True))
@@ -69,7 +70,7 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _day(text: str, end: bool = False):
+    def _day(text: str, end: bool = False) -> datetime:
         try:
             day = datetime.strptime(text, "%Y-%m-%d").date()
         except ValueError:

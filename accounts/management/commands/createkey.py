@@ -1,7 +1,8 @@
 from datetime import date
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import money
 from accounts.management.commands._teams import find_team
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         "[--rpm N] [--concurrency N] [--expires YYYY-MM-DD]. The key is printed once."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("user", help="the member's username")
         parser.add_argument("--team", help="the team it bills (default: the member's personal one)")
         parser.add_argument("--name", default="API key")
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--rpm", type=int, help="the most requests it may make per minute")
         parser.add_argument("--concurrency", type=int, help="the most calls it may have at once")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         user = get_user_model().objects.filter(username=options["user"]).first()
         if user is None:
             raise CommandError(f"No user “{options['user']}”.")

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.services.catalogue import catalogue_load, prices_load
 
@@ -10,12 +12,12 @@ class Command(BaseCommand):
         "as it is, unless --force."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--force", action="store_true", help="Overwrite models edited by hand as well."
         )
 
-    def handle(self, *args, force=False, **options):
+    def handle(self, *args: Any, force: bool = False, **options: Any) -> None:
         loaded = catalogue_load(force=force)
         self.stdout.write(
             f"Model catalogue: {len(loaded.created)} added, {len(loaded.updated)} refreshed."

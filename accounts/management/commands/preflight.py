@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -9,7 +11,7 @@ class Command(BaseCommand):
         "Before `make run` starts its processes: are their ports free? Says which upstream is used."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         problems = port_problems()
         if problems:
             raise CommandError("\n".join(problems))

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import ApiKey
 from accounts.services.keys import key_revoke
@@ -9,10 +11,10 @@ class Command(BaseCommand):
         "Revoke an API key: revokekey KEY_ID (the part before the dot). It is refused from now on."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("key_id")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         key = ApiKey.objects.filter(key_id=options["key_id"]).first()
         if key is None:
             raise CommandError(f"No API key “{options['key_id']}”.")

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import money
 from accounts.management.commands._teams import find_team
@@ -12,13 +14,13 @@ class Command(BaseCommand):
         "[--method bank|alipay|wechat|cash|other]."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("team", help="team name, id, or the username of a personal team")
         parser.add_argument("yuan", help="amount in yuan, e.g. 100 or 12.50")
         parser.add_argument("--note", default="")
         parser.add_argument("--method", default=TopUp.Method.OTHER, choices=TopUp.Method.values)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         team = find_team(options["team"])
         try:
             topup = wallet_topup(
