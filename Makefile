@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.installed-$(shell cksum requirements.lock | cut -d' ' -f1)
 ZAI       := .venv-zai
 ZAI_STAMP := $(ZAI)/.installed-$(shell cksum requirements-zai.lock | cut -d' ' -f1)
 
+# Test processes at once: each has its own Redis, simulator, database and ports (tests/testenv.py).
+# The tests wait on servers more than they compute, so more than the machine's cores pays.
+TEST_WORKERS ?= 3
+
 .PHONY: install run test test-postgres lint lock bench clean
 
 install: $(STAMP)
@@ -26,14 +30,14 @@ run: install
 # Debian's Chromium for the browser tests, installed when missing (as root; otherwise the command to run).
 test: install $(ZAI_STAMP)
 	bin/debian-packages chromium
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS)
 
 # The database-touching tests again, on a throwaway PostgreSQL (Debian's postgresql package).
 test-postgres: install
 	bin/debian-packages postgresql
 	@pgdata=$$(mktemp -d /tmp/pg-test.XXXXXX); trap 'bin/pg-throwaway stop "$$pgdata"' EXIT; \
 	url=$$(bin/pg-throwaway start "$$pgdata" $${PGPORT:-}) && \
-	DATABASE_URL=$$url $(VENV)/bin/python -m pytest -m database
+	DATABASE_URL=$$url $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) -m database
 
 # ruff (lint and format) and mypy with django-stubs, as .ci/run and the pre-commit hook run them.
 lint: install

@@ -87,7 +87,8 @@ class TokenSigner:
     def token(self) -> str:
         with self._lock:
             now = self._clock()
-            if self._token is None or now - self._issued_at >= self.renew_after_seconds:
+            # Also when the clock was set back: a token made "in the future" is refused.
+            if self._token is None or not 0 <= now - self._issued_at < self.renew_after_seconds:
                 self._token = self._sign(now)
                 self._issued_at = now
             return self._token

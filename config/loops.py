@@ -3,18 +3,26 @@ runs each of its cases on a loop of its own; a web process has one)."""
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 
-def per_loop[T](make: Callable[[], T]) -> Callable[[], T]:
-    """A function that returns ``make()``'s result for the running loop, made on first use."""
-    made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+def _always() -> None:
+    return None
+
+
+def per_loop[T](make: Callable[[], T], by: Callable[[], Hashable] = _always) -> Callable[[], T]:
+    """A function that returns ``make()``'s result for the running loop, made on first use; and
+    for each value of ``by()``, the settings it is made from (which tests change between cases)."""
+    made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, T]] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def get() -> T:
-        loop = asyncio.get_running_loop()
-        found = made.get(loop)
+        mine = made.setdefault(asyncio.get_running_loop(), {})
+        key = by()
+        found = mine.get(key)
         if found is None:
-            found = made[loop] = make()
+            found = mine[key] = make()
         return found
 
     get.__doc__ = make.__doc__

@@ -31,4 +31,8 @@ def _async_client() -> redis.asyncio.Redis:
     )
 
 
-async_redis = per_loop(_async_client)
+def redis_url() -> str:
+    return settings.REDIS_URL
+
+
+async_redis = per_loop(_async_client, by=redis_url)

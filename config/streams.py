@@ -26,7 +26,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from config.loops import per_loop
-from config.redis import async_redis, redis_client
+from config.redis import async_redis, redis_client, redis_url
 
 log = logging.getLogger(__name__)
 Entry = tuple[str, dict[str, str]]
@@ -162,7 +162,7 @@ async def _reply(connection: Any) -> Any:
         return error
 
 
-_batcher = per_loop(_Batcher)
+_batcher = per_loop(_Batcher, by=redis_url)
 
 
 def _order(entry_id: str) -> tuple[int, int]:
@@ -371,7 +371,7 @@ class SharedReader:
                     await self._pubsub.unsubscribe(follower.key)
 
 
-shared_reader = per_loop(SharedReader)
+shared_reader = per_loop(SharedReader, by=redis_url)
 
 
 @contextlib.asynccontextmanager

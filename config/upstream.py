@@ -14,7 +14,7 @@ def _api_key() -> str:
 
 
 def _async_client() -> AsyncBigModelClient:
-    """One pooled client per event loop (httpx pools cannot cross loops)."""
+    """One pooled client per event loop (httpx pools cannot cross loops) and configuration."""
     return AsyncBigModelClient(
         _api_key(),
         settings.ZHIPUAI_BASE_URL,
@@ -23,7 +23,16 @@ def _async_client() -> AsyncBigModelClient:
     )
 
 
-async_upstream = per_loop(_async_client)
+def _configuration() -> tuple[str, str, float, int]:
+    return (
+        _api_key(),
+        settings.ZHIPUAI_BASE_URL,
+        settings.UPSTREAM_TIMEOUT_SECONDS,
+        settings.UPSTREAM_MAX_RETRIES,
+    )
+
+
+async_upstream = per_loop(_async_client, by=_configuration)
 
 
 @functools.cache
@@ -35,9 +44,4 @@ def _sync_client(api_key: str, base_url: str, timeout: float, max_retries: int) 
 
 def upstream() -> BigModelClient:
     """The blocking client, for Celery tasks; one per process and configuration."""
-    return _sync_client(
-        _api_key(),
-        settings.ZHIPUAI_BASE_URL,
-        settings.UPSTREAM_TIMEOUT_SECONDS,
-        settings.UPSTREAM_MAX_RETRIES,
-    )
+    return _sync_client(*_configuration())

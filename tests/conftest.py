@@ -1,8 +1,6 @@
 """Session-wide real services: Redis, the BigModel simulator, the app under uvicorn, a Celery
 worker."""
 
-import subprocess
-
 import pytest
 
 from tests.support import (
@@ -13,6 +11,7 @@ from tests.support import (
     http_client_for,
     start_redis,
     start_worker,
+    stop_worker,
 )
 
 SIM_KEY = "sim-test-key.sim-test-secret"
@@ -27,10 +26,12 @@ DATABASE_FIXTURES = {
 
 def pytest_collection_modifyitems(items):
     """Mark the tests that touch the database, so CI can run them again on PostgreSQL (-m
-    database)."""
+    database); and put the slow ones first, so that run in parallel none of them ends the run
+    alone."""
     for item in items:
         if DATABASE_FIXTURES & set(item.fixturenames) or item.get_closest_marker("django_db"):
             item.add_marker("database")
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
@@ -87,16 +88,23 @@ def catalogue(db):
     prices_load()
 
 
+@pytest.fixture(scope="session")
+def _live_server(redis_server, upstream):
+    server = LiveServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def live_server_url(transactional_db, _wire_services):
-    """The whole app under uvicorn; tests using it see committed data only (transactional_db)."""
+def live_server_url(transactional_db, _wire_services, _live_server):
+    """The whole app under uvicorn, one server per run settled after each test; tests using it see
+    committed data only (transactional_db)."""
     from accounts.services.catalogue import catalogue_load, prices_load
 
     catalogue_load()
     prices_load()
-    server = LiveServer().start()
-    yield server.url
-    server.stop()
+    yield _live_server.url
+    _live_server.settle()
 
 
 def worker_env(redis_server, upstream) -> dict:
@@ -119,13 +127,7 @@ def worker_env(redis_server, upstream) -> dict:
 def celery_worker(transactional_db, redis_server, upstream):
     process = start_worker(worker_env(redis_server, upstream))
     yield process
-    if process.poll() is None:
-        process.terminate()  # a warm shutdown: the task in hand ends first
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:  # a task still waiting on a timeout of its own
-            process.kill()
-            process.wait(10)
+    stop_worker(process)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 import asyncio
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -155,11 +156,29 @@ class LiveServer:
             time.sleep(0.02)
         return self
 
-    def stop(self) -> None:
-        # Replies still running would otherwise write into the next test's database and Redis.
+    def settle(self) -> None:
+        """End what the last test left in the server, as a shutdown would but keeping it up for the
+        next: replies still running, open connections, requests and the work they left would
+        otherwise write into the next test's database and Redis (ids restart with each)."""
+        asyncio.run_coroutine_threadsafe(self._settled(), self.loop).result(15)
+
+    async def _settled(self) -> None:
+        from config.shutdown import drain
         from playground.chat_reply import stop_all_local
 
-        asyncio.run_coroutine_threadsafe(stop_all_local(), self.loop).result(15)
+        await stop_all_local()
+        state = self.server.server_state
+        for connection in list(state.connections):
+            connection.shutdown()
+        deadline = self.loop.time() + 1  # uvicorn's grace at shutdown, as configured above
+        while (state.connections or state.tasks) and self.loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for task in state.tasks:
+            task.cancel()
+        await drain()
+
+    def stop(self) -> None:
+        self.settle()
         self.server.should_exit = True
         self.thread.join(10)
 
@@ -222,7 +241,16 @@ def start_worker(env: dict, *, extra_args: tuple[str, ...] = ()) -> subprocess.P
         ],
         cwd=ROOT,
         env={**os.environ, **env},
+        start_new_session=True,  # its pool with it: see stop_worker
     )
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    """End a worker and its pool at once, the task in hand too: its test is over, and what it would
+    still write would land in the next test's database."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 def database_url_for_tests(settings_dict: dict) -> str:

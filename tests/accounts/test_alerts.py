@@ -13,7 +13,7 @@ from accounts.services import alerts, settlement
 from accounts.services.teams import member_add, member_set_cap
 from accounts.services.wallet import wallet_topup
 from tests.accounts.conftest import Receiver, record
-from tests.support import owner_of, start_worker
+from tests.support import owner_of, start_worker, stop_worker
 
 
 def deliver_pending():
@@ -188,8 +188,7 @@ def test_two_workers_racing_an_alert_send_it_once(
         time.sleep(1.5)  # the other deliveries have had their chance
     finally:
         for worker in workers:
-            worker.terminate()
-            worker.wait(15)
+            stop_worker(worker)
     assert len(receiver.received) == 1
     assert AlertSend.objects.get(id=send.id).attempts == 1
 

@@ -8,6 +8,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from playground.models import Message
 from tests.accounts.conftest import held
 from tests.conftest import worker_env
 from tests.playground.test_streaming import read_events
-from tests.support import http_client_for, start_worker
+from tests.support import http_client_for, start_worker, stop_worker
 
 GLM_4 = 100_000  # nano-yuan per token
 
@@ -67,6 +68,7 @@ def test_the_cost_of_a_reply_is_pushed_once_it_is_settled(alice_http, celery_wor
     )
 
 
+@pytest.mark.slow("200 calls through the endpoint at once, then settled by a real worker")
 def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(
     alice_http, celery_worker, make_user, live_server_url, settings
 ):
@@ -137,6 +139,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow("thousands of records settled, a worker killed among them and another started")
 def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(
     transactional_db, celery_worker, make_user, redis_server, upstream
 ):
@@ -181,8 +184,7 @@ def test_a_worker_killed_during_settlement_loses_and_doubles_nothing(
         usage_sweep_task.delay()
         wait_until(lambda: not UsageRecord.objects.filter(status="unsettled").exists(), timeout=120)
     finally:
-        replacement.terminate()
-        replacement.wait(15)
+        stop_worker(replacement)
     assert UsageRecord.objects.aggregate(total=Sum("cost_nano"))["total"] == expected
     assert LedgerEntry.objects.count() == count
     assert Team.objects.get(id=team.id).cash_nano == -expected

@@ -110,6 +110,18 @@ def test_token_is_cached_until_renewal_is_due():
     assert signer.token() == renewed
 
 
+def test_a_clock_set_back_gets_a_token_made_now():
+    """A token made ahead of the clock (which was then set back) is refused as made in the
+    future: it is not reused until the clock catches up with it."""
+    clock = FakeClock()
+    signer = TokenSigner(ApiKey.parse(KEY), clock=clock)
+    first = signer.token()
+    clock.now -= 3600
+    again = signer.token()
+    assert again != first
+    assert decode(again)["timestamp"] == int(clock.now * 1000)
+
+
 def test_custom_ttl():
     clock = FakeClock()
     signer = TokenSigner(ApiKey.parse(KEY), ttl_seconds=60, renew_after_seconds=30, clock=clock)

@@ -80,6 +80,7 @@ def test_money_is_the_site_staffs_unless_configured_otherwise():
     )
 
 
+@pytest.mark.slow("bin/setup on a new database: every migration, then the commands after it")
 def test_the_first_run_takes_the_key_and_the_login_from_the_environment(tmp_path):
     env_file, database = tmp_path / ".env", tmp_path / "db.sqlite3"
     env = plain_shell(
@@ -175,6 +176,7 @@ def mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
 
+@pytest.mark.slow("bin/setup twice on a new database, and seven commands between")
 def test_setup_keeps_its_files_to_their_owner_and_remembers_the_ports_it_was_given(tmp_path):
     env_file, database = tmp_path / ".env", tmp_path / "db.sqlite3"
     ports = {name: str(free_port()) for name in ("PORT", "REDIS_PORT", "SIMULATOR_PORT")}

@@ -64,6 +64,7 @@ class Output:
         return "\n".join(self.lines)
 
 
+@pytest.mark.slow("`make run` in a copy of the checkout: set-up, then five processes")
 @pytest.mark.timeout(360)  # set-up and five processes starting, on a busy machine
 def test_make_run_shows_the_login_last_and_ctrl_c_ends_it_quietly(tmp_path):
     checkout = checkout_copy(tmp_path)

@@ -175,7 +175,7 @@ def test_a_long_conversation_keeps_the_composer_and_its_end_in_view(
 
 def test_a_reply_is_markdown_while_it_streams_and_the_same_when_it_ends(page, live_server_url):
     page.select_option("#id_model", "glm-4-flash")
-    send(page, "Format this nicely [[long]] [[fault:latency=40]]")
+    send(page, "Format this nicely [[long]] [[fault:latency=10]]")
     live = page.locator("#transcript .message.assistant.live .body")
     expect(live.locator("strong").first).to_be_attached()  # rendered, not raw **markdown**
     expect(live.locator("p").nth(1)).to_be_attached()  # paragraphs, not one run of text

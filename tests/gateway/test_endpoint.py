@@ -142,7 +142,7 @@ def test_a_caller_that_leaves_mid_stream_is_metered_exactly_once(key, endpoint):
         "model": "glm-4-flash",
         "stream": True,
         "messages": [
-            {"role": "user", "content": "Tell me a long story [[long]] [[fault:latency=30]]"}
+            {"role": "user", "content": "Tell me a long story [[long]] [[fault:latency=5]]"}
         ],
     }
     with httpx.stream(

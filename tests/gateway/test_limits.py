@@ -98,7 +98,7 @@ def test_a_caller_that_leaves_mid_stream_keeps_its_place_until_the_upstream_is_r
     alice, live_server_url
 ):
     key, raw = key_create(user=alice, team=alice.personal_team, name="leaver", concurrency=1)
-    long = [{"role": "user", "content": "A long story [[long]] [[fault:latency=20]]"}]
+    long = [{"role": "user", "content": "A long story [[long]] [[fault:latency=5]]"}]
     with httpx.stream(
         "POST",
         f"{live_server_url}/api/paas/v4/chat/completions",

@@ -82,8 +82,8 @@ def test_however_many_such_calls_race_a_prepaid_team_stays_at_or_above_zero(
 
 def test_a_body_without_max_tokens_is_held_at_all_the_model_may_write(key, live_server_url):
     _, raw = key
-    ttft = [{"role": "user", "content": "Wait for me [[fault:ttft=1500]]"}]
-    threading.Thread(target=chat, args=(live_server_url, raw, ttft), daemon=True).start()
+    slow = [{"role": "user", "content": "Wait for me [[fault:latency=1500]]"}]
+    threading.Thread(target=chat, args=(live_server_url, raw, slow), daemon=True).start()
     deadline = time.monotonic() + 10
     while not Hold.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
