@@ -5,15 +5,15 @@ a reload or a fresh EventSource shows the whole reply without duplicating it. A 
 open before its reply exists (the page listens while its POST saves the turn)."""
 
 import asyncio
+import re
 from collections.abc import AsyncGenerator
 
 from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
-from django.utils.html import escape
 from redis.exceptions import RedisError
 
 from accounts.models import UsageRecord
-from accounts.services.settlement import settled_key
+from accounts.services.settlement import settled_as_announced, settled_key
 from config import streams
 from playground.chat_reply import render_final
 from playground.models import Message
@@ -26,9 +26,11 @@ UNBORN_GIVE_UP_SECONDS = 600.0
 
 
 def sse(event: str, data: str, event_id: str | None = None) -> str:
+    """One event, its data the text as it is: a line end of any of SSE's kinds within it is a line
+    break (one more data line), never the event's end."""
     lines = [f"id: {event_id}"] if event_id else []
     lines.append(f"event: {event}")
-    lines += [f"data: {line}" for line in data.split("\n")]
+    lines += [f"data: {line}" for line in re.split(r"\r\n|\r|\n", data)]
     return "\n".join(lines) + "\n\n"
 
 
@@ -95,7 +97,7 @@ def _batch_events(pieces: list[Piece]) -> tuple[str, bool]:
             events.append(sse("done", piece.final_html or "", piece.id))
             return "".join(events), True
         kind = "sources" if piece.sources else "thinking" if piece.thinking else "delta"
-        events.append(sse(kind, escape(piece.text), piece.id))
+        events.append(sse(kind, piece.text, piece.id))  # the page writes it as text
     return "".join(events), False
 
 
@@ -115,25 +117,37 @@ async def _quiet(stream: ReplyStream, waited: float) -> tuple[str, bool, float]:
 COST_WAIT_SECONDS = 30.0
 
 
-def _stats(message: Message) -> tuple[str, bool]:
-    """The message's stats footer, and whether its cost is final."""
+def _stats(message: Message) -> tuple[str, UsageRecord | None]:
+    """The message's stats footer, and its usage record as it stands."""
     record = UsageRecord.objects.filter(request_id=message.request_id).first()
+    return _stats_html(message, record), record
+
+
+def _stats_html(message: Message, record: UsageRecord | None) -> str:
     message.usage_record = record
-    html = render_to_string("playground/_stats.html", {"message": message})
-    return html, record is not None and record.status == UsageRecord.Status.SETTLED
+    return render_to_string("playground/_stats.html", {"message": message})
+
+
+def _settled(record: UsageRecord | None) -> bool:
+    return record is not None and record.status == UsageRecord.Status.SETTLED
 
 
 async def cost_events(message: Message) -> AsyncGenerator[str, None]:
-    """One `cost` event when the reply's usage is settled. Waits up to 30 s, then ends; the browser
-    reconnects and waits again (a dead worker is caught up by the sweeper)."""
-    html, settled = await sync_to_async(_stats)(message)
-    if not settled:
+    """One `cost` event when the reply's usage is settled, shown as its settlement announced it.
+    Waits up to 30 s, then ends; the browser reconnects and waits again (a dead worker is caught
+    up by the sweeper)."""
+    html, record = await sync_to_async(_stats)(message)
+    if not _settled(record):
+        heard: list[streams.Entry] = []
         try:
             # A message never billed waits on a key nothing announces on.
             key = settled_key(message.request_id or "")
             async with streams.follow(key) as announcements:
-                await announcements.batch(timeout=COST_WAIT_SECONDS)
+                heard = await announcements.batch(timeout=COST_WAIT_SECONDS)
         except RedisError:
             await asyncio.sleep(DATABASE_POLL_SECONDS * 5)
-        html, settled = await sync_to_async(_stats)(message)
-    yield sse("cost", html) if settled else ": not settled yet\n\n"
+        if record is not None and heard and settled_as_announced(record, heard[-1][1]):
+            html = await sync_to_async(_stats_html)(message, record)
+        else:  # nothing heard: settled meanwhile, perhaps, with Redis down
+            html, record = await sync_to_async(_stats)(message)
+    yield sse("cost", html) if _settled(record) else ": not settled yet\n\n"

@@ -5,7 +5,7 @@ claimed by the batch that settles it, so settling twice changes nothing."""
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -98,7 +98,7 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
             Team.objects.filter(id=team_id).update(cash_nano=wallet.cash_nano)
         _bump_rollups(rollups)
         alerts_after_settlement(teams=list(teams.values()), records=records)
-        transaction.on_commit(lambda: _announce(records))
+        transaction.on_commit(lambda: announce_settled(records))
     return records
 
 
@@ -107,17 +107,37 @@ def settled_key(request_id: str) -> str:
     return f"usage:{request_id}"
 
 
-def _announce(records: list[UsageRecord]) -> None:
+# What a page waiting for a call's cost shows of its settlement: announced with it, so that the
+# page reads nothing again.
+SETTLED_SHOWN = ("cost_nano", "cash_nano", "packs_nano", "search_nano", "price_id")
+
+
+def announce_settled(records: list[UsageRecord]) -> None:
     try:
         streams.append_all(
-            (
-                (settled_key(record.request_id), {"cost": str(record.cost_nano)})
-                for record in records
-            ),
+            ((settled_key(record.request_id), _settled_figures(record)) for record in records),
             keep_seconds=ANNOUNCE_TTL_SECONDS,
         )
     except RedisError as error:  # pages show the cost on their next load instead
         log.warning("could not announce settled costs: %s", type(error).__name__)
+
+
+def _settled_figures(record: UsageRecord) -> dict[str, str]:
+    return {
+        name: "" if (value := getattr(record, name)) is None else str(value)
+        for name in SETTLED_SHOWN
+    }
+
+
+def settled_as_announced(record: UsageRecord, figures: Mapping[str, str]) -> bool:
+    """``record``, read before it was settled, made as its announcement says it was settled;
+    False (and ``record`` unchanged) when ``figures`` are not such an announcement."""
+    if set(figures) != set(SETTLED_SHOWN):
+        return False
+    for name in SETTLED_SHOWN:
+        setattr(record, name, int(figures[name]) if figures[name] else None)
+    record.status = UsageRecord.Status.SETTLED
+    return True
 
 
 # Batches are written with executemany: bulk_update's CASE expressions and bulk_create's single

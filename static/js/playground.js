@@ -462,13 +462,10 @@
 
   // A reply renders as markdown while it streams, sanitised as the server sanitises it, so the
   // final swap to the server's rendering changes nothing but the code's colours. Its citations
-  // link to the pages its search read, which come first (a `sources` event).
+  // link to the pages its search read, which come first (a `sources` event). Deltas are the text
+  // as it arrived: the thinking is written as text, the answer through the markdown (or as text).
   const live = new Map();  // live body element → text so far
   const liveSources = new Map();  // live body element → the pages its search read
-  function unescapeHtml(text) {
-    return text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#x27;/g, "'")
-      .replace(/&amp;/g, "&");
-  }
   function render(body) {
     body.dataset.pending = "";
     body.innerHTML = window.replyMarkdown(live.get(body) || "", liveSources.get(body));
@@ -478,16 +475,17 @@
   document.body.addEventListener("htmx:sseBeforeMessage", function (event) {
     const target = event.target;
     const type = event.detail.type;
+    const data = event.detail.data;
     if (type === "done") { forget(live); forget(liveSources); return; }
+    if (type === "thinking") { target.append(data); return; }
     if (type !== "delta" && type !== "reset" && type !== "sources") return;
     const body = document.getElementById(target.getAttribute("hx-target") ? target.getAttribute("hx-target").slice(1) : target.id);
-    // No renderer, or the thinking block (plain text): the swap goes ahead as it is.
-    if (!body || !window.replyMarkdown || !body.classList.contains("body")) return;
+    if (!body || !body.classList.contains("body")) return;  // the thinking's reset: htmx empties it
     event.preventDefault();
-    const data = unescapeHtml(event.detail.data);
     if (type === "sources") liveSources.set(body, JSON.parse(data));
     else if (type === "reset") { live.set(body, ""); liveSources.delete(body); }
     else live.set(body, (live.get(body) || "") + data);
+    if (!window.replyMarkdown) { body.textContent = live.get(body) || ""; return; }
     body.classList.remove("plain"); body.classList.add("markdown");
     if (!body.dataset.pending) { body.dataset.pending = "1"; requestAnimationFrame(() => render(body)); }
   });

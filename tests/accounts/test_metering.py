@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts import money
 from accounts.exports import USAGE_COLUMNS
 from accounts.models import DailyUsage, LedgerEntry, Team, UsageRecord
+from accounts.services.settlement import announce_settled
 from accounts.services.usage import usage_record
 from bigmodel.usage import CallUsage
 from playground.models import Message
@@ -66,6 +67,32 @@ def test_the_cost_of_a_reply_is_pushed_once_it_is_settled(alice_http, celery_wor
         f"{money.yuan(record.cost_nano)}" in events[0]["data"]
         and "sse-connect" not in events[0]["data"]
     )
+
+
+def test_the_cost_pushed_is_the_one_its_settlement_announced(alice_http):
+    """The announcement carries what the page shows, so the page reads nothing again: here it is
+    made for a record as settled in memory only, and that is what the page is sent."""
+    send(alice_http, "What does a reply cost?")
+    reply = Message.objects.filter(role="assistant").get()
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
+        read_events(response)
+    record = UsageRecord.objects.get(request_id=reply.request_id)
+    assert record.status == "unsettled"  # no worker runs here
+    events: list = []
+
+    def listen() -> None:
+        with alice_http.stream("GET", f"/playground/m/{reply.id}/cost/") as response:
+            events.extend(read_events(response, stop_after=1))
+
+    listening = threading.Thread(target=listen)
+    listening.start()
+    record.cost_nano, record.cash_nano, record.packs_nano = 123_456_789, 23_456_789, 100_000_000
+    record.price_id, record.status = 1, "settled"
+    announce_settled([record])
+    listening.join(20)
+    assert events[0]["event"] == "cost"
+    assert "¥0.1235" in events[0]["data"] and "packs ¥0.1000 + cash ¥0.0235" in events[0]["data"]
+    assert UsageRecord.objects.get(id=record.id).status == "unsettled"
 
 
 @pytest.mark.slow("200 calls through the endpoint at once, then settled by a real worker")

@@ -123,3 +123,18 @@ def test_a_function_call_is_answered_and_the_turn_continues(page, live_server_ur
     assert "get_weather" in page.input_value("#id_tools")
     page.select_option("#id_model", "glm-4v-plus")
     assert page.locator("#id_tools").is_disabled()
+
+
+def test_markup_in_a_streamed_thinking_shows_as_the_text_it_is(page, live_server_url):
+    """The page writes each delta as text (the thinking) or through the sanitising markdown (the
+    answer): a reply's markup never runs, live or saved."""
+    page.goto(f"{live_server_url}/playground/")
+    page.select_option("#id_model", "glm-4.7")
+    send(page, 'Think: <img src=x onerror="window.ran=1"> [[fault:latency=40]]')
+    thinking = page.locator("#transcript .message.assistant.live .thinking-body")
+    expect(thinking).to_contain_text('<img src=x onerror="window.ran=1">')
+    assert thinking.locator("img").count() == 0
+    done = page.locator("#transcript .message.assistant.done")
+    expect(done).to_have_count(1)
+    expect(done.locator(".thinking-body")).to_contain_text('<img src=x onerror="window.ran=1">')
+    assert page.evaluate("window.ran") is None

@@ -7,10 +7,10 @@ import uuid
 import httpx
 import pytest
 from django.urls import resolve
-from django.utils.html import escape
 
 from playground.chat_reply import reply_stream_of
 from playground.models import Message
+from playground.streaming import sse
 from tests.support import http_client_for
 
 
@@ -107,7 +107,7 @@ def test_a_stream_opened_before_its_turn_carries_the_whole_reply(alice_http):
     assert heard["status"] == 200 and events[0]["event"] == "reset"
     assert events[-1]["event"] == "done" and f"{reply.completion_tokens} out" in events[-1]["data"]
     deltas = "".join(e["data"] for e in events if e["event"] == "delta")
-    assert deltas.replace("\n", "") == escape(reply.content).replace("\n", "")
+    assert deltas == reply.content  # the text as it arrived: the page alone decides how it shows
 
 
 def test_a_reply_id_is_taken_once(alice_http):
@@ -154,10 +154,30 @@ def test_a_reconnect_with_last_event_id_resumes_without_repeating_or_calling_ups
     text = "".join(e["data"] for e in first[1:] + rest if e["event"] == "delta")
     reply.refresh_from_db()
     assert reply.status == "done"
-    assert text.replace("\n", "") == reply.content.replace("\n", "").replace("&", "&amp;").replace(
-        "<", "&lt;"
-    ).replace(">", "&gt;").replace('"', "&quot;").replace("'", "&#x27;")
+    assert text == reply.content
     assert len(chat_requests_for(upstream, reply.request_id)) == 1
+
+
+def test_markup_in_the_thinking_and_line_breaks_of_every_kind_arrive_as_the_text_they_are(
+    alice_http,
+):
+    """Deltas are the text as it arrived, written once: nothing escaped for a page to unescape,
+    and a carriage return (an SSE line end) is a line break, never the end of the event."""
+    markup = '<img src=x onerror="alert(1)"> & "quotes"'
+    reply = start_turn(alice_http, f"Think: {markup}", model="glm-4.5-flash")
+    with alice_http.stream("GET", f"/playground/r/{reply.public_id}/stream/") as response:
+        events = read_events(response)
+    reply.refresh_from_db()
+    thinking = "".join(e["data"] for e in events if e["event"] == "thinking")
+    assert '<img src=x onerror="alert(1)">' in thinking
+    assert thinking == reply.reasoning_content
+    assert sse("delta", "one\rtwo\r\nthree\nfour").split("\n")[:-2] == [
+        "event: delta",
+        "data: one",
+        "data: two",
+        "data: three",
+        "data: four",
+    ]
 
 
 def test_a_finished_reply_streams_as_one_done_event(alice_http):
