@@ -5,11 +5,11 @@ queued is left for the beat sweeper (``usage_sweep_task``), and a warning says s
 import logging
 
 from config.celery import app
-from config.redis import redis_client
+from runtime import keys
+from runtime.redis import redis_client
 
 log = logging.getLogger("accounts")
 
-SETTLE_PENDING_KEY = "settle:pending"
 SETTLE_PENDING_SECONDS = 30
 
 
@@ -18,7 +18,7 @@ def settlement() -> None:
     so a thousand calls a second need a few runs, not a thousand. The run clears the flag as it
     starts (``settlement_started``), so a record committed after that asks for the next run."""
     try:
-        if redis_client().set(SETTLE_PENDING_KEY, "1", nx=True, ex=SETTLE_PENDING_SECONDS):
+        if redis_client().set(keys.SETTLE_PENDING, "1", nx=True, ex=SETTLE_PENDING_SECONDS):
             app.send_task("accounts.tasks.settle_usage_task")
     except Exception as error:  # Redis or the broker down: the sweeper settles it
         log.warning("usage left for the sweeper: %s", type(error).__name__)
@@ -26,7 +26,7 @@ def settlement() -> None:
 
 def settlement_started() -> None:
     try:
-        redis_client().delete(SETTLE_PENDING_KEY)
+        redis_client().delete(keys.SETTLE_PENDING)
     except Exception:  # the flag expires by itself
         pass
 

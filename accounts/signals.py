@@ -10,9 +10,9 @@ from django.http import HttpRequest
 
 from accounts.models import ApiKey, Membership, ModelEntry, Price, PriceTier, Team
 from accounts.services.teams import personal_team_allowed, team_ensure_personal
-from config.kept import kept_changed
+from runtime.kept import kept_changed
 
-# Prices, the catalogue and API keys with who they bill are kept in each process (config.kept): a
+# Prices, the catalogue and API keys with who they bill are kept in each process (runtime.kept): a
 # change reads them again.
 KEPT_MODELS = (Price, PriceTier, ModelEntry, ApiKey, Membership, Team)
 for kept_model in KEPT_MODELS:

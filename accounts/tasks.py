@@ -9,7 +9,8 @@ from celery import Task, shared_task
 from accounts import queue
 from accounts.models import AlertSend
 from accounts.services import alerts, holds, settlement, wallet
-from config.redis import redis_client
+from runtime import keys
+from runtime.redis import redis_client
 
 log = logging.getLogger("accounts")
 
@@ -22,7 +23,7 @@ def single_flight[**P, R](seconds: int) -> Callable[[Callable[P, R]], Callable[P
     def wrap(job: Callable[P, R]) -> Callable[P, R | None]:
         @functools.wraps(job)
         def run(*args: P.args, **kwargs: P.kwargs) -> R | None:
-            key = f"lock:{job.__name__}"
+            key = keys.job_lock(job.__name__)
             if not redis_client().set(key, "1", nx=True, ex=seconds):
                 return None
             try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 
-from config.netcheck import AddressRefused, checked_url
+from runtime.netcheck import AddressRefused, checked_url
 
 TIMEOUT_SECONDS = 10
 

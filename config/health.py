@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
-from config.redis import redis_client
+from runtime.redis import redis_client
 
 
 def _database() -> str:

@@ -44,19 +44,19 @@ INSTALLED_APPS = [
     "gateway",
 ]
 
-# Django's own middleware, most with their hooks run on the event loop (config/middleware.py).
+# Django's own middleware, most with their hooks run on the event loop (runtime/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "config.middleware.ContentSecurityPolicy",
+    "runtime.middleware.ContentSecurityPolicy",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "config.middleware.CommonMiddleware",
+    "runtime.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "config.middleware.AuthenticationMiddleware",
-    "config.middleware.LoginRequiredMiddleware",
-    "config.middleware.MessageMiddleware",
+    "runtime.middleware.AuthenticationMiddleware",
+    "runtime.middleware.LoginRequiredMiddleware",
+    "runtime.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "config.middleware.htmx_login_redirect",
+    "runtime.middleware.htmx_login_redirect",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -94,7 +94,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "busy_timeout=10000;",
         "transaction_mode": "IMMEDIATE",
     }
-    # Kept open: a web process's sync work runs on a fixed set of threads (config/lanes.py), so
+    # Kept open: a web process's sync work runs on a fixed set of threads (runtime/lanes.py), so
     # these are WEB_THREADS connections, not one (and its PRAGMAs, ~0.5 ms) per request.
     DATABASES["default"]["CONN_MAX_AGE"] = None
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -178,8 +178,8 @@ UPSTREAM_MAX_RETRIES = env_int("UPSTREAM_MAX_RETRIES", 2)
 REDIS_PORT = env_int("REDIS_PORT", 6390)
 BUNDLED_REDIS = not env_str("REDIS_URL")
 REDIS_URL = env_str("REDIS_URL") or f"redis://127.0.0.1:{REDIS_PORT}/0"
-# Set by bin/setup for its own commands: the bundled Redis is not started yet, so no process can be
-# keeping copies of rows (config/kept.py) and a change not announced to it is nothing to warn about.
+# Set by bin/setup for its own commands: the bundled Redis is not started yet, so no process can
+# be keeping copies of rows (runtime/kept.py) and a change not announced is nothing to warn about.
 REDIS_NOT_STARTED = BUNDLED_REDIS and env_bool("REDIS_NOT_STARTED", False)
 REPLY_STREAM_TTL_SECONDS = env_int("REPLY_STREAM_TTL_SECONDS", 3600)
 
@@ -224,7 +224,7 @@ MAX_RUNNING_REPLIES_PER_USER = env_int("MAX_RUNNING_REPLIES_PER_USER", 4)
 # Calls a member's API keys may have in flight at once through /api/paas/v4/.
 MAX_API_CALLS_PER_USER = env_int("MAX_API_CALLS_PER_USER", 20)
 MAX_STREAMS_PER_USER = env_int("MAX_STREAMS_PER_USER", 30)
-# Threads a web process runs its requests' sync work on (config/lanes.py); PostgreSQL's pool
+# Threads a web process runs its requests' sync work on (runtime/lanes.py); PostgreSQL's pool
 # (DATABASE_POOL_SIZE) should have at least as many connections.
 WEB_THREADS = env_int("WEB_THREADS", 8)
 
@@ -253,7 +253,7 @@ LOGGING = {
 
 SESSION_COOKIE_HTTPONLY = True
 # Django's database sessions, loaded so that no reference cycle keeps each request's frames
-SESSION_ENGINE = "config.sessions"
+SESSION_ENGINE = "runtime.sessions"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -13,7 +13,8 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from accounts.models import ApiKey
-from config.redis import async_redis, redis_client
+from runtime import keys
+from runtime.redis import async_redis, redis_client
 
 WINDOW_MS = 60_000
 
@@ -84,7 +85,7 @@ def place_take(key: ApiKey) -> Place:
     seconds to wait), or RedisError when the limits cannot be counted."""
     if not key.rpm and not key.concurrency:
         return NO_PLACE
-    minute, flying, call = f"apikey:{key.id}:minute", f"apikey:{key.id}:flying", uuid.uuid4().hex
+    minute, flying, call = keys.key_minute(key.id), keys.key_flying(key.id), uuid.uuid4().hex
     full, held, wait_ms = redis_client().eval(
         TAKE,
         2,

@@ -13,9 +13,9 @@ from accounts.services.keys import KeyRefused, key_authenticate
 from accounts.services.usage import chat_usage_record
 from bigmodel.client import ChatResult
 from bigmodel.errors import BigModelError
-from config.upstream import upstream
 from gateway.models import QueuedCall
 from gateway.services import Admitted, Refused, answered
+from runtime.upstream import upstream
 
 log = logging.getLogger(__name__)
 

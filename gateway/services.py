@@ -22,10 +22,10 @@ from accounts.services.usage import chat_usage_record, usage_record
 from bigmodel.catalogue import ModelSpec
 from bigmodel.client import ChatResult
 from bigmodel.usage import Arrived, CallUsage
-from config.kept import one_stamp
-from config.locks import rows_lock
 from gateway.calls import CHAT, EMBEDDINGS, Kind
 from gateway.limits import NO_PLACE, LimitReached, Place, place_take
+from runtime.kept import one_stamp
+from runtime.locks import rows_lock
 
 # BigModel's own words for the refusals the endpoint makes itself.
 NO_MODEL = "模型不存在，请检查模型代码。"

@@ -28,13 +28,13 @@ from django.views.decorators.http import require_GET, require_POST
 from bigmodel.client import AsyncChatStream
 from bigmodel.errors import AccountError, AuthenticationError, BigModelError, ConfigurationError
 from bigmodel.usage import Arrived
-from config.lanes import on_lane
-from config.shutdown import finish_before_exit
-from config.upstream import async_upstream
 from gateway import services
 from gateway.calls import CHAT, EMBEDDINGS, IMAGES, QUEUED_CHAT, Kind
 from gateway.models import QueuedCall
 from gateway.queued import queued_for, queued_settle, queued_submitted
+from runtime.lanes import on_lane
+from runtime.shutdown import finish_before_exit
+from runtime.upstream import async_upstream
 
 log = logging.getLogger(__name__)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

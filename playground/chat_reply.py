@@ -31,12 +31,12 @@ from bigmodel.client import AsyncChatStream
 from bigmodel.errors import BigModelError
 from bigmodel.sse import Usage
 from bigmodel.usage import Arrived
-from config.lanes import on_lane
-from config.shutdown import finish_before_exit
-from config.upstream import async_upstream
 from playground.models import Conversation, Message
 from playground.reply_parts import kept_calls, kept_source
 from playground.reply_stream import ALIVE_SECONDS, ReplyStream, keep_alive
+from runtime.lanes import on_lane
+from runtime.shutdown import finish_before_exit
+from runtime.upstream import async_upstream
 
 log = logging.getLogger(__name__)
 # Two beats may be missed before the sweeper takes a running reply for dead.

@@ -10,8 +10,8 @@ from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageRejected, check_image, uploads_problem
 from bigmodel.params import REASONING_EFFORTS, validate_chat_params
 from bigmodel.tools import SEARCH_ENGINES, SEARCH_RECENCY
-from config.netcheck import AddressRefused, checked_link
 from playground.services.turns import Upload
+from runtime.netcheck import AddressRefused, checked_link
 
 PARAM_NAMES = (
     "temperature",
@@ -167,7 +167,7 @@ class TurnForm(forms.Form):
 
     def _check_links(self, links: list[str]) -> None:
         """Each link's form only: BigModel fetches it from its own network, so it is not looked
-        up here (config.netcheck.checked_link)."""
+        up here (runtime.netcheck.checked_link)."""
         for link in links:
             try:
                 checked_link(link, schemes=("https", "http"))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from config.redis import async_redis
+from runtime import keys
+from runtime.redis import async_redis
 
 log = logging.getLogger(__name__)
 SLOT_SECONDS = 120
@@ -36,14 +37,10 @@ class Slot:
     renewed: float
 
 
-def _key(user_id: int) -> str:
-    return f"streams:{user_id}"
-
-
 async def stream_slot(user_id: int) -> Slot | None:
     """A slot for one more open stream, or None when the user has MAX_STREAMS_PER_USER open. With
     Redis down there is no live stream to limit (readers fall back to the database): let it open."""
-    slot, now = Slot(_key(user_id), uuid.uuid4().hex, time.time()), time.time()
+    slot, now = Slot(keys.replies_running(user_id), uuid.uuid4().hex, time.time()), time.time()
     try:
         taken = await async_redis().eval(
             TAKE,

@@ -11,7 +11,7 @@ listen to its own reply's stream before the reply exists, and never to anyone el
 - ``reply:U:P:alive`` — renewed by the runner's process while the reply runs; the sweeper
   finishes running replies without one.
 
-Readers follow streams through the process's shared connection (:mod:`config.streams`).
+Readers follow streams through the process's shared connection (:mod:`runtime.streams`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import cast
 
 from django.conf import settings
 
-from config import streams
-from config.redis import async_redis, redis_client
+from runtime import keys, streams
+from runtime.redis import async_redis, redis_client
 
 ALIVE_SECONDS = 30
 STOP_KEPT_SECONDS = 600
@@ -67,15 +67,15 @@ class ReplyStream:
 
     @property
     def key(self) -> str:
-        return f"reply:{self.user_id}:{self.public_id}"
+        return keys.reply(self.user_id, self.public_id)
 
     @property
     def stop_key(self) -> str:
-        return f"{self.key}:stop"
+        return keys.reply_stop(self.user_id, self.public_id)
 
     @property
     def alive_key(self) -> str:
-        return f"{self.key}:alive"
+        return keys.reply_alive(self.user_id, self.public_id)
 
     # ------------------------------------------------------------------ the runner's side
 

@@ -13,11 +13,11 @@ from django.template.loader import render_to_string
 from redis.exceptions import RedisError
 
 from accounts.models import UsageRecord
-from accounts.services.settlement import settled_as_announced, settled_key
-from config import streams
+from accounts.services.settlement import settled_as_announced
 from playground.chat_reply import render_final
 from playground.models import Message
 from playground.reply_stream import Piece, ReplyStream
+from runtime import keys, streams
 
 KEEP_ALIVE_SECONDS = 15.0
 DATABASE_POLL_SECONDS = 1.0
@@ -141,7 +141,7 @@ async def cost_events(message: Message) -> AsyncGenerator[str, None]:
         heard: list[streams.Entry] = []
         try:
             # A message never billed waits on a key nothing announces on.
-            key = settled_key(message.request_id or "")
+            key = keys.call_settled(message.request_id or "")
             async with streams.follow(key) as announcements:
                 heard = await announcements.batch(timeout=COST_WAIT_SECONDS)
         except RedisError:

@@ -3,10 +3,10 @@ from datetime import datetime, timedelta
 from celery import Task, shared_task
 from django.utils import timezone
 
-from config.upstream import upstream
 from playground.models import ImageGeneration
 from playground.orphans import replies_sweep
 from playground.services import images
+from runtime.upstream import upstream
 
 STORE_RETRIES = 5
 STORE_BACKOFF_SECONDS = 2  # then 4, 8, 16, 32: about a minute in all

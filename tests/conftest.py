@@ -55,8 +55,8 @@ def upstream(redis_server):
 def _wire_services(request, settings, redis_server, upstream):
     """Point the app at this run's Redis and simulator (for Django tests only)."""
     from config.celery import app as celery_app
-    from config.kept import kept_forget
-    from config.redis import redis_client
+    from runtime.kept import kept_forget
+    from runtime.redis import redis_client
 
     settings.REDIS_URL = redis_server.url
     settings.ZHIPUAI_API_KEY = ""

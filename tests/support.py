@@ -163,8 +163,8 @@ class LiveServer:
         asyncio.run_coroutine_threadsafe(self._settled(), self.loop).result(15)
 
     async def _settled(self) -> None:
-        from config.shutdown import drain
         from playground.chat_reply import stop_all_local
+        from runtime.shutdown import drain
 
         await stop_all_local()
         state = self.server.server_state

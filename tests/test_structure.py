@@ -1,22 +1,26 @@
 """The code's shape: imports go playground → accounts → bigmodel and gateway → accounts → bigmodel,
-never back up or across; services do
-not know Celery, the reply stream's keys have one home, modules stay small."""
+never back up or across, and runtime serves them all; services do not know Celery, every Redis key
+has one home, modules stay small."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("accounts", "playground", "gateway", "config", "bigmodel")
-# What each package may not import; config is the project's own plumbing and may serve any app.
+APPS = ("accounts", "playground", "gateway", "config", "runtime", "bigmodel")
+# What each package may not import: runtime, what every process runs on, may serve any app and
+# knows none of them; config (the settings, URLs and entry points) puts them together.
 NEVER = {
-    "bigmodel": ("accounts", "playground", "gateway"),
+    "bigmodel": ("accounts", "playground", "gateway", "config", "runtime"),
     "accounts": ("playground", "gateway"),
     "playground": ("gateway",),
     "gateway": ("playground",),
     "config": ("playground", "gateway"),
+    "runtime": ("accounts", "playground", "gateway", "config"),
 }
+KEYS = ROOT / "runtime" / "keys.py"
 MAX_LINES = 400
 
 
@@ -59,17 +63,37 @@ def test_services_ask_for_background_work_without_importing_tasks(app):
     assert {path: found for path, found in importing.items() if found} == {}
 
 
-def test_only_the_reply_stream_module_spells_a_reply_key():
-    spelled = [
-        name(path)
+def shapes(path: Path) -> set[str]:
+    """The strings ``path`` spells, an f-string's fields as {}: "apikey:{}:minute"."""
+    found, parts = set(), set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.JoinedStr):
+            parts |= {id(part) for part in node.values}
+            found.add(
+                "".join(
+                    part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+                )
+            )
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in parts:
+                found.add(node.value)
+    return found
+
+
+def redis_keys() -> set[str]:
+    """The keys runtime/keys.py spells: "prefix:…", with no spaces (its docstrings have them)."""
+    return {shape for shape in shapes(KEYS) if re.fullmatch(r"[a-z]+:[^ ]*", shape)}
+
+
+def test_every_redis_key_is_spelled_in_one_place():
+    assert {"kept:stamp", "reply:{}:{}", "apikey:{}:flying", "usage:{}"} <= redis_keys()
+    spelled_again = {
+        name(path): sorted(shapes(path) & redis_keys())
         for package in APPS
         for path in modules(package)
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Constant)
-        and isinstance(node.value, str)
-        and node.value.startswith("reply:")
-    ]
-    assert spelled == ["playground/reply_stream.py"]
+        if path != KEYS
+    }
+    assert {path: found for path, found in spelled_again.items() if found} == {}
 
 
 def test_no_module_of_the_apps_is_over_the_limit():

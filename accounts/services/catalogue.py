@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import ModelEntry, Price, PriceTier
 from accounts.services.pricing import PriceBook, price_problems
 from bigmodel.catalogue import ModelSpec, catalogue_entries
-from config.kept import Kept, kept_changed
+from runtime.kept import Kept, kept_changed
 
 
 @dataclass
@@ -108,7 +108,7 @@ _CATALOGUE = Kept(_specs)
 
 def catalogue_spec(name: str, kinds: Iterable[str]) -> ModelSpec | None:
     """The spec of ``name`` if it is offered as one of ``kinds`` (enabled, and priced now), read
-    from the catalogue as kept (config.kept)."""
+    from the catalogue as kept (runtime.kept)."""
     found = _CATALOGUE.get().get(name)
     if found is None or not found.offered(kinds, timezone.now()):
         return None
@@ -120,6 +120,21 @@ def catalogue_unpriced(name: str, kinds: Iterable[str]) -> bool:
     in force now (to tell it apart from a name the catalogue does not offer at all)."""
     found = _CATALOGUE.get().get(name)
     return found is not None and found.enabled_as(kinds) and not found.priced(timezone.now())
+
+
+UPLOAD_MARGIN = 1024 * 1024  # the form's other fields
+
+
+def upload_limit() -> int:
+    """The largest turn the playground takes: the most images of the largest size any enabled
+    vision model takes, as the catalogue is kept, and a margin."""
+    images = [
+        entry.spec.images
+        for entry in _CATALOGUE.get().values()
+        if entry.row.enabled and entry.spec.images
+    ]
+    largest = max((limits.max_bytes * limits.max_count for limits in images), default=0)
+    return largest + UPLOAD_MARGIN
 
 
 def offered_names(kinds: Iterable[str]) -> set[str]:

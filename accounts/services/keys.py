@@ -27,7 +27,7 @@ from bigmodel.auth import (
     check_presented,
     presented,
 )
-from config.kept import KeptEach, kept_changed
+from runtime.kept import KeptEach, kept_changed
 
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
 
@@ -256,7 +256,7 @@ def _key_rows(key_id: str) -> tuple[ApiKey, Membership | None] | None:
     return key, membership
 
 
-# Read once per change of keys, members, teams or users (config.kept; accounts.signals): a key
+# Read once per change of keys, members, teams or users (runtime.kept; accounts.signals): a key
 # revoked, rotated or edited, a member gone or switched off, is refused from the next call on.
 _KEYS = KeptEach(_key_rows)
 

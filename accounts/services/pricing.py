@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts import bands
 from accounts.models import ModelEntry, Price, PriceTier, Team, UsageRecord
 from bigmodel.tools import SEARCH_ENGINES
-from config.kept import Kept
+from runtime.kept import Kept
 
 if TYPE_CHECKING:
     from accounts.reports import Period
@@ -93,7 +93,7 @@ _PRICES = Kept(_price_rows)
 
 class PriceBook:
     """Every price row with its tiers (the search engines' too), to price any records: read from
-    the database once per change of the prices (config.kept), not per book."""
+    the database once per change of the prices (runtime.kept), not per book."""
 
     def __init__(self) -> None:
         self.rows = _PRICES.get()

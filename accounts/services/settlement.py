@@ -18,7 +18,7 @@ from accounts.models import DailyUsage, LedgerEntry, Pack, Team, UsageRecord
 from accounts.services.alerts import alerts_after_settlement
 from accounts.services.pricing import Charge, PriceBook
 from accounts.services.wallet import Payment, Wallet
-from config import streams
+from runtime import keys, streams
 
 log = logging.getLogger("accounts")
 
@@ -102,11 +102,6 @@ def usage_settle_pending(*, limit: int = BATCH) -> list[UsageRecord]:
     return records
 
 
-def settled_key(request_id: str) -> str:
-    """A Redis stream that gets one entry when this call is settled (pages waiting for its cost)."""
-    return f"usage:{request_id}"
-
-
 # What a page waiting for a call's cost shows of its settlement: announced with it, so that the
 # page reads nothing again.
 SETTLED_SHOWN = ("cost_nano", "cash_nano", "packs_nano", "search_nano", "price_id")
@@ -115,7 +110,10 @@ SETTLED_SHOWN = ("cost_nano", "cash_nano", "packs_nano", "search_nano", "price_i
 def announce_settled(records: list[UsageRecord]) -> None:
     try:
         streams.append_all(
-            ((settled_key(record.request_id), _settled_figures(record)) for record in records),
+            (
+                (keys.call_settled(record.request_id), _settled_figures(record))
+                for record in records
+            ),
             keep_seconds=ANNOUNCE_TTL_SECONDS,
         )
     except RedisError as error:  # pages show the cost on their next load instead

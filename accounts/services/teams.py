@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Invite, Membership, Team
 from accounts.services.keys import keys_revoke_member
-from config.locks import rows_lock
+from runtime.locks import rows_lock
 
 INVITE_DAYS = 7
 

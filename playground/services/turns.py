@@ -17,10 +17,10 @@ from accounts.services.holds import SpendRefused, chat_worst_case, hold_place
 from bigmodel.catalogue import ModelSpec
 from bigmodel.images import ImageInfo, uploads_problem
 from bigmodel.params import build_chat_body, keeps_thinking
-from config.locks import rows_lock
 from playground.models import Attachment, Conversation, Message
 from playground.reply_stream import ReplyStream
 from playground.selectors import history_messages, history_sent, images_in
+from runtime.locks import rows_lock
 
 TITLE_LENGTH = 60
 

@@ -22,7 +22,6 @@ from django_htmx.http import (
 
 from accounts.models import ModelEntry
 from accounts.selectors import AuthenticatedHttpRequest, price_summaries
-from config.kept import one_stamp
 from playground import selectors
 from playground.chat_reply import reply_start
 from playground.files import private_file_response
@@ -32,6 +31,7 @@ from playground.orphans import replies_stop_and_settle
 from playground.rendering import browser_rules
 from playground.services import turns
 from playground.views.common import payer
+from runtime.kept import one_stamp
 
 # What a view body that may start a reply gives back: that start (None: none) and its response.
 type Prepared = tuple[turns.ReplyStart | None, Callable[[], HttpResponse]]

@@ -47,7 +47,7 @@ def test_no_worker_is_503(client):
 
 @pytest.mark.django_db
 def test_dead_redis_is_503_and_says_so(client, settings):
-    from config.redis import redis_client
+    from runtime.redis import redis_client
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     redis_client.cache_clear()

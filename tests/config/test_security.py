@@ -26,7 +26,7 @@ def raw_request(port: int, head: str, timeout: float = 5.0) -> str:
 
 
 def test_a_body_declared_too_large_is_refused_unread(live_server_url):
-    from config.bodylimit import upload_limit
+    from accounts.services.catalogue import upload_limit
 
     port = int(live_server_url.rsplit(":", 1)[1])
     # GLM-4.6V (and GLM-5V-Turbo, GLM-4.5V): fifty images of 5 MB, and 1 MB
@@ -44,6 +44,24 @@ def test_a_body_declared_too_large_is_refused_unread(live_server_url):
         "POST /accounts/topups/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3000000\r\n\r\n",
     )
     assert other.startswith("HTTP/1.1 413") and "at most 3 MB" in other
+
+
+def test_the_upload_limit_follows_the_catalogue_as_the_admin_edits_it(live_server_url):
+    """Vision models edited to take at most two images of 5 MB: a turn may be 11 MB at most, and
+    one that says it is larger is refused unread at once."""
+    from accounts.models import ModelEntry
+
+    for entry in ModelEntry.objects.filter(kind="vision"):
+        entry.spec["images"] = {**entry.spec["images"], "max_count": 2, "max_bytes": 5 * 1048576}
+        entry.save()  # as the admin saves it
+    port = int(live_server_url.rsplit(":", 1)[1])
+    reply = raw_request(
+        port,
+        "POST /playground/send/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {11 * 1048576 + 1}\r\nContent-Type: multipart/form-data\r\n\r\n",
+        timeout=5,
+    )
+    assert reply.startswith("HTTP/1.1 413") and "at most 11 MB" in reply
 
 
 def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(live_server_url):

@@ -295,7 +295,7 @@ def _writes_refused_on_the_lanes(refused: bool) -> None:
     """The web process's database connections (one per lane) refuse writes, or take them again."""
     from django.db import connection
 
-    from config.lanes import _lanes
+    from runtime.lanes import _lanes
 
     def switch() -> None:
         with connection.cursor() as cursor:

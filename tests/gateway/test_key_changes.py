@@ -1,4 +1,4 @@
-"""Each web process keeps the keys it has seen (config.kept): a change made anywhere applies from
+"""Each web process keeps the keys it has seen (runtime.kept): a change made anywhere applies from
 the next call, in every process, as if it read the database each time."""
 
 from datetime import timedelta

@@ -9,7 +9,7 @@ import httpx
 
 from accounts.models import Hold, UsageRecord
 from accounts.services.keys import key_create
-from config.redis import redis_client
+from runtime.redis import redis_client
 from tests.gateway.conftest import chat, refusal
 from tests.support import usage_records
 

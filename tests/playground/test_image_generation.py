@@ -13,10 +13,10 @@ from PIL import Image
 
 from accounts.models import Hold, UsageRecord
 from accounts.services import settlement
-from config.upstream import upstream as upstream_client
 from playground import tasks
 from playground.models import ImageGeneration
 from playground.services import images as services
+from runtime.upstream import upstream as upstream_client
 from tests.support import http_client_for, owner_of
 
 

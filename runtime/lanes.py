@@ -20,7 +20,7 @@ from typing import Self
 from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 
-from config.asgi_types import ASGIApp, Receive, Scope, Send
+from runtime.asgi_types import ASGIApp, Receive, Scope, Send
 
 
 class Lane(ThreadPoolExecutor):

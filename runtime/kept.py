@@ -18,10 +18,10 @@ from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from config.redis import redis_client
+from runtime import keys
+from runtime.redis import redis_client
 
 log = logging.getLogger(__name__)
-STAMP = "kept:stamp"
 STAMP_SECONDS = 60
 MOST_KEPT = 10_000
 _all: list["KeptEach"] = []
@@ -98,7 +98,7 @@ def _changing() -> bool:
 def _announce() -> None:
     kept_forget()  # also what another thread read meanwhile from before the commit
     try:
-        redis_client().set(STAMP, uuid.uuid4().hex, ex=STAMP_SECONDS)
+        redis_client().set(keys.KEPT_STAMP, uuid.uuid4().hex, ex=STAMP_SECONDS)
     except RedisError as error:
         if settings.REDIS_NOT_STARTED:
             return  # set-up, before any process could read (and keep) anything
@@ -112,10 +112,10 @@ def _announce() -> None:
 def _stamp() -> str | None:
     try:
         client = redis_client()
-        stamp = client.get(STAMP)
+        stamp = client.get(keys.KEPT_STAMP)
         if stamp is None:  # lapsed, or a new Redis: a stamp no copy was read under
-            client.set(STAMP, uuid.uuid4().hex, nx=True, ex=STAMP_SECONDS)
-            stamp = client.get(STAMP)
+            client.set(keys.KEPT_STAMP, uuid.uuid4().hex, nx=True, ex=STAMP_SECONDS)
+            stamp = client.get(keys.KEPT_STAMP)
         return None if stamp is None else str(stamp)
     except RedisError:
         return None

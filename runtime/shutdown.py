@@ -8,7 +8,7 @@ expires."""
 import asyncio
 import logging
 
-from config.asgi_types import ASGIApp, Receive, Scope, Send
+from runtime.asgi_types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 

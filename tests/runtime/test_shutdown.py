@@ -1,5 +1,5 @@
 """A web process as `make run` starts it stops through the app's lifespan, whose shutdown finishes
-what requests left running (config/shutdown.py; the drain itself is tested in
+what requests left running (runtime/shutdown.py; the drain itself is tested in
 tests/gateway/test_endpoint.py)."""
 
 import asyncio
@@ -18,7 +18,7 @@ def test_a_web_process_runs_the_apps_shutdown_before_it_exits(web_process, tmp_p
 async def test_the_drain_waits_for_unfinished_work_then_stops_it_but_no_longer_than_its_bounds(
     caplog,
 ):
-    from config.shutdown import drain, finish_before_exit
+    from runtime.shutdown import drain, finish_before_exit
 
     async def deaf() -> None:  # what a cancel does not end at once
         try:

@@ -6,7 +6,7 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
-from config.loops import per_loop
+from runtime.loops import per_loop
 
 
 @cache
@@ -19,7 +19,7 @@ MAX_ASYNC_CONNECTIONS = 5000
 
 def _async_client() -> redis.asyncio.Redis:
     """An asyncio client bound to the running event loop (a pool cannot cross loops)."""
-    # No read timeout: the shared stream reader (config.streams) blocks on its subscribed
+    # No read timeout: the shared stream reader (runtime.streams) blocks on its subscribed
     # connection on purpose. Every running reply writes its deltas through this pool, so it may
     # need one connection per reply at once (redis-py's default stops at 100).
     return redis.asyncio.Redis.from_url(

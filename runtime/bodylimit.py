@@ -2,31 +2,21 @@
 
 Django's ASGI handler spools a whole body to a temporary file before a view (or a middleware) sees
 it, so the limit sits in front of it: a body that says it is too long is refused unread, and one
-that turns out too long while it arrives is cut off there. Uploads may be as large as the
-catalogue's vision models take (their largest image × their most images, and a margin for the form);
-every other body as large as Django itself would read."""
+that turns out too long while it arrives is cut off there. Uploads may be as large as the app
+says (``upload_limit``: the catalogue's vision models as the admin left them); every other body as
+large as Django itself would read."""
 
-from functools import cache
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
-from bigmodel.catalogue import default_catalogue
-from config.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from runtime.asgi_types import ASGIApp, Message, Receive, Scope, Send
 
 UPLOAD_PATHS = ("/playground/send/",)
-MARGIN = 1024 * 1024
 
 
-@cache
-def upload_limit() -> int:
-    images = [spec.images for spec in default_catalogue().values() if spec.images]
-    return max((limits.max_bytes * limits.max_count for limits in images), default=0) + MARGIN
-
-
-def limit_for(path: str) -> int:
-    return (
-        upload_limit() if path in UPLOAD_PATHS else settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024
-    )
+def other_limit() -> int:
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024
 
 
 def _megabytes(size: int) -> str:
@@ -50,8 +40,8 @@ def _refusal(path: str, limit: int) -> tuple[bytes, list]:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, upload_limit: Callable[[], Awaitable[int]]) -> None:
+        self.app, self.upload_limit = app, upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,7 +51,8 @@ class BodyLimit:
         if declared is None and b"transfer-encoding" not in headers:
             # No body (an event stream's GET): nothing to count, and no wrapper on each send.
             return await self.app(scope, receive, send)
-        path, limit = scope["path"], limit_for(scope["path"])
+        path = scope["path"]
+        limit = await self.upload_limit() if path in UPLOAD_PATHS else other_limit()
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return await self._refuse(send, path, limit)
 

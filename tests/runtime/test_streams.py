@@ -6,8 +6,8 @@ import contextlib
 import pytest
 from redis.exceptions import RedisError
 
-from config import streams
-from config.redis import redis_client
+from runtime import streams
+from runtime.redis import redis_client
 
 pytestmark = pytest.mark.asyncio
 

@@ -6,7 +6,7 @@ import httpx
 from django.conf import settings
 
 from bigmodel.client import AsyncBigModelClient, BigModelClient
-from config.loops import per_loop
+from runtime.loops import per_loop
 
 
 def _api_key() -> str:

@@ -1,10 +1,10 @@
-"""Which addresses count as the public internet (config.netcheck): every IPv6 form that carries a
+"""Which addresses count as the public internet (runtime.netcheck): every IPv6 form that carries a
 private, loopback, link-local or otherwise non-global IPv4 address is refused like the address
 itself, and an image link is checked for its form only, with no lookup."""
 
 import pytest
 
-from config.netcheck import AddressRefused, checked_link, checked_url
+from runtime.netcheck import AddressRefused, checked_link, checked_url
 
 HTTP = ("https", "http")
 

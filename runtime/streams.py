@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -25,8 +24,9 @@ from typing import Any, cast
 from redis.asyncio.client import PubSub
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from config.loops import per_loop
-from config.redis import async_redis, redis_client, redis_url
+from runtime import keys
+from runtime.loops import per_loop
+from runtime.redis import async_redis, redis_client, redis_url
 
 log = logging.getLogger(__name__)
 Entry = tuple[str, dict[str, str]]
@@ -293,7 +293,7 @@ class SharedReader:
             if self._pubsub is None:
                 pubsub = async_redis().pubsub()
                 # A channel of its own keeps the connection subscribed while no stream is followed.
-                await pubsub.subscribe(f"streams:reader:{uuid.uuid4().hex}")
+                await pubsub.subscribe(keys.reader_channel())
                 self._listener = asyncio.create_task(self._listen(pubsub), name="stream-reader")
                 self._pubsub = pubsub
             return self._pubsub

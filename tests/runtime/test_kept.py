@@ -1,5 +1,5 @@
 """Prices and the catalogue are read once by each process and again after a change made anywhere
-(config.kept): a call is held at the price in force, whichever process admits it."""
+(runtime.kept): a call is held at the price in force, whichever process admits it."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -13,9 +13,9 @@ from django.utils import timezone
 from accounts.models import ModelEntry, Price, PriceTier
 from accounts.services.keys import key_create
 from accounts.services.pricing import PriceBook
-from config.kept import STAMP
-from config.redis import redis_client
 from gateway import services
+from runtime.keys import KEPT_STAMP
+from runtime.redis import redis_client
 from tests.gateway.conftest import chat
 from tests.support import usage_records
 
@@ -99,7 +99,7 @@ def test_a_change_made_without_signals_is_seen_once_the_stamp_lapses(transaction
     assert PriceBook().in_force(MODEL, timezone.now()) == price
     Price.objects.filter(id=price.id).update(effective_from=timezone.now() + timedelta(days=1))
     assert PriceBook().in_force(MODEL, timezone.now()) == price  # kept: nothing announced it
-    redis_client().delete(STAMP)  # as it lapses after STAMP_SECONDS
+    redis_client().delete(KEPT_STAMP)  # as it lapses after STAMP_SECONDS
     assert PriceBook().in_force(MODEL, timezone.now()) is None
 
 
@@ -123,12 +123,12 @@ def test_an_admission_asks_redis_for_the_stamp_once(authorization):
 
 def test_a_login_leaves_what_is_kept_alone_and_a_user_saved_does_not(make_user, client):
     alice = make_user("alice")
-    stamp = redis_client().get(STAMP) or ""
+    stamp = redis_client().get(KEPT_STAMP) or ""
     client.force_login(alice)  # saves last_login
-    assert redis_client().get(STAMP) == stamp != ""
+    assert redis_client().get(KEPT_STAMP) == stamp != ""
     alice.is_active = False
     alice.save()
-    assert redis_client().get(STAMP) != stamp
+    assert redis_client().get(KEPT_STAMP) != stamp
 
 
 def test_a_playground_turn_asks_redis_for_the_stamp_once(alice_http):
