@@ -9,14 +9,14 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from bigmodel.usage import Arrived
-from playground.chat_reply import (
+from playground.models import Message
+from playground.services.replies import (
     Outcome,
     publish_final,
     reply_finish,
     reply_stop,
     reply_stream_of,
 )
-from playground.models import Message
 
 STALE_AFTER = timedelta(seconds=60)
 INTERRUPTED = (

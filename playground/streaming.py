@@ -14,9 +14,9 @@ from redis.exceptions import RedisError
 
 from accounts.models import UsageRecord
 from accounts.services.settlement import settled_as_announced
-from playground.chat_reply import render_final
 from playground.models import Message
 from playground.reply_stream import Piece, ReplyStream
+from playground.services.replies import render_final
 from runtime import keys, streams
 
 KEEP_ALIVE_SECONDS = 15.0

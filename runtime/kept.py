@@ -51,6 +51,13 @@ class KeptEach[K, T]:
             self._copies[k] = (stamp, value)
         return value
 
+    def last(self, k: K) -> T:
+        """The copy kept last, without asking Redis whether it still holds (the next ``get``
+        does): for a check in front of the request that then reads it again. ``get`` when none
+        is kept."""
+        copy = self._copies.get(k)
+        return copy[1] if copy is not None else self.get(k)
+
     def forget(self) -> None:
         self._copies = {}
 
@@ -63,6 +70,9 @@ class Kept[T]:
 
     def get(self) -> T:
         return self._one.get(None)
+
+    def last(self) -> T:
+        return self._one.last(None)
 
 
 @contextlib.contextmanager

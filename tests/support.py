@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,7 @@ class LiveServer:
         asyncio.run_coroutine_threadsafe(self._settled(), self.loop).result(15)
 
     async def _settled(self) -> None:
-        from playground.chat_reply import stop_all_local
+        from playground.services.replies import stop_all_local
         from runtime.shutdown import drain
 
         await stop_all_local()
@@ -310,6 +311,17 @@ class SimulatorLog:
 
     def call_for(self, request_id: str, path: str = "/chat/completions") -> list[dict]:
         return self.calls(path, request_id=request_id)
+
+
+def wait_until[T](predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.02) -> T:
+    """``predicate()``'s first truthy value, asked every ``interval`` seconds; an AssertionError
+    once ``timeout`` seconds pass without one."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not so within {timeout} s")
+        time.sleep(interval)
+    return value
 
 
 def usage_records(count: int = 1, timeout: float = 10.0) -> list:

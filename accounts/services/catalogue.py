@@ -127,10 +127,11 @@ UPLOAD_MARGIN = 1024 * 1024  # the form's other fields
 
 def upload_limit() -> int:
     """The largest turn the playground takes: the most images of the largest size any enabled
-    vision model takes, as the catalogue is kept, and a margin."""
+    vision model takes, and a margin. From the catalogue as last kept (the turn then checks its
+    stamp, once, and its images against its model exactly)."""
     images = [
         entry.spec.images
-        for entry in _CATALOGUE.get().values()
+        for entry in _CATALOGUE.last().values()
         if entry.row.enabled and entry.spec.images
     ]
     largest = max((limits.max_bytes * limits.max_count for limits in images), default=0)

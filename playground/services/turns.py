@@ -1,5 +1,5 @@
 """Writes for chat turns: conversations, the user's message, and the reply-to-be with its worst
-case held (the reply itself runs in :mod:`playground.chat_reply`)."""
+case held (the reply itself runs in :mod:`playground.services.replies`)."""
 
 import uuid
 from collections.abc import Sequence

@@ -23,13 +23,13 @@ from django_htmx.http import (
 from accounts.models import ModelEntry
 from accounts.selectors import AuthenticatedHttpRequest, price_summaries
 from playground import selectors
-from playground.chat_reply import reply_start
 from playground.files import private_file_response
 from playground.forms import WEB_SEARCH_FIELDS, TurnForm
 from playground.models import Conversation, Message
 from playground.orphans import replies_stop_and_settle
 from playground.rendering import browser_rules
 from playground.services import turns
+from playground.services.replies import reply_start
 from playground.views.common import payer
 from runtime.kept import one_stamp
 

@@ -11,9 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.views.decorators.http import require_GET, require_POST
 
 from playground import selectors
-from playground.chat_reply import reply_stop, reply_stream_of
 from playground.limits import held, stream_slot
 from playground.reply_stream import ReplyStream
+from playground.services.replies import reply_stop, reply_stream_of
 from playground.streaming import cost_events, reply_events
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

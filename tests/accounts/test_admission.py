@@ -12,8 +12,7 @@ from accounts.services import settlement
 from accounts.services.teams import member_add, member_set_cap
 from accounts.services.wallet import wallet_topup
 from playground.models import Message
-from tests.accounts.test_metering import wait_until
-from tests.support import http_client_for, owner_of
+from tests.support import http_client_for, owner_of, wait_until
 
 GLM_4 = 100_000  # nano-yuan per token
 # Every send is as long as every other: the message, {"role": "user", "content":

@@ -5,7 +5,6 @@ doubles nothing."""
 import os
 import signal
 import threading
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -22,18 +21,9 @@ from playground.models import Message
 from tests.accounts.conftest import held
 from tests.conftest import worker_env
 from tests.playground.test_streaming import read_events
-from tests.support import http_client_for, start_worker, stop_worker
+from tests.support import http_client_for, start_worker, stop_worker, wait_until
 
 GLM_4 = 100_000  # nano-yuan per token
-
-
-def wait_until(predicate, timeout=60.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def send(client, text, model="glm-4", conversation=""):
@@ -126,8 +116,11 @@ def test_200_concurrent_calls_add_up_in_the_ledger_the_rollups_and_the_csv(
         worker.join()
     assert not errors
     total = threads * per_thread
-    wait_until(lambda: Message.objects.filter(role="assistant", status="done").count() == total)
-    wait_until(lambda: UsageRecord.objects.filter(status="settled").count() == total)
+    wait_until(
+        lambda: Message.objects.filter(role="assistant", status="done").count() == total,
+        timeout=60,
+    )
+    wait_until(lambda: UsageRecord.objects.filter(status="settled").count() == total, timeout=60)
 
     replies = Message.objects.filter(role="assistant")
     expected = sum((m.prompt_tokens + m.completion_tokens) * GLM_4 for m in replies)

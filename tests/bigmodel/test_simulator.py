@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from bigmodel.simulator import count_tokens, make_jwt, prompt_tokens, serve_in_thread
+from tests.support import wait_until
 
 KEY = "test-key-id.test-secret-value"
 KEY_ID, SECRET = KEY.split(".")
@@ -83,15 +84,6 @@ def vision_body(url: str, model: str = "glm-4v-plus", images: int = 1) -> dict:
     parts = [{"type": "image_url", "image_url": {"url": url}} for _ in range(images)]
     parts.append({"type": "text", "text": "What is in this picture?"})
     return {"model": model, "messages": [{"role": "user", "content": parts}]}
-
-
-def wait_for(predicate, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # --- token rule ---------------------------------------------------------------------
@@ -606,7 +598,7 @@ def test_client_disconnect_is_counted(sim):
 
     asyncio.run(read_a_little_then_leave())
     stats_url = f"{sim.root_url}/_sim/stats"
-    assert wait_for(lambda: HTTP.get(stats_url).json()["disconnects"] == 1)
+    wait_until(lambda: HTTP.get(stats_url).json()["disconnects"] == 1)
     assert HTTP.get(stats_url).json()["active_streams"] == 0
 
 
@@ -650,7 +642,7 @@ def test_async_submit_and_poll(api):
     task_id = submitted["id"]
     first = api.get(f"async-result/{task_id}").json()
     assert first["task_status"] == "PROCESSING" and "choices" not in first
-    assert wait_for(lambda: api.get(f"async-result/{task_id}").json()["task_status"] == "SUCCESS")
+    wait_until(lambda: api.get(f"async-result/{task_id}").json()["task_status"] == "SUCCESS")
     done = api.get(f"async-result/{task_id}").json()
     assert done["id"] == task_id and done["request_id"] == submitted["request_id"]
     assert done["choices"][0]["message"]["content"] == content(reply(api, body))
@@ -661,7 +653,7 @@ def test_async_task_fail_and_unknown_id(api):
     task_id = api.post("async/chat/completions", json=chat_body("x [[fault:task-fail]]")).json()[
         "id"
     ]
-    assert wait_for(lambda: api.get(f"async-result/{task_id}").json()["task_status"] == "FAIL")
+    wait_until(lambda: api.get(f"async-result/{task_id}").json()["task_status"] == "FAIL")
     response = api.get("async-result/123-456")
     assert error_of(response) == (404, "1233", "任务不存在")
 

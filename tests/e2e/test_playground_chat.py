@@ -1,13 +1,13 @@
 """The chat playground end to end: Chromium → uvicorn → Redis → the simulator over HTTP."""
 
 import re
-import time
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from playground.models import Conversation, Message
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -20,16 +20,6 @@ def chat_requests(upstream, request_id=None) -> list[dict]:
     if request_id is not None:
         bodies = [body for body in bodies if body.get("request_id") == request_id]
     return bodies
-
-
-def wait_for(predicate, timeout=15.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def send(page, text):
@@ -140,7 +130,7 @@ def test_stop_cancels_upstream_and_keeps_the_partial_reply(page, live_server_url
     assert reply.status == "stopped" and reply.content and not reply.usage_exact
     assert reply.completion_tokens > 0
     # The upstream saw the connection go away: cancelled there too.
-    wait_for(lambda: httpx.get(f"{upstream.url}/_sim/stats").json()["disconnects"] > before)
+    wait_until(lambda: httpx.get(f"{upstream.url}/_sim/stats").json()["disconnects"] > before)
 
 
 def test_closing_the_tab_does_not_stop_the_reply(context, page, live_server_url, upstream):
@@ -150,7 +140,7 @@ def test_closing_the_tab_does_not_stop_the_reply(context, page, live_server_url,
     url = page.url
     page.close()
 
-    reply = wait_for(
+    reply = wait_until(
         lambda: Message.objects.filter(role="assistant", status="done").first(), timeout=30
     )
     assert reply.usage_exact and reply.completion_tokens > 0
@@ -236,7 +226,7 @@ def test_regenerate_and_edit_the_last_message(page, live_server_url, upstream):
     page.fill("#id_seed", "7")
     page.click("#transcript [data-regenerate]")
     expect(page.locator("#transcript .message.assistant.done")).to_have_count(1)
-    wait_for(lambda: not Message.objects.filter(id=first.id).exists())
+    wait_until(lambda: not Message.objects.filter(id=first.id).exists())
     regenerated = Message.objects.get(role="assistant")
     assert regenerated.id != first.id
     assert chat_requests(upstream, regenerated.request_id)[0]["seed"] == 7
@@ -246,7 +236,7 @@ def test_regenerate_and_edit_the_last_message(page, live_server_url, upstream):
     page.click("#transcript .editor button.primary")
     expect(page.locator("#transcript .message.user .body")).to_have_text("Name a fruit")
     expect(page.locator("#transcript .message.assistant.done")).to_have_count(1)
-    edited = wait_for(
+    edited = wait_until(
         lambda: (
             Message.objects.filter(role="assistant", status="done")
             .exclude(id=regenerated.id)

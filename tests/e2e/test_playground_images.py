@@ -14,8 +14,8 @@ from tests.e2e.test_playground_chat import (
     hold_the_post,
     last_reply,
     send,
-    wait_for,
 )
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def test_ask_about_an_attached_image_then_follow_up(page, upstream, tmp_path):
     assert thumb.get_attribute("href") == attachment.get_absolute_url()
     assert page.locator("#transcript .thumbs img").evaluate("img => img.naturalWidth") == 300
 
-    sent = wait_for(lambda: chat_requests(upstream))[-1]
+    sent = wait_until(lambda: chat_requests(upstream))[-1]
     assert base64.b64decode(sent["messages"][0]["content"][1]["image_url"]["url"]) == photo
 
     send(page, "And what colour is the sky?")
@@ -137,7 +137,7 @@ def test_generate_an_image_that_outlives_the_upstream_link(
     page.reload()
     image = page.locator("#gallery .image-card img").first
     expect(image).to_be_visible()
-    wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth"))
+    wait_until(lambda: image.evaluate("img => img.complete && img.naturalWidth"))
     assert image.evaluate("img => img.naturalWidth") == 1344
 
 

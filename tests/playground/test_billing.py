@@ -8,13 +8,12 @@ from django.contrib.auth import get_user_model
 from accounts.models import Hold, Team, UsageRecord
 from accounts.services import settlement
 from bigmodel.simulator import MESSAGE_OVERHEAD, count_tokens
-from playground.chat_reply import reply_stream_of
 from playground.models import Conversation, ImageGeneration, Message
+from playground.services.replies import reply_stream_of
 from playground.tasks import sweep_task
-from tests.accounts.test_metering import wait_until
 from tests.playground.test_streaming import read_events, start_turn, wait_until_final
 from tests.playground.test_sweep import make_running_reply, published
-from tests.support import http_client_for
+from tests.support import http_client_for, wait_until
 
 SLOW = "[[long]] [[fault:latency=40]]"
 

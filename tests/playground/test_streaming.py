@@ -8,8 +8,8 @@ import httpx
 import pytest
 from django.urls import resolve
 
-from playground.chat_reply import reply_stream_of
 from playground.models import Message
+from playground.services.replies import reply_stream_of
 from playground.streaming import sse
 from tests.support import http_client_for
 

@@ -11,10 +11,10 @@ from accounts.services.catalogue import catalogue_load, prices_load
 from accounts.services.holds import chat_worst_case, hold_place
 from bigmodel.catalogue import default_catalogue
 from bigmodel.params import build_chat_body
-from playground.chat_reply import reply_stream_of
 from playground.models import Conversation, Message
 from playground.reply_stream import keep_alive
 from playground.selectors import history_for
+from playground.services.replies import reply_stream_of
 from playground.tasks import sweep_task
 from tests.support import owner_of
 
