@@ -8,7 +8,6 @@ exactly, once."""
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
@@ -20,7 +19,6 @@ from django.http import (
     HttpResponse,
     HttpResponseBase,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -34,10 +32,10 @@ from gateway.models import QueuedCall
 from gateway.queued import queued_for, queued_settle, queued_submitted
 from runtime.lanes import on_lane
 from runtime.shutdown import finish_before_exit
+from runtime.sse import event_stream, json_event
 from runtime.upstream import async_upstream
 
 log = logging.getLogger(__name__)
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 CONSOLE_FAILED = "The console failed to make this call; its log has the details."
 # The site's own account refused (its key, its balance): the console's problem, not the caller's.
 SITE_ACCOUNT = (AuthenticationError, AccountError, ConfigurationError)
@@ -260,19 +258,13 @@ async def _streamed(admitted: services.Admitted) -> HttpResponseBase:
     failed = await asyncio.shield(opened)  # the caller leaving must not cancel the reader's signal
     if failed is not None:
         return _upstream_error(failed)
-    response = StreamingHttpResponse(
-        _relay(queue), content_type="text/event-stream", headers=SSE_HEADERS
-    )
+    response = event_stream(_relay(queue))
     return _timed(response, admitted.timings)
 
 
 async def _relay(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
     while (event := await queue.get()) is not None:
         yield event
-
-
-def _event(payload: dict) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
 def _signal(opened: asyncio.Future, outcome: BigModelError | None) -> None:
@@ -295,7 +287,7 @@ async def _read_stream(
             _signal(opened, None)
             async for chunk in stream:
                 listed = bool(listed) or bool(chunk.search_results)
-                queue.put_nowait(_event(chunk.raw))
+                queue.put_nowait(json_event(chunk.raw))
         usage, ended = stream.usage, True
     except BigModelError as error:
         if stream is None:  # nothing was made: nothing is billed
@@ -303,7 +295,7 @@ async def _read_stream(
             _signal(opened, error)
             return
         message = error.upstream_message or str(error)
-        queue.put_nowait(_event({"error": {"code": str(error.code), "message": message}}))
+        queue.put_nowait(json_event({"error": {"code": str(error.code), "message": message}}))
     except Exception:  # never leave a call unmetered because of a bug; log it
         log.exception("gateway stream %s failed", admitted.request_id)
         if stream is None:

@@ -5,7 +5,6 @@ a reload or a fresh EventSource shows the whole reply without duplicating it. A 
 open before its reply exists (the page listens while its POST saves the turn)."""
 
 import asyncio
-import re
 from collections.abc import AsyncGenerator
 
 from asgiref.sync import sync_to_async
@@ -18,20 +17,12 @@ from playground.models import Message
 from playground.reply_stream import Piece, ReplyStream
 from playground.services.replies import render_final
 from runtime import keys, streams
+from runtime.sse import event
 
 KEEP_ALIVE_SECONDS = 15.0
 DATABASE_POLL_SECONDS = 1.0
 # A stream opened for a reply that was never saved (its POST was refused or never came).
 UNBORN_GIVE_UP_SECONDS = 600.0
-
-
-def sse(event: str, data: str, event_id: str | None = None) -> str:
-    """One event, its data the text as it is: a line end of any of SSE's kinds within it is a line
-    break (one more data line), never the event's end."""
-    lines = [f"id: {event_id}"] if event_id else []
-    lines.append(f"event: {event}")
-    lines += [f"data: {line}" for line in re.split(r"\r\n|\r|\n", data)]
-    return "\n".join(lines) + "\n\n"
 
 
 def _final_html(stream: ReplyStream, message: Message | None = None) -> tuple[bool, str | None]:
@@ -59,10 +50,10 @@ async def reply_events(
         del message  # not needed past here, and the stream may stay open for minutes
         if final is not None and not await stream.exists():
             # Long over (the stream expired): the saved message is the whole story.
-            yield sse("done", final)
+            yield event("done", final)
             return
         if last_event_id is None:
-            yield sse("reset", "")
+            yield event("reset", "")
         waited = 0.0
         # If the browser goes away this generator is cancelled; the reply carries on without it.
         async with stream.follow(last_event_id) as reader:
@@ -84,7 +75,7 @@ async def _final_when_saved(stream: ReplyStream) -> str:
     while True:
         exists, final = await sync_to_async(_final_html)(stream)
         if final is not None or not exists:
-            return sse("done", final or "")
+            return event("done", final or "")
         await asyncio.sleep(DATABASE_POLL_SECONDS)
 
 
@@ -94,10 +85,10 @@ def _batch_events(pieces: list[Piece]) -> tuple[str, bool]:
     events: list[str] = []
     for piece in pieces:
         if piece.is_final:
-            events.append(sse("done", piece.final_html or "", piece.id))
+            events.append(event("done", piece.final_html or "", piece.id))
             return "".join(events), True
         kind = "sources" if piece.sources else "thinking" if piece.thinking else "delta"
-        events.append(sse(kind, piece.text, piece.id))  # the page writes it as text
+        events.append(event(kind, piece.text, piece.id))  # the page writes it as text
     return "".join(events), False
 
 
@@ -107,10 +98,10 @@ async def _quiet(stream: ReplyStream, waited: float) -> tuple[str, bool, float]:
     and how long a reply that does not exist has been waited for."""
     exists, final = await sync_to_async(_final_html)(stream)
     if final is not None and not await stream.exists():
-        return sse("done", final), True, waited
+        return event("done", final), True, waited
     waited = 0.0 if exists else waited + KEEP_ALIVE_SECONDS
     if waited >= UNBORN_GIVE_UP_SECONDS:
-        return sse("done", ""), True, waited  # nothing will come: the page drops its placeholder
+        return event("done", ""), True, waited  # nothing will come: the page drops its placeholder
     return ": keep-alive\n\n", False, waited
 
 
@@ -150,4 +141,4 @@ async def cost_events(message: Message) -> AsyncGenerator[str, None]:
             html = await sync_to_async(_stats_html)(message, record)
         else:  # nothing heard: settled meanwhile, perhaps, with Redis down
             html, record = await sync_to_async(_stats)(message)
-    yield sse("cost", html) if _settled(record) else ": not settled yet\n\n"
+    yield event("cost", html) if _settled(record) else ": not settled yet\n\n"

@@ -15,9 +15,7 @@ from playground.limits import held, stream_slot
 from playground.reply_stream import ReplyStream
 from playground.services.replies import reply_stop, reply_stream_of
 from playground.streaming import cost_events, reply_events
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
+from runtime.sse import event_stream
 
 TOO_MANY_STREAMS = (
     "Too many live streams are open for you ({limit}): close some tabs of the playground. "
@@ -37,9 +35,7 @@ async def _event_stream(
             content_type="text/plain; charset=utf-8",
             headers={"Retry-After": "10"},
         )
-    return StreamingHttpResponse(
-        held(events, slot), content_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return event_stream(held(events, slot))
 
 
 @require_GET

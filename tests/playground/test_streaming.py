@@ -10,7 +10,7 @@ from django.urls import resolve
 
 from playground.models import Message
 from playground.services.replies import reply_stream_of
-from playground.streaming import sse
+from runtime.sse import event
 from tests.support import http_client_for
 
 
@@ -171,7 +171,7 @@ def test_markup_in_the_thinking_and_line_breaks_of_every_kind_arrive_as_the_text
     thinking = "".join(e["data"] for e in events if e["event"] == "thinking")
     assert '<img src=x onerror="alert(1)">' in thinking
     assert thinking == reply.reasoning_content
-    assert sse("delta", "one\rtwo\r\nthree\nfour").split("\n")[:-2] == [
+    assert event("delta", "one\rtwo\r\nthree\nfour").split("\n")[:-2] == [
         "event: delta",
         "data: one",
         "data: two",
