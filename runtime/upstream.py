@@ -13,17 +13,11 @@ def _api_key() -> str:
     return settings.ZHIPUAI_API_KEY or settings.SIMULATOR_KEY
 
 
-def _async_client() -> AsyncBigModelClient:
-    """One pooled client per event loop (httpx pools cannot cross loops) and configuration."""
-    return AsyncBigModelClient(
-        _api_key(),
-        settings.ZHIPUAI_BASE_URL,
-        timeout=httpx.Timeout(settings.UPSTREAM_TIMEOUT_SECONDS, connect=8),
-        max_retries=settings.UPSTREAM_MAX_RETRIES,
-    )
+type Configuration = tuple[str, str, float, int]
 
 
-def _configuration() -> tuple[str, str, float, int]:
+def _configuration() -> Configuration:
+    """What a client is made from: the key, the URL, the timeout and the retries."""
     return (
         _api_key(),
         settings.ZHIPUAI_BASE_URL,
@@ -32,16 +26,28 @@ def _configuration() -> tuple[str, str, float, int]:
     )
 
 
-async_upstream = per_loop(_async_client, by=_configuration)
-
-
-@functools.cache
-def _sync_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> BigModelClient:
-    return BigModelClient(
+def _made[C: (BigModelClient, AsyncBigModelClient)](
+    kind: type[C], configuration: Configuration
+) -> C:
+    api_key, base_url, timeout, max_retries = configuration
+    return kind(
         api_key, base_url, timeout=httpx.Timeout(timeout, connect=8), max_retries=max_retries
     )
 
 
+def _async_client() -> AsyncBigModelClient:
+    """One pooled client per event loop (httpx pools cannot cross loops) and configuration."""
+    return _made(AsyncBigModelClient, _configuration())
+
+
+async_upstream = per_loop(_async_client, by=_configuration)
+
+
+@functools.cache
+def _sync_client(configuration: Configuration) -> BigModelClient:
+    return _made(BigModelClient, configuration)
+
+
 def upstream() -> BigModelClient:
     """The blocking client, for Celery tasks; one per process and configuration."""
-    return _sync_client(*_configuration())
+    return _sync_client(_configuration())
