@@ -45,6 +45,12 @@ class Lane(ThreadPoolExecutor):
 _lanes: list[Lane] = []
 
 
+def lanes_busy() -> int:
+    """Calls on the lanes not finished yet: a task cancelled while it waited on one leaves its call
+    running there."""
+    return sum(lane.waiting for lane in _lanes)
+
+
 def _least_busy() -> Lane:
     if not _lanes:
         _lanes.extend(Lane(index) for index in range(settings.WEB_THREADS))

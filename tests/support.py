@@ -165,6 +165,7 @@ class LiveServer:
 
     async def _settled(self) -> None:
         from playground.services.replies import stop_all_local
+        from runtime.lanes import lanes_busy
         from runtime.shutdown import drain
 
         await stop_all_local()
@@ -177,6 +178,8 @@ class LiveServer:
         for task in state.tasks:
             task.cancel()
         await drain()
+        while lanes_busy() and self.loop.time() < deadline + 10:  # what cancelled tasks left there
+            await asyncio.sleep(0.01)
 
     def stop(self) -> None:
         self.settle()
