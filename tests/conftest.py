@@ -88,23 +88,16 @@ def catalogue(db):
     prices_load()
 
 
-@pytest.fixture(scope="session")
-def _live_server(redis_server, upstream):
-    server = LiveServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def live_server_url(transactional_db, _wire_services, _live_server):
-    """The whole app under uvicorn, one server per run settled after each test; tests using it see
-    committed data only (transactional_db)."""
+def live_server_url(transactional_db, _wire_services):
+    """The whole app under uvicorn; tests using it see committed data only (transactional_db)."""
     from accounts.services.catalogue import catalogue_load, prices_load
 
     catalogue_load()
     prices_load()
-    yield _live_server.url
-    _live_server.settle()
+    server = LiveServer().start()
+    yield server.url
+    server.stop()
 
 
 def worker_env(redis_server, upstream) -> dict:

@@ -158,10 +158,10 @@ class LiveServer:
         return self
 
     def settle(self) -> None:
-        """End what the last test left in the server, as a shutdown would but keeping it up for the
-        next: replies still running, open connections, requests and the work they left would
-        otherwise write into the next test's database and Redis (ids restart with each)."""
-        asyncio.run_coroutine_threadsafe(self._settled(), self.loop).result(15)
+        """End what the test left in the server, as a shutdown does: replies still running, open
+        connections, requests and the work they left would otherwise write into the next test's
+        database and Redis (ids restart with each)."""
+        asyncio.run_coroutine_threadsafe(self._settled(), self.loop).result(30)
 
     async def _settled(self) -> None:
         from playground.services.replies import stop_all_local
