@@ -34,6 +34,9 @@ type GetResponse = (
 )
 
 
+type View = Callable[..., HttpResponseBase]
+
+
 class HtmxRequest(HttpRequest):
     """A request past django-htmx's middleware, which gives it ``htmx``."""
 
@@ -104,11 +107,7 @@ class AuthenticationMiddleware(InPlace, auth.AuthenticationMiddleware):
 class LoginRequiredMiddleware(InPlace, auth.LoginRequiredMiddleware):
     # Async where Django's is sync: the handler awaits an async hook in async mode.
     async def process_view(  # type: ignore[override]
-        self,
-        request: HttpRequest,
-        view_func: Callable[..., HttpResponseBase],
-        view_args: tuple[Any, ...],
-        view_kwargs: dict[str, Any],
+        self, request: HttpRequest, view_func: View, view_args: tuple, view_kwargs: dict[str, Any]
     ) -> HttpResponseBase | None:
         # The user, looked up once here, is the view's too (request.user is otherwise a lazy
         # lookup of its own).
@@ -134,11 +133,7 @@ class SessionMiddleware(InPlace, sessions.SessionMiddleware):
 class CsrfViewMiddleware(InPlace, csrf.CsrfViewMiddleware):
     # Async where Django's is sync: the handler awaits an async hook in async mode.
     async def process_view(  # type: ignore[override]
-        self,
-        request: HttpRequest,
-        view_func: Callable[..., HttpResponseBase],
-        view_args: tuple[Any, ...],
-        view_kwargs: dict[str, Any],
+        self, request: HttpRequest, view_func: View, view_args: tuple, view_kwargs: dict[str, Any]
     ) -> HttpResponseBase | None:
         # The token check parses the form: an upload's parts (megabytes, written to disk) are
         # parsed on a lane, so that the event loop's open streams do not wait for them.

@@ -83,6 +83,20 @@ def _history_checked(
     return kept
 
 
+def _reply_again(
+    *, conversation: Conversation, spec: ModelSpec, params: dict, membership: Membership
+) -> ReplyStart:
+    """A new reply after the conversation's history as it now stands (rerun, edit, results)."""
+    conversation.save(update_fields=["updated_at"])
+    return _start_reply(
+        conversation=conversation,
+        spec=spec,
+        params=params,
+        membership=membership,
+        history=_history_checked(conversation, spec),
+    )
+
+
 def _start_reply(
     *,
     conversation: Conversation,
@@ -211,14 +225,7 @@ def turn_regenerate(
         if last.is_live:
             raise TurnRefused("The last reply is still being written; stop it first.")
         last.delete()
-    conversation.save(update_fields=["updated_at"])
-    return _start_reply(
-        conversation=conversation,
-        spec=spec,
-        params=params,
-        membership=membership,
-        history=_history_checked(conversation, spec),
-    )
+    return _reply_again(conversation=conversation, spec=spec, params=params, membership=membership)
 
 
 @transaction.atomic
@@ -258,14 +265,7 @@ def turn_tool_results(
         )
         for call in last.tool_calls
     )
-    conversation.save(update_fields=["updated_at"])
-    return _start_reply(
-        conversation=conversation,
-        spec=spec,
-        params=params,
-        membership=membership,
-        history=_history_checked(conversation, spec),
-    )
+    return _reply_again(conversation=conversation, spec=spec, params=params, membership=membership)
 
 
 def _functions_sent(params: dict) -> list[dict] | None:
@@ -288,14 +288,7 @@ def turn_edit_last(
     later.delete()
     last_user.content = text
     last_user.save(update_fields=["content"])
-    conversation.save(update_fields=["updated_at"])
-    return _start_reply(
-        conversation=conversation,
-        spec=spec,
-        params=params,
-        membership=membership,
-        history=_history_checked(conversation, spec),
-    )
+    return _reply_again(conversation=conversation, spec=spec, params=params, membership=membership)
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
